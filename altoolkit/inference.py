@@ -1,0 +1,80 @@
+"""Batched inference over a pool, several models in one pass over the data.
+
+The DISAL score needs the pool's predictions under θ_{T-1} and θ_T: two forward passes and
+nothing more.  :func:`predict_logits` does both in one loop (each batch is loaded and converted
+once, then fed to every model), under ``torch.inference_mode()``, so memory holds one batch of
+activations at a time plus the (N, C) outputs, whatever the pool size.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+__all__ = ["predict_logits", "predict_proba", "eval_mode", "batches"]
+
+
+@contextmanager
+def eval_mode(*models: nn.Module) -> Iterator[None]:
+    """Put ``models`` in eval mode and restore each one's previous mode afterwards."""
+    modes = [m.training for m in models]
+    try:
+        for m in models:
+            m.eval()
+        yield
+    finally:
+        for m, mode in zip(models, modes):
+            m.train(mode)
+
+
+def batches(n: int, batch_size: int, progress: bool = False, desc: str = "score") -> Iterator[slice]:
+    """Slices ``[s, s+batch_size)`` covering ``range(n)``, with an optional tqdm bar."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    starts = range(0, n, batch_size)
+    for s in tqdm(starts, desc=desc, disable=not progress, leave=False):
+        yield slice(s, min(n, s + batch_size))
+
+
+def predict_logits(
+    models: nn.Module | Sequence[nn.Module],
+    x: torch.Tensor,
+    to_input: Callable[[torch.Tensor], torch.Tensor] = lambda t: t.float(),
+    batch_size: int = 512,
+    device: str = "cpu",
+    progress: bool = False,
+    embed: bool = False,
+) -> torch.Tensor | list[torch.Tensor]:
+    """Logits (or, with ``embed=True``, penultimate features) of every model on ``x``.
+
+    One loop over ``x``: each batch is converted once by ``to_input`` and passed through all
+    models.  Models are evaluated in eval mode; their modes are restored afterwards.
+
+    Returns a tensor for a single model, a list of tensors (one per model) for a sequence.
+    """
+    single = isinstance(models, nn.Module)
+    ms = [models] if single else list(models)
+    outs: list[list[torch.Tensor]] = [[] for _ in ms]
+    with eval_mode(*ms), torch.inference_mode():
+        for sl in batches(int(x.shape[0]), batch_size, progress):
+            xb = to_input(x[sl]).to(device)
+            for k, m in enumerate(ms):
+                outs[k].append((m.embed(xb) if embed else m(xb)).float().cpu())
+    res = [torch.cat(o) if o else torch.empty(0) for o in outs]
+    return res[0] if single else res
+
+
+def predict_proba(
+    model: nn.Module,
+    x: torch.Tensor,
+    to_input: Callable[[torch.Tensor], torch.Tensor] = lambda t: t.float(),
+    batch_size: int = 512,
+    device: str = "cpu",
+    progress: bool = False,
+) -> torch.Tensor:
+    """Softmax probabilities of ``model`` on ``x``, ``(N, C)``."""
+    return torch.softmax(predict_logits(model, x, to_input, batch_size, device, progress), dim=1)

@@ -1,0 +1,376 @@
+"""The active-learning loop: cycles, budgets, seeds, and a results record saved to disk.
+
+A run starts from a random labeled set of ``initial_fraction`` of the pool, then alternates
+train → score → select → label for ``cycles`` trainings, adding ``step_fraction`` of the pool each
+time (paper default: 10% → 40% in steps of 5%, i.e. 7 trainings and 6 selections).  Every cycle
+retrains the model from a fresh initialisation seeded by ``(seed, cycle)``, so the same seed gives
+the same selections and accuracies.
+
+The record (a JSON file) is rewritten atomically after every finished cycle (temporary file, then
+``os.replace``).  Starting the same command again resumes after the last finished cycle and ends
+with exactly the record an uninterrupted run writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import platform
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import __version__
+from .data import ALDataset, load_dataset
+from .models import MODELS, build_model
+from .strategies import SelectionContext, get_strategy, strategy_names
+from .train import AUGMENTATIONS, LR_SCHEDULES, TrainConfig, evaluate, train_model
+from .validation import check_choice, check_float, check_fraction, check_int
+
+__all__ = ["ALConfig", "run_active_learning", "load_record", "budget_schedule", "derive_seed", "RECORD_FORMAT"]
+
+RECORD_FORMAT = "altoolkit.al_record/1"
+
+
+def derive_seed(seed: int, *keys: int) -> int:
+    """A 31-bit seed derived from ``seed`` and integer ``keys`` (stable across runs and machines)."""
+    ss = np.random.SeedSequence([int(seed)] + [int(k) for k in keys])
+    return int(ss.generate_state(1, dtype=np.uint32)[0] & 0x7FFFFFFF)
+
+
+@dataclass
+class ALConfig:
+    """Configuration of one active-learning run (all fields are written into the record).
+
+    Attributes:
+        dataset: dataset name (see :data:`altoolkit.data.DATASETS`).
+        strategy: strategy name (``altoolkit strategies`` lists them).
+        strategy_options: keyword options of the strategy, e.g. ``{"largest": False}``.
+        seed: seeds the initial pool, every model initialisation, training and selection.
+        initial_fraction: share of the pool labeled at the start (paper: 0.10).
+        step_fraction: share of the pool added per cycle (paper: 0.05).
+        cycles: number of trainings; ``cycles - 1`` selections (paper: 7, i.e. 10% → 40%).
+        model: model name (see :data:`altoolkit.models.MODELS`).
+        epochs, batch_size, lr, momentum, weight_decay, lr_schedule, augment: training settings.
+        dynamic_weight: λ of DISAL Eq. 14.  ``None``: 1.0 for strategies trained with the dynamic
+            loss (``disal``, ``disal_no_selection``), 0 for the others; a number applies to all.
+        score_batch_size: batch size for scoring the pool.
+        device: torch device string.
+        root, download: where a torchvision dataset lives and whether to download it.
+        dataset_options: extra keyword arguments of the dataset loader.
+    """
+
+    dataset: str = "digits"
+    strategy: str = "disal"
+    strategy_options: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    initial_fraction: float = 0.10
+    step_fraction: float = 0.05
+    cycles: int = 7
+    model: str = "cnn"
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_schedule: str = "step"
+    augment: str = "none"
+    dynamic_weight: float | None = None
+    score_batch_size: int = 512
+    device: str = "cpu"
+    root: str | None = None
+    download: bool = False
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_choice("strategy", self.strategy, strategy_names())
+        check_choice("model", self.model, MODELS)
+        self.seed = check_int("seed", self.seed, 0)
+        self.initial_fraction = check_fraction("initial_fraction", self.initial_fraction)
+        self.step_fraction = check_fraction("step_fraction", self.step_fraction)
+        self.cycles = check_int("cycles", self.cycles, 1)
+        final = self.initial_fraction + (self.cycles - 1) * self.step_fraction
+        if final > 1.0 + 1e-9:
+            raise ValueError(
+                f"initial_fraction + (cycles - 1) * step_fraction must be at most 1 (the whole pool); "
+                f"got {self.initial_fraction} + {self.cycles - 1} * {self.step_fraction} = {final:.3f}"
+            )
+        self.score_batch_size = check_int("score_batch_size", self.score_batch_size, 1)
+        if self.dynamic_weight is not None:
+            self.dynamic_weight = check_float("dynamic_weight (λ)", self.dynamic_weight, 0.0)
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check_choice("augment", self.augment, AUGMENTATIONS)
+        if not isinstance(self.strategy_options, dict):
+            raise TypeError(f"strategy_options must be a dict, got {type(self.strategy_options).__name__}")
+        self.train_config()  # validates epochs, batch_size, lr, momentum, weight_decay
+        get_strategy(self.strategy, **self.strategy_options)  # validates the options
+
+    def effective_dynamic_weight(self) -> float:
+        if self.dynamic_weight is not None:
+            return float(self.dynamic_weight)
+        strat = get_strategy(self.strategy, **self.strategy_options)
+        return 1.0 if strat.dynamic_loss else 0.0
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+            lr_schedule=self.lr_schedule,
+            dynamic_weight=self.effective_dynamic_weight() if self.strategy in strategy_names() else 0.0,
+            augment=self.augment,
+            device=self.device,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ALConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown configuration keys {unknown}; allowed: {sorted(names)}")
+        return cls(**d)
+
+
+def budget_schedule(n_pool: int, initial_fraction: float, step_fraction: float, cycles: int) -> list[int]:
+    """Labeled-set size at each cycle: ``round((initial + c·step)·n_pool)``, at least 1 and
+    strictly increasing, at most ``n_pool``."""
+    sizes = []
+    for c in range(cycles):
+        s = int(round((initial_fraction + c * step_fraction) * n_pool))
+        s = min(n_pool, max(1 if not sizes else sizes[-1] + 1, s))
+        sizes.append(s)
+    if sizes[-1] > n_pool or (len(sizes) > 1 and sizes[-1] <= sizes[-2]):
+        raise ValueError(
+            f"the pool of {n_pool} samples is too small for {cycles} cycles with "
+            f"initial_fraction={initial_fraction} and step_fraction={step_fraction}"
+        )
+    return sizes
+
+
+def _atomic_write_json(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _atomic_torch_save(path: Path, obj: Any) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_record(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a results record, with a clear error when the file is not one."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ValueError(f"results file {str(p)!r} cannot be read: {exc}") from exc
+    try:
+        rec = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"results file {str(p)!r} is not valid JSON ({exc}); it may be truncated or not an "
+            "altoolkit record. Choose another --out (nothing was overwritten)."
+        ) from exc
+    if not isinstance(rec, dict) or rec.get("format") != RECORD_FORMAT:
+        raise ValueError(
+            f"results file {str(p)!r} is not an altoolkit record (format {RECORD_FORMAT!r}); "
+            "choose another --out (nothing was overwritten)"
+        )
+    return rec
+
+
+def _environment() -> dict[str, str]:
+    return {
+        "altoolkit": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": str(torch.get_num_threads()),
+    }
+
+
+def run_active_learning(
+    config: ALConfig,
+    out: str | os.PathLike | None = None,
+    *,
+    dataset: ALDataset | None = None,
+    progress: bool = True,
+    on_cycle_end: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) an active-learning experiment and return its record.
+
+    Args:
+        config: the :class:`ALConfig`.
+        out: JSON path of the record.  When the file exists with the same configuration, the run
+            resumes after its last finished cycle; with a different configuration an error is
+            raised and the file is left untouched.
+        dataset: an already loaded dataset (otherwise ``load_dataset(config.dataset, ...)``).
+        progress: tqdm bars for cycles and epochs.
+        on_cycle_end: called with each cycle's entry once it is saved.
+
+    Returns:
+        The record: ``config``, ``strategy``, ``dataset``, ``initial_labeled``, ``cycles`` (one
+        entry per training: ``cycle, n_labeled, test_acc, selected, train_seconds,
+        select_seconds, final_train_loss``), ``finished``, ``environment``.
+    """
+    if not isinstance(config, ALConfig):
+        raise TypeError(f"config must be an ALConfig, got {type(config).__name__}")
+    strategy = get_strategy(config.strategy, **config.strategy_options)
+    out_path = Path(out) if out is not None else None
+    record: dict[str, Any] | None = None
+    if out_path is not None and out_path.exists():
+        old = load_record(out_path)
+        if old.get("config") != json.loads(json.dumps(config.to_dict())):
+            raise ValueError(
+                f"results file {str(out_path)!r} holds a run with a different configuration; "
+                "choose another --out, or delete the file to start over (nothing was overwritten)"
+            )
+        record = old
+    if dataset is None:
+        kwargs = dict(config.dataset_options)
+        if config.root is not None:
+            kwargs.setdefault("root", config.root)
+            kwargs.setdefault("download", config.download)
+        dataset = load_dataset(config.dataset, seed=config.seed, **kwargs)
+    n_pool = dataset.n_train
+    sizes = budget_schedule(n_pool, config.initial_fraction, config.step_fraction, config.cycles)
+    rng = np.random.default_rng(derive_seed(config.seed, 0xA1))
+    initial = np.sort(rng.permutation(n_pool)[: sizes[0]]).tolist()
+
+    if record is None:
+        record = {
+            "format": RECORD_FORMAT,
+            "config": json.loads(json.dumps(config.to_dict())),
+            "strategy": {
+                "name": strategy.name,
+                "options": strategy.options(),
+                "dynamic_weight": config.effective_dynamic_weight(),
+                "peeks_at_labels": strategy.peeks_at_labels,
+            },
+            "dataset": {
+                "name": dataset.name,
+                "n_train": n_pool,
+                "n_test": dataset.n_test,
+                "num_classes": dataset.num_classes,
+                "input_shape": list(dataset.input_shape),
+            },
+            "budgets": sizes,
+            "initial_labeled": initial,
+            "cycles": [],
+            "finished": False,
+            "environment": _environment(),
+        }
+    elif record["initial_labeled"] != initial or record.get("budgets") != sizes:
+        raise ValueError(
+            f"results file {str(out_path)!r} was made from a different dataset or pool "
+            "(its initial labeled set does not match); choose another --out"
+        )
+
+    labeled = list(record["initial_labeled"])
+    for entry in record["cycles"]:
+        labeled.extend(entry["selected"])
+    state_path = out_path.with_name(out_path.name + ".model.pt") if out_path is not None else None
+    previous_model = None
+    done = len(record["cycles"])
+    if done and strategy.needs_previous_cycle_model and state_path is not None and state_path.exists():
+        previous_model = build_model(config.model, dataset.input_shape, dataset.num_classes)
+        previous_model.load_state_dict(torch.load(state_path, weights_only=True))
+        previous_model.eval()
+
+    tcfg = config.train_config()
+    cycle_bar = tqdm(range(done, config.cycles), desc=f"{config.strategy} seed {config.seed}",
+                     disable=not progress, initial=done, total=config.cycles)
+    for c in cycle_bar:
+        lab = torch.tensor(labeled, dtype=torch.long)
+        if len(labeled) != sizes[c]:
+            raise RuntimeError(f"internal error: cycle {c} has {len(labeled)} labels, expected {sizes[c]}")
+        model = build_model(config.model, dataset.input_shape, dataset.num_classes, seed=derive_seed(config.seed, c, 1))
+        result = train_model(
+            model,
+            dataset.x_train[lab],
+            dataset.y_train[lab],
+            tcfg,
+            seed=derive_seed(config.seed, c, 2),
+            to_input=dataset.to_input,
+            checkpoint_epochs=strategy.checkpoint_epochs(tcfg.epochs),
+            progress=progress,
+            desc=f"cycle {c} train",
+        )
+        acc = evaluate(result.model, dataset.x_test, dataset.y_test, dataset.to_input, device=config.device)
+        selected: list[int] = []
+        select_seconds = 0.0
+        if c < config.cycles - 1:
+            mask = torch.ones(n_pool, dtype=torch.bool)
+            mask[lab] = False
+            unlabeled = torch.nonzero(mask).flatten()
+            ctx = SelectionContext(
+                dataset=dataset,
+                model=result.model,
+                labeled=lab,
+                unlabeled=unlabeled,
+                train_result=result,
+                previous_cycle_model=previous_model,
+                initial_labeled=torch.tensor(record["initial_labeled"], dtype=torch.long),
+                seed=derive_seed(config.seed, c, 3),
+                batch_size=config.score_batch_size,
+                device=config.device,
+                progress=progress,
+            )
+            t0 = time.perf_counter()
+            pos = strategy.select(ctx, sizes[c + 1] - sizes[c])
+            select_seconds = time.perf_counter() - t0
+            selected = unlabeled[pos].tolist()
+            if len(set(selected)) != len(selected) or set(selected) & set(labeled):
+                raise RuntimeError(f"strategy {config.strategy!r} returned duplicate or already labeled samples")
+        entry = {
+            "cycle": c,
+            "n_labeled": len(labeled),
+            "fraction_labeled": len(labeled) / n_pool,
+            "test_acc": acc,
+            "selected": selected,
+            "train_seconds": result.seconds,
+            "select_seconds": select_seconds,
+            "final_train_loss": result.history["loss"][-1],
+        }
+        record["cycles"].append(entry)
+        labeled.extend(selected)
+        record["finished"] = c == config.cycles - 1
+        if out_path is not None:
+            if strategy.needs_previous_cycle_model and not record["finished"]:
+                _atomic_torch_save(state_path, result.model.state_dict())
+            _atomic_write_json(out_path, record)
+        previous_model = result.model
+        cycle_bar.set_postfix(labeled=len(labeled), acc=f"{acc:.3f}")
+        if on_cycle_end is not None:
+            on_cycle_end(entry)
+    cycle_bar.close()
+    return record

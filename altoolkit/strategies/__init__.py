@@ -1,0 +1,25 @@
+"""Selection strategies: one module per family, one registry.
+
+``get_strategy(name, **options)`` builds one; ``describe_strategies()`` lists them.
+"""
+
+from .base import (
+    STRATEGIES,
+    SelectionContext,
+    Strategy,
+    describe_strategies,
+    get_strategy,
+    register_strategy,
+    strategy_names,
+)
+from . import uncertainty, disal  # noqa: F401  (registers the strategies)
+
+__all__ = [
+    "STRATEGIES",
+    "SelectionContext",
+    "Strategy",
+    "describe_strategies",
+    "get_strategy",
+    "register_strategy",
+    "strategy_names",
+]

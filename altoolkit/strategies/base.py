@@ -1,0 +1,165 @@
+"""One interface for every selection strategy, and one registry.
+
+A strategy sees a :class:`SelectionContext` (the trained model, what training left behind, the
+labeled and unlabeled indices, the dataset) and returns the positions in the unlabeled pool to
+label next.  Most strategies only define :meth:`Strategy.score` (one number per pool sample,
+larger = label first); strategies that pick a set jointly (Core-set, BADGE) override
+:meth:`Strategy.select`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..data import ALDataset
+from ..scores import select_top
+
+__all__ = [
+    "SelectionContext",
+    "Strategy",
+    "register_strategy",
+    "get_strategy",
+    "strategy_names",
+    "describe_strategies",
+    "STRATEGIES",
+]
+
+
+@dataclass
+class SelectionContext:
+    """Everything a strategy may look at when choosing what to label.
+
+    Attributes:
+        dataset: the dataset; the pool is ``dataset.x_train[unlabeled]``.
+        model: the model after the last epoch (θ_T), in eval mode.
+        labeled: dataset indices of the labeled set (the order used in training).
+        unlabeled: dataset indices of the unlabeled pool; scores and selections refer to
+            positions in this tensor.
+        train_result: :class:`altoolkit.train.TrainResult` of this cycle (θ_{T-1}, checkpoints,
+            history); ``None`` if the model was trained elsewhere.
+        previous_cycle_model: the previous AL cycle's final model (TOD); ``None`` in cycle 0.
+        initial_labeled: dataset indices of the first labeled set L1 (ISAL's reference set).
+        validation: optional held-out ``(x, y)`` (ISAL's validation reference set).
+        seed: seed for any randomness in the strategy.
+        batch_size: scoring batch size (memory does not grow with the pool).
+        device: torch device string.
+        progress: show tqdm bars.
+    """
+
+    dataset: ALDataset
+    model: nn.Module
+    labeled: torch.Tensor
+    unlabeled: torch.Tensor
+    train_result: Any = None
+    previous_cycle_model: nn.Module | None = None
+    initial_labeled: torch.Tensor | None = None
+    validation: tuple[torch.Tensor, torch.Tensor] | None = None
+    seed: int = 0
+    batch_size: int = 256
+    device: str = "cpu"
+    progress: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pool_x(self) -> torch.Tensor:
+        """Stored inputs of the unlabeled pool (convert batches with ``dataset.to_input``)."""
+        return self.dataset.x_train[self.unlabeled]
+
+    @property
+    def labeled_x(self) -> torch.Tensor:
+        return self.dataset.x_train[self.labeled]
+
+    @property
+    def labeled_y(self) -> torch.Tensor:
+        return self.dataset.y_train[self.labeled]
+
+    def prev_model(self) -> nn.Module:
+        """The model with the weights θ_{T-1} of the epoch before the last."""
+        if self.train_result is None:
+            raise ValueError(
+                "this strategy needs the weights of the second-to-last epoch; pass the "
+                "TrainResult of altoolkit.train.train_model as train_result"
+            )
+        return self.train_result.prev_model()
+
+
+class Strategy:
+    """Base class.  Subclasses set ``name`` and ``description`` and implement :meth:`score`
+    (or :meth:`select`).
+
+    Class attributes:
+        name: registry name (``altoolkit al --strategy NAME``).
+        description: one line for ``altoolkit strategies``.
+        dynamic_loss: train with DISAL's dynamic loss (λ > 0) by default.
+        peeks_at_labels: the score uses the pool's TRUE labels (an oracle ablation, not a
+            usable AL strategy).
+        needs_previous_cycle_model: the score compares with the previous cycle's model (TOD);
+            the loop then keeps that model (and saves it beside the record, for resuming).
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    dynamic_loss: ClassVar[bool] = False
+    peeks_at_labels: ClassVar[bool] = False
+    needs_previous_cycle_model: ClassVar[bool] = False
+
+    def __init__(self, **options: Any):
+        if options:
+            raise ValueError(
+                f"strategy {self.name!r} takes no options {sorted(options)}; "
+                f"see help(altoolkit.strategies.get_strategy('{self.name}'))"
+            )
+
+    def checkpoint_epochs(self, epochs: int) -> list[int]:
+        """Epochs after which the trainer must keep a copy of the weights (TracIn replays them)."""
+        return []
+
+    def score(self, ctx: SelectionContext) -> torch.Tensor:
+        """One score per pool sample (``len(ctx.unlabeled)``); larger = label first."""
+        raise NotImplementedError(f"strategy {self.name!r} does not define per-sample scores")
+
+    def select(self, ctx: SelectionContext, budget: int) -> torch.Tensor:
+        """Positions (into ``ctx.unlabeled``) of the ``budget`` samples to label next."""
+        return select_top(self.score(ctx), budget, largest=True)
+
+    def options(self) -> dict[str, Any]:
+        """The options this instance was built with (recorded in results)."""
+        return {}
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
+        return f"{type(self).__name__}({opts})"
+
+
+STRATEGIES: dict[str, type[Strategy]] = {}
+
+
+def register_strategy(cls: type[Strategy]) -> type[Strategy]:
+    """Class decorator that adds a strategy to the registry under ``cls.name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} must set a non-empty class attribute 'name'")
+    if cls.name in STRATEGIES and STRATEGIES[cls.name] is not cls:
+        raise ValueError(f"a strategy named {cls.name!r} is already registered")
+    STRATEGIES[cls.name] = cls
+    return cls
+
+
+def strategy_names() -> list[str]:
+    """Registered strategy names, in registration order."""
+    return list(STRATEGIES)
+
+
+def get_strategy(name: str, **options: Any) -> Strategy:
+    """Instantiate the strategy ``name`` with ``options``; unknown names list the allowed ones."""
+    if name not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {name!r}")
+    return STRATEGIES[name](**options)
+
+
+def describe_strategies() -> list[tuple[str, str]]:
+    """``(name, one-line description)`` for every registered strategy."""
+    return [(n, c.description) for n, c in STRATEGIES.items()]

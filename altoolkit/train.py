@@ -1,0 +1,288 @@
+"""The trainer: SGD with momentum and weight decay, an lr schedule, and DISAL's dynamic loss.
+
+``train_model`` minimises L_CE + λ·KL(f̄ || f_θ) (DISAL Eq. 14, see :mod:`altoolkit.dynamic`) and
+keeps what the DISAL score needs without storing every checkpoint: the weights after the last
+epoch (θ_T, the returned model) and one copy of the weights after the epoch before it
+(θ_{T-1}, ``TrainResult.prev_state``).  Extra checkpoints for TracIn or the checkpoint
+fluctuation figure are kept only for the epochs listed in ``checkpoint_epochs``.
+
+Training is deterministic for a seed on the CPU: the shuffling order, the dropout masks and the
+augmentations all come from RNGs seeded by ``seed``, and the global RNG state of the caller is
+left untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .dynamic import RunningMeanPredictions, dynamic_kl_loss
+from .validation import check_choice, check_float, check_int
+
+__all__ = ["TrainConfig", "TrainResult", "train_model", "evaluate", "LR_SCHEDULES", "AUGMENTATIONS"]
+
+LR_SCHEDULES = ("step", "cosine", "constant")
+AUGMENTATIONS = ("none", "flip_crop")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings.  Defaults are small, for 8x8 digits on a CPU; the paper's CIFAR
+    settings are ``epochs=200, batch_size=128, lr=0.1`` (see the ``paper`` profile).
+
+    Attributes:
+        epochs: number of epochs T (an epoch is DISAL's "iteration").
+        batch_size: mini-batch size.
+        lr: initial learning rate of SGD.
+        momentum: SGD momentum (0.9 in both papers).
+        weight_decay: L2 weight decay (5e-4 in both papers).
+        lr_schedule: ``"step"`` (x0.1 at 80% of the epochs, as VAAL/LL4AL/TOD), ``"cosine"`` or
+            ``"constant"``.
+        dynamic_weight: λ of Eq. 14; 0 trains with cross-entropy alone.
+        augment: ``"none"`` or ``"flip_crop"`` (random crop with 4-pixel padding + horizontal
+            flip, the CIFAR recipe; only for image inputs).
+        device: torch device string.
+    """
+
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_schedule: str = "step"
+    dynamic_weight: float = 0.0
+    augment: str = "none"
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        self.epochs = check_int("epochs", self.epochs, 1)
+        self.batch_size = check_int("batch_size", self.batch_size, 1)
+        self.lr = check_float("lr", self.lr, 0.0, min_inclusive=False)
+        self.momentum = check_float("momentum", self.momentum, 0.0, 1.0, max_inclusive=False)
+        self.weight_decay = check_float("weight_decay", self.weight_decay, 0.0)
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        self.dynamic_weight = check_float("dynamic_weight (λ)", self.dynamic_weight, 0.0)
+        check_choice("augment", self.augment, AUGMENTATIONS)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """What training leaves behind.
+
+    Attributes:
+        model: the trained model, weights θ_T (after the last epoch), in eval mode.
+        prev_state: state dict θ_{T-1} (after epoch T-1; the initial weights when T = 1).
+        history: per-epoch lists ``epoch, lr, loss, ce_loss, dynamic_loss, train_acc`` and, when
+            evaluation data was given, ``test_acc``.
+        running_mean: the f̄ tracker of Eq. 12 (``None`` when it was not tracked).
+        checkpoints: ``{epoch: (state_dict, lr_during_that_epoch)}`` for ``checkpoint_epochs``.
+        seconds: wall-clock training time.
+    """
+
+    model: nn.Module
+    prev_state: dict[str, torch.Tensor]
+    history: dict[str, list[float]]
+    running_mean: RunningMeanPredictions | None = None
+    checkpoints: dict[int, tuple[dict[str, torch.Tensor], float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def prev_model(self) -> nn.Module:
+        """A copy of the model with the weights θ_{T-1}, in eval mode."""
+        return self.model_from_state(self.prev_state)
+
+    def model_from_state(self, state: dict[str, torch.Tensor]) -> nn.Module:
+        m = copy.deepcopy(self.model)
+        m.load_state_dict(state)
+        return m.eval()
+
+    def checkpoint_model(self, epoch: int) -> nn.Module:
+        """A copy of the model with the weights saved after ``epoch``."""
+        if epoch not in self.checkpoints:
+            raise KeyError(
+                f"epoch {epoch} was not checkpointed; available: {sorted(self.checkpoints)} "
+                "(pass checkpoint_epochs= to train_model)"
+            )
+        return self.model_from_state(self.checkpoints[epoch][0])
+
+
+def _state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig):
+    if cfg.lr_schedule == "step":
+        milestone = max(1, int(round(0.8 * cfg.epochs)))
+        return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[milestone], gamma=0.1)
+    if cfg.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    return None
+
+
+def _augment_batch(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random crop (4-pixel zero padding) and horizontal flip, per sample."""
+    if x.dim() != 4:
+        return x
+    b, _, h, w = x.shape
+    pad = 4
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
+    flip = torch.rand(b, generator=gen) < 0.5
+    out = torch.empty_like(x)
+    for i in range(b):
+        crop = padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w]
+        out[i] = crop.flip(-1) if flip[i] else crop
+    return out
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    to_input: Callable[[torch.Tensor], torch.Tensor] = lambda t: t.float(),
+    batch_size: int = 512,
+    device: str = "cpu",
+) -> float:
+    """Accuracy of ``model`` on ``(x, y)``, in eval mode (the mode is restored afterwards)."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for s in range(0, x.shape[0], batch_size):
+        xb = to_input(x[s : s + batch_size]).to(device)
+        correct += int((model(xb).argmax(1).cpu() == y[s : s + batch_size]).sum())
+    model.train(was_training)
+    return correct / max(1, x.shape[0])
+
+
+def train_model(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    config: TrainConfig | None = None,
+    *,
+    seed: int = 0,
+    to_input: Callable[[torch.Tensor], torch.Tensor] = lambda t: t.float(),
+    eval_data: tuple[torch.Tensor, torch.Tensor] | None = None,
+    checkpoint_epochs: Sequence[int] = (),
+    track_running_mean: bool | None = None,
+    progress: bool = True,
+    desc: str = "train",
+    on_epoch_end: Callable[[int, nn.Module], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` in place on the labeled set ``(x, y)`` and return a :class:`TrainResult`.
+
+    The objective is cross-entropy plus ``config.dynamic_weight`` times the dynamic loss
+    KL(f̄_(t) || f_θ) of DISAL Eq. 13-14.  f̄ is updated (Eq. 12) from each batch's own forward
+    pass before the loss is computed, so at epoch 1 f̄ = f_θ and the dynamic term is exactly 0.
+
+    Args:
+        model: the network (modified in place and returned as ``result.model``).
+        x, y: labeled inputs (as stored; ``to_input`` maps a batch to model input) and labels.
+        config: optimisation settings (:class:`TrainConfig`).
+        seed: seeds the shuffling, dropout and augmentation RNGs.
+        to_input: batch transform, usually ``dataset.to_input``.
+        eval_data: optional ``(x_test, y_test)`` evaluated after every epoch (``history['test_acc']``).
+        checkpoint_epochs: epochs (1-based) after which a copy of the weights is kept.
+        track_running_mean: keep f̄ even when λ = 0 (default: only when λ > 0).
+        progress: show a tqdm bar over epochs.
+        on_epoch_end: called as ``on_epoch_end(epoch, model)`` after each epoch.
+    """
+    cfg = config or TrainConfig()
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x has {x.shape[0]} samples but y has {y.shape[0]}; they must match")
+    n = int(x.shape[0])
+    if n == 0:
+        raise ValueError("the labeled set is empty: train_model needs at least one labeled sample")
+    bad = [e for e in checkpoint_epochs if not (isinstance(e, int) and 1 <= e <= cfg.epochs)]
+    if bad:
+        raise ValueError(f"checkpoint_epochs must be integers in [1, {cfg.epochs}], got {bad}")
+    device = torch.device(cfg.device)
+    model.to(device)
+    lam = cfg.dynamic_weight
+    track = lam > 0 if track_running_mean is None else bool(track_running_mean)
+
+    history: dict[str, list[float]] = {k: [] for k in ("epoch", "lr", "loss", "ce_loss", "dynamic_loss", "train_acc")}
+    if eval_data is not None:
+        history["test_acc"] = []
+    checkpoints: dict[int, tuple[dict[str, torch.Tensor], float]] = {}
+    running = None
+    prev_state = _state_copy(model)  # θ_0; replaced by θ_{T-1} below
+    t0 = time.perf_counter()
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # dropout masks
+        gen = torch.Generator().manual_seed(seed)  # shuffling and augmentation
+        num_classes = None
+        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        sched = _make_scheduler(opt, cfg)
+        bar = tqdm(range(1, cfg.epochs + 1), desc=desc, disable=not progress, leave=False)
+        for epoch in bar:
+            if epoch == cfg.epochs:
+                prev_state = _state_copy(model)  # θ_{T-1}
+            model.train()
+            lr_now = opt.param_groups[0]["lr"]
+            perm = torch.randperm(n, generator=gen)
+            sums = {"loss": 0.0, "ce": 0.0, "dyn": 0.0, "correct": 0}
+            for s in range(0, n, cfg.batch_size):
+                idx = perm[s : s + cfg.batch_size]
+                xb = x[idx]
+                if cfg.augment == "flip_crop":
+                    xb = _augment_batch(xb, gen)
+                xb = to_input(xb).to(device)
+                yb = y[idx].to(device)
+                logits = model(xb)
+                ce = F.cross_entropy(logits, yb)
+                loss = ce
+                if track:
+                    if running is None:
+                        num_classes = logits.shape[1]
+                        running = RunningMeanPredictions(n, num_classes)
+                    mean_b = running.update(idx, torch.softmax(logits.detach(), dim=1))
+                    if lam > 0:
+                        dyn = dynamic_kl_loss(mean_b.to(device), logits)
+                        loss = ce + lam * dyn
+                        sums["dyn"] += float(dyn.detach()) * len(idx)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sums["loss"] += float(loss.detach()) * len(idx)
+                sums["ce"] += float(ce.detach()) * len(idx)
+                sums["correct"] += int((logits.detach().argmax(1) == yb).sum())
+            if sched is not None:
+                sched.step()
+            history["epoch"].append(epoch)
+            history["lr"].append(lr_now)
+            history["loss"].append(sums["loss"] / n)
+            history["ce_loss"].append(sums["ce"] / n)
+            history["dynamic_loss"].append(sums["dyn"] / n)
+            history["train_acc"].append(sums["correct"] / n)
+            if eval_data is not None:
+                history["test_acc"].append(evaluate(model, eval_data[0], eval_data[1], to_input, device=cfg.device))
+                bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", test_acc=f"{history['test_acc'][-1]:.3f}")
+            else:
+                bar.set_postfix(loss=f"{history['loss'][-1]:.3f}")
+            if epoch in checkpoint_epochs:
+                checkpoints[epoch] = (_state_copy(model), lr_now)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, model)
+        bar.close()
+    model.eval()
+    return TrainResult(
+        model=model,
+        prev_state=prev_state,
+        history=history,
+        running_mean=running,
+        checkpoints=checkpoints,
+        seconds=time.perf_counter() - t0,
+    )

@@ -11,16 +11,32 @@ See the notebooks in ``notebooks/`` for the derivations and the papers' figures.
 
 __version__ = "0.1.0"
 
-from .data import ALDataset, from_arrays, load_dataset, load_digits  # noqa: E402
+from .data import (  # noqa: E402
+    DATASETS,
+    ALDataset,
+    CorruptDatasetError,
+    DatasetNotFoundError,
+    from_arrays,
+    from_image_folder,
+    imbalanced_subset,
+    load_dataset,
+    load_digits,
+)
 from .models import build_model  # noqa: E402
 from .train import TrainConfig, TrainResult, evaluate, train_model  # noqa: E402
 from .scores import disal_kl, disal_kl_from_logits, entropy, select_top  # noqa: E402
 from .strategies import SelectionContext, describe_strategies, get_strategy, strategy_names  # noqa: E402
 from .loop import ALConfig, load_record, run_active_learning  # noqa: E402
+from . import experiments, plots, results  # noqa: E402,F401  (alt.plots.*, alt.results.*, ...)
 
 __all__ = [
     "ALConfig",
     "ALDataset",
+    "CorruptDatasetError",
+    "DATASETS",
+    "DatasetNotFoundError",
+    "from_image_folder",
+    "imbalanced_subset",
     "SelectionContext",
     "TrainConfig",
     "TrainResult",

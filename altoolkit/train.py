@@ -252,7 +252,10 @@ def train_model(
                     if lam > 0:
                         dyn = dynamic_kl_loss(mean_b.to(device), logits)
                         loss = ce + lam * dyn
-                        sums["dyn"] += float(dyn.detach()) * len(idx)
+                    else:  # λ = 0: log the term (how far f_θ drifts from f̄) without training on it
+                        with torch.no_grad():
+                            dyn = dynamic_kl_loss(mean_b.to(device), logits)
+                    sums["dyn"] += float(dyn.detach()) * len(idx)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

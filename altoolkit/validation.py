@@ -7,6 +7,7 @@ says what is allowed, so that a student sees at once what to change.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Iterable
 
 __all__ = [
@@ -20,7 +21,7 @@ __all__ = [
 
 def check_int(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
     """Return ``value`` as ``int`` if it is an integer within ``[minimum, maximum]``."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         else:
@@ -41,7 +42,7 @@ def check_float(
     max_inclusive: bool = True,
 ) -> float:
     """Return ``value`` as a finite ``float`` within the given bounds."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {value!r}")
     value = float(value)
     lb = "(" if not min_inclusive else "["

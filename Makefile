@@ -1,0 +1,35 @@
+# altoolkit: the two commands of the README, plus helpers.
+#   make reproduce   execute every notebook with papermill on the embedded digits data -> figures/
+#   make test        unit tests + every notebook executed with small parameters
+# Both create .venv and install what they need on first use (torch/torchvision pinned in constraints.txt).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.altoolkit-installed
+PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
+
+.PHONY: install reproduce test bench lab clean-notebooks help
+
+help:
+	@echo "make reproduce   run all notebooks (quick profile) and write figures/"
+	@echo "make test        run the test suite (unit tests + notebooks with small parameters)"
+	@echo "make lab         start JupyterLab on the notebooks"
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install $(PIP_FLAGS) -q --upgrade pip
+	$(BIN)/python -m pip install $(PIP_FLAGS) -c constraints.txt -e ".[dev]"
+	$(BIN)/python -c "import torch, torchvision; from torchvision.ops import nms; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+reproduce: $(STAMP)
+	$(BIN)/altoolkit reproduce --profile quick
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/

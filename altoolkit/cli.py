@@ -1,0 +1,142 @@
+"""The ``altoolkit`` command line.
+
+    altoolkit al --dataset digits --strategy disal --seed 0 --out results.json
+    altoolkit strategies
+    altoolkit reproduce --profile quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = ["main", "build_parser"]
+
+
+def _parse_option(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--strategy-option must look like KEY=VALUE, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .loop import ALConfig
+
+    d = ALConfig()
+    p = argparse.ArgumentParser(prog="altoolkit", description="Influence-based active learning toolkit.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    al = sub.add_parser("al", help="run (or resume) an active-learning experiment and write a JSON record")
+    al.add_argument("--dataset", default=d.dataset, help="dataset name (default: %(default)s)")
+    al.add_argument("--root", default=None, help="folder of a torchvision dataset")
+    al.add_argument("--download", action="store_true", help="download a torchvision dataset if missing (needs internet)")
+    al.add_argument("--strategy", default=d.strategy, help="selection strategy (see `altoolkit strategies`; default: %(default)s)")
+    al.add_argument("--strategy-option", action="append", default=[], type=_parse_option, metavar="KEY=VALUE",
+                    help="strategy option, JSON value (repeatable), e.g. largest=false")
+    al.add_argument("--seed", type=int, default=d.seed, help="seed of the initial pool, inits, training and selection")
+    al.add_argument("--initial-fraction", type=float, default=d.initial_fraction, help="labeled share at the start (default: %(default)s)")
+    al.add_argument("--step-fraction", type=float, default=d.step_fraction, help="share added per cycle (default: %(default)s)")
+    al.add_argument("--cycles", type=int, default=d.cycles, help="number of trainings (default: %(default)s, i.e. 10%%→40%%)")
+    al.add_argument("--model", default=d.model, help="model name (default: %(default)s)")
+    al.add_argument("--epochs", type=int, default=d.epochs, help="epochs per cycle (default: %(default)s)")
+    al.add_argument("--batch-size", type=int, default=d.batch_size, help="training batch size (default: %(default)s)")
+    al.add_argument("--lr", type=float, default=d.lr, help="SGD learning rate (default: %(default)s)")
+    al.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum (default: %(default)s)")
+    al.add_argument("--weight-decay", type=float, default=d.weight_decay, help="weight decay (default: %(default)s)")
+    al.add_argument("--lr-schedule", default=d.lr_schedule, help="step, cosine or constant (default: %(default)s)")
+    al.add_argument("--augment", default=d.augment, help="none or flip_crop (default: %(default)s)")
+    al.add_argument("--lam", type=float, default=None,
+                    help="λ, weight of DISAL's dynamic loss (default: 1 for disal/disal_no_selection, 0 otherwise)")
+    al.add_argument("--device", default=d.device, help="torch device (default: %(default)s)")
+    al.add_argument("--out", required=True, help="JSON record; an existing record of the same run is resumed")
+    al.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    sub.add_parser("strategies", help="list the selection strategies with a one-line description")
+
+    rp = sub.add_parser("reproduce", help="execute every notebook with papermill and write figures/")
+    rp.add_argument("--profile", default="quick", help="quick, test, paper, or a YAML file (default: %(default)s)")
+    rp.add_argument("--notebooks-dir", default="notebooks", help="folder of the notebooks (default: %(default)s)")
+    rp.add_argument("--output-dir", default=None, help="executed notebooks (default: runs/<profile>)")
+    rp.add_argument("--figures-dir", default="figures", help="where figures are written (default: %(default)s)")
+    rp.add_argument("--only", nargs="*", default=None, help="notebook names or numbers to run, e.g. 01 02")
+    rp.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return p
+
+
+def _cmd_al(args: argparse.Namespace) -> int:
+    from .loop import ALConfig, run_active_learning
+
+    config = ALConfig(
+        dataset=args.dataset,
+        strategy=args.strategy,
+        strategy_options=dict(args.strategy_option),
+        seed=args.seed,
+        initial_fraction=args.initial_fraction,
+        step_fraction=args.step_fraction,
+        cycles=args.cycles,
+        model=args.model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        lr_schedule=args.lr_schedule,
+        augment=args.augment,
+        dynamic_weight=args.lam,
+        device=args.device,
+        root=args.root,
+        download=args.download,
+    )
+    rec = run_active_learning(config, out=args.out, progress=not args.no_progress)
+    print(f"{'cycle':>5} {'labeled':>8} {'test acc':>9} {'train s':>8} {'select s':>9}")
+    for c in rec["cycles"]:
+        print(f"{c['cycle']:>5} {c['n_labeled']:>8} {c['test_acc']:>9.4f} {c['train_seconds']:>8.2f} {c['select_seconds']:>9.3f}")
+    print(f"record: {args.out}")
+    return 0
+
+
+def _cmd_strategies(args: argparse.Namespace) -> int:
+    from .strategies import STRATEGIES
+
+    width = max(len(n) for n in STRATEGIES)
+    for name, cls in STRATEGIES.items():
+        print(f"{name:<{width}}  {cls.description}")
+    return 0
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import run_notebooks
+
+    profile = args.profile
+    out = args.output_dir or str(Path("runs") / Path(profile).stem)
+    runs = run_notebooks(profile, args.notebooks_dir, out, args.figures_dir, only=args.only,
+                         progress=not args.no_progress)
+    failed = [r for r in runs if not r.ok]
+    print(f"\n{len(runs) - len(failed)} notebooks ok, {len(failed)} failed; executed copies in {out}, figures in {args.figures_dir}")
+    for r in failed:
+        print(r.line())
+    return 1 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``altoolkit`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"al": _cmd_al, "strategies": _cmd_strategies, "reproduce": _cmd_reproduce}
+    try:
+        return handlers[args.command](args)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        print(f"altoolkit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Run every notebook with papermill, with parameters from a YAML profile.
+
+A profile (``altoolkit/profiles/NAME.yaml``) looks like::
+
+    description: one line
+    defaults: {SEED: 0}            # parameters given to every notebook that has them
+    notebooks:
+      01_tracin_to_kl: {EPOCHS: 30}  # per-notebook parameters
+
+Each notebook is executed with its own folder as working directory (so a notebook opened in
+JupyterLab and one run here behave alike), the executed copy is kept in ``output_dir``, and its
+figures go to ``figures_dir``.  A notebook that fails is reported with its name, the cell that
+failed and the error; the others still run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["PROFILES", "load_profile", "notebook_parameters", "run_notebooks", "NotebookRun"]
+
+PROFILES: tuple[str, ...] = ("quick", "test", "paper")
+
+
+def load_profile(name_or_path: str) -> dict[str, Any]:
+    """Load a profile by name (``quick``, ``test``, ``paper``) or from a YAML file path."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml"):
+        if not p.exists():
+            raise ValueError(f"profile file {str(p)!r} does not exist")
+        text = p.read_text()
+    else:
+        if name_or_path not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)} or a .yaml path; got {name_or_path!r}")
+        text = resources.files("altoolkit").joinpath("profiles", f"{name_or_path}.yaml").read_text()
+    try:
+        prof = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"profile {name_or_path!r} is not valid YAML: {exc}") from exc
+    if not isinstance(prof, dict) or not isinstance(prof.get("notebooks", {}), dict):
+        raise ValueError(f"profile {name_or_path!r} must be a mapping with a 'notebooks' mapping")
+    prof.setdefault("defaults", {})
+    prof.setdefault("notebooks", {})
+    return prof
+
+
+def _declared_parameters(nb_path: Path) -> set[str]:
+    import papermill as pm
+
+    return set(pm.inspect_notebook(str(nb_path)).keys())
+
+
+def notebook_parameters(profile: dict[str, Any], nb_path: Path, figures_dir: Path) -> dict[str, Any]:
+    """The parameters a profile gives one notebook (only those the notebook declares)."""
+    declared = _declared_parameters(nb_path)
+    params = {k: v for k, v in profile.get("defaults", {}).items() if k in declared}
+    specific = profile["notebooks"].get(nb_path.stem, {}) or {}
+    unknown = sorted(set(specific) - declared)
+    if unknown:
+        raise ValueError(
+            f"profile sets parameters {unknown} that notebook {nb_path.name} does not declare; "
+            f"its parameters are {sorted(declared)}"
+        )
+    params.update(specific)
+    if "FIGURES_DIR" in declared:
+        params["FIGURES_DIR"] = str(figures_dir.resolve())
+    return params
+
+
+@dataclass
+class NotebookRun:
+    """Outcome of executing one notebook."""
+
+    name: str
+    ok: bool
+    seconds: float
+    output: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    failed_cell: int | None = None
+    error: str | None = None
+
+    def line(self) -> str:
+        if self.ok:
+            return f"ok    {self.name}  ({self.seconds:.0f} s)"
+        return f"FAIL  {self.name}  cell {self.failed_cell}: {self.error}"
+
+
+def _failed_cell(output: Path) -> int | None:
+    try:
+        nb = json.loads(output.read_text())
+    except Exception:
+        return None
+    code_cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    for i, c in enumerate(code_cells):
+        if any(o.get("output_type") == "error" for o in c.get("outputs", [])):
+            return i + 1
+    return None
+
+
+def run_notebooks(
+    profile: str | dict[str, Any] = "quick",
+    notebooks_dir: str | Path = "notebooks",
+    output_dir: str | Path = "runs/notebooks",
+    figures_dir: str | Path = "figures",
+    only: list[str] | None = None,
+    progress: bool = True,
+    kernel_name: str = "python3",
+) -> list[NotebookRun]:
+    """Execute the notebooks of ``notebooks_dir`` (sorted by name) with a profile's parameters.
+
+    Args:
+        profile: profile name, YAML path, or an already loaded profile mapping.
+        notebooks_dir: folder with the ``NN_name.ipynb`` notebooks.
+        output_dir: where executed copies are written (same file names).
+        figures_dir: passed to each notebook as ``FIGURES_DIR``.
+        only: notebook stems or number prefixes to run (e.g. ``["01", "02_dynamic_loss"]``).
+        progress: papermill's cell progress bar.
+
+    Returns:
+        One :class:`NotebookRun` per notebook; failures do not stop the others.
+    """
+    import papermill as pm
+
+    prof = load_profile(profile) if isinstance(profile, str) else profile
+    nb_dir, out_dir, fig_dir = Path(notebooks_dir), Path(output_dir), Path(figures_dir)
+    if not nb_dir.is_dir():
+        raise ValueError(f"notebooks_dir {str(nb_dir)!r} is not a folder; run from the repository root or pass --notebooks-dir")
+    notebooks = sorted(p for p in nb_dir.glob("*.ipynb") if not p.name.startswith("."))
+    if only:
+        wanted = set(only)
+        notebooks = [p for p in notebooks if p.stem in wanted or p.stem.split("_", 1)[0] in wanted]
+        missing = wanted - {p.stem for p in notebooks} - {p.stem.split("_", 1)[0] for p in notebooks}
+        if missing:
+            raise ValueError(f"no notebook matches {sorted(missing)} in {str(nb_dir)!r}")
+    if not notebooks:
+        raise ValueError(f"no notebooks found in {str(nb_dir)!r}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    runs: list[NotebookRun] = []
+    for nb in notebooks:
+        params = notebook_parameters(prof, nb, fig_dir)
+        out = out_dir / nb.name
+        t0 = time.perf_counter()
+        try:
+            pm.execute_notebook(
+                str(nb), str(out), parameters=params, cwd=str(nb_dir), kernel_name=kernel_name,
+                progress_bar=progress, log_output=False,
+            )
+            runs.append(NotebookRun(nb.stem, True, time.perf_counter() - t0, str(out), params))
+        except pm.PapermillExecutionError as exc:
+            runs.append(NotebookRun(nb.stem, False, time.perf_counter() - t0, str(out), params,
+                                    failed_cell=_failed_cell(out) or exc.exec_count,
+                                    error=f"{exc.ename}: {exc.evalue}"))
+        except Exception as exc:  # kernel died, bad notebook file, ...
+            runs.append(NotebookRun(nb.stem, False, time.perf_counter() - t0, str(out), params,
+                                    error=f"{type(exc).__name__}: {exc}"))
+        print(runs[-1].line(), flush=True)
+    return runs

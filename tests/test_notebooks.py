@@ -1,0 +1,71 @@
+"""Execute every notebook with papermill and the small ``test`` profile.
+
+Notebooks are committed without outputs; this checks that each one runs end to end headless,
+that its assert cells hold, and that it writes its figures.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from altoolkit.reproduce import load_profile, run_notebooks
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_notebooks_are_committed_clean():
+    assert NOTEBOOKS, "no notebooks found"
+    for nb_path in NOTEBOOKS:
+        nb = json.loads(nb_path.read_text())
+        assert nb["metadata"]["kernelspec"]["name"] == "python3", nb_path.name
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), f"{nb_path.name} has outputs"
+        tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, f"{nb_path.name} needs exactly one cell tagged 'parameters'"
+        assert "".join(code[0]["source"]).startswith("import altoolkit as alt"), f"{nb_path.name}: first code cell imports the package"
+        for line in "".join(tagged[0]["source"]).splitlines():
+            if line.strip():
+                assert "#" in line, f"{nb_path.name}: parameter line without a comment: {line!r}"
+        assert "sys.path" not in json.dumps(nb), f"{nb_path.name} touches sys.path"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_executes(nb_path, tmp_path):
+    figs = tmp_path / "figures"
+    runs = run_notebooks(load_profile("test"), ROOT / "notebooks", tmp_path / "out", figs,
+                         only=[nb_path.stem], progress=False)
+    assert len(runs) == 1
+    assert runs[0].ok, runs[0].line()
+    prefix = nb_path.stem.split("_", 1)[0]
+    assert list(figs.glob(f"{prefix}_*.png")), f"{nb_path.name} wrote no figure named {prefix}_*.png"
+
+
+def test_failing_notebook_is_reported_and_others_still_run(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    for name, body in [("01_bad", "raise RuntimeError('boom')"), ("02_good", "x = 1")]:
+        nb = new_notebook(cells=[new_code_cell("A = 1", metadata={"tags": ["parameters"]}), new_code_cell(body)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, nbdir / f"{name}.ipynb")
+    runs = run_notebooks({"defaults": {}, "notebooks": {}}, nbdir, tmp_path / "out", tmp_path / "figs", progress=False)
+    assert [r.ok for r in runs] == [False, True]
+    assert runs[0].failed_cell == 2 and "RuntimeError: boom" in runs[0].error
+    assert "01_bad" in runs[0].line() and "cell 2" in runs[0].line()
+
+
+def test_profiles_only_set_declared_parameters(tmp_path):
+    from altoolkit.reproduce import notebook_parameters
+
+    for profile in ("quick", "test", "paper"):
+        prof = load_profile(profile)
+        for stem in prof["notebooks"]:
+            path = ROOT / "notebooks" / f"{stem}.ipynb"
+            assert path.exists(), f"{profile}: unknown notebook {stem}"
+            params = notebook_parameters(prof, path, tmp_path)  # raises on undeclared names
+            assert params["FIGURES_DIR"] == str(tmp_path.resolve())

@@ -1,0 +1,46 @@
+"""The two install routes (pip + constraints.txt, conda + environment.yml) list the same packages."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _name(req: str) -> str:
+    return re.split(r"[<>=!~ \[;]", req.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_environment_yml_and_pyproject_list_the_same_packages():
+    py = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pyproject = {_name(r) for r in py["dependencies"]} | {_name(r) for r in py["optional-dependencies"]["dev"]}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda, pip = set(), set()
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):
+            pip |= {_name(r) for r in dep["pip"] if not r.startswith(("-", "."))}
+        else:
+            conda.add(_name(dep))
+    conda -= {"python", "pip"}
+    assert conda | pip == pyproject
+    assert "conda-forge" in env["channels"]
+
+
+def test_torch_pair_is_pinned_in_one_place():
+    pins = [l for l in (ROOT / "constraints.txt").read_text().splitlines() if l and not l.startswith("#")]
+    assert sorted(_name(p) for p in pins) == ["torch", "torchvision"]
+    assert all("==" in p for p in pins)
+    for f in ("pyproject.toml", "environment.yml", "Makefile"):
+        text = (ROOT / f).read_text()
+        assert not re.search(r"torch(vision)?\s*==", text), f"{f} pins torch; constraints.txt is the one place"
+    assert "-c constraints.txt" in (ROOT / "Makefile").read_text()
+    assert "-c constraints.txt" in (ROOT / "environment.yml").read_text()
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in readme and "make test" in ci
+    assert "make reproduce" in readme

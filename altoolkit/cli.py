@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--augment", default=d.augment, help="none or flip_crop (default: %(default)s)")
     al.add_argument("--lam", type=float, default=None,
                     help="λ, weight of DISAL's dynamic loss (default: 1 for disal/disal_no_selection, 0 otherwise)")
+    al.add_argument("--validation-size", type=int, default=d.validation_size,
+                    help="pool samples held out as a labeled validation set (ISAL's reference set; default: %(default)s)")
     al.add_argument("--device", default=d.device, help="torch device (default: %(default)s)")
     al.add_argument("--out", required=True, help="JSON record; an existing record of the same run is resumed")
     al.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -91,6 +93,7 @@ def _cmd_al(args: argparse.Namespace) -> int:
         lr_schedule=args.lr_schedule,
         augment=args.augment,
         dynamic_weight=args.lam,
+        validation_size=args.validation_size,
         device=args.device,
         root=args.root,
         download=args.download,

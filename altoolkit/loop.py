@@ -62,6 +62,9 @@ class ALConfig:
         epochs, batch_size, lr, momentum, weight_decay, lr_schedule, augment: training settings.
         dynamic_weight: λ of DISAL Eq. 14.  ``None``: 1.0 for strategies trained with the dynamic
             loss (``disal``, ``disal_no_selection``), 0 for the others; a number applies to all.
+        validation_size: number of pool samples held out (seeded) as a labeled validation set,
+            never selected or trained on; strategies see it as ``ctx.validation`` (ISAL's
+            validation reference set).  0: none.  Budget fractions refer to the rest of the pool.
         score_batch_size: batch size for scoring the pool.
         device: torch device string.
         root, download: where a torchvision dataset lives and whether to download it.
@@ -84,6 +87,7 @@ class ALConfig:
     lr_schedule: str = "step"
     augment: str = "none"
     dynamic_weight: float | None = None
+    validation_size: int = 0
     score_batch_size: int = 512
     device: str = "cpu"
     root: str | None = None
@@ -104,6 +108,7 @@ class ALConfig:
                 f"got {self.initial_fraction} + {self.cycles - 1} * {self.step_fraction} = {final:.3f}"
             )
         self.score_batch_size = check_int("score_batch_size", self.score_batch_size, 1)
+        self.validation_size = check_int("validation_size", self.validation_size, 0)
         if self.dynamic_weight is not None:
             self.dynamic_weight = check_float("dynamic_weight (λ)", self.dynamic_weight, 0.0)
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
@@ -262,9 +267,23 @@ def run_active_learning(
             kwargs.setdefault("download", config.download)
         dataset = load_dataset(config.dataset, seed=config.seed, **kwargs)
     n_pool = dataset.n_train
-    sizes = budget_schedule(n_pool, config.initial_fraction, config.step_fraction, config.cycles)
+    if config.validation_size >= n_pool:
+        raise ValueError(
+            f"validation_size must be smaller than the pool ({n_pool} samples), got {config.validation_size}"
+        )
+    validation_idx: list[int] = []
+    available = np.arange(n_pool)
+    if config.validation_size:
+        vperm = np.random.default_rng(derive_seed(config.seed, 0xB2)).permutation(n_pool)
+        validation_idx = np.sort(vperm[: config.validation_size]).tolist()
+        available = np.sort(vperm[config.validation_size :])
+    sizes = budget_schedule(len(available), config.initial_fraction, config.step_fraction, config.cycles)
     rng = np.random.default_rng(derive_seed(config.seed, 0xA1))
-    initial = np.sort(rng.permutation(n_pool)[: sizes[0]]).tolist()
+    initial = np.sort(available[rng.permutation(len(available))[: sizes[0]]]).tolist()
+    validation = None
+    if validation_idx:
+        vt = torch.tensor(validation_idx, dtype=torch.long)
+        validation = (dataset.x_train[vt], dataset.y_train[vt])
 
     if record is None:
         record = {
@@ -284,6 +303,7 @@ def run_active_learning(
                 "input_shape": list(dataset.input_shape),
             },
             "budgets": sizes,
+            "validation_indices": validation_idx,
             "initial_labeled": initial,
             "cycles": [],
             "finished": False,
@@ -331,6 +351,8 @@ def run_active_learning(
         if c < config.cycles - 1:
             mask = torch.ones(n_pool, dtype=torch.bool)
             mask[lab] = False
+            if validation_idx:
+                mask[torch.tensor(validation_idx, dtype=torch.long)] = False
             unlabeled = torch.nonzero(mask).flatten()
             ctx = SelectionContext(
                 dataset=dataset,
@@ -340,6 +362,7 @@ def run_active_learning(
                 train_result=result,
                 previous_cycle_model=previous_model,
                 initial_labeled=torch.tensor(record["initial_labeled"], dtype=torch.long),
+                validation=validation,
                 seed=derive_seed(config.seed, c, 3),
                 batch_size=config.score_batch_size,
                 device=config.device,
@@ -354,7 +377,7 @@ def run_active_learning(
         entry = {
             "cycle": c,
             "n_labeled": len(labeled),
-            "fraction_labeled": len(labeled) / n_pool,
+            "fraction_labeled": len(labeled) / len(available),
             "test_acc": acc,
             "selected": selected,
             "train_seconds": result.seconds,

@@ -102,3 +102,15 @@ def test_disal_flip_selects_the_other_end(digits):
     b = alt.run_active_learning(alt.ALConfig(strategy="disal", strategy_options={"largest": False}, **{**SMALL, "cycles": 2}),
                                 dataset=digits, progress=False)
     assert not set(a["cycles"][0]["selected"]) & set(b["cycles"][0]["selected"])
+
+
+def test_validation_set_is_held_out(digits):
+    rec = alt.run_active_learning(alt.ALConfig(strategy="entropy", validation_size=100, **SMALL), dataset=digits,
+                                  progress=False)
+    val = set(rec["validation_indices"])
+    assert len(val) == 100
+    used = set(rec["initial_labeled"]).union(*[set(c["selected"]) for c in rec["cycles"]])
+    assert not val & used
+    assert rec["budgets"][0] == round(0.1 * (digits.n_train - 100))
+    with pytest.raises(ValueError, match="validation_size must be smaller than the pool"):
+        alt.run_active_learning(alt.ALConfig(validation_size=digits.n_train, **SMALL), dataset=digits, progress=False)

@@ -11,7 +11,8 @@ import torch
 
 from .results import CurveSummary
 
-__all__ = ["save_figure", "plot_training_curves", "plot_score_histograms", "plot_learning_curves"]
+__all__ = ["save_figure", "plot_training_curves", "plot_score_histograms", "plot_learning_curves",
+           "plot_rank_correlation", "plot_selection_gallery", "plot_class_histograms", "plot_seconds"]
 
 
 def save_figure(fig: "plt.Figure", figures_dir: str | Path, name: str, dpi: int = 120) -> Path:
@@ -77,5 +78,94 @@ def plot_learning_curves(curves: Mapping[str, CurveSummary], title: str = "", pe
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def _image(dataset, idx: int) -> np.ndarray:
+    """One stored sample as an image array for imshow (H, W) or (H, W, 3), scaled to [0, 1]."""
+    x = dataset.x_train[idx]
+    img = x.float().numpy()
+    if img.ndim == 1:
+        side = int(round(img.size ** 0.5))
+        img = img.reshape(side, side) if side * side == img.size else img.reshape(1, -1)
+    elif img.ndim == 3:
+        img = img[0] if img.shape[0] == 1 else np.transpose(img, (1, 2, 0))
+    lo, hi = float(img.min()), float(img.max())
+    return (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+
+
+def plot_rank_correlation(names: Sequence[str], rho: np.ndarray, title: str = "Spearman rank correlation of scores") -> "plt.Figure":
+    """Heat map of pairwise rank correlations, values written in the cells."""
+    n = len(names)
+    fig, ax = plt.subplots(figsize=(0.6 * n + 2.5, 0.6 * n + 2))
+    im = ax.imshow(rho, vmin=-1, vmax=1, cmap="RdBu_r")
+    ax.set_xticks(range(n), names, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(n), names, fontsize=8)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, f"{rho[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if abs(rho[i, j]) > 0.6 else "black")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_selection_gallery(dataset, selections: Mapping[str, Sequence[int]], n: int = 8,
+                           scores: Mapping[str, Sequence[float]] | None = None) -> "plt.Figure":
+    """One row per strategy: its first ``n`` selected pool samples (dataset indices), with the
+    true label (and the score when given) above each image."""
+    rows = list(selections)
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.1 * n + 1.5, 1.25 * len(rows) + 0.3), squeeze=False)
+    for r, name in enumerate(rows):
+        idx = list(selections[name])[:n]
+        for c in range(n):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(idx):
+                ax.imshow(_image(dataset, idx[c]), cmap="gray_r" if dataset.x_train.dim() <= 3 or dataset.x_train.shape[1] == 1 else None)
+                lab = dataset.class_names[int(dataset.y_train[idx[c]])]
+                extra = f"\n{scores[name][c]:.2g}" if scores is not None and name in scores else ""
+                ax.set_title(f"{lab}{extra}", fontsize=7)
+            else:
+                ax.axis("off")
+        axes[r][0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_histograms(dataset, selections: Mapping[str, Sequence[int]]) -> "plt.Figure":
+    """Class counts of each strategy's selection, one small panel per strategy."""
+    names = list(selections)
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.3 * rows), squeeze=False, sharey=True)
+    for k, name in enumerate(names):
+        ax = axes[k // cols][k % cols]
+        counts = np.bincount(dataset.y_train[list(selections[name])].numpy(), minlength=dataset.num_classes)
+        ax.bar(range(dataset.num_classes), counts, color="tab:blue")
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks(range(dataset.num_classes))
+        ax.tick_params(labelsize=7)
+    for k in range(len(names), rows * cols):
+        axes[k // cols][k % cols].axis("off")
+    fig.supxlabel("class")
+    fig.supylabel("selected")
+    fig.tight_layout()
+    return fig
+
+
+def plot_seconds(seconds: Mapping[str, float], title: str = "scoring + selection time") -> "plt.Figure":
+    """Horizontal bar chart of seconds per strategy (log scale)."""
+    names = list(seconds)
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(names) + 1))
+    ax.barh(names, [seconds[n] for n in names], color="tab:gray")
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds")
+    ax.invert_yaxis()
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return fig

@@ -124,7 +124,19 @@ class Strategy:
 
     def select(self, ctx: SelectionContext, budget: int) -> torch.Tensor:
         """Positions (into ``ctx.unlabeled``) of the ``budget`` samples to label next."""
-        return select_top(self.score(ctx), budget, largest=True)
+        return self.select_from_scores(self.score(ctx), budget)
+
+    def select_from_scores(self, scores: torch.Tensor, budget: int) -> torch.Tensor:
+        """How this strategy turns its own scores into a selection (default: the largest).
+
+        Lets a caller that already has the scores (a comparison notebook) select without
+        scoring twice.  Strategies that pick a set jointly (Core-set, BADGE) do not score."""
+        return select_top(scores, budget, largest=True)
+
+    @classmethod
+    def scores_per_sample(cls) -> bool:
+        """Whether the strategy defines :meth:`score` (False for set-selection strategies)."""
+        return cls.score is not Strategy.score
 
     def options(self) -> dict[str, Any]:
         """The options this instance was built with (recorded in results)."""

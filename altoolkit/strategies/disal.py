@@ -51,9 +51,9 @@ class DisalStrategy(Strategy):
         prev, last = checkpoint_logits(ctx)
         return disal_kl_from_logits(prev, last)
 
-    def select(self, ctx: SelectionContext, budget: int) -> torch.Tensor:
+    def select_from_scores(self, scores: torch.Tensor, budget: int) -> torch.Tensor:
         # largest=False selects the SMALLEST KL, i.e. the largest value of Eq. 15 as printed.
-        return select_top(self.score(ctx), budget, largest=self.largest)
+        return select_top(scores, budget, largest=self.largest)
 
 
 @register_strategy

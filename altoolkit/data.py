@@ -542,9 +542,29 @@ def _cifar_source(key: str, cls) -> _Source:
     )
 
 
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickles CIFAR's python batches (dicts of lists, bytes and numpy arrays) and refuses
+    every other global, so that inspecting an untrusted file cannot run code."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: not part of a CIFAR batch")
+
+
 def _check_cifar_file(path: Path, meta_name: str, meta_key: str) -> None:
     with open(path, "rb") as f:
-        entry = pickle.load(f, encoding="latin1")
+        entry = _NumpyOnlyUnpickler(f, encoding="latin1").load()
     if not isinstance(entry, dict):
         raise ValueError(f"expected a pickled dict, found {type(entry).__name__}")
     if path.name == meta_name:

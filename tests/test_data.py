@@ -674,3 +674,22 @@ def test_from_arrays_rejects_bad_mean_std_and_types():
         from_arrays(x, [0, 1], x, [0, 1], mean=(0.5,) * 3)
     with pytest.raises(TypeError, match="numeric"):
         from_arrays(np.array([["a", "b"]] * 2), [0, 1], x, [0, 1])
+
+
+def test_cifar_inspection_refuses_code_in_pickles(tmp_path):
+    """A tampered CIFAR batch that would run code when unpickled is refused, not executed."""
+    import pickle
+
+    from altoolkit.data import _check_cifar_file
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    bad = tmp_path / "data_batch_1"
+    bad.write_bytes(pickle.dumps({"data": Evil(), "labels": [0]}))
+    with pytest.raises(pickle.UnpicklingError, match="refusing to load"):
+        _check_cifar_file(bad, "batches.meta", "label_names")
+    assert not marker.exists()

@@ -1,0 +1,66 @@
+"""A run killed in the middle of a cycle resumes from the last finished cycle and ends with exactly
+the record of an uninterrupted run (timings aside).  Uses a real subprocess and SIGKILL."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ARGS = ["--dataset", "digits", "--strategy", "disal", "--seed", "3", "--cycles", "4", "--epochs", "12",
+        "--no-progress"]
+TIMING = {"train_seconds", "select_seconds"}
+
+
+def _cmd(out):
+    return [sys.executable, "-m", "altoolkit", "al", *ARGS, "--out", str(out)]
+
+
+def _strip(rec):
+    rec = json.loads(json.dumps(rec))
+    rec.pop("environment", None)
+    for c in rec["cycles"]:
+        for k in TIMING:
+            c.pop(k)
+    return rec
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_record(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    full = tmp_path / "full.json"
+    subprocess.run(_cmd(full), check=True, capture_output=True, env=env, timeout=600)
+
+    out = tmp_path / "killed.json"
+    proc = subprocess.Popen(_cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            if out.exists():
+                rec = json.loads(out.read_text())  # always complete JSON: written atomically
+                if len(rec["cycles"]) >= 1:
+                    break
+            if proc.poll() is not None:
+                pytest.fail("the run finished before it could be killed")
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)  # mid-way through the next cycle
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    partial = json.loads(out.read_text())
+    assert 1 <= len(partial["cycles"]) < 4 and not partial["finished"]
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == [] or all(p.startswith("killed.json.") for p in leftovers)
+
+    r = subprocess.run(_cmd(out), check=True, capture_output=True, text=True, env=env, timeout=600)
+    assert "record:" in r.stdout
+    resumed = json.loads(out.read_text())
+    assert resumed["finished"]
+    assert _strip(resumed) == _strip(json.loads(full.read_text()))
+    # the finished cycles were not recomputed: their timings are the ones written before the kill
+    for before, after in zip(partial["cycles"], resumed["cycles"]):
+        assert before == after

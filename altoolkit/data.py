@@ -1268,6 +1268,20 @@ DATASETS: tuple[str, ...] = tuple(_LOADERS)
 _IMBALANCED_NAME = re.compile(r"^(?P<base>.+?)_ir(?P<ratio>\d+(?:\.\d+)?)$")
 
 
+def check_dataset_name(name: str) -> str:
+    """Validate a dataset name as :func:`load_dataset` reads it (no data is loaded)."""
+    if not isinstance(name, str):
+        raise TypeError(f"dataset name must be a string, got {name!r}")
+    match = _IMBALANCED_NAME.match(name)
+    base = match.group("base") if match and match.group("base") in _LOADERS else name
+    if base not in _LOADERS:
+        raise ValueError(
+            f"dataset must be one of {', '.join(DATASETS)} (optionally with an imbalance "
+            f"suffix such as '_ir10'); got {name!r}"
+        )
+    return name
+
+
 def load_dataset(name: str, seed: int = 0, **kwargs) -> ALDataset:
     """Load a dataset by name (see :data:`DATASETS`).
 

@@ -29,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import __version__
-from .data import ALDataset, load_dataset
+from .data import ALDataset, check_dataset_name, load_dataset
 from .models import MODELS, build_model
 from .strategies import SelectionContext, get_strategy, strategy_names
 from .train import AUGMENTATIONS, LR_SCHEDULES, TrainConfig, evaluate, train_model
@@ -95,6 +95,7 @@ class ALConfig:
     dataset_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_dataset_name(self.dataset)
         check_choice("strategy", self.strategy, strategy_names())
         check_choice("model", self.model, MODELS)
         self.seed = check_int("seed", self.seed, 0)

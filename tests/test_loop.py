@@ -74,6 +74,7 @@ def test_existing_record_with_other_config_is_not_overwritten(digits, tmp_path):
     "kwargs, match",
     [
         ({"strategy": "magic"}, "strategy must be one of random, entropy"),
+        ({"dataset": "imagenet"}, "dataset must be one of digits"),
         ({"model": "vgg"}, "model must be one of mlp, cnn"),
         ({"initial_fraction": 0}, "initial_fraction must be in"),
         ({"step_fraction": 1.5}, "step_fraction must be in"),

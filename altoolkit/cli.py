@@ -3,6 +3,8 @@
     altoolkit al --dataset digits --strategy disal --seed 0 --out results.json
     altoolkit strategies
     altoolkit reproduce --profile quick
+    altoolkit sweep --strategies disal random --seeds 0 1 2 --lams none 0.5 --out-dir runs/sweep --jobs 2
+    altoolkit summarize runs/sweep --out figures/RESULTS.md
 """
 
 from __future__ import annotations
@@ -25,6 +27,65 @@ def _parse_option(text: str) -> tuple[str, Any]:
     except json.JSONDecodeError:
         value = raw
     return key.strip(), value
+
+
+def _parse_lambda(text: str) -> float | None:
+    """``none``/``default`` (the strategy's default λ) or a number ≥ 0."""
+    if text.strip().lower() in ("none", "default"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--lams takes numbers ≥ 0 or 'none' (the strategy's default), got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"--lams takes numbers ≥ 0 or 'none' (the strategy's default), got {text!r}")
+    return value
+
+
+def _add_sweep_parsers(sub: Any, d: Any) -> None:
+    """The ``sweep`` and ``summarize`` subcommands."""
+    from .sweep import BACKENDS, LAMBDA_TARGETS
+
+    sw = sub.add_parser("sweep", help="run strategies × seeds × datasets × λ in parallel, cached by configuration hash")
+    sw.add_argument("--strategies", nargs="+", required=True, help="strategy names (see `altoolkit strategies`)")
+    sw.add_argument("--seeds", nargs="+", type=int, default=[d.seed], help="seeds (default: %(default)s)")
+    sw.add_argument("--datasets", nargs="+", default=[d.dataset], help="dataset names (default: %(default)s)")
+    sw.add_argument("--lams", nargs="+", type=_parse_lambda, default=[None], metavar="LAM",
+                    help="values of λ (DISAL Eq. 14); 'none' is the strategy's default (default: none)")
+    sw.add_argument("--lams-for", choices=LAMBDA_TARGETS, default="dynamic",
+                    help="numeric λ for strategies trained with the dynamic loss only (dynamic; default) or for all")
+    sw.add_argument("--root", default=None, help="folder of the torchvision datasets")
+    sw.add_argument("--download", action="store_true", help="download a torchvision dataset if missing (needs internet)")
+    sw.add_argument("--initial-fraction", type=float, default=d.initial_fraction, help="labeled share at the start (default: %(default)s)")
+    sw.add_argument("--step-fraction", type=float, default=d.step_fraction, help="share added per cycle (default: %(default)s)")
+    sw.add_argument("--cycles", type=int, default=d.cycles, help="number of trainings (default: %(default)s)")
+    sw.add_argument("--model", default=d.model, help="model name (default: %(default)s)")
+    sw.add_argument("--epochs", type=int, default=d.epochs, help="epochs per cycle (default: %(default)s)")
+    sw.add_argument("--batch-size", type=int, default=d.batch_size, help="training batch size (default: %(default)s)")
+    sw.add_argument("--lr", type=float, default=d.lr, help="SGD learning rate (default: %(default)s)")
+    sw.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum (default: %(default)s)")
+    sw.add_argument("--weight-decay", type=float, default=d.weight_decay, help="weight decay (default: %(default)s)")
+    sw.add_argument("--lr-schedule", default=d.lr_schedule, help="step, cosine or constant (default: %(default)s)")
+    sw.add_argument("--augment", default=d.augment, help="none or flip_crop (default: %(default)s)")
+    sw.add_argument("--validation-size", type=int, default=d.validation_size,
+                    help="pool samples held out as a labeled validation set (default: %(default)s)")
+    sw.add_argument("--device", default=d.device, help="torch device (default: %(default)s)")
+    sw.add_argument("--out-dir", required=True, help="folder of the records, one <config hash>.json per run; finished runs are skipped")
+    sw.add_argument("--backend", choices=BACKENDS, default=None,
+                    help="joblib (local processes), dask or serial (default: dask with --scheduler, else joblib)")
+    sw.add_argument("--jobs", type=int, default=-1, help="joblib worker processes (default: -1, one per core)")
+    sw.add_argument("--scheduler", default=None, help="dask.distributed scheduler address, e.g. tcp://host:8786 (implies --backend dask)")
+    sw.add_argument("--summary", default=None, help="also write this RESULTS.md from the records of --out-dir")
+    sw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    sm = sub.add_parser("summarize", help="write RESULTS.md (accuracy, AULC, labels saved, paired tests, claims) from a folder of records")
+    sm.add_argument("folder", help="folder of JSON records (e.g. the --out-dir of `altoolkit sweep`)")
+    sm.add_argument("--out", default="figures/RESULTS.md", help="markdown file to write (default: %(default)s)")
+    sm.add_argument("--title", default="Results", help="title of the document (default: %(default)s)")
+    sm.add_argument("--note", action="append", default=[], help="a paragraph under the title (repeatable)")
+    sm.add_argument("--reference", default="random", help="the baseline of labels saved and paired tests (default: %(default)s)")
+    sm.add_argument("--claim", action="append", default=None, metavar="'A > B[:final]'",
+                    help="a claim to check (repeatable; replaces the papers' default claims), e.g. 'disal > random'")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--figures-dir", default="figures", help="where figures are written (default: %(default)s)")
     rp.add_argument("--only", nargs="*", default=None, help="notebook names or numbers to run, e.g. 01 02")
     rp.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    _add_sweep_parsers(sub, d)
     return p
 
 
@@ -129,11 +192,72 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .loop import ALConfig
+    from .results import record_label
+    from .summary import summarize_folder, write_results_markdown
+    from .sweep import SweepError, SweepSpec, config_hash, run_sweep
+
+    backend = args.backend or ("dask" if args.scheduler else "joblib")
+    base = ALConfig(
+        dataset=args.datasets[0],
+        strategy=args.strategies[0],
+        initial_fraction=args.initial_fraction,
+        step_fraction=args.step_fraction,
+        cycles=args.cycles,
+        model=args.model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        lr_schedule=args.lr_schedule,
+        augment=args.augment,
+        validation_size=args.validation_size,
+        device=args.device,
+        root=args.root,
+        download=args.download,
+    )
+    spec = SweepSpec(base, strategies=args.strategies, seeds=args.seeds, datasets=args.datasets,
+                     lambdas=args.lams, lambdas_apply_to=args.lams_for)
+    configs = spec.configs()
+    print(f"{len(configs)} runs, backend {backend}, records in {args.out_dir}")
+    failed = 0
+    try:
+        records = run_sweep(configs, args.out_dir, backend=backend, n_jobs=args.jobs, scheduler=args.scheduler,
+                            progress=not args.no_progress)
+    except SweepError as exc:
+        records, failed = exc.records, len(exc.failures)
+        print(str(exc), file=sys.stderr)
+    print(f"{'dataset':<12} {'strategy':<24} {'seed':>4} {'final acc':>9}  record")
+    for r in records:
+        cfg = ALConfig.from_dict(r["config"])
+        print(f"{cfg.dataset:<12} {record_label(r):<24} {cfg.seed:>4} {r['cycles'][-1]['test_acc']:>9.4f}  "
+              f"{config_hash(cfg)}.json")
+    if args.summary:
+        path = write_results_markdown(summarize_folder(args.out_dir), args.summary, title="Sweep results")
+        print(f"summary: {path}")
+    return 1 if failed else 0
+
+
+def _cmd_summarize(args: argparse.Namespace) -> int:
+    from .summary import summarize_folder, write_results_markdown
+
+    records = summarize_folder(args.folder)
+    if not records:
+        raise ValueError(f"no altoolkit records (*.json) in {args.folder!r}")
+    path = write_results_markdown(records, args.out, title=args.title, notes=args.note or None,
+                                  claims=args.claim, reference=args.reference)
+    print(f"{len(records)} records summarised in {path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``altoolkit`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"al": _cmd_al, "strategies": _cmd_strategies, "reproduce": _cmd_reproduce}
+    handlers = {"al": _cmd_al, "strategies": _cmd_strategies, "reproduce": _cmd_reproduce,
+                "sweep": _cmd_sweep, "summarize": _cmd_summarize}
     try:
         return handlers[args.command](args)
     except (ValueError, TypeError, FileNotFoundError) as exc:

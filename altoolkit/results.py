@@ -13,7 +13,54 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-__all__ = ["CurveSummary", "PairedComparison", "record_label", "learning_curves", "markdown_table", "cycle_seconds", "paired_comparison"]
+__all__ = [
+    "CurveSummary",
+    "PairedComparison",
+    "record_label",
+    "learning_curves",
+    "markdown_table",
+    "cycle_seconds",
+    "paired_comparison",
+    "area_under_curve",
+    "labels_to_reach",
+]
+
+
+def area_under_curve(fraction: np.ndarray, acc: np.ndarray) -> np.ndarray:
+    """Area under the learning curve (AULC) over the labeled fraction, normalised to [0, 1].
+
+    Trapezoid rule over ``fraction`` divided by the fraction range ``fraction[-1] - fraction[0]``,
+    so a curve at constant accuracy ``a`` has AULC ``a``.  ``acc`` is ``(..., K)`` (e.g. seeds ×
+    budgets); the result drops the last axis.  With a single budget the AULC is that accuracy.
+    """
+    f = np.asarray(fraction, dtype=float)
+    a = np.asarray(acc, dtype=float)
+    if f.ndim != 1 or a.shape[-1:] != f.shape or len(f) == 0:
+        raise ValueError(f"fraction must be 1-D with one entry per budget (the last axis of acc); got {f.shape} and {a.shape}")
+    if len(f) == 1:
+        return a[..., 0]
+    width = np.diff(f)
+    if np.any(width <= 0):
+        raise ValueError(f"fraction must be strictly increasing, got {f.tolist()}")
+    return ((a[..., 1:] + a[..., :-1]) / 2 * width).sum(axis=-1) / (f[-1] - f[0])
+
+
+def labels_to_reach(n_labeled: np.ndarray, acc: np.ndarray, target: float) -> float | None:
+    """Smallest number of labels at which the curve ``acc(n_labeled)`` reaches ``target``.
+
+    ISAL's measure (Sec. 4.1): the curve is linear between budgets, so the crossing inside a
+    segment is interpolated.  ``None`` when the curve never reaches ``target``.
+    """
+    n = np.asarray(n_labeled, dtype=float)
+    a = np.asarray(acc, dtype=float)
+    if n.ndim != 1 or a.shape != n.shape or len(n) == 0:
+        raise ValueError(f"n_labeled and acc must be 1-D of the same length; got {n.shape} and {a.shape}")
+    if a[0] >= target:
+        return float(n[0])
+    for i in range(1, len(n)):
+        if a[i] >= target:
+            return float(n[i - 1] + (target - a[i - 1]) / (a[i] - a[i - 1]) * (n[i] - n[i - 1]))
+    return None
 
 
 @dataclass
@@ -34,6 +81,11 @@ class CurveSummary:
     def std(self) -> np.ndarray:
         # Sample std over seeds (ddof=1); 0 for a single seed.
         return self.acc.std(axis=0, ddof=1) if self.acc.shape[0] > 1 else np.zeros(self.acc.shape[1])
+
+    @property
+    def aulc(self) -> np.ndarray:
+        """(S,) area under each seed's learning curve (see :func:`area_under_curve`)."""
+        return area_under_curve(self.fraction, self.acc)
 
 
 def record_label(record: dict[str, Any]) -> str:

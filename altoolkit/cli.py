@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--notebooks-dir", default="notebooks", help="folder of the notebooks (default: %(default)s)")
     rp.add_argument("--output-dir", default=None, help="executed notebooks (default: runs/<profile>)")
     rp.add_argument("--figures-dir", default="figures", help="where figures are written (default: %(default)s)")
+    rp.add_argument("--results-dir", default="runs/records",
+                    help="cache of AL run records shared by the notebooks (default: %(default)s)")
     rp.add_argument("--only", nargs="*", default=None, help="notebook names or numbers to run, e.g. 01 02")
     rp.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -184,7 +186,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     profile = args.profile
     out = args.output_dir or str(Path("runs") / Path(profile).stem)
     runs = run_notebooks(profile, args.notebooks_dir, out, args.figures_dir, only=args.only,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, results_dir=args.results_dir)
     failed = [r for r in runs if not r.ok]
     print(f"\n{len(runs) - len(failed)} notebooks ok, {len(failed)} failed; executed copies in {out}, figures in {args.figures_dir}")
     for r in failed:

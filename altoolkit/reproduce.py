@@ -57,8 +57,12 @@ def _declared_parameters(nb_path: Path) -> set[str]:
     return set(pm.inspect_notebook(str(nb_path)).keys())
 
 
-def notebook_parameters(profile: dict[str, Any], nb_path: Path, figures_dir: Path) -> dict[str, Any]:
-    """The parameters a profile gives one notebook (only those the notebook declares)."""
+def notebook_parameters(profile: dict[str, Any], nb_path: Path, figures_dir: Path,
+                        results_dir: Path | None = None) -> dict[str, Any]:
+    """The parameters a profile gives one notebook (only those the notebook declares).
+
+    ``FIGURES_DIR`` and (when given) ``RESULTS_DIR``, the cache of AL run records, are set to
+    absolute paths for every notebook that declares them."""
     declared = _declared_parameters(nb_path)
     params = {k: v for k, v in profile.get("defaults", {}).items() if k in declared}
     specific = profile["notebooks"].get(nb_path.stem, {}) or {}
@@ -71,6 +75,8 @@ def notebook_parameters(profile: dict[str, Any], nb_path: Path, figures_dir: Pat
     params.update(specific)
     if "FIGURES_DIR" in declared:
         params["FIGURES_DIR"] = str(figures_dir.resolve())
+    if results_dir is not None and "RESULTS_DIR" in declared:
+        params["RESULTS_DIR"] = str(Path(results_dir).resolve())
     return params
 
 
@@ -112,6 +118,7 @@ def run_notebooks(
     only: list[str] | None = None,
     progress: bool = True,
     kernel_name: str = "python3",
+    results_dir: str | Path | None = None,
 ) -> list[NotebookRun]:
     """Execute the notebooks of ``notebooks_dir`` (sorted by name) with a profile's parameters.
 
@@ -122,6 +129,8 @@ def run_notebooks(
         figures_dir: passed to each notebook as ``FIGURES_DIR``.
         only: notebook stems or number prefixes to run (e.g. ``["01", "02_dynamic_loss"]``).
         progress: papermill's cell progress bar.
+        results_dir: cache folder of AL run records, given to notebooks as ``RESULTS_DIR``
+            (finished runs are reused by later notebooks and later reproductions).
 
     Returns:
         One :class:`NotebookRun` per notebook; failures do not stop the others.
@@ -145,7 +154,7 @@ def run_notebooks(
     fig_dir.mkdir(parents=True, exist_ok=True)
     runs: list[NotebookRun] = []
     for nb in notebooks:
-        params = notebook_parameters(prof, nb, fig_dir)
+        params = notebook_parameters(prof, nb, fig_dir, results_dir)
         out = out_dir / nb.name
         t0 = time.perf_counter()
         try:

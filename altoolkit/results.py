@@ -17,6 +17,7 @@ __all__ = [
     "CurveSummary",
     "PairedComparison",
     "record_label",
+    "select_records",
     "learning_curves",
     "markdown_table",
     "cycle_seconds",
@@ -186,3 +187,28 @@ def paired_comparison(curves: dict[str, CurveSummary], a: str, b: str) -> Paired
     ib = [cb.seeds.index(s) for s in common]
     da = ca.acc[ia] - cb.acc[ib]
     return PairedComparison(a, b, common, da[:, -1], da.mean(axis=1))
+
+
+def select_records(
+    records: Iterable[dict[str, Any]],
+    dataset: str | None = None,
+    strategies: Iterable[str] | None = None,
+    explicit_lambda: bool | None = False,
+) -> list[dict[str, Any]]:
+    """Records of one dataset and some strategies.
+
+    ``explicit_lambda``: ``False`` keeps runs with the strategy's default λ, ``True`` only runs
+    that set λ explicitly (a λ sweep), ``None`` both.
+    """
+    names = None if strategies is None else set(strategies)
+    out = []
+    for r in records:
+        cfg = r["config"]
+        if dataset is not None and cfg["dataset"] != dataset:
+            continue
+        if names is not None and cfg["strategy"] not in names:
+            continue
+        if explicit_lambda is not None and (cfg.get("dynamic_weight") is not None) != explicit_lambda:
+            continue
+        out.append(r)
+    return out

@@ -108,6 +108,8 @@ class SweepSpec:
             ``"all"``: every strategy runs with every λ.
         dataset_overrides: per dataset, fields replaced on top of ``base`` (e.g.
             ``{"cifar10": {"model": "resnet18_cifar", "epochs": 200}}``).
+        strategy_options: per strategy, its options (e.g. ``{"isal": {"depth": 100}}``); they
+            replace ``base.strategy_options`` for that strategy.
     """
 
     base: ALConfig = field(default_factory=ALConfig)
@@ -117,6 +119,7 @@ class SweepSpec:
     lambdas: Sequence[float | None] = (None,)
     lambdas_apply_to: str = "dynamic"
     dataset_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    strategy_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.base, ALConfig):
@@ -144,6 +147,11 @@ class SweepSpec:
                     f"dataset_overrides[{ds!r}] sets {bad}; allowed: ALConfig fields other than the swept "
                     f"dataset, strategy, seed and dynamic_weight ({sorted(names - {'dataset', 'strategy', 'seed', 'dynamic_weight'})})"
                 )
+        if not isinstance(self.strategy_options, Mapping):
+            raise TypeError("strategy_options must map a strategy name to a dict of its options")
+        extra = sorted(set(self.strategy_options) - set(self.strategies))
+        if extra:
+            raise ValueError(f"strategy_options names {extra}, which are not among strategies {list(self.strategies)}")
         self.configs()  # validates every grid point now, before anything runs
 
     @staticmethod
@@ -175,6 +183,7 @@ class SweepSpec:
             over = dict(self.dataset_overrides.get(ds, {}))
             for strategy in self.strategies:
                 options = self.base.strategy_options if strategy == self.base.strategy else {}
+                options = self.strategy_options.get(strategy, options)
                 for lam in self._lambdas_for(strategy):
                     for seed in self.seeds:
                         cfg = dataclasses.replace(self.base, dataset=ds, strategy=strategy, strategy_options=dict(options),

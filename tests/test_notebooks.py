@@ -36,7 +36,7 @@ def test_notebooks_are_committed_clean():
 def test_notebook_executes(nb_path, tmp_path):
     figs = tmp_path / "figures"
     runs = run_notebooks(load_profile("test"), ROOT / "notebooks", tmp_path / "out", figs,
-                         only=[nb_path.stem], progress=False)
+                         only=[nb_path.stem], progress=False, results_dir=tmp_path / "records")
     assert len(runs) == 1
     assert runs[0].ok, runs[0].line()
     prefix = nb_path.stem.split("_", 1)[0]

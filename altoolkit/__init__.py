@@ -27,7 +27,20 @@ from .train import TrainConfig, TrainResult, evaluate, train_model  # noqa: E402
 from .scores import disal_kl, disal_kl_from_logits, entropy, select_top  # noqa: E402
 from .strategies import SelectionContext, describe_strategies, get_strategy, strategy_names  # noqa: E402
 from .loop import ALConfig, load_record, run_active_learning  # noqa: E402
-from . import comparison, derivation, experiments, inference, influence, plots, results, summary, sweep  # noqa: E402,F401
+from . import (  # noqa: E402,F401  (alt.plots.*, alt.sweep.*, ...)
+    comparison,
+    derivation,
+    embedding,
+    experiments,
+    fluctuation,
+    inference,
+    influence,
+    plots,
+    plots_maps,
+    results,
+    summary,
+    sweep,
+)
 
 __all__ = [
     "ALConfig",

@@ -29,6 +29,7 @@ reproduce: $(STAMP)
 	$(BIN)/altoolkit reproduce --profile quick
 
 test: $(STAMP)
+	bash tools/install_browser.sh $(BIN)/python
 	$(BIN)/python -m pytest
 
 lab: $(STAMP)

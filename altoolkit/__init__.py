@@ -35,11 +35,14 @@ from . import (  # noqa: E402,F401  (alt.plots.*, alt.sweep.*, ...)
     fluctuation,
     inference,
     influence,
+    labeling,
+    labelstore,
     plots,
     plots_maps,
     results,
     summary,
     sweep,
+    widgets,
 )
 
 __all__ = [

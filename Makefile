@@ -14,6 +14,7 @@ PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
 help:
 	@echo "make reproduce   run all notebooks (quick profile) and write figures/"
 	@echo "make test        run the test suite (unit tests + notebooks with small parameters)"
+	@echo "make bench       speed/memory ratios -> benchmarks/results.json"
 	@echo "make lab         start JupyterLab on the notebooks"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -31,6 +32,9 @@ reproduce: $(STAMP)
 test: $(STAMP)
 	bash tools/install_browser.sh $(BIN)/python
 	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_benchmarks.py
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

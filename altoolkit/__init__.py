@@ -35,6 +35,7 @@ from . import (  # noqa: E402,F401  (alt.plots.*, alt.sweep.*, ...)
     fluctuation,
     inference,
     influence,
+    isal_study,
     labeling,
     labelstore,
     plots,

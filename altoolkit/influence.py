@@ -42,6 +42,7 @@ from .inference import batches, eval_mode
 from .validation import check_bool, check_float, check_int
 
 __all__ = [
+    "PARAM_SETS",
     "ParamSet",
     "select_params",
     "flatten",
@@ -450,7 +451,12 @@ def lissa_inverse_hvp(
                 hv = batch_hvp(to_input(x[idx]).to(device), target[idx].to(device), h)
                 h = {k: vec[k] + (1.0 - damping) * h[k] - hv[k] / (len(idx) * scale) for k in h}
                 bar.update(1)
-            if not all(torch.isfinite(t).all() for t in h.values()):
+            # A contracting recursion keeps ‖h‖ ≲ min(depth, 1/damping)·‖v‖ in the mean; a diverging
+            # one can stay finite (e.g. 1e32) for a while, so check the size as well.
+            v_norm = float(torch.sqrt(sum((t.double() ** 2).sum() for t in vec.values())))
+            h_norm = float(torch.sqrt(sum((t.double() ** 2).sum() for t in h.values())))
+            bound = 1e4 * v_norm * min(depth, 1.0 / damping if damping > 0 else depth)
+            if not all(torch.isfinite(t).all() for t in h.values()) or (v_norm > 0 and h_norm > bound):
                 bar.close()
                 raise FloatingPointError(
                     f"LiSSA diverged in repeat {r} (scale={scale:g}, damping={damping:g}): the Hessian has "

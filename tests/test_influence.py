@@ -315,3 +315,17 @@ def test_tracin_accepts_train_result_checkpoints():
         inf.tracin_scores(res.model, [], x[:5], y[:5], x[5:], y[5:])
     with pytest.raises(ValueError, match="x_ref has 19 samples but y_ref has 3"):
         inf.tracin_scores(res.model, res.checkpoints, x[:5], y[:5], x[5:], y[:3])
+
+
+def test_lissa_reports_a_finite_divergence():
+    """A scale far below the Hessian's largest eigenvalue makes the recursion blow up; it must be
+    reported even before the iterates overflow to inf."""
+    import altoolkit as alt
+    from altoolkit.influence import lissa_inverse_hvp, loss_grad
+
+    data = alt.load_digits(seed=0)
+    model = alt.build_model("mlp", data.input_shape, 10, seed=0).eval()
+    x, y = data.x_train[:64], data.y_train[:64]
+    v = loss_grad(model, x, y, "last_layer")
+    with pytest.raises(FloatingPointError, match="LiSSA diverged"):
+        lissa_inverse_hvp(model, x, y, v, damping=0.0, scale=1e-3, depth=40, repeats=1, batch_size=64)

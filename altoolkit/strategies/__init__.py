@@ -12,7 +12,7 @@ from .base import (
     register_strategy,
     strategy_names,
 )
-from . import uncertainty, disal, bald, coreset, badge, gradnorm, tod  # noqa: F401  (registers the strategies)
+from . import uncertainty, disal, bald, coreset, badge, gradnorm, tod, tracin, isal  # noqa: F401  (registers the strategies)
 
 __all__ = [
     "STRATEGIES",

@@ -1,0 +1,288 @@
+"""ISAL: Influence Selection for Active Learning (Liu et al., ICCV 2021), with its UUIC score.
+
+The influence of up-weighting a sample z on the loss of a reference set R (ISAL Eq. 1-2,
+Koh & Liang 2017) is
+
+    I(z, R) = −∇_θ l(R, θ̂)ᵀ H_θ̂⁻¹ ∇_θ l(z, θ̂),
+
+H the Hessian of the mean training loss.  An unlabeled z has no label, so UUIC (ISAL §3.3,
+Algorithm 1) replaces ∇l(z) by an expected gradient G_z computed from the model's own
+prediction (Eq. 3), giving Eq. 4: I(z, R) = −s_testᵀ G_z with s_test = H⁻¹∇l(R).  "The more
+negative I(z, R) is, the more positive influence on model performance z can provide": ISAL
+labels the MOST NEGATIVE values first.
+
+What this module computes, as DESIGN.md describes ISAL's public code:
+
+- reference gradient v = Σ_{z'∈R} ∇ℓ(z'; θ̂), the SUM of per-sample gradients with true labels,
+  model in eval mode (:func:`altoolkit.influence.loss_grad`);
+- parameters: conv and linear weights only (``which="weights"``: no biases, no BatchNorm);
+- s_test by LiSSA (:func:`altoolkit.influence.lissa_inverse_hvp`): h ← v + (1 − damping)·h −
+  H_b·h/scale with mini-batches of ONE labeled sample, depth 250, 4 repeats averaged,
+  damping 0.01, scale 1e4, and no final division by scale, so s_test estimates
+  scale·(H + damping·scale·I)⁻¹ v.  With damping·scale = 100 and ‖H‖ ≪ 100 that is close to a
+  multiple of v (≈ 92·v after 250 steps): ISAL is then nearly Grad-Simi (notebook 07 measures it);
+- the value per pool sample is I(z) = −s_test·G(z) / n, n = number of labeled samples (adding z
+  to the n labeled samples is an up-weighting by ε = 1/n), and s_test·G(z) is a directional
+  derivative computed for the whole pool by forward-mode jvp
+  (:func:`altoolkit.influence.directional_derivatives`), without per-sample gradients.
+
+Sign convention of the strategy.  :meth:`IsalStrategy.influence` returns I(z) with ISAL's sign
+(select the most negative); :meth:`IsalStrategy.score` returns −I(z) = s_test·G(z)/n, so that,
+as for every strategy in the toolkit, a LARGER score is labeled first.  ``most_negative=False``
+flips the selection (the most positive I: samples predicted to hurt the reference loss).
+
+Ablations (ISAL §4.4):
+
+- ``grad_simi=True`` (Table 2, "Grad Simi"): s_test = v, no H⁻¹: I(z) = −v·G(z)/n.
+- ``k_classes=K`` (Table 1): G_z = Σ_{i=1..K} w_i ∇ℓ(z, label_i) over the K most probable
+  classes.  Eq. 3 weights by the posterior pred_i and the text says the weights "average" the
+  gradients; with ``k_weighting="renormalized"`` (default) w_i = p_i / Σ_{j≤K} p_j, so the
+  weights sum to one and K = 1 is exactly Algorithm 1's pseudo-label gradient (the paper's
+  best and default setting).  ``k_weighting="posterior"`` takes Eq. 3 literally (w_i = p_i); at
+  K = 1 that scales each sample's score by its confidence p_1, which changes the ranking.
+  The weights are constants (no gradient flows through p), so G_z is the gradient of the
+  soft-target cross-entropy −Σ_i w_i log p_{label_i}(z).  At K = C (all classes) both
+  weightings give G_z = Σ_c p_c ∇ℓ(z, c) = −∇Σ_c p_c = 0 exactly: every score is zero, and the
+  gradients of the top classes cancel more and more as K grows (ISAL's explanation of Table 1).
+- ``reference`` (Table 3): ``"validation"`` (the paper's ISAL: a held-out labeled validation
+  set V; its CIFAR experiments used the test set), ``"initial"`` (ISAL_v2: the first labeled
+  set L1) or ``"labeled"`` (ISAL_v3: the current labeled set Li).  The default is
+  ``"labeled"``: it needs no extra annotation and works with every loop configuration; the
+  validation set must be requested from the loop with ``ALConfig(validation_size=N)``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import torch
+from torch import nn
+
+from ..inference import predict_logits
+from ..influence import PARAM_SETS, directional_derivatives, lissa_inverse_hvp, loss_grad
+from ..scores import select_top
+from ..validation import check_bool, check_choice, check_float, check_int
+from .base import SelectionContext, Strategy, register_strategy
+
+__all__ = [
+    "IsalStrategy",
+    "REFERENCE_SETS",
+    "K_WEIGHTINGS",
+    "expected_gradient_targets",
+    "reference_set",
+    "isal_s_test",
+    "isal_influence",
+]
+
+REFERENCE_SETS: tuple[str, ...] = ("labeled", "initial", "validation")
+K_WEIGHTINGS: tuple[str, ...] = ("renormalized", "posterior")
+
+ToInput = Callable[[torch.Tensor], torch.Tensor]
+
+
+def expected_gradient_targets(logits: torch.Tensor, k_classes: int = 1, weighting: str = "renormalized") -> torch.Tensor:
+    """Targets whose cross-entropy gradient is UUIC's expected gradient G_z (ISAL Eq. 3).
+
+    Returns the top-1 class indices ``(N,)`` for ``k_classes=1`` with renormalised weights
+    (Algorithm 1's pseudo-label), otherwise ``(N, C)`` rows with weight w_i on each of the K most
+    probable classes and 0 elsewhere: the gradient of −Σ_c t_c log p_c(z) is Σ_i w_i ∇ℓ(z, label_i).
+
+    Args:
+        logits: ``(N, C)`` model outputs on the pool.
+        k_classes: K, the number of most probable classes (1 ≤ K ≤ C).
+        weighting: ``"renormalized"`` (w_i = p_i / Σ_{top K} p_j) or ``"posterior"`` (w_i = p_i, Eq. 3 as printed).
+    """
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
+        raise ValueError("logits must be a 2-D tensor (N samples, C classes)")
+    num_classes = int(logits.shape[1])
+    k = check_int("k_classes", k_classes, 1, num_classes)
+    check_choice("k_weighting", weighting, K_WEIGHTINGS)
+    if k == 1 and weighting == "renormalized":
+        return logits.argmax(dim=1)
+    p = torch.softmax(logits.double(), dim=1)
+    top = torch.topk(p, k, dim=1)
+    w = top.values
+    if weighting == "renormalized":
+        w = w / w.sum(dim=1, keepdim=True)
+    return torch.zeros_like(p).scatter_(1, top.indices, w).to(logits.dtype)
+
+
+def reference_set(ctx: SelectionContext, reference: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reference set R = (x, true labels) named by ``reference`` (see :data:`REFERENCE_SETS`)."""
+    check_choice("reference", reference, REFERENCE_SETS)
+    if reference == "labeled":
+        return ctx.labeled_x, ctx.labeled_y
+    if reference == "initial":
+        if ctx.initial_labeled is None:
+            raise ValueError(
+                "reference='initial' (ISAL_v2) needs the first labeled set L1, but "
+                "SelectionContext.initial_labeled is None; run_active_learning sets it, or pass "
+                "SelectionContext(initial_labeled=<dataset indices>), or use reference='labeled'"
+            )
+        idx = torch.as_tensor(ctx.initial_labeled, dtype=torch.long)
+        return ctx.dataset.x_train[idx], ctx.dataset.y_train[idx]
+    if ctx.validation is None:
+        raise ValueError(
+            "reference='validation' (ISAL's held-out reference set V) needs a validation set, but "
+            "SelectionContext.validation is None. Set ALConfig(validation_size=N) / --validation-size N "
+            "so that the AL loop holds out N labeled pool samples and passes them as ctx.validation "
+            "(or build SelectionContext(validation=(x, y)) yourself), or use reference='labeled' / 'initial'"
+        )
+    x, y = ctx.validation
+    if x.shape[0] == 0 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"ctx.validation must be a non-empty (x, y) pair of equal length, got {x.shape[0]} and {y.shape[0]}")
+    return x, y
+
+
+def isal_s_test(
+    model: nn.Module,
+    x_labeled: torch.Tensor,
+    y_labeled: torch.Tensor,
+    v: Mapping[str, torch.Tensor],
+    *,
+    grad_simi: bool = False,
+    damping: float = 0.01,
+    scale: float = 1e4,
+    depth: int = 250,
+    repeats: int = 4,
+    batch_size: int = 1,
+    seed: int = 0,
+    to_input: ToInput = lambda t: t.float(),
+    device: str = "cpu",
+    progress: bool = False,
+) -> dict[str, torch.Tensor]:
+    """s_test of ISAL Eq. 4: LiSSA's estimate of scale·(H + damping·scale·I)⁻¹ v over the labeled
+    set (no division by scale, as the public code), or ``v`` itself for Grad-Simi.
+
+    ``batch_size`` is capped at the labeled-set size (ISAL: 1).
+    """
+    if check_bool("grad_simi", grad_simi):
+        return {k: t.detach().clone() for k, t in v.items()}
+    return lissa_inverse_hvp(
+        model, x_labeled, y_labeled, dict(v),
+        damping=damping, scale=scale, depth=depth, repeats=repeats,
+        batch_size=min(int(batch_size), int(x_labeled.shape[0])), seed=seed,
+        divide_by_scale=False, to_input=to_input, device=device, progress=progress,
+    )
+
+
+def isal_influence(
+    model: nn.Module,
+    x_pool: torch.Tensor,
+    s_test: Mapping[str, torch.Tensor],
+    n_labeled: int,
+    *,
+    k_classes: int = 1,
+    k_weighting: str = "renormalized",
+    to_input: ToInput = lambda t: t.float(),
+    batch_size: int = 256,
+    device: str = "cpu",
+    progress: bool = False,
+) -> torch.Tensor:
+    """I(z, R) = −s_test·G(z) / n for every pool sample, ``(N,)`` float64, ISAL's sign
+    (the most negative is the most helpful).
+
+    G(z) is the expected gradient of :func:`expected_gradient_targets` under the model's own
+    prediction (eval mode); s_test·G(z) is a forward-mode directional derivative.
+    """
+    n_labeled = check_int("n_labeled", n_labeled, 1)
+    logits = predict_logits(model, x_pool, to_input, batch_size, device)
+    targets = expected_gradient_targets(logits, k_classes, k_weighting)
+    d = directional_derivatives(model, x_pool, targets, dict(s_test), batch_size, to_input, device, progress)
+    return -d.double() / n_labeled
+
+
+@register_strategy
+class IsalStrategy(Strategy):
+    """ISAL / UUIC (Liu et al. 2021): label the pool samples with the most negative
+    I(z, R) = −s_test·G(z)/n (see the module docstring for every option).
+
+    Options:
+        reference: ``"labeled"`` (default, ISAL_v3), ``"initial"`` (ISAL_v2) or ``"validation"``
+            (the paper's ISAL; needs ``ALConfig(validation_size=N)``).
+        grad_simi: Grad-Simi ablation (s_test = v, no inverse Hessian).
+        k_classes: K of the expected gradient (Eq. 3); 1 = top-1 pseudo-label (default, best).
+        k_weighting: ``"renormalized"`` (default) or ``"posterior"`` (Eq. 3 literally).
+        which: parameters: ``"weights"`` (default, public code), ``"all"`` or ``"last_layer"``.
+        depth, repeats, damping, scale: LiSSA settings (ISAL: 250, 4, 0.01, 1e4).
+        lissa_batch_size: labeled samples per LiSSA step (ISAL: 1; capped at the labeled-set size).
+        most_negative: select the most negative I (default); ``False`` selects the most positive.
+    """
+
+    name = "isal"
+    description = "ISAL (Liu et al. 2021): most negative influence -s_test·G(z)/n, s_test by LiSSA, pseudo-label gradients"
+
+    def __init__(
+        self,
+        reference: str = "labeled",
+        grad_simi: bool = False,
+        k_classes: int = 1,
+        k_weighting: str = "renormalized",
+        which: str = "weights",
+        depth: int = 250,
+        repeats: int = 4,
+        damping: float = 0.01,
+        scale: float = 1e4,
+        lissa_batch_size: int = 1,
+        most_negative: bool = True,
+    ):
+        self.reference = check_choice("reference", reference, REFERENCE_SETS)
+        self.grad_simi = check_bool("grad_simi", grad_simi)
+        self.k_classes = check_int("k_classes", k_classes, 1)
+        self.k_weighting = check_choice("k_weighting", k_weighting, K_WEIGHTINGS)
+        self.which = check_choice("which", which, PARAM_SETS)
+        self.depth = check_int("depth", depth, 1)
+        self.repeats = check_int("repeats", repeats, 1)
+        self.damping = check_float("damping", damping, 0.0, 1.0, max_inclusive=False)
+        self.scale = check_float("scale", scale, 0.0, min_inclusive=False)
+        self.lissa_batch_size = check_int("lissa_batch_size", lissa_batch_size, 1)
+        self.most_negative = check_bool("most_negative", most_negative)
+
+    def options(self) -> dict:
+        return {
+            "reference": self.reference,
+            "grad_simi": self.grad_simi,
+            "k_classes": self.k_classes,
+            "k_weighting": self.k_weighting,
+            "which": self.which,
+            "depth": self.depth,
+            "repeats": self.repeats,
+            "damping": self.damping,
+            "scale": self.scale,
+            "lissa_batch_size": self.lissa_batch_size,
+            "most_negative": self.most_negative,
+        }
+
+    def s_test(self, ctx: SelectionContext) -> dict[str, torch.Tensor]:
+        """v = Σ_{z'∈R} ∇ℓ(z') (true labels), then s_test (LiSSA over the labeled set, or v)."""
+        x_ref, y_ref = reference_set(ctx, self.reference)
+        to_input = ctx.dataset.to_input
+        v = loss_grad(ctx.model, x_ref, y_ref, self.which, "sum", ctx.batch_size, to_input, ctx.device)
+        return isal_s_test(
+            ctx.model, ctx.labeled_x, ctx.labeled_y, v,
+            grad_simi=self.grad_simi, damping=self.damping, scale=self.scale, depth=self.depth,
+            repeats=self.repeats, batch_size=self.lissa_batch_size, seed=ctx.seed,
+            to_input=to_input, device=ctx.device, progress=ctx.progress,
+        )
+
+    def influence(self, ctx: SelectionContext, s_test: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """I(z, R) per pool sample with ISAL's sign: the most negative is labeled first.
+
+        ``s_test`` (from :meth:`s_test`) may be passed to reuse one LiSSA estimate."""
+        if self.k_classes > ctx.dataset.num_classes:
+            raise ValueError(
+                f"k_classes must be at most the number of classes ({ctx.dataset.num_classes}), got {self.k_classes}"
+            )
+        return isal_influence(
+            ctx.model, ctx.pool_x, self.s_test(ctx) if s_test is None else s_test, len(ctx.labeled),
+            k_classes=self.k_classes, k_weighting=self.k_weighting, to_input=ctx.dataset.to_input,
+            batch_size=ctx.batch_size, device=ctx.device, progress=ctx.progress,
+        )
+
+    def score(self, ctx: SelectionContext) -> torch.Tensor:
+        """−I(z, R) = s_test·G(z)/n: larger = more helpful = label first (ISAL's most negative I)."""
+        return -self.influence(ctx)
+
+    def select_from_scores(self, scores: torch.Tensor, budget: int) -> torch.Tensor:
+        # scores are −I: the largest are ISAL's most negative I (most_negative=False flips it)
+        return select_top(scores, budget, largest=self.most_negative)

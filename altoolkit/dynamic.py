@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["RunningMeanPredictions", "dynamic_kl_loss"]
+__all__ = ["RunningMeanPredictions", "dynamic_kl_loss", "dynamic_kl_from_log_probs"]
 
 
 class RunningMeanPredictions:
@@ -58,11 +58,13 @@ class RunningMeanPredictions:
             raise ValueError(
                 f"probs must have shape ({index.shape[0]}, {self.mean.shape[1]}), got {tuple(probs.shape)}"
             )
-        self.count[index] += 1
-        t = self.count[index].unsqueeze(1).to(self.mean.dtype)
-        # f̄_t = f̄_{t-1}·(t-1)/t + f_t/t, written as an incremental update.
-        self.mean[index] = self.mean[index] * (t - 1) / t + probs / t
-        return self.mean[index].clone()
+        t = self.count.index_select(0, index) + 1
+        old = self.mean.index_select(0, index)
+        # f̄_t = f̄_{t-1}·(t-1)/t + f_t/t, written as the incremental update f̄ + (f_t − f̄)/t.
+        new = old.add_((probs - old).div_(t.unsqueeze(1).to(self.mean.dtype)))
+        self.mean.index_copy_(0, index, new)
+        self.count.index_copy_(0, index, t)
+        return new
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {"mean": self.mean.clone(), "count": self.count.clone()}
@@ -78,5 +80,11 @@ def dynamic_kl_loss(mean_probs: torch.Tensor, logits: torch.Tensor) -> torch.Ten
             f"mean_probs has shape {tuple(mean_probs.shape)} but logits has {tuple(logits.shape)}; "
             "they must match"
         )
-    target = mean_probs.detach().to(logits.device, logits.dtype)
-    return F.kl_div(F.log_softmax(logits, dim=1), target, reduction="batchmean")
+    return dynamic_kl_from_log_probs(mean_probs, F.log_softmax(logits, dim=1))
+
+
+def dynamic_kl_from_log_probs(mean_probs: torch.Tensor, log_probs: torch.Tensor) -> torch.Tensor:
+    """:func:`dynamic_kl_loss` from log-probabilities the caller already has (the trainer shares
+    one ``log_softmax`` between the cross-entropy and this term)."""
+    target = mean_probs.detach().to(log_probs.device, log_probs.dtype)
+    return F.kl_div(log_probs, target, reduction="batchmean")

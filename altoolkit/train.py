@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .dynamic import RunningMeanPredictions, dynamic_kl_loss
+from .dynamic import RunningMeanPredictions, dynamic_kl_from_log_probs
 from .validation import check_choice, check_float, check_int
 
 __all__ = ["TrainConfig", "TrainResult", "train_model", "evaluate", "LR_SCHEDULES", "AUGMENTATIONS"]
@@ -223,7 +223,6 @@ def train_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # dropout masks
         gen = torch.Generator().manual_seed(seed)  # shuffling and augmentation
-        num_classes = None
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         sched = _make_scheduler(opt, cfg)
         bar = tqdm(range(1, cfg.epochs + 1), desc=desc, disable=not progress, leave=False)
@@ -242,20 +241,23 @@ def train_model(
                 xb = to_input(xb).to(device)
                 yb = y[idx].to(device)
                 logits = model(xb)
-                ce = F.cross_entropy(logits, yb)
-                loss = ce
                 if track:
+                    # one log-softmax serves the CE, the recorded f_θ (Eq. 12) and the KL (Eq. 13)
+                    log_p = F.log_softmax(logits, dim=1)
+                    ce = F.nll_loss(log_p, yb)
                     if running is None:
-                        num_classes = logits.shape[1]
-                        running = RunningMeanPredictions(n, num_classes)
-                    mean_b = running.update(idx, torch.softmax(logits.detach(), dim=1))
+                        running = RunningMeanPredictions(n, logits.shape[1])
+                    mean_b = running.update(idx, log_p.detach().exp())
                     if lam > 0:
-                        dyn = dynamic_kl_loss(mean_b.to(device), logits)
+                        dyn = dynamic_kl_from_log_probs(mean_b, log_p)
                         loss = ce + lam * dyn
                     else:  # λ = 0: log the term (how far f_θ drifts from f̄) without training on it
-                        with torch.no_grad():
-                            dyn = dynamic_kl_loss(mean_b.to(device), logits)
+                        loss = ce
+                        dyn = dynamic_kl_from_log_probs(mean_b, log_p.detach())
                     sums["dyn"] += float(dyn.detach()) * len(idx)
+                else:
+                    ce = F.cross_entropy(logits, yb)
+                    loss = ce
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

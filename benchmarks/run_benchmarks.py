@@ -92,7 +92,7 @@ def bench_dynamic_loss_epoch_overhead(data) -> dict:
     epoch_time(0.0)  # warm-up
     # interleave to share the machine's drift between both settings
     t0s, t1s = [], []
-    for _ in range(3):
+    for _ in range(5):
         t0s.append(epoch_time(0.0))
         t1s.append(epoch_time(1.0))
     t0, t1 = min(t0s), min(t1s)
@@ -100,19 +100,24 @@ def bench_dynamic_loss_epoch_overhead(data) -> dict:
 
 
 def bench_disal_cycle_over_random_cycle(data) -> dict:
+    # The paper's protocol for one cycle: 200 epochs, 10% labeled, +5% selected (Sec. 4.1).  With
+    # few epochs on a small labeled set the two forward passes over the pool weigh more (e.g. 20
+    # epochs on 30% of digits: about 1.12), which the note below records.
     def cycle(strategy: str) -> float:
-        cfg = alt.ALConfig(strategy=strategy, epochs=20, cycles=2, initial_fraction=0.3, step_fraction=0.05)
+        cfg = alt.ALConfig(strategy=strategy, epochs=200, cycles=2, initial_fraction=0.1, step_fraction=0.05)
         rec = alt.run_active_learning(cfg, dataset=data, progress=False)
         c = rec["cycles"][0]
         return c["train_seconds"] + c["select_seconds"]
 
     cycle("random")
     tr, td = [], []
-    for _ in range(3):
+    for _ in range(5):
         tr.append(cycle("random"))
         td.append(cycle("disal"))
     return {"value": min(td) / min(tr), "disal_cycle_seconds": min(td), "random_cycle_seconds": min(tr),
-            "paper": 359.0 / 299.0}
+            "paper": 359.0 / 299.0, "protocol": "digits, cnn, 200 epochs on 10% labeled, select 5%",
+            "note": "DISAL's extra cost = dynamic loss (~4% per epoch) + 2 forward passes over the pool; "
+                    "the latter is fixed per cycle, so its share shrinks as epochs x labeled grows"}
 
 
 def bench_vmap_speedup_over_loop(data) -> dict:
@@ -131,8 +136,28 @@ def bench_vmap_speedup_over_loop(data) -> dict:
     m.eval()
     t_loop = best_of(loop, 2)
     t_vmap = best_of(lambda: flatten(per_sample_grads(m, x, y, batch_size=256), batched=True), 3)
-    diff = float((loop() - flatten(per_sample_grads(m, x, y), batched=True)).abs().max())
-    return {"value": t_loop / t_vmap, "loop_seconds": t_loop, "vmap_seconds": t_vmap, "samples": 256, "max_abs_diff": diff}
+    # correctness in float64 (float32 conv gradients differ by rounding, up to ~1% of the largest entry)
+    m64, x64 = copy.deepcopy(m).double(), x[:32].double()
+    loop64 = []
+    for i in range(32):
+        m64.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(m64(x64[i : i + 1]), y[i : i + 1]).backward()
+        loop64.append(torch.cat([p.grad.reshape(-1) for p in m64.parameters()]))
+    diff64 = float((torch.stack(loop64) - flatten(per_sample_grads(m64, x64, y[:32], to_input=lambda t: t), batched=True)).abs().max())
+    # the same comparison on the MLP (linear layers only: vmap's per-sample matmuls batch well)
+    mlp = alt.build_model("mlp", data.input_shape, data.num_classes, seed=0).eval()
+
+    def loop_mlp():
+        for i in range(x.shape[0]):
+            mlp.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(mlp(x[i : i + 1]), y[i : i + 1]).backward()
+
+    t_loop_mlp = best_of(loop_mlp, 2)
+    t_vmap_mlp = best_of(lambda: per_sample_grads(mlp, x, y, batch_size=256), 3)
+    return {"value": t_loop / t_vmap, "loop_seconds": t_loop, "vmap_seconds": t_vmap, "samples": 256, "model": "cnn",
+            "max_abs_diff_float64": diff64, "mlp_ratio": t_loop_mlp / t_vmap_mlp,
+            "note": "tiny digits models: one per-sample backward costs ~0.2-0.5 ms, so the loop is overhead-bound "
+                    "and vmap's conv becomes a grouped conv that CPUs run slowly"}
 
 
 def bench_tracin_speedup_over_captum(data, tmpdir: Path) -> dict:
@@ -159,10 +184,10 @@ def bench_tracin_speedup_over_captum(data, tmpdir: Path) -> dict:
     def ours():
         return tracin_scores(model, res.checkpoints, x_pool, None, x_ref, y_ref, batch_size=500)
 
-    def captum():
-        # captum: influence of each "train" example (pool, pseudo-labels of the LAST model here
-        # would differ per checkpoint, so we give captum the per-checkpoint labels by scoring
-        # one checkpoint at a time) on the reference set, summed over the reference set.
+    def captum(sample_wise: bool):
+        # captum: influence of each "train" example (the pool, with each checkpoint's own top-1
+        # pseudo-labels, so one TracInCP per checkpoint) on every reference example, summed over
+        # the reference set.  The custom loader calls .eval(): captum does not.
         total = torch.zeros(x_pool.shape[0], dtype=torch.float64)
         for p in paths:
             net = copy.deepcopy(model)
@@ -171,16 +196,35 @@ def bench_tracin_speedup_over_captum(data, tmpdir: Path) -> dict:
                 yp = net(x_pool).argmax(1)
             ds = torch.utils.data.TensorDataset(x_pool, yp)
             tr = TracInCP(net, ds, checkpoints=[p], checkpoints_load_func=load,
-                          loss_fn=torch.nn.CrossEntropyLoss(reduction="sum"), batch_size=500)
+                          loss_fn=torch.nn.CrossEntropyLoss(reduction="sum" if sample_wise else "none"),
+                          batch_size=500, sample_wise_grads_per_batch=sample_wise)
             total += tr.influence((x_ref, y_ref)).double().sum(0)
         return total
 
-    a, b = ours(), captum()
-    rel = float((a - b).abs().max() / b.abs().max())
+    a = ours()
+    # captum's fastest mode that runs on this model is the fair comparison
+    modes = {}
+    for sample_wise in (True, False):
+        try:
+            b = captum(sample_wise)
+        except Exception as exc:  # e.g. layers captum's per-sample hooks do not support
+            modes[f"sample_wise_grads_per_batch={sample_wise}"] = f"unavailable: {type(exc).__name__}"
+            continue
+        rel = float((a - b).abs().max() / b.abs().max())
+        t0 = time.perf_counter()
+        captum(sample_wise)  # the warm-up was the call above
+        modes[f"sample_wise_grads_per_batch={sample_wise}"] = {"seconds": time.perf_counter() - t0, "max_rel_diff": rel}
+    # The goal compares with captum computing the SAME scores (to 1e-4): captum's per-sample
+    # hooks skip BatchNorm parameters, so that mode's scores differ; it is reported, not used.
+    timed = {k: v for k, v in modes.items() if isinstance(v, dict) and v["max_rel_diff"] < 1e-4}
+    if not timed:
+        return {"value": None, "captum_modes": modes, "note": "no captum mode reproduced our scores to 1e-4"}
+    best = min(timed, key=lambda k: timed[k]["seconds"])
     t_ours = best_of(ours, 2)
-    t_captum = best_of(captum, 2)
-    return {"value": t_captum / t_ours, "ours_seconds": t_ours, "captum_seconds": t_captum,
-            "max_rel_diff": rel, "pool": int(x_pool.shape[0]), "reference": 300, "checkpoints": len(paths)}
+    t_captum = timed[best]["seconds"]
+    return {"value": t_captum / t_ours, "ours_seconds": t_ours, "captum_seconds": t_captum, "captum_mode": best,
+            "max_rel_diff": timed[best]["max_rel_diff"], "scores_equal_1e-4": timed[best]["max_rel_diff"] < 1e-4,
+            "captum_modes": modes, "pool": int(x_pool.shape[0]), "reference": 300, "checkpoints": len(paths)}
 
 
 _MEM_CHILD = r"""

@@ -54,22 +54,7 @@ def _add_sweep_parsers(sub: Any, d: Any) -> None:
                     help="values of λ (DISAL Eq. 14); 'none' is the strategy's default (default: none)")
     sw.add_argument("--lams-for", choices=LAMBDA_TARGETS, default="dynamic",
                     help="numeric λ for strategies trained with the dynamic loss only (dynamic; default) or for all")
-    sw.add_argument("--root", default=None, help="folder of the torchvision datasets")
-    sw.add_argument("--download", action="store_true", help="download a torchvision dataset if missing (needs internet)")
-    sw.add_argument("--initial-fraction", type=float, default=d.initial_fraction, help="labeled share at the start (default: %(default)s)")
-    sw.add_argument("--step-fraction", type=float, default=d.step_fraction, help="share added per cycle (default: %(default)s)")
-    sw.add_argument("--cycles", type=int, default=d.cycles, help="number of trainings (default: %(default)s)")
-    sw.add_argument("--model", default=d.model, help="model name (default: %(default)s)")
-    sw.add_argument("--epochs", type=int, default=d.epochs, help="epochs per cycle (default: %(default)s)")
-    sw.add_argument("--batch-size", type=int, default=d.batch_size, help="training batch size (default: %(default)s)")
-    sw.add_argument("--lr", type=float, default=d.lr, help="SGD learning rate (default: %(default)s)")
-    sw.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum (default: %(default)s)")
-    sw.add_argument("--weight-decay", type=float, default=d.weight_decay, help="weight decay (default: %(default)s)")
-    sw.add_argument("--lr-schedule", default=d.lr_schedule, help="step, cosine or constant (default: %(default)s)")
-    sw.add_argument("--augment", default=d.augment, help="none or flip_crop (default: %(default)s)")
-    sw.add_argument("--validation-size", type=int, default=d.validation_size,
-                    help="pool samples held out as a labeled validation set (default: %(default)s)")
-    sw.add_argument("--device", default=d.device, help="torch device (default: %(default)s)")
+    _add_run_options(sw, d)
     sw.add_argument("--out-dir", required=True, help="folder of the records, one <config hash>.json per run; finished runs are skipped")
     sw.add_argument("--backend", choices=BACKENDS, default=None,
                     help="joblib (local processes), dask or serial (default: dask with --scheduler, else joblib)")
@@ -88,6 +73,34 @@ def _add_sweep_parsers(sub: Any, d: Any) -> None:
                     help="a claim to check (repeatable; replaces the papers' default claims), e.g. 'disal > random'")
 
 
+# Options shared by `al` and `sweep`: the fields of ALConfig that are not swept.
+_RUN_FIELDS = ("initial_fraction", "step_fraction", "cycles", "model", "epochs", "batch_size", "lr", "momentum",
+               "weight_decay", "lr_schedule", "augment", "validation_size", "device", "root", "download")
+
+
+def _add_run_options(p: argparse.ArgumentParser, d) -> None:
+    p.add_argument("--root", default=None, help="folder of the torchvision datasets")
+    p.add_argument("--download", action="store_true", help="download a torchvision dataset if missing (needs internet)")
+    p.add_argument("--initial-fraction", type=float, default=d.initial_fraction, help="labeled share at the start (default: %(default)s)")
+    p.add_argument("--step-fraction", type=float, default=d.step_fraction, help="share added per cycle (default: %(default)s)")
+    p.add_argument("--cycles", type=int, default=d.cycles, help="number of trainings (default: %(default)s, i.e. 10%%→40%%)")
+    p.add_argument("--model", default=d.model, help="model name (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="epochs per cycle (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="training batch size (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=d.lr, help="SGD learning rate (default: %(default)s)")
+    p.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum (default: %(default)s)")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="weight decay (default: %(default)s)")
+    p.add_argument("--lr-schedule", default=d.lr_schedule, help="step, cosine or constant (default: %(default)s)")
+    p.add_argument("--augment", default=d.augment, help="none or flip_crop (default: %(default)s)")
+    p.add_argument("--validation-size", type=int, default=d.validation_size,
+                   help="pool samples held out as a labeled validation set (ISAL's reference set; default: %(default)s)")
+    p.add_argument("--device", default=d.device, help="torch device (default: %(default)s)")
+
+
+def _run_fields(args: argparse.Namespace) -> dict[str, Any]:
+    return {f: getattr(args, f) for f in _RUN_FIELDS}
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .loop import ALConfig
 
@@ -97,28 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     al = sub.add_parser("al", help="run (or resume) an active-learning experiment and write a JSON record")
     al.add_argument("--dataset", default=d.dataset, help="dataset name (default: %(default)s)")
-    al.add_argument("--root", default=None, help="folder of a torchvision dataset")
-    al.add_argument("--download", action="store_true", help="download a torchvision dataset if missing (needs internet)")
     al.add_argument("--strategy", default=d.strategy, help="selection strategy (see `altoolkit strategies`; default: %(default)s)")
     al.add_argument("--strategy-option", action="append", default=[], type=_parse_option, metavar="KEY=VALUE",
                     help="strategy option, JSON value (repeatable), e.g. largest=false")
     al.add_argument("--seed", type=int, default=d.seed, help="seed of the initial pool, inits, training and selection")
-    al.add_argument("--initial-fraction", type=float, default=d.initial_fraction, help="labeled share at the start (default: %(default)s)")
-    al.add_argument("--step-fraction", type=float, default=d.step_fraction, help="share added per cycle (default: %(default)s)")
-    al.add_argument("--cycles", type=int, default=d.cycles, help="number of trainings (default: %(default)s, i.e. 10%%→40%%)")
-    al.add_argument("--model", default=d.model, help="model name (default: %(default)s)")
-    al.add_argument("--epochs", type=int, default=d.epochs, help="epochs per cycle (default: %(default)s)")
-    al.add_argument("--batch-size", type=int, default=d.batch_size, help="training batch size (default: %(default)s)")
-    al.add_argument("--lr", type=float, default=d.lr, help="SGD learning rate (default: %(default)s)")
-    al.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum (default: %(default)s)")
-    al.add_argument("--weight-decay", type=float, default=d.weight_decay, help="weight decay (default: %(default)s)")
-    al.add_argument("--lr-schedule", default=d.lr_schedule, help="step, cosine or constant (default: %(default)s)")
-    al.add_argument("--augment", default=d.augment, help="none or flip_crop (default: %(default)s)")
     al.add_argument("--lam", type=float, default=None,
                     help="λ, weight of DISAL's dynamic loss (default: 1 for disal/disal_no_selection, 0 otherwise)")
-    al.add_argument("--validation-size", type=int, default=d.validation_size,
-                    help="pool samples held out as a labeled validation set (ISAL's reference set; default: %(default)s)")
-    al.add_argument("--device", default=d.device, help="torch device (default: %(default)s)")
+    _add_run_options(al, d)
     al.add_argument("--out", required=True, help="JSON record; an existing record of the same run is resumed")
     al.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -146,22 +144,8 @@ def _cmd_al(args: argparse.Namespace) -> int:
         strategy=args.strategy,
         strategy_options=dict(args.strategy_option),
         seed=args.seed,
-        initial_fraction=args.initial_fraction,
-        step_fraction=args.step_fraction,
-        cycles=args.cycles,
-        model=args.model,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        lr_schedule=args.lr_schedule,
-        augment=args.augment,
         dynamic_weight=args.lam,
-        validation_size=args.validation_size,
-        device=args.device,
-        root=args.root,
-        download=args.download,
+        **_run_fields(args),
     )
     rec = run_active_learning(config, out=args.out, progress=not args.no_progress)
     print(f"{'cycle':>5} {'labeled':>8} {'test acc':>9} {'train s':>8} {'select s':>9}")
@@ -201,25 +185,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from .sweep import SweepError, SweepSpec, config_hash, run_sweep
 
     backend = args.backend or ("dask" if args.scheduler else "joblib")
-    base = ALConfig(
-        dataset=args.datasets[0],
-        strategy=args.strategies[0],
-        initial_fraction=args.initial_fraction,
-        step_fraction=args.step_fraction,
-        cycles=args.cycles,
-        model=args.model,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        lr_schedule=args.lr_schedule,
-        augment=args.augment,
-        validation_size=args.validation_size,
-        device=args.device,
-        root=args.root,
-        download=args.download,
-    )
+    base = ALConfig(dataset=args.datasets[0], strategy=args.strategies[0], **_run_fields(args))
     spec = SweepSpec(base, strategies=args.strategies, seeds=args.seeds, datasets=args.datasets,
                      lambdas=args.lams, lambdas_apply_to=args.lams_for)
     configs = spec.configs()

@@ -30,12 +30,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import ALDataset, load_dataset
+from .data import ALDataset
 from .inference import predict_logits
-from .loop import ALConfig, budget_schedule, derive_seed
-from .models import build_model
+from .loop import ALConfig, derive_seed, load_config_dataset, plan_pool, train_cycle
+
 from .strategies import SelectionContext, Strategy, get_strategy
-from .train import TrainResult, evaluate, train_model
+from .train import TrainResult, evaluate
 from .validation import check_choice, check_float, check_int
 
 __all__ = [
@@ -463,39 +463,14 @@ def first_cycle(config: ALConfig, dataset: ALDataset | None = None, progress: bo
         raise ValueError(f"config.cycles must be at least 2 for a first selection, got {config.cycles}")
     strategy = get_strategy(config.strategy, **config.strategy_options)
     if dataset is None:
-        kwargs = dict(config.dataset_options)
-        if config.root is not None:
-            kwargs.setdefault("root", config.root)
-            kwargs.setdefault("download", config.download)
-        dataset = load_dataset(config.dataset, seed=config.seed, **kwargs)
-    n_pool = dataset.n_train
-    if config.validation_size >= n_pool:
-        raise ValueError(f"validation_size must be smaller than the pool ({n_pool} samples), got {config.validation_size}")
-    available = np.arange(n_pool)
-    validation_idx: list[int] = []
-    if config.validation_size:
-        vperm = np.random.default_rng(derive_seed(config.seed, 0xB2)).permutation(n_pool)
-        validation_idx = np.sort(vperm[: config.validation_size]).tolist()
-        available = np.sort(vperm[config.validation_size :])
-    sizes = budget_schedule(len(available), config.initial_fraction, config.step_fraction, config.cycles)
-    rng = np.random.default_rng(derive_seed(config.seed, 0xA1))
-    initial = np.sort(available[rng.permutation(len(available))[: sizes[0]]]).tolist()
-    validation = None
-    if validation_idx:
-        vt = torch.tensor(validation_idx, dtype=torch.long)
-        validation = (dataset.x_train[vt], dataset.y_train[vt])
-    lab = torch.tensor(initial, dtype=torch.long)
-    tcfg = config.train_config()
-    model = build_model(config.model, dataset.input_shape, dataset.num_classes, seed=derive_seed(config.seed, 0, 1))
-    result = train_model(model, dataset.x_train[lab], dataset.y_train[lab], tcfg, seed=derive_seed(config.seed, 0, 2),
-                         to_input=dataset.to_input, checkpoint_epochs=strategy.checkpoint_epochs(tcfg.epochs),
-                         progress=progress, desc=f"{config.strategy} cycle 0 train")
+        dataset = load_config_dataset(config)
+    plan = plan_pool(config, dataset.n_train)
+    sizes = plan.budgets
+    lab = torch.tensor(plan.initial, dtype=torch.long)
+    result = train_cycle(config, dataset, lab, 0, strategy, progress)
     acc = evaluate(result.model, dataset.x_test, dataset.y_test, dataset.to_input, device=config.device)
-    mask = torch.ones(n_pool, dtype=torch.bool)
-    mask[lab] = False
-    if validation_idx:
-        mask[torch.tensor(validation_idx, dtype=torch.long)] = False
-    unlabeled = torch.nonzero(mask).flatten()
+    unlabeled = plan.unlabeled(dataset.n_train, lab)
+    validation = plan.validation(dataset)
     ctx = SelectionContext(
         dataset=dataset, model=result.model, labeled=lab, unlabeled=unlabeled, train_result=result,
         previous_cycle_model=None, initial_labeled=lab.clone(), validation=validation,

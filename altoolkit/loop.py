@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import platform
 import tempfile
@@ -35,7 +34,8 @@ from .strategies import SelectionContext, get_strategy, strategy_names
 from .train import AUGMENTATIONS, LR_SCHEDULES, TrainConfig, evaluate, train_model
 from .validation import check_choice, check_float, check_fraction, check_int
 
-__all__ = ["ALConfig", "run_active_learning", "load_record", "budget_schedule", "derive_seed", "RECORD_FORMAT"]
+__all__ = ["ALConfig", "PoolPlan", "run_active_learning", "load_record", "load_config_dataset", "plan_pool", "train_cycle",
+           "budget_schedule", "derive_seed", "RECORD_FORMAT"]
 
 RECORD_FORMAT = "altoolkit.al_record/1"
 
@@ -224,6 +224,77 @@ def _environment() -> dict[str, str]:
     }
 
 
+def load_config_dataset(config: ALConfig) -> ALDataset:
+    """The dataset a configuration names, loaded with its seed, root and options."""
+    kwargs = dict(config.dataset_options)
+    if config.root is not None:
+        kwargs.setdefault("root", config.root)
+        kwargs.setdefault("download", config.download)
+    return load_dataset(config.dataset, seed=config.seed, **kwargs)
+
+
+@dataclass
+class PoolPlan:
+    """How a run splits the pool: held-out validation indices, the indices available for
+    labeling, the labeled-set size per cycle, and the initial labeled set (all seeded)."""
+
+    available: np.ndarray
+    validation_idx: list[int]
+    budgets: list[int]
+    initial: list[int]
+
+    def validation(self, dataset: ALDataset) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if not self.validation_idx:
+            return None
+        vt = torch.tensor(self.validation_idx, dtype=torch.long)
+        return dataset.x_train[vt], dataset.y_train[vt]
+
+    def unlabeled(self, n_pool: int, labeled: torch.Tensor) -> torch.Tensor:
+        """Pool indices that are neither labeled nor held out, in increasing order."""
+        mask = torch.ones(n_pool, dtype=torch.bool)
+        mask[labeled] = False
+        if self.validation_idx:
+            mask[torch.tensor(self.validation_idx, dtype=torch.long)] = False
+        return torch.nonzero(mask).flatten()
+
+
+def plan_pool(config: ALConfig, n_pool: int) -> PoolPlan:
+    """The seeded split of a pool of ``n_pool`` samples for ``config`` (see :class:`PoolPlan`)."""
+    if config.validation_size >= n_pool:
+        raise ValueError(
+            f"validation_size must be smaller than the pool ({n_pool} samples), got {config.validation_size}"
+        )
+    validation_idx: list[int] = []
+    available = np.arange(n_pool)
+    if config.validation_size:
+        vperm = np.random.default_rng(derive_seed(config.seed, 0xB2)).permutation(n_pool)
+        validation_idx = np.sort(vperm[: config.validation_size]).tolist()
+        available = np.sort(vperm[config.validation_size :])
+    sizes = budget_schedule(len(available), config.initial_fraction, config.step_fraction, config.cycles)
+    rng = np.random.default_rng(derive_seed(config.seed, 0xA1))
+    initial = np.sort(available[rng.permutation(len(available))[: sizes[0]]]).tolist()
+    return PoolPlan(available, validation_idx, sizes, initial)
+
+
+def train_cycle(config: ALConfig, dataset: ALDataset, labeled: torch.Tensor, cycle: int, strategy,
+                progress: bool = False):
+    """Train cycle ``cycle``'s model from scratch on ``labeled``, seeded by ``(seed, cycle)``,
+    keeping the checkpoints ``strategy`` needs."""
+    tcfg = config.train_config()
+    model = build_model(config.model, dataset.input_shape, dataset.num_classes, seed=derive_seed(config.seed, cycle, 1))
+    return train_model(
+        model,
+        dataset.x_train[labeled],
+        dataset.y_train[labeled],
+        tcfg,
+        seed=derive_seed(config.seed, cycle, 2),
+        to_input=dataset.to_input,
+        checkpoint_epochs=strategy.checkpoint_epochs(tcfg.epochs),
+        progress=progress,
+        desc=f"{config.strategy} cycle {cycle} train",
+    )
+
+
 def run_active_learning(
     config: ALConfig,
     out: str | os.PathLike | None = None,
@@ -262,29 +333,12 @@ def run_active_learning(
             )
         record = old
     if dataset is None:
-        kwargs = dict(config.dataset_options)
-        if config.root is not None:
-            kwargs.setdefault("root", config.root)
-            kwargs.setdefault("download", config.download)
-        dataset = load_dataset(config.dataset, seed=config.seed, **kwargs)
+        dataset = load_config_dataset(config)
     n_pool = dataset.n_train
-    if config.validation_size >= n_pool:
-        raise ValueError(
-            f"validation_size must be smaller than the pool ({n_pool} samples), got {config.validation_size}"
-        )
-    validation_idx: list[int] = []
-    available = np.arange(n_pool)
-    if config.validation_size:
-        vperm = np.random.default_rng(derive_seed(config.seed, 0xB2)).permutation(n_pool)
-        validation_idx = np.sort(vperm[: config.validation_size]).tolist()
-        available = np.sort(vperm[config.validation_size :])
-    sizes = budget_schedule(len(available), config.initial_fraction, config.step_fraction, config.cycles)
-    rng = np.random.default_rng(derive_seed(config.seed, 0xA1))
-    initial = np.sort(available[rng.permutation(len(available))[: sizes[0]]]).tolist()
-    validation = None
-    if validation_idx:
-        vt = torch.tensor(validation_idx, dtype=torch.long)
-        validation = (dataset.x_train[vt], dataset.y_train[vt])
+    plan = plan_pool(config, n_pool)
+    sizes, initial, validation_idx = plan.budgets, plan.initial, plan.validation_idx
+    available = plan.available
+    validation = plan.validation(dataset)
 
     if record is None:
         record = {
@@ -327,34 +381,18 @@ def run_active_learning(
         previous_model.load_state_dict(torch.load(state_path, weights_only=True))
         previous_model.eval()
 
-    tcfg = config.train_config()
     cycle_bar = tqdm(range(done, config.cycles), desc=f"{config.strategy} seed {config.seed}",
                      disable=not progress, initial=done, total=config.cycles)
     for c in cycle_bar:
         lab = torch.tensor(labeled, dtype=torch.long)
         if len(labeled) != sizes[c]:
             raise RuntimeError(f"internal error: cycle {c} has {len(labeled)} labels, expected {sizes[c]}")
-        model = build_model(config.model, dataset.input_shape, dataset.num_classes, seed=derive_seed(config.seed, c, 1))
-        result = train_model(
-            model,
-            dataset.x_train[lab],
-            dataset.y_train[lab],
-            tcfg,
-            seed=derive_seed(config.seed, c, 2),
-            to_input=dataset.to_input,
-            checkpoint_epochs=strategy.checkpoint_epochs(tcfg.epochs),
-            progress=progress,
-            desc=f"cycle {c} train",
-        )
+        result = train_cycle(config, dataset, lab, c, strategy, progress)
         acc = evaluate(result.model, dataset.x_test, dataset.y_test, dataset.to_input, device=config.device)
         selected: list[int] = []
         select_seconds = 0.0
         if c < config.cycles - 1:
-            mask = torch.ones(n_pool, dtype=torch.bool)
-            mask[lab] = False
-            if validation_idx:
-                mask[torch.tensor(validation_idx, dtype=torch.long)] = False
-            unlabeled = torch.nonzero(mask).flatten()
+            unlabeled = plan.unlabeled(n_pool, lab)
             ctx = SelectionContext(
                 dataset=dataset,
                 model=result.model,

@@ -29,6 +29,14 @@ def test_notebooks_are_committed_clean():
             if line.strip():
                 assert "#" in line, f"{nb_path.name}: parameter line without a comment: {line!r}"
         assert "sys.path" not in json.dumps(nb), f"{nb_path.name} touches sys.path"
+        # papermill must be able to read every parameter (quotes in a comment can defeat its parser)
+        import re
+
+        import papermill as pm
+
+        names = [m.group(1) for m in (re.match(r"(\w+)\s*=", l) for l in "".join(tagged[0]["source"]).splitlines()) if m]
+        unread = sorted(set(names) - set(pm.inspect_notebook(str(nb_path))))
+        assert not unread, f"{nb_path.name}: papermill cannot parse parameters {unread}"
 
 
 @pytest.mark.slow

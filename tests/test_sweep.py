@@ -150,8 +150,15 @@ def test_interrupted_run_resumes_to_the_uninterrupted_record(serial_records, tin
     def stop(entry):
         raise Interrupt
 
-    with pytest.raises(Interrupt):
-        run_active_learning(cfg, out=path, progress=False, on_cycle_end=stop)
+    # The sweep runs each configuration on one thread; float sums depend on the thread count, so
+    # the interrupted part must run on one thread too for the records to match bit for bit.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with pytest.raises(Interrupt):
+            run_active_learning(cfg, out=path, progress=False, on_cycle_end=stop)
+    finally:
+        torch.set_num_threads(threads)
     partial = json.loads(path.read_text())
     assert not partial["finished"] and len(partial["cycles"]) == 1
 

@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--notebooks-dir", default="notebooks", help="folder of the notebooks (default: %(default)s)")
     rp.add_argument("--output-dir", default=None, help="executed notebooks (default: runs/<profile>)")
     rp.add_argument("--figures-dir", default="figures", help="where figures are written (default: %(default)s)")
+    rp.add_argument("--dataset", default=None,
+                    help="run the notebooks that take a DATASET on this one (e.g. cifar10; default: the profile's)")
+    rp.add_argument("--root", default=None, help="folder of that torchvision dataset (DATA_ROOT)")
     rp.add_argument("--results-dir", default="runs/records",
                     help="cache of AL run records shared by the notebooks (default: %(default)s)")
     rp.add_argument("--only", nargs="*", default=None, help="notebook names or numbers to run, e.g. 01 02")
@@ -169,8 +172,15 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
     profile = args.profile
     out = args.output_dir or str(Path("runs") / Path(profile).stem)
+    overrides: dict[str, Any] = {}
+    if args.dataset is not None:
+        from .data import check_dataset_name
+
+        overrides["DATASET"] = check_dataset_name(args.dataset)
+    if args.root is not None:
+        overrides["DATA_ROOT"] = str(Path(args.root).resolve())
     runs = run_notebooks(profile, args.notebooks_dir, out, args.figures_dir, only=args.only,
-                         progress=not args.no_progress, results_dir=args.results_dir)
+                         progress=not args.no_progress, results_dir=args.results_dir, overrides=overrides)
     failed = [r for r in runs if not r.ok]
     print(f"\n{len(runs) - len(failed)} notebooks ok, {len(failed)} failed; executed copies in {out}, figures in {args.figures_dir}")
     for r in failed:

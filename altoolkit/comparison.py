@@ -90,6 +90,7 @@ def prepare_comparison(
         initial_labeled=l0,
         validation=(dataset.x_train[val_idx], dataset.y_train[val_idx]) if validation_size else None,
         seed=derive_seed(seed, 1, 3),
+        device=cfg.device,
         progress=False,
         extras={"test_acc": evaluate(cur.model, dataset.x_test, dataset.y_test, dataset.to_input, device=cfg.device)},
     )

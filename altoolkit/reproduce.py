@@ -58,13 +58,15 @@ def _declared_parameters(nb_path: Path) -> set[str]:
 
 
 def notebook_parameters(profile: dict[str, Any], nb_path: Path, figures_dir: Path,
-                        results_dir: Path | None = None) -> dict[str, Any]:
+                        results_dir: Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The parameters a profile gives one notebook (only those the notebook declares).
 
     ``FIGURES_DIR`` and (when given) ``RESULTS_DIR``, the cache of AL run records, are set to
-    absolute paths for every notebook that declares them."""
+    absolute paths for every notebook that declares them.  ``overrides`` (e.g. ``DATASET`` and
+    ``DATA_ROOT`` from ``altoolkit reproduce --dataset --root``) win over the profile, for the
+    notebooks that declare them."""
     declared = _declared_parameters(nb_path)
-    params = {k: v for k, v in profile.get("defaults", {}).items() if k in declared}
+    params = {k: v for k, v in (profile.get("defaults") or {}).items() if k in declared}
     specific = profile["notebooks"].get(nb_path.stem, {}) or {}
     unknown = sorted(set(specific) - declared)
     if unknown:
@@ -75,6 +77,7 @@ def notebook_parameters(profile: dict[str, Any], nb_path: Path, figures_dir: Pat
     params.update(specific)
     if "FIGURES_DIR" in declared:
         params["FIGURES_DIR"] = str(figures_dir.resolve())
+    params.update({k: v for k, v in (overrides or {}).items() if k in declared})
     if results_dir is not None and "RESULTS_DIR" in declared:
         params["RESULTS_DIR"] = str(Path(results_dir).resolve())
     return params
@@ -119,6 +122,7 @@ def run_notebooks(
     progress: bool = True,
     kernel_name: str = "python3",
     results_dir: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> list[NotebookRun]:
     """Execute the notebooks of ``notebooks_dir`` (sorted by name) with a profile's parameters.
 
@@ -131,6 +135,8 @@ def run_notebooks(
         progress: papermill's cell progress bar.
         results_dir: cache folder of AL run records, given to notebooks as ``RESULTS_DIR``
             (finished runs are reused by later notebooks and later reproductions).
+        overrides: parameters set in every notebook that declares them (``DATASET``,
+            ``DATA_ROOT``); notebooks without them (the digits-only derivation) keep theirs.
 
     Returns:
         One :class:`NotebookRun` per notebook; failures do not stop the others.
@@ -154,7 +160,7 @@ def run_notebooks(
     fig_dir.mkdir(parents=True, exist_ok=True)
     runs: list[NotebookRun] = []
     for nb in notebooks:
-        params = notebook_parameters(prof, nb, fig_dir, results_dir)
+        params = notebook_parameters(prof, nb, fig_dir, results_dir, overrides)
         out = out_dir / nb.name
         t0 = time.perf_counter()
         try:

@@ -147,17 +147,6 @@ def write_caltech(root: Path, per_class: int = 5):
 
 
 @pytest.fixture
-def cifar_md5_skipped(monkeypatch):
-    # torchvision's CIFAR loader compares every file's MD5 with the real release.  Tiny files in
-    # the real format cannot match those digests, so ONLY that check is replaced (by a plain
-    # "file exists" check, in torchvision.datasets.cifar alone); the rest of the real code
-    # path (pickle reading, reshaping, metadata) runs untouched.
-    import torchvision.datasets.cifar as tv_cifar
-
-    monkeypatch.setattr(tv_cifar, "check_integrity", lambda fpath, md5=None: os.path.isfile(fpath))
-
-
-@pytest.fixture
 def svhn_md5_skipped(monkeypatch):
     # Same as above for SVHN's MD5 check (torchvision.datasets.svhn only).
     import torchvision.datasets.svhn as tv_svhn

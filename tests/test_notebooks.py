@@ -77,3 +77,21 @@ def test_profiles_only_set_declared_parameters(tmp_path):
             assert path.exists(), f"{profile}: unknown notebook {stem}"
             params = notebook_parameters(prof, path, tmp_path)  # raises on undeclared names
             assert params["FIGURES_DIR"] == str(tmp_path.resolve())
+
+
+def test_dataset_and_root_override_only_declaring_notebooks(tmp_path):
+    from altoolkit.reproduce import notebook_parameters
+
+    prof = load_profile("quick")
+    over = {"DATASET": "cifar10", "DATA_ROOT": "/data"}
+    p06 = notebook_parameters(prof, ROOT / "notebooks" / "06_active_learning_benchmark.ipynb", tmp_path, tmp_path, over)
+    assert p06["DATASET"] == "cifar10" and p06["DATA_ROOT"] == "/data" and p06["RESULTS_DIR"] == str(tmp_path.resolve())
+    p01 = notebook_parameters(prof, ROOT / "notebooks" / "01_tracin_to_kl.ipynb", tmp_path, tmp_path, over)
+    assert "DATASET" not in p01
+
+
+def test_reproduce_rejects_an_unknown_dataset(capsys):
+    from altoolkit.cli import main
+
+    assert main(["reproduce", "--dataset", "imagenet", "--only", "01"]) == 2
+    assert "dataset must be one of" in capsys.readouterr().err

@@ -117,12 +117,7 @@ def compare_strategies(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # e.g. TOD's cycle-0 notice
             t0 = time.perf_counter()
-            if strat.scores_per_sample():
-                scores = strat.score(ctx)
-                selected = strat.select_from_scores(scores, budget)
-            else:
-                scores = None
-                selected = strat.select(ctx, budget)
+            scores, selected = strat.score_and_select(ctx, budget)
             seconds = time.perf_counter() - t0
         out[name] = StrategyOutcome(name, selected, seconds, scores, strat.peeks_at_labels, strat.options())
     return out

@@ -479,13 +479,7 @@ def first_cycle(config: ALConfig, dataset: ALDataset | None = None, progress: bo
     )
     budget = sizes[1] - sizes[0]
     t0 = time.perf_counter()
-    if type(strategy).select is Strategy.select and strategy.scores_per_sample():
-        # Strategy.select is select_from_scores(score(ctx)): split it to keep the scores
-        scores = strategy.score(ctx)
-        pos = strategy.select_from_scores(scores, budget)
-    else:
-        scores = None
-        pos = strategy.select(ctx, budget)
+    scores, pos = strategy.score_and_select(ctx, budget)
     seconds = time.perf_counter() - t0
     return FirstCycle(config, dataset, strategy, result, lab, unlabeled, unlabeled[pos], scores, acc, ctx, seconds)
 

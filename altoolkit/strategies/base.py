@@ -133,6 +133,14 @@ class Strategy:
         scoring twice.  Strategies that pick a set jointly (Core-set, BADGE) do not score."""
         return select_top(scores, budget, largest=True)
 
+    def score_and_select(self, ctx: SelectionContext, budget: int) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """``(scores, positions)``: the same selection as :meth:`select`, keeping the per-sample
+        scores when the strategy has them (``None`` for set-selection strategies)."""
+        if type(self).select is Strategy.select and self.scores_per_sample():
+            scores = self.score(ctx)
+            return scores, self.select_from_scores(scores, budget)
+        return None, self.select(ctx, budget)
+
     @classmethod
     def scores_per_sample(cls) -> bool:
         """Whether the strategy defines :meth:`score` (False for set-selection strategies)."""

@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.altoolkit-installed
 PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
 
-.PHONY: install reproduce test bench lab clean-notebooks help
+.PHONY: install reproduce test bench lab help
 
 help:
 	@echo "make reproduce   run all notebooks (quick profile) and write figures/"

@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = ALConfig()
     p = argparse.ArgumentParser(prog="altoolkit", description="Influence-based active learning toolkit.")
+    p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = p.add_subparsers(dest="command", required=True)
 
     al = sub.add_parser("al", help="run (or resume) an active-learning experiment and write a JSON record")
@@ -238,9 +239,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "sweep": _cmd_sweep, "summarize": _cmd_summarize}
     try:
         return handlers[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"altoolkit {args.command}: error: {exc}", file=sys.stderr)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # one line per user error; --debug shows the traceback
+        if getattr(args, "debug", False):
+            raise
+        print(f"altoolkit {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    """The exception's message on one line (its class name when it says nothing else)."""
+    text = " ".join(str(exc).split())
+    known = (ValueError, TypeError, FileNotFoundError, RuntimeError, OSError)
+    if not text or not isinstance(exc, known):
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text
 
 
 if __name__ == "__main__":  # pragma: no cover

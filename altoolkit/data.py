@@ -115,6 +115,17 @@ class CorruptDatasetError(RuntimeError):
         self.path = Path(path) if path is not None else None
 
 
+#: ``num_classes`` (given or inferred as ``max(y) + 1``) may be at most
+#: ``max(MAX_CLASSES_FLOOR, number of samples)``: a stray label such as 10**9 is refused before
+#: anything of that size is allocated.
+MAX_CLASSES_FLOOR = 1000
+
+
+def max_classes(n_samples: int) -> int:
+    """The largest ``num_classes`` accepted for ``n_samples`` samples (train + test)."""
+    return max(MAX_CLASSES_FLOOR, int(n_samples))
+
+
 @dataclass
 class ALDataset:
     """A labeled pool (``train``) and a held-out ``test`` split.
@@ -166,11 +177,26 @@ class ALDataset:
         self.num_classes = _check_int("num_classes", self.num_classes)
         if self.num_classes < 2:
             raise ValueError(f"num_classes must be at least 2, got {self.num_classes}")
+        limit = max_classes(int(self.y_train.shape[0]) + int(self.y_test.shape[0]))
+        if self.num_classes > limit:
+            raise ValueError(
+                f"num_classes is {self.num_classes}, more than the limit {limit} for "
+                f"{self.y_train.shape[0] + self.y_test.shape[0]} samples (max({MAX_CLASSES_FLOOR}, "
+                "number of samples)); a label range far beyond the data is almost always a stray label"
+            )
+        if self.y_train.shape[0] == 0:
+            raise ValueError("y_train is empty; the pool needs at least one sample")
+        if self.y_test.shape[0] == 0:
+            raise ValueError(
+                "the test split is empty (x_test/y_test have 0 samples); every cycle would report "
+                "test accuracy 0.0. Give a non-empty test split"
+            )
         for split in ("train", "test"):
             y = getattr(self, f"y_{split}")
             if y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
+                bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
                 raise ValueError(
-                    f"y_{split} holds labels outside 0..{self.num_classes - 1} "
+                    f"y_{split} holds label {bad}, outside 0..{self.num_classes - 1} "
                     f"(min {int(y.min())}, max {int(y.max())})"
                 )
         if not self.class_names:
@@ -341,7 +367,9 @@ def from_arrays(
 
     ``x`` may be ``(N, D)`` vectors or ``(N, C, H, W)`` images, float or ``uint8`` (both splits
     the same kind); ``y`` holds integer labels ``0..num_classes-1`` (``num_classes`` defaults
-    to ``max(y) + 1``).  ``mean``/``std`` (one value per channel) normalise ``uint8`` images
+    to ``max(y) + 1``).  ``num_classes`` may be at most ``max(1000, number of samples)``
+    (:func:`max_classes`): a stray label such as 10**9 is refused, naming it, before anything
+    is allocated.  The test split must not be empty.  ``mean``/``std`` (one value per channel) normalise ``uint8`` images
     in :meth:`ALDataset.to_input`; float inputs are used as they are.
     """
     if not isinstance(name, str) or not name:
@@ -386,11 +414,29 @@ def from_arrays(
             "mean/std only apply to uint8 images (to_input scales them to [0, 1] and then "
             "normalises); float inputs are used as they are, so normalise them yourself"
         )
+    labels = torch.cat([ys["y_train"], ys["y_test"]])
+    limit = max_classes(labels.numel())
+    if labels.numel():
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0:
+            raise ValueError(f"found label {lo}: labels outside 0..num_classes-1 (labels must be >= 0)")
     if num_classes is None:
-        labels = torch.cat([ys["y_train"], ys["y_test"]])
-        num_classes = int(labels.max()) + 1
+        if labels.numel() and hi + 1 > limit:
+            raise ValueError(
+                f"label {hi} would make {hi + 1} classes (num_classes = max(y) + 1), more than the "
+                f"limit {limit} = max({MAX_CLASSES_FLOOR}, number of samples); fix the stray label "
+                "or pass num_classes"
+            )
+        num_classes = (hi + 1) if labels.numel() else 2
     else:
         num_classes = _check_int("num_classes", num_classes, minimum=2)
+        if num_classes > limit:
+            raise ValueError(
+                f"num_classes is {num_classes}, more than the limit {limit} = "
+                f"max({MAX_CLASSES_FLOOR}, number of samples)"
+            )
+        if labels.numel() and hi >= num_classes:
+            raise ValueError(f"found label {hi}: labels outside 0..{num_classes - 1} (num_classes={num_classes})")
     return ALDataset(
         name=name,
         x_train=xs["x_train"],
@@ -839,6 +885,27 @@ def _check_image_size(image_size) -> tuple[int, int]:
     return size, size
 
 
+def _to_mode(img, mode: str):
+    """Convert a PIL image to ``"RGB"`` or ``"L"`` keeping its data: 16-bit and 32-bit integer
+    grayscale (modes ``I;16*``, ``I``) are scaled from 0..65535 to 0..255 (Pillow's own
+    ``convert`` clips them, saturating most pixels), float (``F``) images from their 0..1 or
+    0..255 range; palette (``P``, ``PA``) and alpha modes go through RGBA so transparency
+    becomes colour, not garbage."""
+    from PIL import Image
+
+    if img.mode.startswith("I") or img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        if img.mode == "F":
+            top = 1.0 if arr.size and np.nanmax(arr) <= 1.0 else 255.0
+        else:
+            top = 65535.0 if (img.mode.startswith("I;16") or (arr.size and arr.max() > 255)) else 255.0
+        arr = np.clip(np.nan_to_num(arr) / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        img = Image.fromarray(arr, "L")
+    elif img.mode in ("P", "PA", "LA", "RGBA", "La", "RGBa"):
+        img = img.convert("RGBA").convert("RGB")
+    return img.convert(mode)
+
+
 def _read_images(
     indices: Sequence[int],
     open_image: Callable[[int], object],
@@ -863,7 +930,7 @@ def _read_images(
             img = open_image(int(i))
             with img:
                 img.load()
-                resized = img.convert(mode).resize((w, h), Image.BILINEAR)
+                resized = _to_mode(img, mode).resize((w, h), Image.BILINEAR)
             arr = np.asarray(resized, dtype=np.uint8)
         except MemoryError:
             raise
@@ -1027,8 +1094,22 @@ def _image_folder(root: Path, what: str):
             root,
             [str(root)],
         )
+    class _VisibleImageFolder(ImageFolder):
+        """ImageFolder without hidden class folders (``.ipynb_checkpoints``, ``.git``...)."""
+
+        def find_classes(self, directory):
+            classes = sorted(e.name for e in os.scandir(directory) if e.is_dir() and not e.name.startswith("."))
+            if not classes:
+                raise FileNotFoundError(f"Couldn't find any class folder in {directory}.")
+            return classes, {c: i for i, c in enumerate(classes)}
+
+    def visible_image(path: str) -> bool:
+        rel = Path(path).relative_to(root)
+        return (not any(part.startswith(".") for part in rel.parts)
+                and path.lower().endswith(IMG_EXTENSIONS))
+
     try:
-        return ImageFolder(str(root))
+        return _VisibleImageFolder(str(root), is_valid_file=visible_image)
     except FileNotFoundError as exc:
         raise DatasetNotFoundError(
             f"image folder ({what}) {root} holds no usable images: {exc}\n{layout}",
@@ -1053,7 +1134,10 @@ def from_image_folder(
     semantics: classes are the sorted sub-folder names, labels ``0..C-1`` in that order).
 
     Every image is converted to RGB (``channels=3``) or grayscale (``channels=1``) and resized
-    to ``image_size``; the result is stored as ``uint8``.  Without ``test_root`` the images are
+    to ``image_size``, whatever its own size and mode; the result is stored as ``uint8``.
+    16-bit grayscale PNGs are scaled to 8 bits (not clipped), palette and alpha images go
+    through RGBA.  Hidden folders and files (names starting with ``.``, e.g.
+    ``.ipynb_checkpoints``) are skipped at every level.  Without ``test_root`` the images are
     split by :func:`stratified_split` (``test_fraction`` of each class, fixed by ``seed``);
     with it, ``test_root`` must have the same class sub-folders and becomes the test split.
 
@@ -1090,7 +1174,9 @@ def from_image_folder(
         )
 
     def reader(tv):
-        return (lambda i: tv.loader(tv.samples[i][0])), (lambda i: Path(tv.samples[i][0]))
+        from PIL import Image  # not tv.loader: it converts to RGB first, clipping 16-bit images
+
+        return (lambda i: Image.open(tv.samples[i][0])), (lambda i: Path(tv.samples[i][0]))
 
     labels = np.asarray(train_tv.targets, dtype=np.int64)
     open_train, path_train = reader(train_tv)
@@ -1320,6 +1406,8 @@ def load_dataset(name: str, seed: int = 0, **kwargs) -> ALDataset:
     if base == "digits":
         kwargs.pop("root", None)
         kwargs.pop("download", None)
+    if base == "image_folder" and not kwargs.get("download"):
+        kwargs.pop("download", None)  # the CLI always passes it; a local folder has nothing to download
     params = inspect.signature(loader).parameters
     if "seed" in params:
         kwargs["seed"] = seed

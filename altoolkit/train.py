@@ -26,7 +26,51 @@ from tqdm.auto import tqdm
 from .dynamic import RunningMeanPredictions, dynamic_kl_from_log_probs
 from .validation import check_choice, check_float, check_int
 
-__all__ = ["TrainConfig", "TrainResult", "train_model", "evaluate", "LR_SCHEDULES", "AUGMENTATIONS"]
+__all__ = ["TrainConfig", "TrainResult", "train_model", "evaluate", "LR_SCHEDULES", "AUGMENTATIONS",
+           "TrainingDivergedError"]
+
+
+class TrainingDivergedError(ValueError):
+    """The training loss became NaN or infinite: a result trained to NaN is never reported.
+
+    The message names λ (``dynamic_weight``), the learning rate and the epoch; the usual cure is
+    a smaller ``lr`` or λ.  Attributes ``dynamic_weight``, ``lr``, ``epoch`` hold the values.
+    """
+
+    def __init__(self, dynamic_weight: float, lr: float, epoch: int, loss: float):
+        self.dynamic_weight, self.lr, self.epoch, self.loss = dynamic_weight, lr, epoch, loss
+        super().__init__(
+            f"training diverged: the loss became {loss} at epoch {epoch} with lr={lr:g} and "
+            f"λ (dynamic_weight)={dynamic_weight:g}; lower lr or λ"
+        )
+
+
+def _check_training_data(x, y) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tensors (numpy arrays are converted), equal lengths, integer labels >= 0, finite inputs."""
+    import numpy as np
+
+    out = []
+    for name, a in (("x", x), ("y", y)):
+        if isinstance(a, np.ndarray):
+            if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+                raise TypeError(f"{name} must be a numeric tensor or array, got dtype {a.dtype}")
+            a = torch.from_numpy(np.ascontiguousarray(a))
+        elif not isinstance(a, torch.Tensor):
+            raise TypeError(f"{name} must be a torch tensor (or numpy array), got {type(a).__name__}")
+        out.append(a)
+    x, y = out
+    if x.dim() < 1 or y.dim() != 1:
+        raise ValueError(f"y must be 1-D labels and x have a sample axis; got x {tuple(x.shape)}, y {tuple(y.shape)}")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x has {x.shape[0]} samples but y has {y.shape[0]}; they must match")
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise TypeError(f"y must hold integer class labels, got dtype {y.dtype}")
+    y = y.long()
+    if y.numel() and int(y.min()) < 0:
+        raise ValueError(f"y holds label {int(y.min())}; labels must be in 0..num_classes-1")
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        raise ValueError("x contains NaN or infinite values")
+    return x, y
 
 LR_SCHEDULES = ("step", "cosine", "constant")
 AUGMENTATIONS = ("none", "flip_crop")
@@ -197,10 +241,16 @@ def train_model(
         track_running_mean: keep f̄ even when λ = 0 (default: only when λ > 0).
         progress: show a tqdm bar over epochs.
         on_epoch_end: called as ``on_epoch_end(epoch, model)`` after each epoch.
+
+    Raises:
+        TrainingDivergedError: the loss became NaN/inf (names λ, lr and the epoch).
+        ValueError/TypeError: NaN/inf inputs, labels out of range or not integers, lengths
+            that differ (numpy arrays are converted to tensors).
     """
     cfg = config or TrainConfig()
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f"x has {x.shape[0]} samples but y has {y.shape[0]}; they must match")
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(cfg).__name__}")
+    x, y = _check_training_data(x, y)
     n = int(x.shape[0])
     if n == 0:
         raise ValueError("the labeled set is empty: train_model needs at least one labeled sample")
@@ -241,6 +291,11 @@ def train_model(
                 xb = to_input(xb).to(device)
                 yb = y[idx].to(device)
                 logits = model(xb)
+                if s == 0 and epoch == 1 and int(y.max()) >= logits.shape[1]:
+                    raise ValueError(
+                        f"y holds label {int(y.max())} but the model has {logits.shape[1]} outputs; "
+                        f"labels must be in 0..{logits.shape[1] - 1}"
+                    )
                 if track:
                     # one log-softmax serves the CE, the recorded f_θ (Eq. 12) and the KL (Eq. 13)
                     log_p = F.log_softmax(logits, dim=1)
@@ -258,6 +313,8 @@ def train_model(
                 else:
                     ce = F.cross_entropy(logits, yb)
                     loss = ce
+                if not bool(torch.isfinite(loss.detach())):
+                    raise TrainingDivergedError(lam, lr_now, epoch, float(loss.detach()))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

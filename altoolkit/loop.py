@@ -334,6 +334,13 @@ def run_active_learning(
         record = old
     if dataset is None:
         dataset = load_config_dataset(config)
+    if dataset.n_test == 0:
+        # an ALDataset may have no test split (the labelling project's optional held-out set),
+        # but an AL run reports test accuracy every cycle: refuse before any training
+        raise ValueError(
+            f"the test split of dataset {dataset.name!r} is empty (x_test/y_test have 0 samples); every "
+            "cycle would report test accuracy 0.0. Give a non-empty test split"
+        )
     n_pool = dataset.n_train
     plan = plan_pool(config, n_pool)
     sizes, initial, validation_idx = plan.budgets, plan.initial, plan.validation_idx

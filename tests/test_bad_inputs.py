@@ -77,7 +77,6 @@ BAD_ARRAYS = [
     (dict(y_train=np.array([None] * 20)), TypeError, "numeric"),
     (dict(x_test=np.zeros((6, 5), np.float32)), ValueError, "shape"),
     (dict(x_test=np.zeros((6, 4), np.uint8)), ValueError, "uint8"),
-    (dict(x_test=np.zeros((0, 4), np.float32), y_test=np.zeros(0, np.int64)), ValueError, "test split is empty"),
     (dict(x_train=np.zeros((0, 4), np.float32), y_train=np.zeros(0, np.int64)), ValueError, "empty"),
 ]
 
@@ -90,10 +89,17 @@ def test_from_arrays_bad_arrays(override, exc, frag):
         from_arrays(**kw)
 
 
-def test_aldataset_empty_test_split():
-    with pytest.raises(ValueError, match="test split is empty"):
-        ALDataset("d", torch.zeros(4, 2), torch.tensor([0, 1, 0, 1]), torch.zeros(0, 2),
-                  torch.zeros(0, dtype=torch.long), 2)
+def test_empty_test_split_is_refused_by_the_loop_before_training(tmp_path):
+    """A dataset may lack a test split (the labelling project's optional held-out set), but an AL
+    run would report 0.0 every cycle: refused before training, and no record is written."""
+    from altoolkit.loop import ALConfig, run_active_learning
+
+    ds = ALDataset("d", torch.zeros(40, 2), torch.tensor([0, 1] * 20), torch.zeros(0, 2),
+                   torch.zeros(0, dtype=torch.long), 2)
+    cfg = ALConfig(dataset="digits", strategy="random", model="mlp", cycles=2, epochs=1)
+    with pytest.raises(ValueError, match="test split of dataset 'd' is empty"):
+        run_active_learning(cfg, tmp_path / "r.json", dataset=ds, progress=False)
+    assert not (tmp_path / "r.json").exists()
 
 
 @pytest.mark.parametrize("n", [10**9, 10**7, 5000])

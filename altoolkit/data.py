@@ -34,7 +34,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .validation import check_bool, check_float, check_fraction, check_int
 

@@ -13,7 +13,7 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 __all__ = ["predict_logits", "predict_proba", "eval_mode", "batches"]
 

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .inference import batches, eval_mode
 from .validation import check_bool, check_float, check_int

@@ -426,7 +426,7 @@ def run_variants(
         )
     seeds = list(seeds)
     out: dict[str, list[dict[str, Any]]] = {}
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     for label, (strategy, options) in tqdm(variants.items(), desc="variants", disable=not progress):
         sub = Path(out_dir) / _slug(label) if out_dir is not None else None

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from . import __version__
 from .data import ALDataset, check_dataset_name, load_dataset

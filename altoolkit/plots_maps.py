@@ -1,7 +1,8 @@
 """Figures of selections on t-SNE maps and of their overlap (DISAL Fig. 1 and Fig. 6).
 
 Thin over :mod:`altoolkit.embedding` and :mod:`altoolkit.fluctuation`; every function returns
-the matplotlib Figure (save it with :func:`altoolkit.plots.save_figure`).
+the matplotlib Figure (save it with :func:`altoolkit.plots.save_figure`); strategies keep the
+colours of :data:`altoolkit.plots.STRATEGY_STYLE`.
 """
 
 from __future__ import annotations
@@ -11,12 +12,25 @@ from typing import Any, Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["SELECTION_COLORS", "class_colors", "plot_selection_map", "plot_selection_maps", "plot_jaccard_matrix",
+from .plots import strategy_style
+
+__all__ = ["SELECTION_STYLES", "SELECTION_COLORS", "class_colors", "plot_selection_map", "plot_selection_maps", "plot_jaccard_matrix",
            "plot_overlap_vs_rate", "plot_selection_geometry"]
 
-#: Marker colours of the 1st, 2nd, ... selection on a map (red and blue as in DISAL Fig. 1).
-SELECTION_COLORS: tuple[str, ...] = ("red", "blue", "darkorange", "green", "black", "magenta")
-_BOTH_COLOR = "purple"
+#: Marker styles of the 1st, 2nd, ... selection on a map.  Classes are faint filled dots in tab10
+#: colours, so selections use shapes and colours no class uses: black crosses, then white squares
+#: with a black edge, ...; samples in both of two selections are black stars.
+SELECTION_STYLES: tuple[dict[str, str], ...] = (
+    {"color": "black", "marker": "X", "edgecolors": "white"},
+    {"color": "white", "marker": "s", "edgecolors": "black"},
+    {"color": "yellow", "marker": "D", "edgecolors": "black"},
+    {"color": "black", "marker": "+", "edgecolors": "black"},
+    {"color": "white", "marker": "^", "edgecolors": "black"},
+    {"color": "lime", "marker": "v", "edgecolors": "black"},
+)
+#: The colours of :data:`SELECTION_STYLES` (kept for callers that pass ``colors=``).
+SELECTION_COLORS: tuple[str, ...] = tuple(s["color"] for s in SELECTION_STYLES)
+_BOTH_STYLE = {"color": "black", "marker": "*", "edgecolors": "white"}
 
 
 def class_colors(num_classes: int) -> list:
@@ -58,15 +72,20 @@ def _draw_map(ax, pool_map, selections: Mapping[str, Any], class_names, colors, 
         both = a & b
     handles = []
     for j, (name, idx) in enumerate(sels.items()):
-        color = colors[j % len(colors)]
+        st = dict(SELECTION_STYLES[j % len(SELECTION_STYLES)])
+        if colors is not SELECTION_COLORS:
+            st["color"] = colors[j % len(colors)]
         own = np.array([i for i in idx if i not in both], dtype=np.int64)
         xy = pool_map.coords_of(own) if own.size else np.empty((0, 2))
-        handles.append(ax.scatter(xy[:, 0], xy[:, 1], s=marker_size, color=color, edgecolors="white", linewidths=0.4,
+        edge = st["edgecolors"] if st["marker"] != "+" else None
+        handles.append(ax.scatter(xy[:, 0], xy[:, 1], s=marker_size * 1.6, c=st["color"], marker=st["marker"],
+                                  edgecolors=edge, linewidths=0.6 if st["marker"] != "+" else 1.2,
                                   label=f"{name} (n={len(idx)})", zorder=3))
     if both:
         xy = pool_map.coords_of(sorted(both))
-        handles.append(ax.scatter(xy[:, 0], xy[:, 1], s=marker_size, color=_BOTH_COLOR, edgecolors="white",
-                                  linewidths=0.4, label=f"in both (n={len(both)})", zorder=3))
+        handles.append(ax.scatter(xy[:, 0], xy[:, 1], s=marker_size * 2.4, c=_BOTH_STYLE["color"],
+                                  marker=_BOTH_STYLE["marker"], edgecolors=_BOTH_STYLE["edgecolors"], linewidths=0.4,
+                                  label=f"in both (n={len(both)})", zorder=4))
     ax.set_xticks([])
     ax.set_yticks([])
     return class_handles, handles
@@ -85,8 +104,10 @@ def plot_selection_map(
     """A t-SNE map of the pool in faint class colours with selections marked on top.
 
     ``pool_map`` is an :class:`altoolkit.embedding.PoolMap`; ``selections`` maps a legend label
-    to dataset indices (all must be on the map).  The first selection is red, the second blue
-    (DISAL Fig. 1); with exactly two selections and ``show_overlap``, samples in both are purple.
+    to dataset indices (all must be on the map).  DISAL Fig. 1 draws the two selections in red and
+    blue; here they are black crosses and black-edged white squares (:data:`SELECTION_STYLES`), which
+    no class colour can be confused with; with exactly two selections and ``show_overlap``, samples
+    in both are black stars.
     One legend at the right: the classes, then the selections.
     """
     fig, ax = plt.subplots(figsize=figsize)
@@ -108,12 +129,13 @@ def plot_selection_maps(
     selections: Mapping[str, Sequence[int]],
     class_names: Sequence[str] | None = None,
     cols: int = 3,
-    color: str = "red",
+    color: str = "black",
     faint_alpha: float = 0.25,
     panel_size: float = 3.6,
     suptitle: str = "",
 ) -> "plt.Figure":
-    """Small multiples: one panel per selection, each in red on its map.
+    """Small multiples: one panel per selection, each as black crosses on its map (a colour and
+    marker no class uses).
 
     ``maps`` is either one :class:`~altoolkit.embedding.PoolMap` shared by all panels (e.g. the
     epochs of one run, DISAL Fig. 1) or a mapping with one map per selection name (each
@@ -132,7 +154,8 @@ def plot_selection_maps(
     class_handles = []
     for k, name in enumerate(names):
         ax = axes[k // cols][k % cols]
-        handles, _ = _draw_map(ax, per[name], {name: selections[name]}, class_names, (color,), faint_alpha, 4, 12, False)
+        handles, _ = _draw_map(ax, per[name], {name: selections[name]}, class_names,
+                               SELECTION_COLORS if color == "black" else (color,), faint_alpha, 4, 12, False)
         class_handles = class_handles or handles
         ax.set_title(f"{name} (n={len(selections[name])})", fontsize=9)
     for k in range(len(names), rows * cols):
@@ -177,7 +200,9 @@ def plot_overlap_vs_rate(curves: Mapping[str, Any], title: str = "overlap of the
     fig, ax = plt.subplots(figsize=(6.2, 4.0))
     for name, cv in curves.items():
         x = cv.rates * 100
-        line, = ax.plot(x, cv.mean_jaccard, marker="o", label=f"{name}: mean over epoch pairs")
+        st = strategy_style(name)
+        line, = ax.plot(x, cv.mean_jaccard, marker=st["marker"], color=st["color"], linestyle=st["linestyle"],
+                        label=f"{name}: mean over epoch pairs")
         ax.fill_between(x, cv.min_jaccard, cv.max_jaccard, color=line.get_color(), alpha=0.15)
     first = next(iter(curves.values()))
     ax.plot(first.rates * 100, first.random_jaccard, "k--", label="independent random subsets")
@@ -211,7 +236,7 @@ def plot_selection_geometry(relative: Mapping[str, Sequence[Mapping[str, float]]
         mean = np.nanmean(vals, axis=0)
         std = np.nanstd(vals, axis=0) if len(vals) > 1 else None
         ax.bar(np.arange(len(measures)) + (j - (len(names) - 1) / 2) * width, mean, width, yerr=std, capsize=2,
-               label=f"{name} (n={len(vals)} seeds)")
+               color=strategy_style(name)["color"], label=f"{name} (n={len(vals)} seeds)")
     ax.axhline(1.0, color="k", ls="--", lw=1, label="random selection")
     ax.set_xticks(range(len(measures)), [m.replace("_", "\n") for m in measures], fontsize=8)
     ax.set_ylabel("selection / random")

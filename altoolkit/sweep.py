@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import torch
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .loop import ALConfig, load_record, run_active_learning
 from .strategies import STRATEGIES, strategy_names

@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .dynamic import RunningMeanPredictions, dynamic_kl_from_log_probs
 from .validation import check_choice, check_float, check_int

@@ -20,6 +20,7 @@ tick; results are cached per slider value.
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 from typing import Any, Callable, Mapping, Sequence
@@ -59,7 +60,7 @@ def figure_png(fig, dpi: int = 100) -> bytes:
     if not isinstance(fig, Figure):
         raise TypeError(f"expected a matplotlib Figure, got {type(fig).__name__}")
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     return buf.getvalue()
 
@@ -357,6 +358,20 @@ class _FigureExplorer(_ipywidgets().VBox):
 
     def _show_png(self, png: bytes) -> None:
         self.image.value = png
+
+    def _repr_mimebundle_(self, **kwargs):
+        """The live widget plus a static ``image/png`` of the figure shown now: JupyterLab draws
+        the widget, an export without widget state (nbconvert HTML with ``image/png`` ahead of the
+        widget view, as :mod:`altoolkit.course` builds the site) still shows the figure."""
+        data = super()._repr_mimebundle_(**kwargs)
+        if isinstance(data, tuple):  # (data, metadata)
+            data, meta = data
+        else:
+            meta = None
+        if data is not None and self.image.value:
+            data = dict(data)
+            data["image/png"] = base64.b64encode(bytes(self.image.value)).decode("ascii")
+        return (data, meta) if meta is not None else data
 
     def _show_figure(self, fig) -> bytes:
         self.figure = fig

@@ -9,15 +9,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.altoolkit-installed
 PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
 
-.PHONY: install reproduce test bench lab course book help
+.PHONY: install reproduce test bench lab help
 
 help:
 	@echo "make reproduce   run all notebooks (quick profile) and write figures/"
 	@echo "make test        run the test suite (unit tests + notebooks with small parameters)"
 	@echo "make bench       speed/memory ratios -> benchmarks/results.json"
 	@echo "make lab         start JupyterLab on the notebooks"
-	@echo "make course      student notebooks, release folder and autograder (nbgrader) -> course/"
-	@echo "make book        offline HTML site + slides of notebook 01 from runs/quick -> site/"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,10 +40,3 @@ bench: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) notebooks/
 
-# student notebooks (nbgrader generate_assignment) + release folder + autograder -> course/
-course: $(STAMP)
-	$(BIN)/altoolkit course --out course
-
-# offline site of the quick profile's executed notebooks (runs/quick/*.ipynb) + slides of 01 -> site/
-book: $(STAMP)
-	$(BIN)/altoolkit book --executed runs/quick --out site

@@ -234,8 +234,13 @@ def test_selection_map_marks_red_blue_and_both():
     np.testing.assert_allclose(marked["epoch 10 (n=3)"].get_offsets(), x[[0, 1], :2])
     np.testing.assert_allclose(marked["epoch 40 (n=2)"].get_offsets(), x[[3], :2])
     np.testing.assert_allclose(marked["in both (n=1)"].get_offsets(), x[[2], :2])
-    assert tuple(marked["epoch 10 (n=3)"].get_facecolor()[0][:3]) == (1.0, 0.0, 0.0)
-    assert tuple(marked["epoch 40 (n=2)"].get_facecolor()[0][:3]) == (0.0, 0.0, 1.0)
+    # selections are drawn in colours no class uses (black crosses, then white squares)
+    from matplotlib.colors import to_rgb
+
+    assert tuple(marked["epoch 10 (n=3)"].get_facecolor()[0][:3]) == to_rgb(pm.SELECTION_STYLES[0]["color"]) == (0, 0, 0)
+    assert tuple(marked["epoch 40 (n=2)"].get_facecolor()[0][:3]) == to_rgb(pm.SELECTION_STYLES[1]["color"]) == (1, 1, 1)
+    class_rgb = {tuple(np.round(c[:3], 6)) for c in pm.class_colors(3)}
+    assert not class_rgb & {(0.0, 0.0, 0.0), (1.0, 1.0, 1.0)}
     plt.close(fig)
     with pytest.raises(ValueError, match="not among"):
         pm.plot_selection_map(pmap, {"a": [0]})

@@ -7,69 +7,86 @@ Quick start::
     record = alt.run_active_learning(alt.ALConfig(strategy="disal", epochs=20, cycles=3))
 
 See the notebooks in ``notebooks/`` for the derivations and the papers' figures.
+
+This module owns the top-level API and nothing else.  It imports lazily (PEP 562): ``import
+altoolkit`` loads no submodule; ``alt.NAME`` imports the module that defines ``NAME`` on first
+access, and ``alt.plots`` (or any other submodule) imports that submodule.  So the CLI and Dask
+workers never load matplotlib or ipywidgets unless a plot or a widget is asked for.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from .data import (  # noqa: E402
-    DATASETS,
-    ALDataset,
-    CorruptDatasetError,
-    DatasetNotFoundError,
-    from_arrays,
-    from_image_folder,
-    imbalanced_subset,
-    load_dataset,
-    load_digits,
-)
-from .models import build_model  # noqa: E402
-from .train import TrainConfig, TrainResult, evaluate, train_model  # noqa: E402
-from .scores import disal_kl, disal_kl_from_logits, entropy, select_top  # noqa: E402
-from .strategies import SelectionContext, describe_strategies, get_strategy, strategy_names  # noqa: E402
-from .loop import ALConfig, load_record, run_active_learning  # noqa: E402
-from . import (  # noqa: E402,F401  (alt.plots.*, alt.sweep.*, ...)
-    comparison,
-    derivation,
-    embedding,
-    experiments,
-    fluctuation,
-    inference,
-    influence,
-    isal_study,
-    labeling,
-    labelstore,
-    plots,
-    plots_maps,
-    results,
-    summary,
-    sweep,
-    widgets,
-)
+# top-level name -> submodule that defines it
+_ATTRS: dict[str, str] = {
+    "DATASETS": "data",
+    "ALDataset": "data",
+    "CorruptDatasetError": "data",
+    "DatasetNotFoundError": "data",
+    "from_arrays": "data",
+    "from_image_folder": "data",
+    "imbalanced_subset": "data",
+    "load_dataset": "data",
+    "load_digits": "data",
+    "build_model": "models",
+    "TrainConfig": "train",
+    "TrainResult": "train",
+    "evaluate": "train",
+    "train_model": "train",
+    "disal_kl": "scores",
+    "disal_kl_from_logits": "scores",
+    "entropy": "scores",
+    "select_top": "scores",
+    "SelectionContext": "strategies",
+    "describe_strategies": "strategies",
+    "get_strategy": "strategies",
+    "strategy_names": "strategies",
+    "ALConfig": "loop",
+    "load_record": "loop",
+    "run_active_learning": "loop",
+}
 
-__all__ = [
-    "ALConfig",
-    "ALDataset",
-    "CorruptDatasetError",
-    "DATASETS",
-    "DatasetNotFoundError",
-    "from_image_folder",
-    "imbalanced_subset",
-    "SelectionContext",
-    "TrainConfig",
-    "TrainResult",
-    "build_model",
-    "describe_strategies",
-    "disal_kl",
-    "disal_kl_from_logits",
-    "entropy",
-    "evaluate",
-    "from_arrays",
-    "get_strategy",
-    "load_dataset",
-    "load_digits",
-    "load_record",
-    "run_active_learning",
-    "select_top",
-    "strategy_names",
-    "train_model",
-]
+# submodules reachable as ``alt.<name>`` (imported on first access)
+_SUBMODULES = frozenset({
+    "cli", "comparison", "data", "derivation", "dynamic", "embedding", "experiments", "fluctuation",
+    "inference", "influence", "isal_study", "labeling", "labelstore", "loop", "models", "plots",
+    "plots_maps", "reproduce", "results", "scores", "strategies", "summary", "sweep", "train",
+    "validation", "widgets",
+})
+
+__all__ = sorted(_ATTRS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ATTRS:
+        value = getattr(importlib.import_module(f".{_ATTRS[name]}", __name__), name)
+        globals()[name] = value  # later accesses skip __getattr__
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)  # the import binds it in globals()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_ATTRS) | _SUBMODULES)
+
+
+if TYPE_CHECKING:  # static tools see the eager API
+    from . import (  # noqa: F401
+        cli, comparison, data, derivation, dynamic, embedding, experiments, fluctuation, inference, influence,
+        isal_study, labeling, labelstore, loop, models, plots, plots_maps, reproduce, results, scores,
+        strategies, summary, sweep, train, validation, widgets,
+    )
+    from .data import (  # noqa: F401
+        DATASETS, ALDataset, CorruptDatasetError, DatasetNotFoundError, from_arrays, from_image_folder,
+        imbalanced_subset, load_dataset, load_digits,
+    )
+    from .loop import ALConfig, load_record, run_active_learning  # noqa: F401
+    from .models import build_model  # noqa: F401
+    from .scores import disal_kl, disal_kl_from_logits, entropy, select_top  # noqa: F401
+    from .strategies import SelectionContext, describe_strategies, get_strategy, strategy_names  # noqa: F401
+    from .train import TrainConfig, TrainResult, evaluate, train_model  # noqa: F401

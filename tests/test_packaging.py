@@ -44,3 +44,43 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme and "make test" in ci
     assert "make reproduce" in readme
+
+
+# GUI and heavy optional stacks that `import altoolkit` and the CLI must not load (issue 13, item 2)
+_HEAVY = ("matplotlib", "ipywidgets", "torchvision", "sklearn", "PIL", "papermill", "captum")
+
+
+def _fresh(code: str) -> list[str]:
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code + f"\nimport json, sys; print(json.dumps([m for m in {_HEAVY!r} if m in sys.modules]))"],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_import_altoolkit_loads_no_gui_stack_and_no_submodule():
+    assert _fresh("import altoolkit") == []
+    assert _fresh("import altoolkit, sys; assert not [m for m in sys.modules if m.startswith('altoolkit.')]") == []
+
+
+def test_cli_and_engine_load_no_gui_stack():
+    code = ("import altoolkit as alt\nfrom altoolkit.cli import main\nmain(['strategies'])\n"
+            "alt.ALConfig, alt.run_active_learning, alt.get_strategy, alt.load_digits, alt.train_model\n"
+            "import altoolkit.sweep, altoolkit.influence, altoolkit.inference")
+    assert _fresh(code) == []
+
+
+def test_every_top_level_name_resolves_lazily():
+    import altoolkit as alt
+
+    for name in alt.__all__:
+        assert getattr(alt, name) is not None, name
+    for mod in ("plots", "sweep", "strategies", "widgets", "labeling", "isal_study", "inference"):
+        assert getattr(alt, mod).__name__ == f"altoolkit.{mod}"
+    assert set(alt.__all__) <= set(dir(alt))
+    import pytest
+
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        alt.nope

@@ -3,7 +3,8 @@
 The DISAL score needs the pool's predictions under θ_{T-1} and θ_T: two forward passes and
 nothing more.  :func:`predict_logits` does both in one loop (each batch is loaded and converted
 once, then fed to every model), under ``torch.inference_mode()``, so memory holds one batch of
-activations at a time plus the (N, C) outputs, whatever the pool size.
+activations at a time plus the (N, C) outputs, whatever the pool size (see
+:func:`predict_logits` on why the outputs are preallocated).
 """
 
 from __future__ import annotations
@@ -48,24 +49,51 @@ def predict_logits(
     device: str = "cpu",
     progress: bool = False,
     embed: bool = False,
+    indices: torch.Tensor | None = None,
+    combine: Callable[..., torch.Tensor] | None = None,
 ) -> torch.Tensor | list[torch.Tensor]:
     """Logits (or, with ``embed=True``, penultimate features) of every model on ``x``.
 
     One loop over ``x``: each batch is converted once by ``to_input`` and passed through all
     models.  Models are evaluated in eval mode; their modes are restored afterwards.
 
+    ``indices`` (optional) scores only the rows ``x[indices]``, gathering one batch at a time,
+    so the pool is never copied as a whole (``x`` may be the full training set).
+
+    ``combine`` (optional) maps each batch's outputs (one tensor per model, in order) to one
+    row-wise result, e.g. a per-sample score; only that result is kept and returned, so a score
+    over a pool of N samples stores N numbers, not N x C per model.
+
+    Memory: one batch of activations plus the outputs, written into tensors allocated once
+    (``(N, C)`` each).  Collecting per-batch outputs in a list and concatenating them instead
+    interleaves small long-lived blocks with each batch's large freed activations; glibc's
+    malloc then cannot reuse or trim that heap and RSS grew by several MB per batch
+    (intermittently 150-300 MB on a 10k-20k pool: the spike of the benchmarks' issue).
+
     Returns a tensor for a single model, a list of tensors (one per model) for a sequence.
     """
     single = isinstance(models, nn.Module)
     ms = [models] if single else list(models)
-    outs: list[list[torch.Tensor]] = [[] for _ in ms]
+    n = int(x.shape[0] if indices is None else indices.shape[0])
+    outs: list[torch.Tensor | None] = [None] * (1 if combine is not None else len(ms))
+
+    def store(k: int, sl: slice, ob: torch.Tensor) -> None:
+        if outs[k] is None:
+            outs[k] = torch.empty((n, *ob.shape[1:]), dtype=torch.float32)
+        outs[k][sl] = ob  # type: ignore[index]
+
     with eval_mode(*ms), torch.inference_mode():
-        for sl in batches(int(x.shape[0]), batch_size, progress):
-            xb = to_input(x[sl]).to(device)
-            for k, m in enumerate(ms):
-                outs[k].append((m.embed(xb) if embed else m(xb)).float().cpu())
-    res = [torch.cat(o) if o else torch.empty(0) for o in outs]
-    return res[0] if single else res
+        for sl in batches(n, batch_size, progress):
+            xb = to_input(x[sl] if indices is None else x[indices[sl]]).to(device)
+            obs = [(m.embed(xb) if embed else m(xb)) for m in ms]
+            if combine is not None:
+                store(0, sl, combine(*obs))
+            else:
+                for k, ob in enumerate(obs):
+                    store(k, sl, ob)
+            del xb, obs
+    res = [o if o is not None else torch.empty(0) for o in outs]
+    return res[0] if single or combine is not None else res
 
 
 def predict_proba(

@@ -26,9 +26,11 @@ __all__ = ["DisalStrategy", "DisalNoDynamicStrategy", "DisalNoSelectionStrategy"
 
 
 def checkpoint_logits(ctx: SelectionContext) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pool logits under θ_{T-1} and θ_T, from one loop over the pool."""
+    """Pool logits under θ_{T-1} and θ_T, from one loop over the pool (gathered batch by batch:
+    the pool is not copied)."""
     prev, last = predict_logits(
-        [ctx.prev_model(), ctx.model], ctx.pool_x, ctx.dataset.to_input, ctx.batch_size, ctx.device, ctx.progress
+        [ctx.prev_model(), ctx.model], ctx.dataset.x_train, ctx.dataset.to_input, ctx.batch_size, ctx.device,
+        ctx.progress, indices=ctx.unlabeled,
     )
     return prev, last
 
@@ -48,8 +50,11 @@ class DisalStrategy(Strategy):
         return {"largest": self.largest}
 
     def score(self, ctx: SelectionContext) -> torch.Tensor:
-        prev, last = checkpoint_logits(ctx)
-        return disal_kl_from_logits(prev, last)
+        # the KL is computed batch by batch: the pool's logits are never stored (N floats, not 2·N·C)
+        return predict_logits(
+            [ctx.prev_model(), ctx.model], ctx.dataset.x_train, ctx.dataset.to_input, ctx.batch_size, ctx.device,
+            ctx.progress, indices=ctx.unlabeled, combine=disal_kl_from_logits,
+        )
 
     def select_from_scores(self, scores: torch.Tensor, budget: int) -> torch.Tensor:
         # largest=False selects the SMALLEST KL, i.e. the largest value of Eq. 15 as printed.

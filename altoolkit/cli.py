@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--strategy", default=d.strategy, help="selection strategy (see `altoolkit strategies`; default: %(default)s)")
     al.add_argument("--strategy-option", action="append", default=[], type=_parse_option, metavar="KEY=VALUE",
                     help="strategy option, JSON value (repeatable), e.g. largest=false")
+    al.add_argument("--batch", choices=("topk", "balanced", "diverse"), default=None,
+                    help="batch rule of a per-sample strategy: topk (default, as the papers), balanced "
+                         "(per pseudo-class top-k) or diverse (score-weighted k-means++); "
+                         "`altoolkit strategies` marks the strategies that take it")
     al.add_argument("--seed", type=int, default=d.seed, help="seed of the initial pool, inits, training and selection")
     al.add_argument("--lam", type=float, default=None,
                     help="λ, weight of DISAL's dynamic loss (default: 1 for disal/disal_no_selection, 0 otherwise)")
@@ -146,7 +150,7 @@ def _cmd_al(args: argparse.Namespace) -> int:
     config = ALConfig(
         dataset=args.dataset,
         strategy=args.strategy,
-        strategy_options=dict(args.strategy_option),
+        strategy_options={**dict(args.strategy_option), **({"batch": args.batch} if args.batch else {})},
         seed=args.seed,
         dynamic_weight=args.lam,
         **_run_fields(args),
@@ -164,7 +168,8 @@ def _cmd_strategies(args: argparse.Namespace) -> int:
 
     width = max(len(n) for n in STRATEGIES)
     for name, cls in STRATEGIES.items():
-        print(f"{name:<{width}}  {cls.description}")
+        print(f"{name:<{width}}  {cls.description}{'  [--batch]' if cls.takes_batch() else ''}")
+    print("[--batch]: takes the batch option topk|balanced|diverse (altoolkit.strategies.batch_rules)")
     return 0
 
 

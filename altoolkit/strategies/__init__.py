@@ -11,7 +11,9 @@ from .base import (
     get_strategy,
     register_strategy,
     strategy_names,
+    strategies_taking_batch,
 )
+from .batch_rules import BATCH_RULES
 from . import uncertainty, disal, bald, coreset, badge, gradnorm, tod, tracin, isal  # noqa: F401  (registers the strategies)
 
 __all__ = [
@@ -22,4 +24,6 @@ __all__ = [
     "get_strategy",
     "register_strategy",
     "strategy_names",
+    "strategies_taking_batch",
+    "BATCH_RULES",
 ]

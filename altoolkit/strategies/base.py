@@ -5,6 +5,12 @@ labeled and unlabeled indices, the dataset) and returns the positions in the unl
 label next.  Most strategies only define :meth:`Strategy.score` (one number per pool sample,
 larger = label first); strategies that pick a set jointly (Core-set, BADGE) override
 :meth:`Strategy.select`.
+
+Every per-sample strategy also takes the ``batch`` option (``"topk"``, ``"balanced"``,
+``"diverse"``; see :mod:`altoolkit.strategies.batch_rules`).  It is handled here, once, for all
+of them: :meth:`Strategy.__init_subclass__` wraps each subclass's ``__init__`` (to accept
+``batch=``) and ``options`` (to record it when it is not the default ``"topk"``), and
+:meth:`Strategy.score_and_select` applies the rule to the strategy's own ranking.
 """
 
 from __future__ import annotations
@@ -12,11 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import functools
+
 import torch
 from torch import nn
 
 from ..data import ALDataset
+from ..inference import predict_logits
 from ..scores import select_top
+from . import batch_rules
 
 __all__ = [
     "SelectionContext",
@@ -25,6 +35,7 @@ __all__ = [
     "get_strategy",
     "strategy_names",
     "describe_strategies",
+    "strategies_taking_batch",
     "STRATEGIES",
 ]
 
@@ -107,12 +118,40 @@ class Strategy:
     peeks_at_labels: ClassVar[bool] = False
     needs_previous_cycle_model: ClassVar[bool] = False
 
-    def __init__(self, **options: Any):
+    def __init__(self, *, batch: Any = None, **options: Any):
+        if batch is not None:
+            self._set_batch(batch)
         if options:
             raise ValueError(
                 f"strategy {self.name!r} takes no options {sorted(options)}; "
                 f"see help(altoolkit.strategies.get_strategy('{self.name}'))"
             )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _accepting_batch(cls.__dict__["__init__"])
+        if "options" in cls.__dict__:
+            cls.options = _recording_batch(cls.__dict__["options"])
+
+    @property
+    def batch(self) -> str:
+        """The batch rule (``"topk"`` unless set with ``batch=``)."""
+        return getattr(self, "_batch", batch_rules.DEFAULT_BATCH)
+
+    @classmethod
+    def takes_batch(cls) -> bool:
+        """Whether the ``batch`` option applies: strategies with per-sample scores whose
+        selection is the default one (set strategies such as Core-set and BADGE pick jointly)."""
+        return cls.scores_per_sample() and cls.select is Strategy.select
+
+    def _set_batch(self, batch: Any) -> None:
+        if not type(self).takes_batch():
+            raise ValueError(
+                f"strategy {self.name!r} selects its batch jointly and takes no option 'batch'; "
+                "the option applies to per-sample strategies (see `altoolkit strategies`)"
+            )
+        self._batch = batch_rules.check_batch(batch, self.name)
 
     def checkpoint_epochs(self, epochs: int) -> list[int]:
         """Epochs after which the trainer must keep a copy of the weights (TracIn replays them)."""
@@ -121,10 +160,6 @@ class Strategy:
     def score(self, ctx: SelectionContext) -> torch.Tensor:
         """One score per pool sample (``len(ctx.unlabeled)``); larger = label first."""
         raise NotImplementedError(f"strategy {self.name!r} does not define per-sample scores")
-
-    def select(self, ctx: SelectionContext, budget: int) -> torch.Tensor:
-        """Positions (into ``ctx.unlabeled``) of the ``budget`` samples to label next."""
-        return self.select_from_scores(self.score(ctx), budget)
 
     def select_from_scores(self, scores: torch.Tensor, budget: int) -> torch.Tensor:
         """How this strategy turns its own scores into a selection (default: the largest).
@@ -138,8 +173,36 @@ class Strategy:
         scores when the strategy has them (``None`` for set-selection strategies)."""
         if type(self).select is Strategy.select and self.scores_per_sample():
             scores = self.score(ctx)
-            return scores, self.select_from_scores(scores, budget)
+            return scores, self.select_batch(ctx, scores, budget)
         return None, self.select(ctx, budget)
+
+    def select(self, ctx: SelectionContext, budget: int) -> torch.Tensor:
+        """Positions (into ``ctx.unlabeled``) of the ``budget`` samples to label next: the
+        strategy's scores turned into a batch by its ``batch`` rule (:meth:`select_batch`)."""
+        return self.select_batch(ctx, self.score(ctx), budget)
+
+    def select_batch(self, ctx: SelectionContext, scores: torch.Tensor, budget: int) -> torch.Tensor:
+        """Turn ``scores`` into a batch with this strategy's ``batch`` rule.
+
+        ``"topk"`` is :meth:`select_from_scores`.  ``"balanced"`` needs the pool's pseudo-labels
+        (argmax of ``ctx.model``) and ``"diverse"`` its penultimate features (``ctx.model.embed``),
+        one extra forward pass over the pool each; both rank the pool with the strategy's own
+        :meth:`select_from_scores` (see :mod:`altoolkit.strategies.batch_rules`)."""
+        rule = self.batch
+        if rule == "topk":
+            return self.select_from_scores(scores, budget)
+        n = int(scores.shape[0])
+        select_top(scores, budget)  # validates the budget and rejects NaN scores
+        order = self.select_from_scores(scores, n)
+        if rule == "balanced":
+            logits = predict_logits(ctx.model, ctx.pool_x, ctx.dataset.to_input, ctx.batch_size, ctx.device, ctx.progress)
+            return batch_rules.select_balanced(order, logits.argmax(1), budget, ctx.dataset.num_classes)
+        if not hasattr(ctx.model, "embed"):
+            raise ValueError(f"batch='diverse' needs a model with an embed() method (penultimate features); "
+                             f"{type(ctx.model).__name__} has none")
+        feats = predict_logits(ctx.model, ctx.pool_x, ctx.dataset.to_input, ctx.batch_size, ctx.device,
+                               ctx.progress, embed=True)
+        return batch_rules.select_diverse(order, feats, budget, ctx.seed)
 
     @classmethod
     def scores_per_sample(cls) -> bool:
@@ -147,8 +210,9 @@ class Strategy:
         return cls.score is not Strategy.score
 
     def options(self) -> dict[str, Any]:
-        """The options this instance was built with (recorded in results)."""
-        return {}
+        """The options this instance was built with (recorded in results); ``batch`` appears
+        when it is not the default ``"topk"``."""
+        return {} if self.batch == batch_rules.DEFAULT_BATCH else {"batch": self.batch}
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
@@ -183,3 +247,33 @@ def get_strategy(name: str, **options: Any) -> Strategy:
 def describe_strategies() -> list[tuple[str, str]]:
     """``(name, one-line description)`` for every registered strategy."""
     return [(n, c.description) for n, c in STRATEGIES.items()]
+
+
+def strategies_taking_batch() -> list[str]:
+    """Names of the registered strategies that take the ``batch`` option."""
+    return [n for n, c in STRATEGIES.items() if c.takes_batch()]
+
+
+def _accepting_batch(init):
+    """Wrap a subclass ``__init__`` so that it accepts ``batch=`` (validated, stored once)."""
+
+    @functools.wraps(init)
+    def __init__(self, *args: Any, batch: Any = None, **kwargs: Any) -> None:
+        if batch is not None:
+            self._set_batch(batch)
+        init(self, *args, **kwargs)
+
+    return __init__
+
+
+def _recording_batch(options):
+    """Wrap a subclass ``options`` so that a non-default ``batch`` is recorded with the others."""
+
+    @functools.wraps(options)
+    def wrapped(self) -> dict[str, Any]:
+        out = dict(options(self))
+        if self.batch != batch_rules.DEFAULT_BATCH:
+            out["batch"] = self.batch
+        return out
+
+    return wrapped

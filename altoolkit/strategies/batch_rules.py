@@ -1,0 +1,146 @@
+"""Batch rules: how a strategy's per-sample scores become a batch of ``budget`` pool samples.
+
+This module owns the ``batch`` option that every per-sample strategy takes
+(``get_strategy("disal", batch="balanced")``, ``altoolkit al --batch balanced``):
+
+- ``"topk"`` (default, what the papers do): the ``budget`` best-ranked samples.
+- ``"balanced"``: the budget is split over the model's pseudo-labels (argmax of θ_T on the pool)
+  in proportion to how many pool samples carry each pseudo-label (Hamilton's largest-remainder
+  method: ``floor(budget·n_c/N)`` each, the remaining seats to the largest fractional parts, ties
+  to the smaller class index), each class's seats go to its best-ranked samples, and any seat a
+  class cannot fill goes to the best-ranked samples not yet chosen.  No class then gets more
+  than ``ceil(budget·n_c/N)`` samples.
+- ``"diverse"``: score-weighted k-means++ seeding on penultimate features, as BADGE seeds its
+  batch (JordanAsh/badge, ``query_strategies/badge_sampling.py``, ``init_centers``): the first
+  point is the one of largest norm, every next point is drawn with probability ∝ D², D the
+  distance to the nearest point chosen so far (the toolkit's
+  :func:`altoolkit.strategies.badge.kmeans_pp_seeding`).  BADGE's points are gradient embeddings whose
+  norm carries the uncertainty; here each point is the unit-normalised feature ``h/‖h‖`` scaled
+  by a weight ``w ∈ (0, 1]`` that falls linearly with the sample's rank under the strategy
+  (``w = (N − rank)/N``), so the rule is scale-free for every score (KL, entropy, ISAL's
+  negative influences) and the first point is always the top-ranked one: with ``budget = 1``
+  ``"diverse"`` selects exactly what ``"topk"`` selects.  Draws come from a generator seeded by
+  the selection seed (``ctx.seed``).
+
+The rank comes from the strategy's own ``select_from_scores`` (so ``largest=False`` options and
+ISAL's most-negative-first are respected): the rules never reinterpret a score's sign.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+__all__ = ["BATCH_RULES", "DEFAULT_BATCH", "check_batch", "rank_positions", "balanced_quotas",
+           "select_balanced", "select_diverse"]
+
+#: Allowed values of the ``batch`` option.
+BATCH_RULES: tuple[str, ...] = ("topk", "balanced", "diverse")
+DEFAULT_BATCH = "topk"
+
+
+def check_batch(batch: Any, strategy: str = "") -> str:
+    """Validate the ``batch`` option; a clear error names the option and the allowed values."""
+    if not isinstance(batch, str) or batch not in BATCH_RULES:
+        where = f" of strategy {strategy!r}" if strategy else ""
+        raise ValueError(f"option 'batch'{where} must be one of {', '.join(BATCH_RULES)}; got {batch!r}")
+    return batch
+
+
+def rank_positions(order: torch.Tensor, n: int) -> torch.Tensor:
+    """``rank[i]`` = place of pool position ``i`` in ``order`` (a permutation of ``range(n)``)."""
+    order = torch.as_tensor(order, dtype=torch.long)
+    if order.shape != (n,) or not torch.equal(torch.sort(order).values, torch.arange(n)):
+        raise ValueError(f"order must be a permutation of range({n})")
+    rank = torch.empty(n, dtype=torch.long)
+    rank[order] = torch.arange(n)
+    return rank
+
+
+def balanced_quotas(counts: torch.Tensor, budget: int) -> torch.Tensor:
+    """Seats per class by Hamilton's largest-remainder method: ``budget·n_c/N`` rounded so that
+    the seats sum to ``budget``; each class gets ``floor`` or ``ceil`` of its share.
+
+    Args:
+        counts: ``(C,)`` non-negative integer counts of the pool per (pseudo-)class.
+        budget: number of seats, ``0 <= budget <= counts.sum()``.
+    """
+    counts = torch.as_tensor(counts, dtype=torch.long)
+    total = int(counts.sum())
+    if isinstance(budget, bool) or not isinstance(budget, int) or not (0 <= budget <= total):
+        raise ValueError(f"budget must be an integer in [0, {total}] (the pool size), got {budget!r}")
+    if total == 0:
+        return torch.zeros_like(counts)
+    exact = counts.double() * budget / total
+    seats = torch.floor(exact).long()
+    rest = budget - int(seats.sum())
+    if rest > 0:
+        frac = exact - seats.double()
+        # largest fractional part first; ties to the smaller class index (stable sort)
+        order = torch.sort(-frac, stable=True).indices
+        seats[order[:rest]] += 1
+    return seats
+
+
+def select_balanced(order: torch.Tensor, pseudo_labels: torch.Tensor, budget: int, num_classes: int) -> torch.Tensor:
+    """The ``"balanced"`` rule: per-class top-k with :func:`balanced_quotas` of the pool's
+    pseudo-label counts, unfilled seats to the best-ranked remaining samples.
+
+    Args:
+        order: the strategy's full ranking of the pool (best first), a permutation.
+        pseudo_labels: ``(N,)`` predicted class of each pool position.
+        budget: batch size.
+        num_classes: number of classes.
+
+    Returns:
+        positions into the pool, in rank order (best first).
+    """
+    n = int(pseudo_labels.shape[0])
+    rank = rank_positions(order, n)
+    pseudo_labels = torch.as_tensor(pseudo_labels, dtype=torch.long)
+    quotas = balanced_quotas(torch.bincount(pseudo_labels, minlength=num_classes), budget)
+    taken = torch.zeros(n, dtype=torch.bool)
+    for c in range(num_classes):
+        q = int(quotas[c])
+        if q == 0:
+            continue
+        members = torch.nonzero(pseudo_labels == c).flatten()
+        best = members[torch.argsort(rank[members])][:q]
+        taken[best] = True
+    short = budget - int(taken.sum())
+    if short > 0:  # cannot happen with Hamilton quotas (ceil(b·n_c/N) <= n_c), kept for safety
+        rest = order[~taken[order]][:short]
+        taken[rest] = True
+    chosen = torch.nonzero(taken).flatten()
+    return chosen[torch.argsort(rank[chosen])]
+
+
+def select_diverse(order: torch.Tensor, features: torch.Tensor, budget: int, seed: int) -> torch.Tensor:
+    """The ``"diverse"`` rule: BADGE's k-means++ seeding on rank-weighted unit features.
+
+    Each pool point becomes ``z_i = w_i · [h_i/‖h_i‖, 1]/√2`` (the constant coordinate keeps
+    ‖z_i‖ = w_i even for an all-zero feature vector), ``w_i = (N − rank_i)/N``, and
+    :func:`altoolkit.strategies.badge.kmeans_pp_seeding` (BADGE's ``init_centers``) picks
+    ``budget`` of them: first the largest norm, i.e. the top-ranked sample, then D² draws.
+
+    Args:
+        order: the strategy's full ranking of the pool (best first), a permutation.
+        features: ``(N, D)`` penultimate features of the pool (``model.embed``).
+        budget: batch size, ``1 <= budget <= N``.
+        seed: seeds the D² draws.
+
+    Returns:
+        positions into the pool, in the order they were chosen (the first is ``order[0]``).
+    """
+    from .badge import kmeans_pp_seeding  # badge imports base, which imports this module
+
+    n = int(features.shape[0])
+    if isinstance(budget, bool) or not isinstance(budget, int) or not (1 <= budget <= n):
+        raise ValueError(f"budget must be an integer in [1, {n}] (the pool size), got {budget!r}")
+    rank = rank_positions(order, n)
+    f = features.double().reshape(n, -1)
+    unit = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    z = torch.cat([unit, torch.ones(n, 1, dtype=torch.float64)], dim=1) / 2.0**0.5
+    z = z * ((n - rank).double() / n).unsqueeze(1)
+    return kmeans_pp_seeding(z, budget, torch.Generator().manual_seed(int(seed)))

@@ -54,7 +54,7 @@ _ATTRS: dict[str, str] = {
 _SUBMODULES = frozenset({
     "cli", "comparison", "data", "derivation", "dynamic", "embedding", "experiments", "fluctuation",
     "inference", "influence", "isal_study", "labeling", "labelstore", "loop", "models", "plots",
-    "plots_maps", "reproduce", "results", "scores", "strategies", "summary", "sweep", "train",
+    "plots_maps", "reproduce", "results", "scores", "stats", "strategies", "summary", "sweep", "train",
     "validation", "widgets",
 })
 
@@ -79,7 +79,7 @@ if TYPE_CHECKING:  # static tools see the eager API
     from . import (  # noqa: F401
         cli, comparison, data, derivation, dynamic, embedding, experiments, fluctuation, inference, influence,
         isal_study, labeling, labelstore, loop, models, plots, plots_maps, reproduce, results, scores,
-        strategies, summary, sweep, train, validation, widgets,
+        stats, strategies, summary, sweep, train, validation, widgets,
     )
     from .data import (  # noqa: F401
         DATASETS, ALDataset, CorruptDatasetError, DatasetNotFoundError, from_arrays, from_image_folder,

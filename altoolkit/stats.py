@@ -113,7 +113,7 @@ def confidence_interval(
         from scipy import stats as _st
 
         half = float(_st.t.ppf(0.5 + confidence / 2, n - 1)) * float(d.std(ddof=1)) / np.sqrt(n)
-        return mean - half, mean + half
+        return float(mean - half), float(mean + half)
     rng = np.random.default_rng(bootstrap_seed)
     means = d[rng.integers(0, n, size=(n_bootstrap, n))].mean(axis=1)
     alpha = (1.0 - confidence) / 2

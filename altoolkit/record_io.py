@@ -125,7 +125,7 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
         raise ValueError(f"{str(p)!r} is a folder; give a file name inside it instead")
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{p.name}.", suffix=".tmp", dir=p.parent)
     try:
         mask = os.umask(0)
         os.umask(mask)
@@ -365,14 +365,18 @@ def load_sidecar(record_path: str | os.PathLike, ref: Any, kind: str = "sidecar"
 
 def prune_sidecars(record_path: str | os.PathLike, keep: Any = ()) -> list[Path]:
     """Remove the sidecar files of ``record_path`` (every kind) whose names are not in ``keep``
-    (names or references).  Call it after the record is written.  Returns the removed paths."""
+    (names or references), and temporary files of killed writes of the record or its sidecars.
+    Call it after the record is written, holding the record's lock.  Returns the removed paths."""
     rp = Path(record_path)
     names = {k["file"] if isinstance(k, dict) else str(k) for k in keep}
     removed = []
-    pattern = re.compile(re.escape(rp.name) + r"\.[A-Za-z0-9_]+\.[0-9a-f]{16}\.pt")
+    sidecar = re.escape(rp.name) + r"\.[A-Za-z0-9_]+\.[0-9a-f]{16}\.pt"
+    pattern = re.compile(sidecar)
+    # temporary files of a write that was killed (mkstemp adds 8 characters of [a-z0-9_])
+    leftover = re.compile(rf"(?:{re.escape(rp.name)}|{sidecar})\.[a-z0-9_]{{8}}\.tmp")
     for f in rp.parent.iterdir() if rp.parent.is_dir() else ():
         n = f.name
-        if pattern.fullmatch(n) and n not in names:
+        if (pattern.fullmatch(n) and n not in names) or leftover.fullmatch(n):
             try:
                 f.unlink()
                 removed.append(f)

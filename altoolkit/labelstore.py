@@ -42,8 +42,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from .record_io import atomic_write, check_output_file
-
 __all__ = [
     "Batch",
     "Event",
@@ -672,6 +670,8 @@ class LabelStore:
         ``include_skipped``.  The file is replaced atomically.  Returns the path."""
         if not isinstance(include_skipped, bool):
             raise TypeError(f"include_skipped must be True or False, got {include_skipped!r}")
+        from .record_io import atomic_write, check_output_file  # here: this module also loads on its own
+
         out = check_output_file(path, "export_csv path")  # a folder or device is refused by name
         statuses = ("labeled", "skipped") if include_skipped else ("labeled",)
         rows = self._read(

@@ -367,6 +367,8 @@ def check_record_indices(record: dict[str, Any], plan: PoolPlan, n_pool: int, n_
     """Refuse a record (hand-edited or damaged) whose pool indices are out of range, repeated,
     held out for validation, or whose cycles do not follow the budgets; the message names the field."""
     where = f"results file {str(path)!r}"
+    if record.get("validation_indices", []) != plan.validation_idx:
+        raise ValueError(f"{where}: 'validation_indices' differ from this configuration's held-out set")
     cycles = record.get("cycles")
     if not isinstance(cycles, list) or len(cycles) > n_cycles:
         raise ValueError(f"{where}: 'cycles' must be a list of at most {n_cycles} entries")

@@ -488,6 +488,10 @@ def _edit(rec, how):
         r["cycles"][1]["cycle"] = 5
     elif how == "finished_flag":
         r["finished"] = True
+    elif how == "validation_indices":
+        r["validation_indices"] = [5]
+    elif how == "cycles_not_a_list":
+        r["cycles"] = {"0": r["cycles"][0]}
     elif how == "too_many_cycles":
         r["cycles"] = r["cycles"] + [dict(r["cycles"][1], cycle=2)] * 2
     return r
@@ -499,7 +503,8 @@ def _edit(rec, how):
     ("duplicate_across_cycles", "appears twice (cycles[0].selected and cycles[1].selected)"),
     ("float_index", "index 1.5"), ("string_index", "index '7'"), ("too_few", "cycles[0].selected must list"),
     ("cycle_number", "cycles[1] must be the entry of cycle 1"), ("finished_flag", "'finished' is True"),
-    ("too_many_cycles", "at most 3 entries"),
+    ("too_many_cycles", "at most 3 entries"), ("validation_indices", "'validation_indices' differ"),
+    ("cycles_not_a_list", "'cycles' must be a list"),
 ])
 def test_cli_hand_edited_record_refused(how, frag, small_record, tmp_path, capsys):
     cfg, rec = small_record

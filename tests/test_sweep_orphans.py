@@ -73,3 +73,51 @@ def test_workers_stop_when_the_sweep_parent_is_killed(backend, tmp_path):
         for p in pids:
             if not _gone(p):
                 os.kill(p, signal.SIGKILL)
+
+
+CLUSTER = r"""
+import time
+from dask.distributed import LocalCluster
+cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
+print(cluster.scheduler_address, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_dask_run_on_an_outside_cluster_stops_with_the_sweep(tmp_path):
+    """A cluster that outlives the sweep (started by someone else) keeps its worker, but the run
+    the killed sweep had sent there stops: its record lock (held by the worker) is released."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cluster = subprocess.Popen([sys.executable, "-c", CLUSTER], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
+    sweep = None
+    try:
+        address = cluster.stdout.readline().strip()
+        assert address.startswith("tcp://"), address
+        script = SCRIPT.replace('cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, '
+                                'dashboard_address=None)', f"cluster = {address!r}")
+        assert address in script
+        out = tmp_path / "sweep"
+        sweep = subprocess.Popen([sys.executable, "-c", script, "dask", str(out)], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        locks: list[Path] = []
+        while time.time() < deadline and not locks:
+            assert sweep.poll() is None, "the sweep ended before it could be killed"
+            locks = [p for p in out.glob("*.json.lock") if p.exists() and p.read_text().strip()] if out.exists() else []
+            time.sleep(0.1)
+        assert locks, "the run never started on the cluster"
+        worker = int(locks[0].read_text())
+        sweep.send_signal(signal.SIGKILL)
+        sweep.wait(timeout=10)
+        deadline = time.time() + 30
+        while time.time() < deadline and any(p.exists() for p in locks):
+            time.sleep(0.2)
+        assert not any(p.exists() for p in locks), "the run went on training after its sweep was killed"
+        assert not _gone(worker)  # the cluster's worker itself lives on
+    finally:
+        for p in (sweep, cluster):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()

@@ -85,6 +85,7 @@ def reference(data, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", SIDECAR_STRATEGIES)
 def test_kill_at_every_write_point_resumes_to_the_same_record(strategy, data, reference, tmp_path, monkeypatch):
     cfg = _cfg(strategy)

@@ -351,7 +351,8 @@ def load_sidecar(record_path: str | os.PathLike, ref: Any, kind: str = "sidecar"
     try:
         raw = p.read_bytes()
     except OSError as exc:
-        raise SidecarError(f"{kind} sidecar {str(p)!r} named by {str(rp)!r} cannot be read ({exc.strerror or exc})", p) from exc
+        raise SidecarError(f"{kind} sidecar {str(p)!r} named by {str(rp)!r} cannot be read "
+                           f"({exc.strerror or exc})", p) from exc
     digest = hashlib.sha256(raw).hexdigest()
     if digest != ref["sha256"]:
         raise SidecarError(

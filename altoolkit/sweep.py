@@ -463,7 +463,8 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _watch_parent(parent_pid: int, on_gone, stop: threading.Event | None = None, interval: float = 0.5) -> threading.Thread:
+def _watch_parent(parent_pid: int, on_gone, stop: threading.Event | None = None,
+                  interval: float = 0.5) -> threading.Thread:
     """A daemon thread that calls ``on_gone()`` once process ``parent_pid`` is gone."""
     def watch() -> None:
         while not (stop is not None and stop.is_set()):
@@ -480,7 +481,8 @@ def _watch_parent(parent_pid: int, on_gone, stop: threading.Event | None = None,
 _WATCHED_PARENT: int | None = None
 
 
-def _tagged_run(h: str, config_dict: dict[str, Any], out: str, parent_pid: int | None = None) -> tuple[str, tuple[str, Any]]:
+def _tagged_run(h: str, config_dict: dict[str, Any], out: str,
+                parent_pid: int | None = None) -> tuple[str, tuple[str, Any]]:
     """joblib task: the run's outcome with its hash (results arrive in completion order).
 
     The worker process exits (``os._exit``) as soon as ``parent_pid``, the sweep's process, is

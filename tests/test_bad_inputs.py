@@ -367,7 +367,8 @@ def test_cli_out_in_use_names_the_holder_pid(tmp_path, capsys):
     out = tmp_path / "r.json"
     holder = _hold_lock(out)
     try:
-        code, err, lines = _cli(["al", "--strategy", "random", "--seed", "1", "--out", str(out), "--no-progress"], capsys)
+        argv = ["al", "--strategy", "random", "--seed", "1", "--out", str(out), "--no-progress"]
+        code, err, lines = _cli(argv, capsys)
         assert code == 2 and len(lines) == 1, err
         assert f"pid {holder.pid}" in lines[0] and "r.json" in lines[0]
         assert not out.exists()

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from .record_io import check_output_file
+
 __all__ = ["main", "build_parser"]
 
 
@@ -205,6 +207,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     spec = SweepSpec(base, strategies=args.strategies, seeds=args.seeds, datasets=args.datasets,
                      lambdas=args.lams, lambdas_apply_to=args.lams_for)
     configs = spec.configs()
+    if args.summary:
+        check_output_file(args.summary, "--summary")
     print(f"{len(configs)} runs, backend {backend}, records in {args.out_dir}")
     failed = 0
     try:
@@ -227,6 +231,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_summarize(args: argparse.Namespace) -> int:
     from .summary import summarize_folder, write_results_markdown
 
+    check_output_file(args.out, "--out")
     records = summarize_folder(args.folder)
     if not records:
         raise ValueError(f"no altoolkit records (*.json) in {args.folder!r}")

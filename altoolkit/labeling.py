@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import os
 import tempfile
@@ -40,6 +41,7 @@ import torch
 from .data import ALDataset, _channel_stats, _check_image_size, _read_images, from_arrays, stratified_split
 from .labelstore import Batch, LabelStore
 from .loop import derive_seed
+from .record_io import atomic_write
 from .models import MODELS, build_model
 from .strategies import SelectionContext, get_strategy
 from .train import TrainConfig, TrainResult, evaluate, train_model
@@ -171,12 +173,11 @@ def write_digits_demo(folder: str | os.PathLike, seed: int = 0, heldout_fraction
         name = f"{i:04d}.png"
         Image.fromarray(images[i], mode="L").save(unl / name)
         truth[name] = classes[y[i]]
-    tmp = truth_file.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["item", "label"])
-        w.writerows(sorted(truth.items()))
-    os.replace(tmp, truth_file)
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(["item", "label"])
+    w.writerows(sorted(truth.items()))
+    atomic_write(truth_file, buf.getvalue())
     manifest.write_text(json.dumps(params))
     return DigitsDemo(root, unl, held, dict(sorted(truth.items())), classes)
 

@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import csv
 import getpass
+import io
 import json
 import math
 import os
 import sqlite3
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -334,7 +334,7 @@ class LabelStore:
                 raise LabelStoreError(
                     f"the label store {self.path} is incomplete (missing tables: "
                     f"{', '.join(sorted(missing))})", self.path)
-            stored = tuple(json.loads(meta["classes"]))
+            stored = self._stored_classes(meta.get("classes"))
             if classes is not None and classes != stored:
                 raise ValueError(
                     f"classes {list(classes)} differ from the classes this label store was "
@@ -342,6 +342,19 @@ class LabelStore:
                     "the same order, or another project folder"
                 )
             return stored
+
+    def _stored_classes(self, text: Any) -> tuple[str, ...]:
+        """The class names in the ``meta`` table; a value that is not a JSON list of names (a
+        hand-edited or damaged store) raises :class:`LabelStoreError` naming the file."""
+        try:
+            value = json.loads(text)
+        except (TypeError, ValueError):
+            value = None
+        if not isinstance(value, list) or not value or not all(isinstance(c, str) for c in value):
+            raise LabelStoreError(
+                f"the label store {self.path} has unreadable metadata: 'classes' must be a JSON list of "
+                f"class names, got {text!r}. Restore it from a backup.", self.path)
+        return tuple(value)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -523,8 +536,16 @@ class LabelStore:
     def _batch_from_row(self, row: tuple) -> Batch:
         bid, cycle, strategy, created, info = row
         items = self._read("SELECT item, score FROM batch_items WHERE batch = ? ORDER BY position", (bid,))
+        try:
+            meta = json.loads(info)
+        except (TypeError, ValueError):
+            meta = None
+        if not isinstance(meta, dict):
+            raise LabelStoreError(
+                f"the label store {self.path} has unreadable metadata: batch {bid}'s info must be a JSON "
+                f"object, got {info!r}", self.path)
         return Batch(int(bid), int(cycle), strategy, tuple(i for i, _ in items),
-                     tuple(s for _, s in items), float(created), json.loads(info))
+                     tuple(s for _, s in items), float(created), meta)
 
     def batches(self) -> list[Batch]:
         """Every labelling batch, oldest first."""
@@ -649,26 +670,20 @@ class LabelStore:
         ``include_skipped``.  The file is replaced atomically.  Returns the path."""
         if not isinstance(include_skipped, bool):
             raise TypeError(f"include_skipped must be True or False, got {include_skipped!r}")
-        out = Path(path).expanduser()
+        from .record_io import atomic_write, check_output_file  # here: this module also loads on its own
+
+        out = check_output_file(path, "export_csv path")  # a folder or device is refused by name
         statuses = ("labeled", "skipped") if include_skipped else ("labeled",)
         rows = self._read(
             f"SELECT item, label, annotator, updated FROM state WHERE status IN ({','.join('?' * len(statuses))}) "
             "ORDER BY event", statuses)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-                w = csv.writer(f)
-                w.writerow(["item", "label", "annotator", "labeled_at"])
-                for item, label, annotator, updated in rows:
-                    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(updated))
-                    w.writerow([item, label or "", annotator, stamp])
-            os.replace(tmp, out)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return out
+        buf = io.StringIO(newline="")
+        w = csv.writer(buf)
+        w.writerow(["item", "label", "annotator", "labeled_at"])
+        for item, label, annotator, updated in rows:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(updated))
+            w.writerow([item, label or "", annotator, stamp])
+        return atomic_write(out, buf.getvalue())
 
 
 class _Tx:

@@ -7,8 +7,12 @@ retrains the model from a fresh initialisation seeded by ``(seed, cycle)``, so t
 the same selections and accuracies.
 
 The record (a JSON file) is rewritten atomically after every finished cycle (temporary file, then
-``os.replace``).  Starting the same command again resumes after the last finished cycle and ends
-with exactly the record an uninterrupted run writes.
+``os.replace``; :mod:`altoolkit.record_io`).  Starting the same command again resumes after the
+last finished cycle and ends with exactly the record an uninterrupted run writes.  A run holds an
+exclusive lock on its record (``<out>.lock``): a second run on the same file refuses at once.
+State a strategy keeps between cycles (TOD's previous model) is a sidecar file written before the
+record that names it with its SHA-256 (:func:`write_record`, :func:`read_sidecar`); a resumed run
+verifies it, and retrains the previous cycle (seeded, so identical) when it is missing or corrupt.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ import dataclasses
 import json
 import os
 import platform
-import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -32,12 +36,17 @@ from .data import ALDataset, check_dataset_name, load_dataset
 from .models import MODELS, build_model
 from .strategies import SelectionContext, get_strategy, strategy_names
 from .train import AUGMENTATIONS, LR_SCHEDULES, TrainConfig, evaluate, train_model
-from .validation import check_choice, check_float, check_fraction, check_int
+from .record_io import (SidecarError, check_output_file, load_sidecar, loads_strict, lock_file, prune_sidecars,
+                        save_sidecar, write_json)
+from .validation import check_choice, check_device, check_float, check_fraction, check_int
 
 __all__ = ["ALConfig", "PoolPlan", "run_active_learning", "load_record", "load_config_dataset", "plan_pool", "train_cycle",
-           "budget_schedule", "derive_seed", "RECORD_FORMAT"]
+           "budget_schedule", "derive_seed", "RECORD_FORMAT", "write_record", "read_sidecar",
+           "check_record_indices", "MAX_SEED"]
 
 RECORD_FORMAT = "altoolkit.al_record/1"
+#: Largest seed: numpy seeds (``train_test_split``'s ``random_state``) must be below 2**32.
+MAX_SEED = 2**32 - 1
 
 
 def derive_seed(seed: int, *keys: int) -> int:
@@ -98,7 +107,8 @@ class ALConfig:
         check_dataset_name(self.dataset)
         check_choice("strategy", self.strategy, strategy_names())
         check_choice("model", self.model, MODELS)
-        self.seed = check_int("seed", self.seed, 0)
+        self.seed = check_int("seed", self.seed, 0, MAX_SEED)
+        self.device = check_device("device", self.device)
         self.initial_fraction = check_fraction("initial_fraction", self.initial_fraction)
         self.step_fraction = check_fraction("step_fraction", self.step_fraction)
         self.cycles = check_int("cycles", self.cycles, 1)
@@ -166,43 +176,23 @@ def budget_schedule(n_pool: int, initial_fraction: float, step_fraction: float, 
     return sizes
 
 
-def _atomic_write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _atomic_torch_save(path: Path, obj: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def load_record(path: str | os.PathLike) -> dict[str, Any]:
     """Read a results record, with a clear error when the file is not one."""
     p = Path(path)
     try:
-        text = p.read_text()
+        raw = p.read_bytes()
     except OSError as exc:
         raise ValueError(f"results file {str(p)!r} cannot be read: {exc}") from exc
     try:
-        rec = json.loads(text)
-    except json.JSONDecodeError as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(
+            f"results file {str(p)!r} is not an altoolkit record (binary, not UTF-8 JSON text); "
+            "choose another --out (nothing was overwritten)"
+        ) from None
+    try:
+        rec = loads_strict(text)
+    except ValueError as exc:
         raise ValueError(
             f"results file {str(p)!r} is not valid JSON ({exc}); it may be truncated or not an "
             "altoolkit record. Choose another --out (nothing was overwritten)."
@@ -317,12 +307,114 @@ def run_active_learning(
     Returns:
         The record: ``config``, ``strategy``, ``dataset``, ``initial_labeled``, ``cycles`` (one
         entry per training: ``cycle, n_labeled, test_acc, selected, train_seconds,
-        select_seconds, final_train_loss``), ``finished``, ``environment``.
+        select_seconds, final_train_loss``), ``finished``, ``environment``; while unfinished,
+        ``sidecars`` names the sidecar files it needs (see :func:`write_record`).
+
+    Raises:
+        FileLockedError: another run holds ``out`` (its pid is in the message).
+        ValueError: ``out`` cannot be written (a folder, a special file, an unwritable folder) or
+            holds something else than this run's record; ``config.device`` is not available.
     """
     if not isinstance(config, ALConfig):
         raise TypeError(f"config must be an ALConfig, got {type(config).__name__}")
+    check_device("device", config.device, require_available=True)
+    if out is None:
+        return _run(config, None, dataset, progress, on_cycle_end)
+    out_path = check_output_file(out, "results file (--out)")  # before anything is loaded or trained
+    with lock_file(out_path):  # one writer per record, held for the whole run
+        return _run(config, out_path, dataset, progress, on_cycle_end)
+
+
+def write_record(out_path: Path, record: dict[str, Any], sidecars: dict[str, Any] | None = None,
+                 cycle: int | None = None) -> None:
+    """Write ``record`` to ``out_path`` with its sidecars as one crash-consistent unit.
+
+    ``sidecars`` maps a kind (``"model"``, ``"warm_start"``, ...) to a ``torch.save``-able object
+    (a state dict), or to ``None`` to drop that kind.  Order: each sidecar is written first
+    (:func:`altoolkit.record_io.save_sidecar`, a file named by its content hash), then the record
+    naming them in ``record["sidecars"][kind] = {"file", "sha256", "cycle"}``, then the files no
+    longer named are removed.  A kill between any two writes leaves a record whose sidecars exist
+    and match.  Read them back with :func:`read_sidecar`.
+    """
+    refs = dict(record.get("sidecars") or {})
+    for kind, obj in (sidecars or {}).items():
+        if obj is None:
+            refs.pop(kind, None)
+        else:
+            refs[kind] = save_sidecar(out_path, kind, obj, cycle)
+    if refs:
+        record["sidecars"] = refs
+    else:
+        record.pop("sidecars", None)
+    write_json(out_path, record)
+    prune_sidecars(out_path, refs.values())
+
+
+def read_sidecar(out_path: Path, record: dict[str, Any], kind: str, cycle: int | None = None) -> Any:
+    """The ``kind`` sidecar ``record`` names, hash-verified; :class:`~altoolkit.record_io.SidecarError`
+    naming the file when it is missing, corrupt, or (with ``cycle``) from another cycle."""
+    ref = (record.get("sidecars") or {}).get(kind)
+    if ref is None:
+        raise SidecarError(f"record {str(out_path)!r} names no {kind} sidecar (written by an older altoolkit?)",
+                           out_path)
+    if cycle is not None and ref.get("cycle") != cycle:
+        raise SidecarError(f"{kind} sidecar {ref.get('file')!r} of {str(out_path)!r} is from cycle "
+                           f"{ref.get('cycle')}, the resumed run needs cycle {cycle}", out_path)
+    return load_sidecar(out_path, ref, kind)
+
+
+def check_record_indices(record: dict[str, Any], plan: PoolPlan, n_pool: int, n_cycles: int, path: Any) -> None:
+    """Refuse a record (hand-edited or damaged) whose pool indices are out of range, repeated,
+    held out for validation, or whose cycles do not follow the budgets; the message names the field."""
+    where = f"results file {str(path)!r}"
+    if record.get("validation_indices", []) != plan.validation_idx:
+        raise ValueError(f"{where}: 'validation_indices' differ from this configuration's held-out set")
+    cycles = record.get("cycles")
+    if not isinstance(cycles, list) or len(cycles) > n_cycles:
+        raise ValueError(f"{where}: 'cycles' must be a list of at most {n_cycles} entries")
+    held = set(plan.validation_idx)
+    seen: dict[int, str] = {}
+    lists = [("initial_labeled", record.get("initial_labeled"))]
+    for i, e in enumerate(cycles):
+        if not isinstance(e, dict) or e.get("cycle") != i:
+            raise ValueError(f"{where}: cycles[{i}] must be the entry of cycle {i}")
+        lists.append((f"cycles[{i}].selected", e.get("selected")))
+        want = plan.budgets[i + 1] - plan.budgets[i] if i + 1 < n_cycles else 0
+        if not isinstance(e.get("selected"), list) or len(e["selected"]) != want:
+            raise ValueError(f"{where}: cycles[{i}].selected must list {want} pool indices (the budget)")
+    for field_name, values in lists:
+        for v in values or []:
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < n_pool:
+                raise ValueError(f"{where}: {field_name} holds index {v!r}, outside the pool 0..{n_pool - 1}")
+            if v in held:
+                raise ValueError(f"{where}: {field_name} holds index {v}, which is held out for validation")
+            if v in seen:
+                raise ValueError(f"{where}: index {v} appears twice ({seen[v]} and {field_name})")
+            seen[v] = field_name
+    if record.get("finished") != (len(cycles) == n_cycles):
+        raise ValueError(f"{where}: 'finished' is {record.get('finished')!r} with {len(cycles)} of {n_cycles} cycles")
+
+
+def _previous_model(config: ALConfig, dataset: ALDataset, record: dict[str, Any], out_path: Path, strategy):
+    """The model of the last finished cycle, from its verified sidecar; when that is missing or
+    corrupt, retrained (the same seeds give the same model) with a warning naming the file."""
+    done = len(record["cycles"])
+    model = build_model(config.model, dataset.input_shape, dataset.num_classes)
+    try:
+        model.load_state_dict(read_sidecar(out_path, record, "model", cycle=done - 1))
+    except (SidecarError, RuntimeError) as exc:
+        warnings.warn(f"{exc}; retraining cycle {done - 1}'s model from its seeds to resume", UserWarning, stacklevel=3)
+        labeled = list(record["initial_labeled"])
+        for entry in record["cycles"][: done - 1]:
+            labeled.extend(entry["selected"])
+        model = train_cycle(config, dataset, torch.tensor(labeled, dtype=torch.long), done - 1, strategy).model
+    model.eval()
+    return model
+
+
+def _run(config: ALConfig, out_path: Path | None, dataset: ALDataset | None, progress: bool,
+         on_cycle_end: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
     strategy = get_strategy(config.strategy, **config.strategy_options)
-    out_path = Path(out) if out is not None else None
     record: dict[str, Any] | None = None
     if out_path is not None and out_path.exists():
         old = load_record(out_path)
@@ -376,17 +468,17 @@ def run_active_learning(
             f"results file {str(out_path)!r} was made from a different dataset or pool "
             "(its initial labeled set does not match); choose another --out"
         )
+    else:
+        check_record_indices(record, plan, n_pool, config.cycles, out_path)
+        prune_sidecars(out_path, (record.get("sidecars") or {}).values())  # left by a kill after a write
 
     labeled = list(record["initial_labeled"])
     for entry in record["cycles"]:
         labeled.extend(entry["selected"])
-    state_path = out_path.with_name(out_path.name + ".model.pt") if out_path is not None else None
     previous_model = None
     done = len(record["cycles"])
-    if done and strategy.needs_previous_cycle_model and state_path is not None and state_path.exists():
-        previous_model = build_model(config.model, dataset.input_shape, dataset.num_classes)
-        previous_model.load_state_dict(torch.load(state_path, weights_only=True))
-        previous_model.eval()
+    if done and not record["finished"] and strategy.needs_previous_cycle_model and out_path is not None:
+        previous_model = _previous_model(config, dataset, record, out_path, strategy)
 
     cycle_bar = tqdm(range(done, config.cycles), desc=f"{config.strategy} seed {config.seed}",
                      disable=not progress, initial=done, total=config.cycles)
@@ -434,9 +526,8 @@ def run_active_learning(
         labeled.extend(selected)
         record["finished"] = c == config.cycles - 1
         if out_path is not None:
-            if strategy.needs_previous_cycle_model and not record["finished"]:
-                _atomic_torch_save(state_path, result.model.state_dict())
-            _atomic_write_json(out_path, record)
+            keep = strategy.needs_previous_cycle_model and not record["finished"]
+            write_record(out_path, record, {"model": result.model.state_dict() if keep else None}, cycle=c)
         previous_model = result.model
         cycle_bar.set_postfix(labeled=len(labeled), acc=f"{acc:.3f}")
         if on_cycle_end is not None:

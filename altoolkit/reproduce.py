@@ -49,6 +49,13 @@ def load_profile(name_or_path: str) -> dict[str, Any]:
         raise ValueError(f"profile {name_or_path!r} must be a mapping with a 'notebooks' mapping")
     prof.setdefault("defaults", {})
     prof.setdefault("notebooks", {})
+    if not isinstance(prof["defaults"] or {}, dict):
+        raise ValueError(f"profile {name_or_path!r}: 'defaults' must be a mapping of PARAMETER: value, "
+                         f"got a {type(prof['defaults']).__name__}")
+    for nb, params in (prof["notebooks"] or {}).items():
+        if not isinstance(params or {}, dict):
+            raise ValueError(f"profile {name_or_path!r}: notebooks.{nb} must be a mapping of PARAMETER: value, "
+                             f"got a {type(params).__name__}")
     return prof
 
 

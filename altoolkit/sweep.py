@@ -17,6 +17,13 @@ Each run uses one torch thread (and one BLAS thread): this avoids oversubscribin
 runs go in parallel, and makes a run's arithmetic, hence its selections and accuracies, the same
 whichever backend ran it.  The cache key is the configuration only: after changing the code,
 start a new ``out_dir``.
+
+Each record is locked by the run writing it (:func:`altoolkit.record_io.lock_file`), so two
+sweeps sharing an ``out_dir`` never write one record at once: the second reports that run as
+failed, naming the holder's pid.  Workers stop with the sweep's process: a joblib (loky) worker
+exits as soon as its parent is gone, and a Dask task on the parent's machine aborts its run when
+the parent process is gone (:func:`_watch_parent`), so a killed sweep leaves no worker training
+on (``tests/test_sweep_orphans.py``).
 """
 
 from __future__ import annotations
@@ -24,8 +31,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import ctypes
 import os
+import socket
 import threading
+import time
 import traceback
 import uuid
 import warnings
@@ -354,7 +364,12 @@ def run_sweep(
         raise ValueError('backend="dask" needs scheduler=: an address such as "tcp://127.0.0.1:8786", '
                          "a dask.distributed.Client or a LocalCluster")
     out = Path(out_dir).resolve()  # workers may run in another folder: give them absolute paths
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out_dir (--out-dir) {str(out_dir)!r} is a file, not a folder; give a folder for the records")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"out_dir (--out-dir) {str(out_dir)!r} cannot be created ({exc.strerror or exc})") from exc
 
     # One task per distinct configuration (a configuration listed twice runs once).
     unique: dict[str, ALConfig] = {}
@@ -399,14 +414,16 @@ def run_sweep(
             from joblib import Parallel, delayed
 
             parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered")
-            for h, outcome in parallel(delayed(_tagged_run)(h, *args[h]) for h in todo):
+            for h, outcome in parallel(delayed(_tagged_run)(h, *args[h], os.getpid()) for h in todo):
                 collect(h, outcome)
         elif todo and backend == "dask":
             from dask.distributed import as_completed
 
             client, owned = _dask_client(scheduler)
             try:
-                futures = {client.submit(_run_config, *args[h], False, key=f"altoolkit-run-{h}-{uuid.uuid4().hex[:8]}"): h for h in todo}
+                parent = (socket.gethostname(), os.getpid())
+                futures = {client.submit(_run_config_watched, *args[h], parent,
+                                         key=f"altoolkit-run-{h}-{uuid.uuid4().hex[:8]}"): h for h in todo}
                 for fut in as_completed(futures):
                     h = futures[fut]
                     if fut.status == "error":  # the worker died or the task could not be run
@@ -431,6 +448,73 @@ def run_sweep(
     return records
 
 
-def _tagged_run(h: str, config_dict: dict[str, Any], out: str) -> tuple[str, tuple[str, Any]]:
-    """joblib task: the run's outcome with its hash (results arrive in completion order)."""
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _watch_parent(parent_pid: int, on_gone, stop: threading.Event | None = None,
+                  interval: float = 0.5) -> threading.Thread:
+    """A daemon thread that calls ``on_gone()`` once process ``parent_pid`` is gone."""
+    def watch() -> None:
+        while not (stop is not None and stop.is_set()):
+            if os.getppid() != parent_pid and not _alive(parent_pid):
+                on_gone()
+                return
+            time.sleep(interval)
+
+    t = threading.Thread(target=watch, name="altoolkit-parent-watch", daemon=True)
+    t.start()
+    return t
+
+
+_WATCHED_PARENT: int | None = None
+
+
+def _tagged_run(h: str, config_dict: dict[str, Any], out: str,
+                parent_pid: int | None = None) -> tuple[str, tuple[str, Any]]:
+    """joblib task: the run's outcome with its hash (results arrive in completion order).
+
+    The worker process exits (``os._exit``) as soon as ``parent_pid``, the sweep's process, is
+    gone: a loky worker busy training would otherwise live on for the rest of its run.
+    """
+    global _WATCHED_PARENT
+    if parent_pid is not None and _WATCHED_PARENT != parent_pid:
+        _WATCHED_PARENT = parent_pid
+        _watch_parent(parent_pid, lambda: os._exit(70))
     return h, _run_config(config_dict, out, restore_threads=False)
+
+
+class ParentGone(BaseException):
+    """Raised inside a Dask task whose sweep process is gone (see :func:`_run_config_watched`)."""
+
+
+def _run_config_watched(config_dict: dict[str, Any], out: str, parent: tuple[str, int]) -> tuple[str, Any]:
+    """Dask task: :func:`_run_config`, aborted when the sweep's process ``parent`` (host, pid) is
+    gone.  The worker belongs to the cluster and lives on; only this run stops (its record keeps
+    the finished cycles and its lock is released), at the next Python instruction of the run."""
+    host, pid = parent
+    stop = threading.Event()
+    if host == socket.gethostname():
+        tid = threading.get_ident()
+
+        def abort() -> None:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(ParentGone))
+
+        _watch_parent(pid, abort, stop)
+    try:
+        return _run_config(config_dict, out, restore_threads=False)
+    except ParentGone:
+        return "error", ("ParentGone: the sweep's process is gone; the run stopped", "")
+    finally:
+        stop.set()

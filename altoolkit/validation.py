@@ -16,6 +16,7 @@ __all__ = [
     "check_fraction",
     "check_choice",
     "check_bool",
+    "check_device",
 ]
 
 
@@ -73,4 +74,33 @@ def check_choice(name: str, value, choices: Iterable[str]) -> str:
 def check_bool(name: str, value) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def check_device(name: str, value, require_available: bool = False) -> str:
+    """A torch device string (``cpu``, ``cuda``, ``cuda:1``, ``mps``); with ``require_available``
+    the device must also exist on this machine (checked before any training starts)."""
+    import torch
+
+    if not isinstance(value, str) or not value.strip():
+        raise TypeError(f"{name} must be a torch device string such as 'cpu', 'cuda' or 'cuda:0', got {value!r}")
+    try:
+        dev = torch.device(value)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"{name} must be a torch device such as 'cpu', 'cuda', 'cuda:0' or 'mps'; "
+                         f"got {value!r}") from None
+    if require_available and dev.type != "cpu":
+        if dev.type == "cuda":
+            n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if n == 0:
+                raise ValueError(f"{name} {value!r} asks for CUDA, but no CUDA device is available on this "
+                                 "machine; use 'cpu'")
+            if dev.index is not None and dev.index >= n:
+                raise ValueError(f"{name} {value!r}: this machine has {n} CUDA device(s), numbered 0..{n - 1}")
+        elif dev.type == "mps":
+            if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+                raise ValueError(f"{name} {value!r} asks for Apple MPS, which is not available on this "
+                                 "machine; use 'cpu'")
+        else:
+            raise ValueError(f"{name} {value!r}: device type {dev.type!r} is not supported; use 'cpu', 'cuda' or 'mps'")
     return value

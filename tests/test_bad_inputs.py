@@ -1,7 +1,16 @@
-"""Bad-input table (issue 12, findings 3-7): each input gives the exact error class and a
-message fragment naming the parameter or value; the CLI ends in one ``error:`` line, exit 2."""
+"""Bad-input table (issue 12, findings 2-7): each input gives the exact error class and a
+message fragment naming the parameter, value or file; the CLI ends in one ``error:`` line, exit 2,
+before any training, and leaves the files it was given untouched.  Findings 1 and 8 (sidecars,
+orphan workers) are in ``test_write_points.py`` and ``test_sweep_orphans.py``."""
 
 from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +19,7 @@ from torch import nn
 
 from altoolkit.cli import main
 from altoolkit.data import ALDataset, from_arrays, from_image_folder, load_dataset, max_classes
+from altoolkit.record_io import FileLockedError, check_output_file, lock_file, write_json
 from altoolkit.train import TrainConfig, TrainingDivergedError, train_model
 
 X = np.zeros((20, 4), dtype=np.float32)
@@ -271,3 +281,440 @@ def test_cli_one_error_line(argv, frag, tmp_path, capsys):
 def test_cli_debug_shows_traceback(tmp_path):
     with pytest.raises(ValueError):
         main(["--debug", "al", "--dataset", "nosuch", "--out", str(tmp_path / "r.json")])
+
+
+# ------------------------------------------------------------------ CLI: devices, seeds, output paths
+# (issue 12 finding 7: each of these was a traceback, an unclear message, or found after training)
+
+
+def _special(tmp, kind):
+    """Output paths that cannot hold a record."""
+    if kind == "fifo":
+        p = tmp / "pipe.json"
+        os.mkfifo(p)
+        return str(p)
+    if kind == "dir":
+        (tmp / "adir").mkdir()
+        return str(tmp / "adir")
+    if kind == "binary":
+        (tmp / "bin.json").write_bytes(bytes(range(256)) * 4)
+        return str(tmp / "bin.json")
+    if kind == "list":
+        (tmp / "list.json").write_text("[1, 2]")
+        return str(tmp / "list.json")
+    if kind == "truncated":
+        (tmp / "trunc.json").write_text('{"format": "altoolkit.al_record/1", "cy')
+        return str(tmp / "trunc.json")
+    if kind == "nan":
+        (tmp / "nan.json").write_text('{"format": "altoolkit.al_record/1", "x": NaN}')
+        return str(tmp / "nan.json")
+    if kind == "empty":
+        (tmp / "empty.json").write_text("")
+        return str(tmp / "empty.json")
+    return kind  # a fixed path
+
+
+NO_CUDA = not torch.cuda.is_available()
+
+CLI_RUN_CASES = [
+    (["--device", "banana"], "device must be a torch device"),
+    (["--device", ""], "device"),
+    (["--device", "cuda:abc"], "device must be a torch device"),
+    pytest.param(["--device", "cuda"], "no CUDA device", marks=pytest.mark.skipif(not NO_CUDA, reason="CUDA present")),
+    pytest.param(["--device", "cuda:3"], "CUDA", marks=pytest.mark.skipif(not NO_CUDA, reason="CUDA present")),
+    (["--device", "xla"], "not supported"),
+    (["--seed", "4294967296"], "seed must be an integer in [0, 4294967295]"),
+    (["--seed", str(2**40)], "seed must be an integer in [0, 4294967295]"),
+    (["--seed", "-5"], "seed"),
+    (["--out", "/dev/null"], "not a regular file"),
+    (["--out", "fifo"], "not a regular file"),
+    (["--out", "dir"], "is a folder"),
+    (["--out", "/proc/altoolkit_r.json"], "cannot write to folder '/proc'"),
+    (["--out", "/proc/self/nope/r.json"], "/proc/self/nope/r.json"),
+    (["--out", "binary"], "binary, not UTF-8"),
+    (["--out", "list"], "not an altoolkit record"),
+    (["--out", "truncated"], "not valid JSON"),
+    (["--out", "nan"], "NaN"),
+    (["--out", "empty"], "not valid JSON"),
+    (["--validation-size", "100000"], "validation_size"),
+    (["--batch-size", "0"], "batch_size"),
+    (["--step-fraction", "0"], "step_fraction"),
+    (["--momentum", "1"], "momentum"),
+    (["--lr-schedule", "nope"], "lr_schedule"),
+    (["--augment", "nope"], "augment"),
+    (["--weight-decay", "-1"], "weight_decay"),
+    (["--strategy", "isal", "--strategy-option", "nosuch=1"], "nosuch"),
+]
+
+
+@pytest.mark.parametrize("extra,frag", CLI_RUN_CASES)
+def test_cli_run_inputs_refused_before_training(extra, frag, tmp_path, capsys):
+    extra = list(extra)
+    if "--out" in extra:
+        i = extra.index("--out") + 1
+        extra[i] = _special(tmp_path, extra[i])
+    else:
+        extra += ["--out", str(tmp_path / "r.json")]
+    argv = ["al", "--strategy", "random", "--model", "mlp", "--cycles", "2", "--epochs", "1", "--no-progress"]
+    code, err, lines = _cli(argv + extra, capsys)
+    assert code == 2 and len(lines) == 1 and frag in lines[0], err
+    assert "Traceback" not in err and "record:" not in capsys.readouterr().out
+    assert not (tmp_path / "r.json").exists()  # nothing trained, nothing written
+
+
+def test_cli_out_in_use_names_the_holder_pid(tmp_path, capsys):
+    """Finding 2: a second run on the same --out refuses at once, naming the file and the pid."""
+    out = tmp_path / "r.json"
+    holder = _hold_lock(out)
+    try:
+        argv = ["al", "--strategy", "random", "--seed", "1", "--out", str(out), "--no-progress"]
+        code, err, lines = _cli(argv, capsys)
+        assert code == 2 and len(lines) == 1, err
+        assert f"pid {holder.pid}" in lines[0] and "r.json" in lines[0]
+        assert not out.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+# ------------------------------------------------------------------ locks
+
+
+def _hold_lock(path, ready_timeout=60.0):
+    """A subprocess holding the lock of ``path`` (its pid is written once it holds it)."""
+    code = ("import sys, time; from altoolkit.record_io import lock_file; lock_file(sys.argv[1]); "
+            "print('held', flush=True); time.sleep(600)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_lock_held_by_this_process_refused(tmp_path):
+    from altoolkit.loop import ALConfig, run_active_learning
+
+    out = tmp_path / "r.json"
+    with lock_file(out):
+        with pytest.raises(FileLockedError, match=f"pid {os.getpid()}"):
+            run_active_learning(ALConfig(strategy="random", cycles=2, epochs=1), out, progress=False)
+    assert not out.exists() and not (tmp_path / "r.json.lock").exists()
+
+
+def test_stale_lock_of_a_killed_process_is_taken_over(tmp_path):
+    out = tmp_path / "r.json"
+    holder = _hold_lock(out)
+    with pytest.raises(FileLockedError, match=f"pid {holder.pid}") as info:
+        lock_file(out)
+    assert info.value.pid == holder.pid and info.value.path == out
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert (tmp_path / "r.json.lock").read_text().strip() == str(holder.pid)  # left behind by the kill
+    with lock_file(out) as lk:
+        assert lk.held and (tmp_path / "r.json.lock").read_text().strip() == str(os.getpid())
+    assert not (tmp_path / "r.json.lock").exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage", b"99999999\n", b"\xff\xfe"])
+def test_leftover_lock_file_without_a_holder_is_taken_over(content, tmp_path):
+    (tmp_path / "r.json.lock").write_bytes(content)
+    with lock_file(tmp_path / "r.json") as lk:
+        assert lk.held
+
+
+def test_lock_unwritable_folder_names_the_lock_file():
+    with pytest.raises(ValueError, match="lock file '/proc/x.json.lock'"):
+        lock_file("/proc/x.json")
+
+
+# ------------------------------------------------------------------ strict JSON records (finding 4)
+
+
+@pytest.mark.parametrize("obj,field", [
+    ({"cycles": [{"test_acc": float("nan")}]}, "cycles[0].test_acc"),
+    ({"cycles": [{"a": 1.0}, {"final_train_loss": float("inf")}]}, "cycles[1].final_train_loss"),
+    ({"config": {"lr": float("-inf")}}, "config.lr"),
+    ({"x": [[1.0, float("nan")]]}, "x[0][1]"),
+    ({"strategy": {"dynamic_weight": float("nan")}}, "strategy.dynamic_weight"),
+])
+def test_records_are_strict_json(obj, field, tmp_path):
+    with pytest.raises(ValueError, match=re.escape(field)):
+        write_json(tmp_path / "r.json", obj)
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_cli_divergence_is_one_error_line_and_no_record(tmp_path, capsys):
+    """--lam 1e30 used to train to NaN, report accuracy 0.1 and write NaN into the record."""
+    out = tmp_path / "r.json"
+    code, err, lines = _cli(["al", "--strategy", "disal", "--lam", "1e30", "--model", "mlp", "--cycles", "2",
+                             "--epochs", "2", "--out", str(out), "--no-progress"], capsys)
+    assert code == 2 and len(lines) == 1 and "λ" in lines[0] and "lr=" in lines[0], err
+    assert not out.exists()
+
+
+# ------------------------------------------------------------------ hand-edited records (finding 7)
+
+
+@pytest.fixture(scope="module")
+def small_record(tmp_path_factory):
+    from altoolkit.loop import ALConfig, run_active_learning
+
+    out = tmp_path_factory.mktemp("rec") / "r.json"
+    cfg = ALConfig(strategy="random", model="mlp", cycles=3, epochs=1, seed=2)
+    run_active_learning(cfg, out, progress=False)
+    rec = json.loads(out.read_text())
+    rec["cycles"] = rec["cycles"][:2]
+    rec["finished"] = False
+    return cfg, rec
+
+
+def _edit(rec, how):
+    r = json.loads(json.dumps(rec))
+    sel = r["cycles"][0]["selected"]
+    if how == "out_of_range":
+        sel[0] = 10**6
+    elif how == "negative":
+        sel[0] = -1
+    elif how == "duplicate_in_cycle":
+        sel[1] = sel[0]
+    elif how == "duplicate_of_initial":
+        sel[0] = r["initial_labeled"][0]
+    elif how == "duplicate_across_cycles":
+        r["cycles"][1]["selected"][0] = sel[0]
+    elif how == "float_index":
+        sel[0] = 1.5
+    elif how == "string_index":
+        sel[0] = "7"
+    elif how == "too_few":
+        sel.pop()
+    elif how == "cycle_number":
+        r["cycles"][1]["cycle"] = 5
+    elif how == "finished_flag":
+        r["finished"] = True
+    elif how == "validation_indices":
+        r["validation_indices"] = [5]
+    elif how == "cycles_not_a_list":
+        r["cycles"] = {"0": r["cycles"][0]}
+    elif how == "too_many_cycles":
+        r["cycles"] = r["cycles"] + [dict(r["cycles"][1], cycle=2)] * 2
+    return r
+
+
+@pytest.mark.parametrize("how,frag", [
+    ("out_of_range", "index 1000000, outside the pool"), ("negative", "index -1, outside the pool"),
+    ("duplicate_in_cycle", "appears twice"), ("duplicate_of_initial", "appears twice (initial_labeled"),
+    ("duplicate_across_cycles", "appears twice (cycles[0].selected and cycles[1].selected)"),
+    ("float_index", "index 1.5"), ("string_index", "index '7'"), ("too_few", "cycles[0].selected must list"),
+    ("cycle_number", "cycles[1] must be the entry of cycle 1"), ("finished_flag", "'finished' is True"),
+    ("too_many_cycles", "at most 3 entries"), ("validation_indices", "'validation_indices' differ"),
+    ("cycles_not_a_list", "'cycles' must be a list"),
+])
+def test_cli_hand_edited_record_refused(how, frag, small_record, tmp_path, capsys):
+    cfg, rec = small_record
+    out = tmp_path / "r.json"
+    out.write_text(json.dumps(_edit(rec, how)))
+    before = out.read_bytes()
+    argv = ["al", "--strategy", "random", "--model", "mlp", "--cycles", "3", "--epochs", "1", "--seed", "2",
+            "--out", str(out), "--no-progress"]
+    code, err, lines = _cli(argv, capsys)
+    assert code == 2 and len(lines) == 1 and frag in lines[0] and "r.json" in lines[0], err
+    assert out.read_bytes() == before  # left untouched
+
+
+def test_cli_resumes_an_unedited_record(small_record, tmp_path, capsys):
+    """The control of the table above: the same record, not edited, resumes to its end."""
+    cfg, rec = small_record
+    out = tmp_path / "r.json"
+    out.write_text(json.dumps(rec))
+    argv = ["al", "--strategy", "random", "--model", "mlp", "--cycles", "3", "--epochs", "1", "--seed", "2",
+            "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    assert json.loads(out.read_text())["finished"]
+
+
+# ------------------------------------------------------------------ sweep, summarize, reproduce
+
+
+def test_cli_sweep_out_dir_is_a_file(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    code, err, lines = _cli(["sweep", "--strategies", "random", "--out-dir", str(tmp_path / "afile"),
+                             "--no-progress"], capsys)
+    assert code == 2 and len(lines) == 1 and "--out-dir" in lines[0] and "is a file" in lines[0], err
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+@pytest.mark.parametrize("argv,frag", [
+    (["sweep", "--strategies", "random", "--out-dir", "{tmp}/sw", "--summary", "{tmp}/adir"], "--summary"),
+    (["sweep", "--strategies", "random", "--out-dir", "{tmp}/sw", "--summary", "/dev/null"], "not a regular file"),
+    (["sweep", "--strategies", "random", "--out-dir", "{tmp}/sw", "--device", "banana"], "device"),
+    (["sweep", "--strategies", "random", "--out-dir", "{tmp}/sw", "--seeds", "4294967296"], "seed"),
+    (["summarize", "{tmp}/adir", "--out", "{tmp}/adir"], "is a folder"),
+    (["summarize", "{tmp}/adir", "--out", "/dev/null"], "not a regular file"),
+    (["reproduce", "--profile", "{tmp}/list_defaults.yaml"], "'defaults' must be a mapping"),
+    (["reproduce", "--profile", "{tmp}/str_defaults.yaml"], "'defaults' must be a mapping"),
+    (["reproduce", "--profile", "{tmp}/list_notebook.yaml"], "notebooks.01_x must be a mapping"),
+    (["reproduce", "--profile", "{tmp}/missing.yaml"], "does not exist"),
+])
+def test_cli_other_commands_one_error_line(argv, frag, tmp_path, capsys):
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "list_defaults.yaml").write_text("defaults: [SEED, 0]\nnotebooks: {}\n")
+    (tmp_path / "str_defaults.yaml").write_text("defaults: SEED\nnotebooks: {}\n")
+    (tmp_path / "list_notebook.yaml").write_text("defaults: {}\nnotebooks:\n  01_x: [1, 2]\n")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv] + (["--no-progress"] if argv[0] != "summarize" else [])
+    code, err, lines = _cli(argv, capsys)
+    assert code == 2 and len(lines) == 1 and frag in lines[0], err
+    assert "Traceback" not in err
+    assert not (tmp_path / "sw").exists() or not list((tmp_path / "sw").glob("*.json"))
+
+
+def test_run_sweep_out_dir_is_a_file(tmp_path):
+    from altoolkit.loop import ALConfig
+    from altoolkit.sweep import run_sweep
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        run_sweep([ALConfig(strategy="random")], tmp_path / "f", backend="serial", progress=False)
+
+
+@pytest.mark.parametrize("text,frag", [
+    ("defaults: [1, 2]\n", "'defaults' must be a mapping"),
+    ("defaults: 3\n", "'defaults' must be a mapping"),
+    ("notebooks:\n  01: [1]\n", "notebooks.1 must be a mapping"),
+    ("notebooks: [1]\n", "'notebooks' mapping"),
+    ("- 1\n", "must be a mapping"),
+    ("a: [\n", "not valid YAML"),
+])
+def test_load_profile_shapes(text, frag, tmp_path):
+    from altoolkit.reproduce import load_profile
+
+    p = tmp_path / "p.yaml"
+    p.write_text(text)
+    with pytest.raises(ValueError, match=re.escape(frag)):
+        load_profile(str(p))
+
+
+def test_cli_corrupt_dataset_is_one_line(tmp_path, capsys):
+    """A CorruptDatasetError (a 51-line traceback before) ends in one line naming the file."""
+    from torchvision.datasets import CIFAR10
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name, _ in CIFAR10.train_list + CIFAR10.test_list + [(CIFAR10.meta["filename"], None)]:
+        (folder / name).write_bytes(b"not a pickle")
+    code, err, lines = _cli(["al", "--dataset", "cifar10", "--root", str(tmp_path), "--out", str(tmp_path / "r.json"),
+                             "--no-progress"], capsys)
+    assert code == 2 and len(lines) == 1 and "cifar-10-batches-py" in lines[0] and "cannot be read" in lines[0], err
+    assert "Traceback" not in err
+
+
+def test_cli_image_folder_runs(tmp_path, capsys):
+    """Finding 5: ``--dataset image_folder --root DIR`` works from the CLI."""
+    for c in ("a", "b"):
+        for i in range(10):
+            _png(tmp_path / "imgs" / c / f"{i}.png", "RGB", value=(40 * i, 0, 200 if c == "a" else 0))
+    out = tmp_path / "r.json"
+    code = main(["al", "--dataset", "image_folder", "--root", str(tmp_path / "imgs"), "--strategy", "random",
+                 "--model", "mlp", "--cycles", "2", "--epochs", "1", "--initial-fraction", "0.3",
+                 "--step-fraction", "0.2", "--out", str(out), "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    rec = json.loads(out.read_text())
+    assert rec["dataset"]["num_classes"] == 2 and rec["finished"]
+
+
+# ------------------------------------------------------------------ API: devices, seeds, output paths
+
+
+@pytest.mark.parametrize("value,exc,frag", [
+    ("banana", ValueError, "device must be a torch device"), ("", TypeError, "device"), (0, TypeError, "device"),
+    (None, TypeError, "device"), ("cuda:x", ValueError, "device must be a torch device"),
+])
+def test_alconfig_device(value, exc, frag):
+    from altoolkit.loop import ALConfig
+
+    with pytest.raises(exc, match=frag):
+        ALConfig(device=value)
+
+
+@pytest.mark.parametrize("value,exc", [(2**32, ValueError), (2**63, ValueError), (-1, ValueError), (1.5, TypeError),
+                                       ("3", TypeError), (True, TypeError)])
+def test_alconfig_seed_bounds(value, exc):
+    from altoolkit.loop import ALConfig
+
+    with pytest.raises(exc, match="seed"):
+        ALConfig(seed=value)
+
+
+def test_alconfig_largest_seed_accepted():
+    from altoolkit.loop import MAX_SEED, ALConfig
+
+    assert ALConfig(seed=MAX_SEED).seed == 2**32 - 1
+
+
+@pytest.mark.parametrize("kind,frag", [
+    ("dir", "is a folder"), ("fifo", "not a regular file"), ("/dev/null", "not a regular file"),
+    ("/proc/x.csv", "cannot write to folder"), ("/sys/x.csv", "cannot write to folder"),
+])
+def test_check_output_file(kind, frag, tmp_path):
+    with pytest.raises(ValueError, match=frag):
+        check_output_file(_special(tmp_path, kind), "out")
+
+
+# ------------------------------------------------------------------ label stores (finding 7)
+
+
+def _store(tmp_path):
+    from altoolkit.labelstore import LabelStore
+
+    s = LabelStore(tmp_path / "labels.sqlite", ["cat", "dog"])
+    s.label("a.png", "cat")
+    s.create_batch(["b.png", "c.png"], [0.5, 0.25], strategy="random", info={"n": 1})
+    s.close()
+    return tmp_path / "labels.sqlite"
+
+
+@pytest.mark.parametrize("sql,frag", [
+    ("UPDATE meta SET value = 'not json' WHERE key = 'classes'", "'classes' must be a JSON list"),
+    ("UPDATE meta SET value = '{\"a\": 1}' WHERE key = 'classes'", "'classes' must be a JSON list"),
+    ("UPDATE meta SET value = '[1, 2]' WHERE key = 'classes'", "'classes' must be a JSON list"),
+    ("UPDATE meta SET value = '[]' WHERE key = 'classes'", "'classes' must be a JSON list"),
+    ("DELETE FROM meta WHERE key = 'classes'", "'classes' must be a JSON list"),
+])
+def test_labelstore_metadata_not_json(sql, frag, tmp_path):
+    import sqlite3
+
+    from altoolkit.labelstore import LabelStore, LabelStoreError
+
+    p = _store(tmp_path)
+    with sqlite3.connect(p) as c:
+        c.execute(sql)
+    with pytest.raises(LabelStoreError, match=frag) as info:
+        LabelStore(p)
+    assert info.value.path == p and str(p) in str(info.value)
+
+
+@pytest.mark.parametrize("info_text", ["not json", "[1, 2]", "3", "{"])
+def test_labelstore_batch_info_not_json(info_text, tmp_path):
+    import sqlite3
+
+    from altoolkit.labelstore import LabelStore, LabelStoreError
+
+    p = _store(tmp_path)
+    with sqlite3.connect(p) as c:
+        c.execute("UPDATE batches SET info = ?", (info_text,))
+    with LabelStore(p) as s:
+        with pytest.raises(LabelStoreError, match="batch 1's info must be a JSON object"):
+            s.batches()
+
+
+@pytest.mark.parametrize("kind,frag", [
+    ("dir", "export_csv path .* is a folder"), ("fifo", "not a regular file"), ("/dev/null", "not a regular file"),
+    ("/proc/labels.csv", "cannot write to folder"),
+])
+def test_labelstore_export_csv_bad_path(kind, frag, tmp_path):
+    from altoolkit.labelstore import LabelStore
+
+    p = _store(tmp_path)
+    target = _special(tmp_path, kind)
+    with LabelStore(p) as s:
+        with pytest.raises(ValueError, match=frag):
+            s.export_csv(target)
+        out = s.export_csv(tmp_path / "ok.csv")
+    assert out.read_text().splitlines()[1].startswith("a.png,cat,")

@@ -1,5 +1,6 @@
 """A run killed in the middle of a cycle resumes from the last finished cycle and ends with exactly
-the record of an uninterrupted run (timings aside).  Uses a real subprocess and SIGKILL."""
+the record of an uninterrupted run (timings aside).  Uses a real subprocess and SIGKILL; the killed
+run's lock file (with its dead pid) is taken over by the resumed run."""
 
 import json
 import os
@@ -55,11 +56,15 @@ def test_killed_run_resumes_to_the_same_record(tmp_path):
     assert 1 <= len(partial["cycles"]) < 4 and not partial["finished"]
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == [] or all(p.startswith("killed.json.") for p in leftovers)
+    # the lock of the killed run is left behind with its pid; the resumed run takes it over
+    lock = tmp_path / "killed.json.lock"
+    assert lock.read_text().strip() == str(proc.pid)
 
     r = subprocess.run(_cmd(out), check=True, capture_output=True, text=True, env=env, timeout=600)
     assert "record:" in r.stdout
     resumed = json.loads(out.read_text())
     assert resumed["finished"]
+    assert not lock.exists()
     assert _strip(resumed) == _strip(json.loads(full.read_text()))
     # the finished cycles were not recomputed: their timings are the ones written before the kill
     for before, after in zip(partial["cycles"], resumed["cycles"]):

@@ -32,6 +32,7 @@ from .data import ALDataset, check_dataset_name, load_dataset
 from .models import MODELS, build_model
 from .strategies import SelectionContext, get_strategy, strategy_names
 from .train import AUGMENTATIONS, LR_SCHEDULES, TrainConfig, evaluate, train_model
+from .selection_balance import selection_diagnostics
 from .validation import check_choice, check_float, check_fraction, check_int
 
 __all__ = ["ALConfig", "PoolPlan", "run_active_learning", "load_record", "load_config_dataset", "plan_pool", "train_cycle",
@@ -317,7 +318,9 @@ def run_active_learning(
     Returns:
         The record: ``config``, ``strategy``, ``dataset``, ``initial_labeled``, ``cycles`` (one
         entry per training: ``cycle, n_labeled, test_acc, selected, train_seconds,
-        select_seconds, final_train_loss``), ``finished``, ``environment``.
+        select_seconds, final_train_loss`` and the batch's class balance
+        ``selected_class_counts, selected_pseudo_class_counts, selection_class_entropy``, see
+        :func:`altoolkit.selection_balance.selection_diagnostics`), ``finished``, ``environment``.
     """
     if not isinstance(config, ALConfig):
         raise TypeError(f"config must be an ALConfig, got {type(config).__name__}")
@@ -429,6 +432,7 @@ def run_active_learning(
             "train_seconds": result.seconds,
             "select_seconds": select_seconds,
             "final_train_loss": result.history["loss"][-1],
+            **selection_diagnostics(dataset, result.model, selected, config.score_batch_size, config.device),
         }
         record["cycles"].append(entry)
         labeled.extend(selected)

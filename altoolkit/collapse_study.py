@@ -240,8 +240,10 @@ def study_seed(dataset: ALDataset, setting: StudySetting, seed: int) -> dict[str
     Keys: ``share_disal``, ``share_random`` (a seeded random batch), ``share_<variant>`` for the
     ablations (``no_bn``, ``no_dropout``, ``plain``, ``lam<λ>``, ``sched_<name>``, ``head_only``,
     ``bias_only``, ``avg_kl``, ``swa``, ``subset``), ``step_norm_<...>`` (‖θ_T − θ_{T-1}‖),
-    ``mass_<...>`` (:func:`class_mass_share` over pseudo-labels), ``head_explained_mean/median``
-    (per-sample KL_head / KL_full), ``head_spearman``, and the f̄ gaps of :func:`running_mean_gap`.
+    ``mass_<...>`` (:func:`class_mass_share` over pseudo-labels), ``acc_<...>`` (last-epoch train
+    accuracy), ``<part>_explained_mean`` / ``<part>_explained_topk`` (per-sample KL with only
+    ``part`` moved / KL of the full move, averaged over the pool / the top-k batch; parts ``head``,
+    ``bias``, ``bn_stats``), ``<part>_spearman``, and the f̄ gaps of :func:`running_mean_gap`.
     """
     n_cls = dataset.num_classes
     lab, unl = labeled_split(dataset.n_train, setting.n_labeled, seed)
@@ -306,19 +308,14 @@ def study_seed(dataset: ALDataset, setting: StudySetting, seed: int) -> dict[str
         record("no_bn", train_study_model(dataset, setting, lab, seed, batchnorm=False))
     record("no_dropout", train_study_model(dataset, setting, lab, seed, dropout=False))
     record("plain", train_study_model(dataset, setting, lab, seed, batchnorm=False, dropout=False))
-    # λ and the lr schedule
-    for lam in setting.lambdas:
-        key = f"lam{lam:g}"
-        if lam == setting.dynamic_weight:
+    # λ and the lr schedule (the setting's own value is the baseline run above, not retrained)
+    changes = [(f"lam{v:g}", "dynamic_weight", v) for v in setting.lambdas] + \
+        [(f"sched_{v}", "lr_schedule", v) for v in setting.schedules]
+    for key, field_name, value in changes:
+        if value == getattr(setting, field_name):
             out.update({f"{p}_{key}": out[f"{p}_disal"] for p in ("share", "mass", "step_norm", "acc")})
         else:
-            record(key, train_study_model(dataset, setting, lab, seed, dynamic_weight=lam))
-    for sched in setting.schedules:
-        key = f"sched_{sched}"
-        if sched == setting.lr_schedule:
-            out.update({f"{p}_{key}": out[f"{p}_disal"] for p in ("share", "mass", "step_norm", "acc")})
-        else:
-            record(key, train_study_model(dataset, setting, lab, seed, lr_schedule=sched))
+            record(key, train_study_model(dataset, setting, lab, seed, **{field_name: value}))
     return out
 
 
@@ -388,8 +385,8 @@ def _tests(setting: StudySetting) -> list[HypothesisTest]:
 
 def hypothesis_verdicts(rows: Sequence[Mapping[str, Any]], setting: StudySetting) -> dict[str, Verdict]:
     """Paired (by seed) verdicts of every claim of the study (:func:`altoolkit.stats.compare`),
-    plus ``head_explains_half``: "the last-layer move explains more than half of a top-k sample's
-    KL" (``head_explained_topk - 0.5``, :func:`altoolkit.stats.verdict`)."""
+    plus ``head_explains_half`` and ``bn_stats_explains_half``: "moving only that part gives more
+    than half of a top-k sample's KL" (``<part>_explained_topk - 0.5``, :func:`altoolkit.stats.verdict`)."""
     out = {t.name: compare(_col(rows, t.a), _col(rows, t.b), t.claim) for t in _tests(setting)}
     for part, what in (("head", "the last-layer move"), ("bn_stats", "the move of BatchNorm's running statistics")):
         if f"{part}_explained_topk" in rows[0]:

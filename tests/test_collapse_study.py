@@ -152,3 +152,39 @@ def test_measurement_configs_cover_rules_and_baselines():
     cfgs = cs.measurement_configs(base, [0, 1])
     got = {(c.strategy, c.strategy_options.get("batch", "topk"), c.seed) for c in cfgs}
     assert len(cfgs) == 12 and ("disal", "diverse", 1) in got and ("entropy", "topk", 0) in got
+
+
+def test_plots_of_the_study(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from altoolkit import plots_collapse
+
+    rows = [{"seed": s, "share_disal": 0.9, "share_random": 0.2 + 0.01 * s, "share_no_bn": 0.5} for s in range(3)]
+    fig = plots_collapse.plot_study_shares(rows, ["disal", "no_bn"])
+    assert len(fig.axes[0].patches) == 2
+    with pytest.raises(ValueError, match="lam0"):
+        plots_collapse.plot_study_shares(rows, ["lam0"])
+    v = {"a": alt.stats.verdict([0.1, 0.2, 0.15], "a"), ("x", "y"): alt.stats.verdict([-0.1, 0.2], "b")}
+    fig = plots_collapse.plot_verdicts(v)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "x > y"]
+    recs = [_rec("random", 0, [0.5, 0.6, 0.7], [1, 1, 1])]
+    for c, sel in zip(recs[0]["cycles"], ([0, 1], [2], [])):
+        c["selected"], c["cycle"] = sel, 0
+    recs[0]["dataset"] = {"num_classes": 2}
+    fig = plots_collapse.plot_selection_balance(recs, np.array([0, 0, 1]))
+    assert len(fig.axes) == 2
+    alt.plots.save_figure(fig, tmp_path, "balance")
+    assert (tmp_path / "balance.png").exists()
+
+
+def test_mean_share_by_seed_and_split_by_verdict():
+    y = np.array([0, 0, 1, 1])
+    recs = []
+    for seed, batches in ((0, [[0, 1], [2, 3]]), (1, [[0, 2], [1]])):
+        cycles = [{"cycle": i, "selected": b} for i, b in enumerate(batches)] + [{"cycle": 2, "selected": []}]
+        recs.append({"config": {"strategy": "disal", "seed": seed, "strategy_options": {}}, "strategy": {"name": "disal"},
+                     "dataset": {"num_classes": 2}, "cycles": cycles})
+    assert cs.mean_share_by_seed(recs, y) == {"disal": {0: 1.0, 1: 0.75}}
+    v = {"a": alt.stats.verdict([1.0, 1.1]), "b": alt.stats.verdict([-1.0, -1.1]), "c": alt.stats.verdict([1.0, -1.0])}
+    assert cs.split_by_verdict(v) == {"holds": ["a"], "contradicted": ["b"], "inconclusive": ["c"]}

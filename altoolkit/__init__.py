@@ -54,7 +54,7 @@ _ATTRS: dict[str, str] = {
 _SUBMODULES = frozenset({
     "cli", "collapse_study", "comparison", "data", "derivation", "dynamic", "embedding", "experiments", "fluctuation",
     "inference", "influence", "isal_study", "labeling", "labelstore", "loop", "models", "plots",
-    "plots_collapse", "plots_maps", "reproduce", "results", "scores", "stats", "strategies", "summary", "sweep", "train",
+    "plots_collapse", "plots_maps", "reproduce", "results", "scores", "selection_balance", "stats", "strategies", "summary", "sweep", "train",
     "validation", "widgets",
 })
 
@@ -78,7 +78,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # static tools see the eager API
     from . import (  # noqa: F401
         cli, collapse_study, comparison, data, derivation, dynamic, embedding, experiments, fluctuation, inference, influence,
-        isal_study, labeling, labelstore, loop, models, plots, plots_collapse, plots_maps, reproduce, results, scores,
+        isal_study, labeling, labelstore, loop, models, plots, plots_collapse, plots_maps, reproduce, results, scores, selection_balance,
         stats, strategies, summary, sweep, train, validation, widgets,
     )
     from .data import (  # noqa: F401

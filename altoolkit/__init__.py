@@ -52,9 +52,10 @@ _ATTRS: dict[str, str] = {
 
 # submodules reachable as ``alt.<name>`` (imported on first access)
 _SUBMODULES = frozenset({
-    "cli", "comparison", "data", "derivation", "dynamic", "embedding", "experiments", "fluctuation",
+    "cli", "collapse_study", "comparison", "data", "derivation", "dynamic", "embedding", "experiments", "fluctuation",
     "inference", "influence", "isal_study", "labeling", "labelstore", "loop", "models", "plots",
-    "plots_maps", "record_io", "reproduce", "results", "scores", "stats", "strategies", "summary", "sweep", "train",
+    "plots_collapse", "plots_maps", "record_io", "reproduce", "results", "scores", "selection_balance",
+    "stats", "strategies", "summary", "sweep", "train",
     "validation", "widgets",
 })
 
@@ -77,8 +78,9 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # static tools see the eager API
     from . import (  # noqa: F401
-        cli, comparison, data, derivation, dynamic, embedding, experiments, fluctuation, inference, influence,
-        isal_study, labeling, labelstore, loop, models, plots, plots_maps, record_io, reproduce, results, scores,
+        cli, collapse_study, comparison, data, derivation, dynamic, embedding, experiments, fluctuation,
+        inference, influence, isal_study, labeling, labelstore, loop, models, plots, plots_collapse,
+        plots_maps, record_io, reproduce, results, scores, selection_balance,
         stats, strategies, summary, sweep, train, validation, widgets,
     )
     from .data import (  # noqa: F401

@@ -38,6 +38,7 @@ from .strategies import SelectionContext, get_strategy, strategy_names
 from .train import AUGMENTATIONS, LR_SCHEDULES, TrainConfig, evaluate, train_model
 from .record_io import (SidecarError, check_output_file, load_sidecar, loads_strict, lock_file, prune_sidecars,
                         save_sidecar, write_json)
+from .selection_balance import selection_diagnostics
 from .validation import check_choice, check_device, check_float, check_fraction, check_int
 
 __all__ = ["ALConfig", "PoolPlan", "run_active_learning", "load_record", "load_config_dataset", "plan_pool", "train_cycle",
@@ -307,8 +308,10 @@ def run_active_learning(
     Returns:
         The record: ``config``, ``strategy``, ``dataset``, ``initial_labeled``, ``cycles`` (one
         entry per training: ``cycle, n_labeled, test_acc, selected, train_seconds,
-        select_seconds, final_train_loss``), ``finished``, ``environment``; while unfinished,
-        ``sidecars`` names the sidecar files it needs (see :func:`write_record`).
+        select_seconds, final_train_loss`` and the batch's class balance
+        ``selected_class_counts, selected_pseudo_class_counts, selection_class_entropy``, see
+        :func:`altoolkit.selection_balance.selection_diagnostics`), ``finished``, ``environment``;
+        while unfinished, ``sidecars`` names the sidecar files it needs (see :func:`write_record`).
 
     Raises:
         FileLockedError: another run holds ``out`` (its pid is in the message).
@@ -521,6 +524,7 @@ def _run(config: ALConfig, out_path: Path | None, dataset: ALDataset | None, pro
             "train_seconds": result.seconds,
             "select_seconds": select_seconds,
             "final_train_loss": result.history["loss"][-1],
+            **selection_diagnostics(dataset, result.model, selected, config.score_batch_size, config.device),
         }
         record["cycles"].append(entry)
         labeled.extend(selected)

@@ -15,7 +15,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 __all__ = ["class_counts", "normalised_class_entropy", "largest_class_share", "batch_balance",
-           "record_batch_balance", "selection_balance_table", "selection_balance_markdown"]
+           "selection_diagnostics", "record_batch_balance", "strategy_label", "selection_balance_table",
+           "selection_balance_markdown"]
 
 
 def class_counts(labels: Sequence[int] | np.ndarray, num_classes: int) -> list[int]:
@@ -38,7 +39,7 @@ def normalised_class_entropy(counts: Sequence[int]) -> float:
     if total == 0:
         return float("nan")
     p = c[c > 0] / total
-    return float(-(p * np.log(p)).sum() / math.log(c.size))
+    return float(max(0.0, -(p * np.log(p)).sum() / math.log(c.size)))  # a one-class batch gives 0.0, not -0.0
 
 
 def largest_class_share(counts: Sequence[int]) -> float:
@@ -54,6 +55,33 @@ def batch_balance(labels: Sequence[int] | np.ndarray, num_classes: int) -> dict[
     """``{"counts", "entropy", "largest_share"}`` of one batch's labels."""
     counts = class_counts(labels, num_classes)
     return {"counts": counts, "entropy": normalised_class_entropy(counts), "largest_share": largest_class_share(counts)}
+
+
+def selection_diagnostics(dataset: Any, model: Any, selected: Sequence[int], batch_size: int = 512,
+                          device: str = "cpu") -> dict[str, Any]:
+    """The three per-cycle fields of an AL record for the batch ``selected`` (dataset indices):
+
+    - ``selected_class_counts``: counts of the TRUE labels ``dataset.y_train[selected]`` (the loop
+      simulates the oracle, so it has them);
+    - ``selected_pseudo_class_counts``: counts of ``model``'s argmax on the selected samples
+      (``model`` is the one that selected them, θ_T of the cycle);
+    - ``selection_class_entropy``: :func:`normalised_class_entropy` of the true counts, in [0, 1];
+      ``None`` for an empty batch (the last cycle selects nothing; JSON has no NaN).
+    """
+    import torch
+
+    from .inference import predict_logits
+
+    c = int(dataset.num_classes)
+    if len(selected) == 0:
+        return {"selected_class_counts": [0] * c, "selected_pseudo_class_counts": [0] * c,
+                "selection_class_entropy": None}
+    idx = torch.as_tensor(list(selected), dtype=torch.long)
+    counts = class_counts(dataset.y_train[idx].numpy(), c)
+    logits = predict_logits(model, dataset.x_train, dataset.to_input, batch_size, device, indices=idx)
+    pseudo = class_counts(logits.argmax(1).numpy(), c)
+    return {"selected_class_counts": counts, "selected_pseudo_class_counts": pseudo,
+            "selection_class_entropy": normalised_class_entropy(counts)}
 
 
 def record_batch_balance(record: dict[str, Any], y_train: Sequence[int] | np.ndarray | None = None) -> list[dict[str, Any]]:
@@ -79,11 +107,20 @@ def record_batch_balance(record: dict[str, Any], y_train: Sequence[int] | np.nda
     return out
 
 
-def _label(record: dict[str, Any]) -> str:
+def strategy_label(record: dict[str, Any]) -> str:
+    """Label of a record's strategy in the figures' convention: ``name``, ``name+RULE`` when the
+    batch rule is not the default ``topk`` (``disal+balanced``), then `` (λ=...)`` when λ was set
+    explicitly and `` (key=value, ...)`` for other non-default options."""
     cfg = record.get("config", {})
     name = record.get("strategy", {}).get("name") or cfg.get("strategy", "?")
-    opts = cfg.get("strategy_options") or {}
-    return name + ("" if not opts else " (" + ", ".join(f"{k}={v}" for k, v in sorted(opts.items())) + ")")
+    opts = dict(cfg.get("strategy_options") or {})
+    batch = opts.pop("batch", "topk")
+    label = name if batch == "topk" else f"{name}+{batch}"
+    if cfg.get("dynamic_weight") is not None:
+        label += f" (λ={cfg['dynamic_weight']:g})"
+    if opts:
+        label += " (" + ", ".join(f"{k}={v}" for k, v in sorted(opts.items())) + ")"
+    return label
 
 
 def selection_balance_table(records: Iterable[dict[str, Any]], y_train: Sequence[int] | np.ndarray | None = None
@@ -94,7 +131,7 @@ def selection_balance_table(records: Iterable[dict[str, Any]], y_train: Sequence
     which strategies first appear."""
     rows: dict[str, dict[str, Any]] = {}
     for rec in records:
-        label = _label(rec)
+        label = strategy_label(rec)
         row = rows.setdefault(label, {"strategy": label, "runs": 0, "_e": [], "_s": []})
         row["runs"] += 1
         for b in record_batch_balance(rec, y_train):
@@ -112,9 +149,14 @@ def selection_balance_table(records: Iterable[dict[str, Any]], y_train: Sequence
     return out
 
 
-def selection_balance_markdown(rows: Sequence[dict[str, Any]]) -> str:
-    """The table of :func:`selection_balance_table` as Markdown."""
-    head = "| strategy | runs | batches | mean class entropy | min class entropy | mean largest-class share | max largest-class share |"
+def selection_balance_markdown(records: Iterable[dict[str, Any]], y_train: Sequence[int] | np.ndarray | None = None
+                               ) -> str:
+    """The "selection balance" table of AL ``records`` as Markdown (one row per strategy label,
+    seeds pooled; see :func:`selection_balance_table`): mean and minimum normalised class entropy
+    of a selected batch, mean and maximum share of its largest class."""
+    rows = selection_balance_table(records, y_train)
+    head = ("| strategy | runs | batches | mean class entropy | min class entropy | mean largest-class share "
+            "| max largest-class share |")
     lines = [head, "|" + "---|" * 7]
     for r in rows:
         lines.append(f"| {r['strategy']} | {r['runs']} | {r['batches']} | {r['mean_entropy']:.2f} | "

@@ -131,3 +131,16 @@ def test_cli_batch_flag_runs_and_is_recorded(tmp_path):
     assert rec["strategy"]["options"] == {"batch": "balanced"}
     assert len(rec["cycles"][0]["selected"]) > 0
     assert not math.isnan(rec["cycles"][0]["test_acc"])
+
+
+def test_cli_strategies_marks_exactly_the_strategies_taking_batch(capsys, tmp_path):
+    from altoolkit.cli import main
+
+    assert main(["strategies"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    marked = {ln.split()[0] for ln in lines if ln.rstrip().endswith("[--batch]")}
+    assert marked == set(strategies_taking_batch())
+    for name in ("disal", "disal_no_dynamic", "entropy", "margin", "tracin", "isal", "gradnorm", "tod"):
+        assert name in marked
+    assert main(["al", "--strategy", "coreset", "--batch", "balanced", "--out", str(tmp_path / "r.json")]) == 2
+    assert not (tmp_path / "r.json").exists()

@@ -37,7 +37,7 @@ def test_table_from_indices_and_from_counts_agree():
     b = _rec("disal", [[0, 3], [0, 1]])                 # shares 0.5, 1.0
     c = _rec("disal", [[0, 1, 2, 3]], counts=[[3, 1]], opts={"batch": "balanced"})
     rows = selection_balance_table([a, b, c], y)
-    assert [r["strategy"] for r in rows] == ["disal", "disal (batch=balanced)"]
+    assert [r["strategy"] for r in rows] == ["disal", "disal+balanced"]
     r = rows[0]
     assert r["runs"] == 2 and r["batches"] == 4
     assert r["mean_largest_share"] == pytest.approx((0.75 + 1 + 0.5 + 1) / 4)
@@ -48,4 +48,30 @@ def test_table_from_indices_and_from_counts_agree():
     assert record_batch_balance(c)[0]["counts"] == [3, 1]  # stored counts need no labels
     with pytest.raises(ValueError, match="y_train"):
         record_batch_balance(a)
-    assert "disal (batch=balanced)" in selection_balance_markdown(rows)
+    md = selection_balance_markdown([a, b, c], y)
+    assert "| disal+balanced | 1 | 1 | " in md and md.count("\n") == 3
+    assert "| disal | 2 | 4 | 0.45 | 0.00 | 0.81 | 1.00 |" in md
+
+
+def test_loop_records_selection_diagnostics(digits):
+    import altoolkit as alt
+    from altoolkit.models import build_model
+    from altoolkit.selection_balance import selection_diagnostics
+
+    rec = alt.run_active_learning(alt.ALConfig(strategy="entropy", epochs=2, cycles=2, batch_size=32), dataset=digits,
+                                  progress=False)
+    first, last = rec["cycles"]
+    y = digits.y_train.numpy()
+    assert first["selected_class_counts"] == class_counts(y[first["selected"]], 10)
+    assert sum(first["selected_pseudo_class_counts"]) == len(first["selected"])
+    assert first["selection_class_entropy"] == pytest.approx(normalised_class_entropy(first["selected_class_counts"]))
+    assert 0.0 <= first["selection_class_entropy"] <= 1.0
+    assert last["selected_class_counts"] == [0] * 10 and last["selection_class_entropy"] is None
+    # pseudo counts are the argmax of the model that selected: a model predicting one class
+    model = build_model("mlp", digits.input_shape, 10, seed=0)
+    with __import__("torch").no_grad():
+        model.head.weight.zero_()
+        model.head.bias.copy_(__import__("torch").arange(10.0))
+    d = selection_diagnostics(digits, model, [0, 5, 7])
+    assert d["selected_pseudo_class_counts"] == [0] * 9 + [3]
+    assert d["selected_class_counts"] == class_counts(y[[0, 5, 7]], 10)

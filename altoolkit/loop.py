@@ -29,9 +29,10 @@ from .progress import tqdm
 
 from . import __version__
 from .data import ALDataset, check_dataset_name, load_dataset
-from .models import MODELS, build_model
+from .fresh_model import default_dynamic_weight, derive_seed, train_fresh
+from .models import build_model, check_model
 from .strategies import SelectionContext, get_strategy, strategy_names
-from .train import AUGMENTATIONS, LR_SCHEDULES, TrainConfig, evaluate, train_model
+from .train import AUGMENTATIONS, LR_SCHEDULES, TrainConfig, evaluate
 from .validation import check_choice, check_float, check_fraction, check_int
 
 __all__ = ["ALConfig", "PoolPlan", "run_active_learning", "load_record", "load_config_dataset", "plan_pool", "train_cycle",
@@ -40,25 +41,24 @@ __all__ = ["ALConfig", "PoolPlan", "run_active_learning", "load_record", "load_c
 RECORD_FORMAT = "altoolkit.al_record/1"
 
 
-def derive_seed(seed: int, *keys: int) -> int:
-    """A 31-bit seed derived from ``seed`` and integer ``keys`` (stable across runs and machines)."""
-    ss = np.random.SeedSequence([int(seed)] + [int(k) for k in keys])
-    return int(ss.generate_state(1, dtype=np.uint32)[0] & 0x7FFFFFFF)
-
-
 @dataclass
 class ALConfig:
     """Configuration of one active-learning run (all fields are written into the record).
 
     Attributes:
-        dataset: dataset name (see :data:`altoolkit.data.DATASETS`).
+        dataset: dataset name (:func:`altoolkit.data.dataset_names`, including those given to
+            :func:`altoolkit.register_dataset`) or import path ``"package.module:function"``.
+            With ``run_active_learning(config, dataset=ds)`` it is not used: the record stores
+            ``ds.name``.
         strategy: strategy name (``altoolkit strategies`` lists them).
         strategy_options: keyword options of the strategy, e.g. ``{"largest": False}``.
         seed: seeds the initial pool, every model initialisation, training and selection.
         initial_fraction: share of the pool labeled at the start (paper: 0.10).
         step_fraction: share of the pool added per cycle (paper: 0.05).
         cycles: number of trainings; ``cycles - 1`` selections (paper: 7, i.e. 10% → 40%).
-        model: model name (see :data:`altoolkit.models.MODELS`).
+        model: model name (:func:`altoolkit.models.model_names`, including those given to
+            :func:`altoolkit.register_model`) or import path ``"package.module:function"`` of a
+            ``function(input_shape, num_classes) -> nn.Module``; the record stores the string.
         epochs, batch_size, lr, momentum, weight_decay, lr_schedule, augment: training settings.
         dynamic_weight: λ of DISAL Eq. 14.  ``None``: 1.0 for strategies trained with the dynamic
             loss (``disal``, ``disal_no_selection``), 0 for the others; a number applies to all.
@@ -97,7 +97,7 @@ class ALConfig:
     def __post_init__(self) -> None:
         check_dataset_name(self.dataset)
         check_choice("strategy", self.strategy, strategy_names())
-        check_choice("model", self.model, MODELS)
+        check_model(self.model)
         self.seed = check_int("seed", self.seed, 0)
         self.initial_fraction = check_fraction("initial_fraction", self.initial_fraction)
         self.step_fraction = check_fraction("step_fraction", self.step_fraction)
@@ -120,10 +120,7 @@ class ALConfig:
         get_strategy(self.strategy, **self.strategy_options)  # validates the options
 
     def effective_dynamic_weight(self) -> float:
-        if self.dynamic_weight is not None:
-            return float(self.dynamic_weight)
-        strat = get_strategy(self.strategy, **self.strategy_options)
-        return 1.0 if strat.dynamic_loss else 0.0
+        return default_dynamic_weight(get_strategy(self.strategy, **self.strategy_options), self.dynamic_weight)
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(
@@ -281,18 +278,9 @@ def train_cycle(config: ALConfig, dataset: ALDataset, labeled: torch.Tensor, cyc
     """Train cycle ``cycle``'s model from scratch on ``labeled``, seeded by ``(seed, cycle)``,
     keeping the checkpoints ``strategy`` needs."""
     tcfg = config.train_config()
-    model = build_model(config.model, dataset.input_shape, dataset.num_classes, seed=derive_seed(config.seed, cycle, 1))
-    return train_model(
-        model,
-        dataset.x_train[labeled],
-        dataset.y_train[labeled],
-        tcfg,
-        seed=derive_seed(config.seed, cycle, 2),
-        to_input=dataset.to_input,
-        checkpoint_epochs=strategy.checkpoint_epochs(tcfg.epochs),
-        progress=progress,
-        desc=f"{config.strategy} cycle {cycle} train",
-    )
+    return train_fresh(config.model, dataset, labeled, tcfg, config.seed, cycle,
+                       checkpoint_epochs=strategy.checkpoint_epochs(tcfg.epochs), progress=progress,
+                       desc=f"{config.strategy} cycle {cycle} train")
 
 
 def run_active_learning(
@@ -310,7 +298,10 @@ def run_active_learning(
         out: JSON path of the record.  When the file exists with the same configuration, the run
             resumes after its last finished cycle; with a different configuration an error is
             raised and the file is left untouched.
-        dataset: an already loaded dataset (otherwise ``load_dataset(config.dataset, ...)``).
+        dataset: an already loaded dataset, e.g. from :func:`altoolkit.from_arrays` (otherwise
+            ``load_dataset(config.dataset, ...)``); the record's ``config.dataset`` is then
+            ``dataset.name``, so no registered name is needed (to rerun such a record with
+            :meth:`ALConfig.from_dict`, register the loader under that name).
         progress: tqdm bars for cycles and epochs.
         on_cycle_end: called with each cycle's entry once it is saved.
 
@@ -324,9 +315,12 @@ def run_active_learning(
     strategy = get_strategy(config.strategy, **config.strategy_options)
     out_path = Path(out) if out is not None else None
     record: dict[str, Any] | None = None
+    config_dict = json.loads(json.dumps(config.to_dict()))
+    if dataset is not None:
+        config_dict["dataset"] = dataset.name  # what ran, not ALConfig's default name
     if out_path is not None and out_path.exists():
         old = load_record(out_path)
-        if old.get("config") != json.loads(json.dumps(config.to_dict())):
+        if old.get("config") != config_dict:
             raise ValueError(
                 f"results file {str(out_path)!r} holds a run with a different configuration; "
                 "choose another --out, or delete the file to start over (nothing was overwritten)"
@@ -350,7 +344,7 @@ def run_active_learning(
     if record is None:
         record = {
             "format": RECORD_FORMAT,
-            "config": json.loads(json.dumps(config.to_dict())),
+            "config": config_dict,
             "strategy": {
                 "name": strategy.name,
                 "options": strategy.options(),

@@ -197,9 +197,6 @@ class Strategy:
         if rule == "balanced":
             logits = predict_logits(ctx.model, ctx.pool_x, ctx.dataset.to_input, ctx.batch_size, ctx.device, ctx.progress)
             return batch_rules.select_balanced(order, logits.argmax(1), budget, ctx.dataset.num_classes)
-        if not hasattr(ctx.model, "embed"):
-            raise ValueError(f"batch='diverse' needs a model with an embed() method (penultimate features); "
-                             f"{type(ctx.model).__name__} has none")
         feats = predict_logits(ctx.model, ctx.pool_x, ctx.dataset.to_input, ctx.batch_size, ctx.device,
                                ctx.progress, embed=True)
         return batch_rules.select_diverse(order, feats, budget, ctx.seed)

@@ -32,7 +32,9 @@ _ATTRS: dict[str, str] = {
     "imbalanced_subset": "data",
     "load_dataset": "data",
     "load_digits": "data",
+    "register_dataset": "data",
     "build_model": "models",
+    "register_model": "models",
     "TrainConfig": "train",
     "TrainResult": "train",
     "evaluate": "train",
@@ -53,8 +55,8 @@ _ATTRS: dict[str, str] = {
 # submodules reachable as ``alt.<name>`` (imported on first access)
 _SUBMODULES = frozenset({
     "cli", "comparison", "data", "derivation", "dynamic", "embedding", "experiments", "fluctuation",
-    "inference", "influence", "isal_study", "labeling", "labelstore", "loop", "models", "plots",
-    "plots_maps", "reproduce", "results", "scores", "stats", "strategies", "summary", "sweep", "train",
+    "fresh_model", "inference", "influence", "isal_study", "labeling", "labelstore", "loop", "models",
+    "plots", "plots_maps", "plugins", "reproduce", "results", "scores", "stats", "strategies", "summary", "sweep", "train",
     "validation", "widgets",
 })
 
@@ -77,16 +79,16 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # static tools see the eager API
     from . import (  # noqa: F401
-        cli, comparison, data, derivation, dynamic, embedding, experiments, fluctuation, inference, influence,
-        isal_study, labeling, labelstore, loop, models, plots, plots_maps, reproduce, results, scores,
+        cli, comparison, data, derivation, dynamic, embedding, experiments, fluctuation, fresh_model, inference,
+        influence, isal_study, labeling, labelstore, loop, models, plots, plots_maps, plugins, reproduce, results, scores,
         stats, strategies, summary, sweep, train, validation, widgets,
     )
     from .data import (  # noqa: F401
         DATASETS, ALDataset, CorruptDatasetError, DatasetNotFoundError, from_arrays, from_image_folder,
-        imbalanced_subset, load_dataset, load_digits,
+        imbalanced_subset, load_dataset, load_digits, register_dataset,
     )
     from .loop import ALConfig, load_record, run_active_learning  # noqa: F401
-    from .models import build_model  # noqa: F401
+    from .models import build_model, register_model  # noqa: F401
     from .scores import disal_kl, disal_kl_from_logits, entropy, select_top  # noqa: F401
     from .strategies import SelectionContext, describe_strategies, get_strategy, strategy_names  # noqa: F401
     from .train import TrainConfig, TrainResult, evaluate, train_model  # noqa: F401

@@ -69,6 +69,15 @@ class ALConfig:
         device: torch device string.
         root, download: where a torchvision dataset lives and whether to download it.
         dataset_options: extra keyword arguments of the dataset loader.
+
+    Examples:
+        >>> import altoolkit as alt
+        >>> cfg = alt.ALConfig(strategy="entropy", model="mlp", cycles=2, epochs=1)
+        >>> cfg.effective_dynamic_weight(), alt.ALConfig(strategy="disal").effective_dynamic_weight()
+        (0.0, 1.0)
+        >>> alt.ALConfig(model="vgg")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: model must be one of mlp, cnn, ...
     """
 
     dataset: str = "digits"
@@ -191,7 +200,16 @@ def _atomic_torch_save(path: Path, obj: Any) -> None:
 
 
 def load_record(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a results record, with a clear error when the file is not one."""
+    """Read a results record, with a clear error when the file is not one.
+
+    Examples:
+        >>> import os, tempfile, altoolkit as alt
+        >>> path = os.path.join(tempfile.mkdtemp(), "run.json")
+        >>> cfg = alt.ALConfig(strategy="random", model="mlp", cycles=2, epochs=1)
+        >>> _ = alt.run_active_learning(cfg, path, dataset=alt.load_digits(seed=0), progress=False)
+        >>> [c["n_labeled"] for c in alt.load_record(path)["cycles"]]
+        [135, 202]
+    """
     p = Path(path)
     try:
         text = p.read_text()
@@ -309,6 +327,13 @@ def run_active_learning(
         The record: ``config``, ``strategy``, ``dataset``, ``initial_labeled``, ``cycles`` (one
         entry per training: ``cycle, n_labeled, test_acc, selected, train_seconds,
         select_seconds, final_train_loss``), ``finished``, ``environment``.
+
+    Examples:
+        >>> import altoolkit as alt
+        >>> cfg = alt.ALConfig(strategy="entropy", model="mlp", cycles=2, epochs=1)
+        >>> rec = alt.run_active_learning(cfg, dataset=alt.load_digits(seed=0), progress=False)
+        >>> rec["config"]["dataset"], len(rec["cycles"]), len(rec["cycles"][0]["selected"]), rec["finished"]
+        ('digits', 2, 67, True)
     """
     if not isinstance(config, ALConfig):
         raise TypeError(f"config must be an ALConfig, got {type(config).__name__}")

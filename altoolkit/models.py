@@ -179,6 +179,12 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed:
         num_classes: number of output logits.
         seed: when given, parameters are initialised under ``torch.manual_seed(seed)`` without
             disturbing the global RNG state.
+
+    Examples:
+        >>> import torch, altoolkit as alt
+        >>> net = alt.build_model("cnn", (1, 8, 8), 10, seed=0)
+        >>> net(torch.zeros(2, 1, 8, 8)).shape, net.embed(torch.zeros(2, 1, 8, 8)).shape
+        (torch.Size([2, 10]), torch.Size([2, 128]))
     """
     if name not in _BUILDERS:  # a registered name or an import path (see register_model)
         return _build_user_model(name, input_shape, num_classes, seed)

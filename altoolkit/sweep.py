@@ -251,7 +251,30 @@ def _warm_up() -> None:
         _WARMED_UP = True
 
 
-def _run_config(config_dict: dict[str, Any], out: str, restore_threads: bool) -> tuple[str, Any]:
+def _plugins(config: ALConfig) -> dict[str, dict[str, Any]]:
+    """The registered (user) model and dataset callables ``config`` names, for a worker process
+    that does not have them (see :mod:`altoolkit.plugins`; import paths need nothing)."""
+    from .data import DATASET_REGISTRY
+    from .models import MODEL_REGISTRY
+
+    from .data import _IMBALANCED_NAME
+
+    match = _IMBALANCED_NAME.match(config.dataset)  # "mine_ir10" needs "mine"
+    datasets = [config.dataset] + ([match.group("base")] if match else [])
+    return {"model": MODEL_REGISTRY.entries([config.model]), "dataset": DATASET_REGISTRY.entries(datasets)}
+
+
+def _install_plugins(plugins: dict[str, dict[str, Any]] | None) -> None:
+    if plugins:
+        from .data import DATASET_REGISTRY
+        from .models import MODEL_REGISTRY
+
+        MODEL_REGISTRY.install(plugins.get("model", {}))
+        DATASET_REGISTRY.install(plugins.get("dataset", {}))
+
+
+def _run_config(config_dict: dict[str, Any], out: str, restore_threads: bool,
+                plugins: dict[str, dict[str, Any]] | None = None) -> tuple[str, Any]:
     """Run (or resume) one configuration in the current process; never raises.
 
     Returns ``("ok", record)`` or ``("error", (message, traceback))``.  One torch thread and one
@@ -270,6 +293,7 @@ def _run_config(config_dict: dict[str, Any], out: str, restore_threads: bool) ->
             rec = _finished_record(path)
             if rec is None:
                 _warm_up()
+                _install_plugins(plugins)
                 rec = run_active_learning(ALConfig.from_dict(config_dict), out=path, progress=False)
             return "ok", rec
         except Exception as exc:  # reported with the configuration; the other runs go on
@@ -391,22 +415,23 @@ def run_sweep(
         bar.update(1)
 
     args = {h: (unique[h].to_dict(), str(out / f"{h}.json")) for h in todo}
+    plugins = {h: _plugins(unique[h]) for h in todo}  # registered callables travel with the task
     try:
         if todo and backend == "serial":
             for h in todo:
-                collect(h, _run_config(*args[h], restore_threads=True))
+                collect(h, _run_config(*args[h], restore_threads=True, plugins=plugins[h]))
         elif todo and backend == "joblib":
             from joblib import Parallel, delayed
 
             parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered")
-            for h, outcome in parallel(delayed(_tagged_run)(h, *args[h]) for h in todo):
+            for h, outcome in parallel(delayed(_tagged_run)(h, *args[h], plugins[h]) for h in todo):
                 collect(h, outcome)
         elif todo and backend == "dask":
             from dask.distributed import as_completed
 
             client, owned = _dask_client(scheduler)
             try:
-                futures = {client.submit(_run_config, *args[h], False, key=f"altoolkit-run-{h}-{uuid.uuid4().hex[:8]}"): h for h in todo}
+                futures = {client.submit(_run_config, *args[h], False, plugins[h], key=f"altoolkit-run-{h}-{uuid.uuid4().hex[:8]}"): h for h in todo}
                 for fut in as_completed(futures):
                     h = futures[fut]
                     if fut.status == "error":  # the worker died or the task could not be run
@@ -431,6 +456,7 @@ def run_sweep(
     return records
 
 
-def _tagged_run(h: str, config_dict: dict[str, Any], out: str) -> tuple[str, tuple[str, Any]]:
+def _tagged_run(h: str, config_dict: dict[str, Any], out: str,
+                plugins: dict[str, dict[str, Any]] | None = None) -> tuple[str, tuple[str, Any]]:
     """joblib task: the run's outcome with its hash (results arrive in completion order)."""
-    return h, _run_config(config_dict, out, restore_threads=False)
+    return h, _run_config(config_dict, out, restore_threads=False, plugins=plugins)

@@ -6,6 +6,13 @@ Quick start::
     ds = alt.load_digits(seed=0)
     record = alt.run_active_learning(alt.ALConfig(strategy="disal", epochs=20, cycles=3))
 
+Your own model and dataset (see :mod:`altoolkit.plugins`)::
+
+    alt.register_model("mynet", lambda input_shape, num_classes: MyNet(num_classes))
+    ds = alt.from_arrays(x_train, y_train, x_test, y_test, name="mine")
+    record = alt.run_active_learning(alt.ALConfig(model="mynet", strategy="coreset"), dataset=ds)
+    # in any process (CLI, sweep workers): ALConfig(model="mypkg.nets:build", dataset="mypkg.data:load")
+
 See the notebooks in ``notebooks/`` for the derivations and the papers' figures.
 
 This module owns the top-level API and nothing else.  It imports lazily (PEP 562): ``import

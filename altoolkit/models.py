@@ -174,7 +174,8 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed:
     """Build a model by name (see :data:`MODELS`), initialised deterministically from ``seed``.
 
     Args:
-        name: ``"mlp"``, ``"cnn"``, ``"resnet18_cifar"`` or ``"resnet18"``.
+        name: ``"mlp"``, ``"cnn"``, ``"resnet18_cifar"`` or ``"resnet18"``; or your own model: a name
+            given to :func:`register_model`, or an import path ``"package.module:function"``.
         input_shape: shape of one sample, ``(C, H, W)`` (or ``(D,)`` for the MLP).
         num_classes: number of output logits.
         seed: when given, parameters are initialised under ``torch.manual_seed(seed)`` without

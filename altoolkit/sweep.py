@@ -345,6 +345,11 @@ def run_sweep(
 ) -> list[dict[str, Any]]:
     """Run every configuration of a sweep, skipping finished ones, and return the records.
 
+    Your own models and datasets work in every backend: an import path ``"package.module:function"``
+    travels as a string (the module must be importable in the workers, e.g. via ``PYTHONPATH``);
+    a name given to ``alt.register_model``/``alt.register_dataset`` in this process is sent with
+    each task that uses it (see :mod:`altoolkit.plugins`).
+
     Args:
         spec_or_configs: a :class:`SweepSpec`, one :class:`ALConfig` or a list of them.
         out_dir: folder of the records, one ``<config_hash>.json`` per run (created if missing).

@@ -156,6 +156,7 @@ def _env(user_dir: Path) -> dict[str, str]:
             "PYTHONPATH": os.pathsep.join([str(user_dir), str(REPO)] + ([old] if old else []))}
 
 
+@pytest.mark.slow
 def test_cli_al_runs_a_user_model_and_dataset_by_import_path(user_module):
     out = user_module / "cli.json"
     cmd = [sys.executable, "-m", "altoolkit", "al", "--model", f"{MOD}:build", "--dataset", f"{MOD}:load",
@@ -171,6 +172,7 @@ def test_cli_al_runs_a_user_model_and_dataset_by_import_path(user_module):
     assert bad.returncode == 2 and "cannot import module 'nowhere_t13'" in bad.stderr and "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow
 def test_sweep_in_joblib_workers_with_import_paths_and_registered_callables(user_module, tmp_path, clean_registries):
     """Import paths travel as strings (the workers import the module: loky gives them this
     process's sys.path); registered callables, even lambdas, travel with each task."""

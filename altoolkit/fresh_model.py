@@ -19,6 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from .models import build_model
+from .train import train_model
+
 __all__ = ["derive_seed", "default_dynamic_weight", "train_fresh"]
 
 
@@ -78,9 +81,6 @@ def train_fresh(model: str, dataset: Any, indices: torch.Tensor, config: Any, se
     >>> torch.equal(a.model.head.weight, b.model.head.weight)
     True
     """
-    from .models import build_model
-    from .train import train_model
-
     net = build_model(model, dataset.input_shape, dataset.num_classes, seed=derive_seed(seed, *keys, 1))
     y = dataset.y_train[indices] if labels is None else labels
     return train_model(net, dataset.x_train[indices], y, config, seed=derive_seed(seed, *keys, 2),

@@ -31,6 +31,8 @@ reproduce: $(STAMP)
 
 test: $(STAMP)
 	bash tools/install_browser.sh $(BIN)/python
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -6,6 +6,13 @@ Quick start::
     ds = alt.load_digits(seed=0)
     record = alt.run_active_learning(alt.ALConfig(strategy="disal", epochs=20, cycles=3))
 
+Your own model and dataset (see :mod:`altoolkit.plugins`)::
+
+    alt.register_model("mynet", lambda input_shape, num_classes: MyNet(num_classes))
+    ds = alt.from_arrays(x_train, y_train, x_test, y_test, name="mine")
+    record = alt.run_active_learning(alt.ALConfig(model="mynet", strategy="coreset"), dataset=ds)
+    # in any process (CLI, sweep workers): ALConfig(model="mypkg.nets:build", dataset="mypkg.data:load")
+
 See the notebooks in ``notebooks/`` for the derivations and the papers' figures.
 
 This module owns the top-level API and nothing else.  It imports lazily (PEP 562): ``import
@@ -32,7 +39,9 @@ _ATTRS: dict[str, str] = {
     "imbalanced_subset": "data",
     "load_dataset": "data",
     "load_digits": "data",
+    "register_dataset": "data",
     "build_model": "models",
+    "register_model": "models",
     "TrainConfig": "train",
     "TrainResult": "train",
     "evaluate": "train",
@@ -52,10 +61,10 @@ _ATTRS: dict[str, str] = {
 
 # submodules reachable as ``alt.<name>`` (imported on first access)
 _SUBMODULES = frozenset({
-    "cli", "collapse_study", "comparison", "data", "derivation", "dynamic", "embedding", "experiments", "fluctuation",
-    "inference", "influence", "isal_study", "labeling", "labelstore", "loop", "models", "plots",
-    "plots_collapse", "plots_maps", "record_io", "reproduce", "results", "scores", "selection_balance",
-    "stats", "strategies", "summary", "sweep", "train",
+    "cli", "collapse_study", "comparison", "data", "derivation", "dynamic", "embedding", "experiments",
+    "fluctuation", "fresh_model", "inference", "influence", "isal_study", "labeling", "labelstore", "loop",
+    "models", "plots", "plots_collapse", "plots_maps", "plugins", "record_io", "reproduce", "results",
+    "scores", "selection_balance", "stats", "strategies", "summary", "sweep", "train",
     "validation", "widgets",
 })
 
@@ -79,16 +88,16 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # static tools see the eager API
     from . import (  # noqa: F401
         cli, collapse_study, comparison, data, derivation, dynamic, embedding, experiments, fluctuation,
-        inference, influence, isal_study, labeling, labelstore, loop, models, plots, plots_collapse,
-        plots_maps, record_io, reproduce, results, scores, selection_balance,
+        fresh_model, inference, influence, isal_study, labeling, labelstore, loop, models, plots,
+        plots_collapse, plots_maps, plugins, record_io, reproduce, results, scores, selection_balance,
         stats, strategies, summary, sweep, train, validation, widgets,
     )
     from .data import (  # noqa: F401
         DATASETS, ALDataset, CorruptDatasetError, DatasetNotFoundError, from_arrays, from_image_folder,
-        imbalanced_subset, load_dataset, load_digits,
+        imbalanced_subset, load_dataset, load_digits, register_dataset,
     )
     from .loop import ALConfig, load_record, run_active_learning  # noqa: F401
-    from .models import build_model  # noqa: F401
+    from .models import build_model, register_model  # noqa: F401
     from .scores import disal_kl, disal_kl_from_logits, entropy, select_top  # noqa: F401
     from .strategies import SelectionContext, describe_strategies, get_strategy, strategy_names  # noqa: F401
     from .train import TrainConfig, TrainResult, evaluate, train_model  # noqa: F401

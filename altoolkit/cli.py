@@ -51,7 +51,8 @@ def _add_sweep_parsers(sub: Any, d: Any) -> None:
     sw = sub.add_parser("sweep", help="run strategies × seeds × datasets × λ in parallel, cached by configuration hash")
     sw.add_argument("--strategies", nargs="+", required=True, help="strategy names (see `altoolkit strategies`)")
     sw.add_argument("--seeds", nargs="+", type=int, default=[d.seed], help="seeds (default: %(default)s)")
-    sw.add_argument("--datasets", nargs="+", default=[d.dataset], help="dataset names (default: %(default)s)")
+    sw.add_argument("--datasets", nargs="+", default=[d.dataset],
+                    help="dataset names or import paths package.module:function (default: %(default)s)")
     sw.add_argument("--lams", nargs="+", type=_parse_lambda, default=[None], metavar="LAM",
                     help="values of λ (DISAL Eq. 14); 'none' is the strategy's default (default: none)")
     sw.add_argument("--lams-for", choices=LAMBDA_TARGETS, default="dynamic",
@@ -86,7 +87,9 @@ def _add_run_options(p: argparse.ArgumentParser, d) -> None:
     p.add_argument("--initial-fraction", type=float, default=d.initial_fraction, help="labeled share at the start (default: %(default)s)")
     p.add_argument("--step-fraction", type=float, default=d.step_fraction, help="share added per cycle (default: %(default)s)")
     p.add_argument("--cycles", type=int, default=d.cycles, help="number of trainings (default: %(default)s, i.e. 10%%→40%%)")
-    p.add_argument("--model", default=d.model, help="model name (default: %(default)s)")
+    p.add_argument("--model", default=d.model,
+                   help="model name, or import path package.module:function of function(input_shape, num_classes) -> "
+                        "nn.Module (the module on PYTHONPATH; default: %(default)s)")
     p.add_argument("--epochs", type=int, default=d.epochs, help="epochs per cycle (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="training batch size (default: %(default)s)")
     p.add_argument("--lr", type=float, default=d.lr, help="SGD learning rate (default: %(default)s)")
@@ -112,7 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     al = sub.add_parser("al", help="run (or resume) an active-learning experiment and write a JSON record")
-    al.add_argument("--dataset", default=d.dataset, help="dataset name (default: %(default)s)")
+    al.add_argument("--dataset", default=d.dataset,
+                    help="dataset name, or import path package.module:function returning an altoolkit ALDataset "
+                         "(the module on PYTHONPATH; default: %(default)s)")
     al.add_argument("--strategy", default=d.strategy, help="selection strategy (see `altoolkit strategies`; default: %(default)s)")
     al.add_argument("--strategy-option", action="append", default=[], type=_parse_option, metavar="KEY=VALUE",
                     help="strategy option, JSON value (repeatable), e.g. largest=false")

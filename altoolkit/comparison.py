@@ -21,9 +21,9 @@ from .progress import tqdm
 from .data import ALDataset
 from .experiments import labeled_subset
 from .loop import derive_seed
-from .models import build_model
+from .fresh_model import train_fresh
 from .strategies import SelectionContext, get_strategy
-from .train import TrainConfig, evaluate, train_model
+from .train import TrainConfig, evaluate
 from .validation import check_fraction, check_int
 
 __all__ = ["StrategyOutcome", "prepare_comparison", "compare_strategies", "rank_correlations", "checkpoint_epochs_for"]
@@ -70,12 +70,8 @@ def prepare_comparison(
     k = max(1, int(round(step_fraction * len(rest))))
     add = other[torch.from_numpy(np.random.default_rng(derive_seed(seed, 7)).permutation(len(other))[:k])]
     l1 = torch.sort(torch.cat([l0, rest[add]])).values
-    prev = train_model(build_model(model, dataset.input_shape, dataset.num_classes, seed=derive_seed(seed, 0, 1)),
-                       dataset.x_train[l0], dataset.y_train[l0], cfg, seed=derive_seed(seed, 0, 2),
-                       to_input=dataset.to_input, progress=progress, desc="previous-cycle model")
-    cur = train_model(build_model(model, dataset.input_shape, dataset.num_classes, seed=derive_seed(seed, 1, 1)),
-                      dataset.x_train[l1], dataset.y_train[l1], cfg, seed=derive_seed(seed, 1, 2),
-                      to_input=dataset.to_input, checkpoint_epochs=sorted(set(checkpoint_epochs)),
+    prev = train_fresh(model, dataset, l0, cfg, seed, 0, progress=progress, desc="previous-cycle model")
+    cur = train_fresh(model, dataset, l1, cfg, seed, 1, checkpoint_epochs=sorted(set(checkpoint_epochs)),
                       progress=progress, desc="current model")
     mask = torch.ones(dataset.n_train, dtype=torch.bool)
     mask[l1] = False

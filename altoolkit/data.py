@@ -36,12 +36,14 @@ import numpy as np
 import torch
 from .progress import tqdm
 
+from .plugins import Registry
 from .validation import check_bool, check_float, check_fraction, check_int
 
 __all__ = [
     "ALDataset",
     "CorruptDatasetError",
     "DATASETS",
+    "DATASET_REGISTRY",
     "DatasetNotFoundError",
     "DEFAULT_ROOT",
     "from_arrays",
@@ -56,6 +58,8 @@ __all__ = [
     "load_fashion_mnist",
     "load_mnist",
     "load_svhn",
+    "dataset_names",
+    "register_dataset",
     "stratified_split",
 ]
 
@@ -91,6 +95,14 @@ class DatasetNotFoundError(FileNotFoundError):
 
     Attributes: ``dataset`` (its name), ``folder`` (where it looked), ``missing`` (what it
     did not find).
+
+    Examples:
+        >>> import tempfile, altoolkit as alt
+        >>> try:
+        ...     alt.load_dataset("mnist", root=tempfile.mkdtemp())
+        ... except alt.DatasetNotFoundError as exc:
+        ...     print(exc.dataset, isinstance(exc, FileNotFoundError))
+        mnist True
     """
 
     def __init__(self, message: str, dataset: str, folder: Path, missing: Sequence[str] = ()):
@@ -107,6 +119,12 @@ class CorruptDatasetError(RuntimeError):
     """A dataset file exists but cannot be read (truncated, damaged, wrong format).
 
     Attributes: ``dataset`` (its name) and ``path`` (the offending file).
+
+    Examples:
+        >>> import altoolkit as alt
+        >>> err = alt.CorruptDatasetError("data_batch_1 is truncated", "cifar10")
+        >>> isinstance(err, RuntimeError), err.dataset
+        (True, 'cifar10')
     """
 
     def __init__(self, message: str, dataset: str, path: Path | None = None):
@@ -138,6 +156,12 @@ class ALDataset:
         class_names: one readable name per class.
         mean, std: per-channel normalisation applied by :meth:`to_input` to ``uint8`` images
             (one value per entry of axis 1 of ``x``).
+
+    Examples:
+        >>> import torch, altoolkit as alt
+        >>> ds = alt.ALDataset("toy", torch.rand(6, 2), torch.tensor([0, 1] * 3), torch.rand(2, 2), torch.tensor([0, 1]), 2)
+        >>> ds.input_shape, ds.n_train, ds.class_counts().tolist()
+        ((2,), 6, [3, 3])
     """
 
     name: str
@@ -304,6 +328,11 @@ def load_digits(seed: int = 0, test_fraction: float = 0.25, flat: bool = False) 
         seed: seed of the stratified split.
         test_fraction: share of the images held out for testing, in (0, 1).
         flat: return ``(N, 64)`` vectors instead of ``(N, 1, 8, 8)`` images.
+
+    Examples:
+        >>> import altoolkit as alt
+        >>> alt.load_digits(seed=0).input_shape, alt.load_digits(seed=0, flat=True).input_shape
+        ((1, 8, 8), (64,))
     """
     from sklearn.datasets import load_digits as _sk_load_digits
     from sklearn.model_selection import train_test_split
@@ -366,6 +395,12 @@ def from_arrays(
     (:func:`max_classes`): a stray label such as 10**9 is refused, naming it, before anything
     is allocated.  The test split must not be empty.  ``mean``/``std`` (one value per channel) normalise ``uint8`` images
     in :meth:`ALDataset.to_input`; float inputs are used as they are.
+
+    Examples:
+        >>> import numpy as np, altoolkit as alt
+        >>> rng = np.random.default_rng(0)
+        >>> alt.from_arrays(rng.normal(size=(40, 5)), np.arange(40) % 2, rng.normal(size=(10, 5)), np.arange(10) % 2, name="toy")
+        ALDataset(name='toy', train=40, test=10, num_classes=2, input_shape=(5,))
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty string, got {name!r}")
@@ -1147,6 +1182,19 @@ def from_image_folder(
             train split's own per-channel statistics.
         name: dataset name (default: the folder's name).
         progress: show a tqdm bar while the images are read.
+
+    Examples:
+        >>> import tempfile, numpy as np, altoolkit as alt
+        >>> from pathlib import Path
+        >>> from PIL import Image
+        >>> root = Path(tempfile.mkdtemp())
+        >>> for c in ("cat", "dog"):
+        ...     (root / c).mkdir()
+        ...     for i in range(5):
+        ...         Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(root / c / f"{i}.png")
+        >>> ds = alt.from_image_folder(root, image_size=8, test_fraction=0.2)
+        >>> ds.class_names, ds.input_shape, ds.n_train + ds.n_test
+        (['cat', 'dog'], (3, 8, 8), 10)
     """
     root = _check_root(root)
     size = _check_image_size(image_size)
@@ -1267,6 +1315,12 @@ def imbalanced_subset(
 
     Returns:
         A new :class:`ALDataset` named ``f"{ds.name}_ir{IR:g}"``, e.g. ``"cifar10_ir10"``.
+
+    Examples:
+        >>> import altoolkit as alt
+        >>> ds = alt.imbalanced_subset(alt.load_digits(seed=0), 10, max_per_class=50)
+        >>> ds.name, int(ds.class_counts().max()), int(ds.class_counts().min())
+        ('digits_ir10', 50, 5)
     """
     if not isinstance(ds, ALDataset):
         raise TypeError(f"ds must be an ALDataset, got {type(ds).__name__}")
@@ -1346,25 +1400,69 @@ _LOADERS: dict[str, Callable[..., ALDataset]] = {
 #: Names accepted by :func:`load_dataset` (each may carry an ``_ir<ratio>`` suffix).
 DATASETS: tuple[str, ...] = tuple(_LOADERS)
 
+#: Built-in and registered dataset names, and "package.module:function" import paths.
+DATASET_REGISTRY = Registry("dataset", _LOADERS)
+
 _IMBALANCED_NAME = re.compile(r"^(?P<base>.+?)_ir(?P<ratio>\d+(?:\.\d+)?)$")
 
 
-def check_dataset_name(name: str) -> str:
-    """Validate a dataset name as :func:`load_dataset` reads it (no data is loaded)."""
+def _find_loader(name: str) -> tuple[str, float | None, Callable[..., ALDataset]]:
+    """``(base, ratio from an _ir suffix or None, loader)`` for a dataset name or import path."""
     if not isinstance(name, str):
         raise TypeError(f"dataset name must be a string, got {name!r}")
+    loader = DATASET_REGISTRY.find(name)
+    if loader is not None:
+        return name, None, loader
     match = _IMBALANCED_NAME.match(name)
-    base = match.group("base") if match and match.group("base") in _LOADERS else name
-    if base not in _LOADERS:
-        raise ValueError(
-            f"dataset must be one of {', '.join(DATASETS)} (optionally with an imbalance "
-            f"suffix such as '_ir10'); got {name!r}"
-        )
+    if match:
+        loader = DATASET_REGISTRY.find(match.group("base"))
+        if loader is not None:
+            return match.group("base"), float(match.group("ratio")), loader
+    raise ValueError(
+        f"dataset must be one of {', '.join(DATASET_REGISTRY.names())} (optionally with an imbalance "
+        f"suffix such as '_ir10'), or an import path 'package.module:function'; got {name!r}"
+    )
+
+
+def check_dataset_name(name: str) -> str:
+    """Validate a dataset name as :func:`load_dataset` reads it (no data is loaded; an import
+    path's module is imported)."""
+    _find_loader(name)
     return name
 
 
+def register_dataset(name: str, loader: Callable[..., ALDataset]) -> None:
+    """Make ``name`` a dataset of :func:`load_dataset`, ``ALConfig(dataset=name)`` and sweeps.
+
+    ``loader(**options)`` returns an :class:`ALDataset`; it receives ``seed=`` when it has a
+    ``seed`` parameter, and the ``dataset_options``/``root``/``download`` it declares.  The
+    ``_ir<ratio>`` suffix works for it as for the built-in names.  Instead of registering,
+    ``ALConfig(dataset="package.module:function")`` names the loader by its import path, which
+    also works in the CLI and in sweep workers (see :mod:`altoolkit.plugins`).  To run on a
+    dataset you already hold, ``run_active_learning(config, dataset=ds)`` needs no name at all:
+    the record stores ``ds.name``.
+
+    Examples:
+        >>> import altoolkit as alt
+        >>> alt.register_dataset("digits_small", lambda seed=0: alt.imbalanced_subset(
+        ...     alt.load_digits(seed=seed), 1, max_per_class=20, seed=seed))
+        >>> alt.load_dataset("digits_small").n_train <= 200
+        True
+    """
+    DATASET_REGISTRY.register(name, loader)
+
+
+def dataset_names() -> tuple[str, ...]:
+    """Names :func:`load_dataset` accepts: :data:`DATASETS`, then the registered ones.
+
+    >>> dataset_names()[:len(DATASETS)] == DATASETS
+    True
+    """
+    return DATASET_REGISTRY.names()
+
+
 def load_dataset(name: str, seed: int = 0, **kwargs) -> ALDataset:
-    """Load a dataset by name (see :data:`DATASETS`).
+    """Load a dataset by name (see :func:`dataset_names`) or import path ``"package.module:function"``.
 
     ``seed`` goes to loaders whose split is random (``digits``, ``caltech101``,
     ``image_folder``) and to the imbalanced subsampling; the other keyword arguments go to the
@@ -1374,30 +1472,27 @@ def load_dataset(name: str, seed: int = 0, **kwargs) -> ALDataset:
     Class imbalance (DISAL Section 4.3): pass ``imbalance_ratio=10`` (with optional
     ``max_per_class=`` and ``imbalance_order=``), or use a name such as ``"cifar10_ir10"``;
     see :func:`imbalanced_subset`.
+
+    Examples:
+        >>> import altoolkit as alt
+        >>> alt.load_dataset("digits", seed=0)
+        ALDataset(name='digits', train=1347, test=450, num_classes=10, input_shape=(1, 8, 8))
+        >>> alt.load_dataset("digits_ir10").name
+        'digits_ir10'
     """
-    if not isinstance(name, str):
-        raise TypeError(f"dataset name must be a string, got {name!r}")
-    base, ratio = name, kwargs.pop("imbalance_ratio", None)
-    match = _IMBALANCED_NAME.match(name)
-    if match and match.group("base") in _LOADERS:
-        base = match.group("base")
-        from_name = float(match.group("ratio"))
+    base, from_name, loader = _find_loader(name)
+    ratio = kwargs.pop("imbalance_ratio", None)
+    if from_name is not None:
         if ratio is not None and float(ratio) != from_name:
             raise ValueError(
                 f"dataset {name!r} already says imbalance ratio {from_name:g}, but "
                 f"imbalance_ratio={ratio!r} was also given; give one of them"
             )
         ratio = from_name
-    if base not in _LOADERS:
-        raise ValueError(
-            f"dataset must be one of {', '.join(DATASETS)} (optionally with an imbalance "
-            f"suffix such as '_ir10'); got {name!r}"
-        )
     max_per_class = kwargs.pop("max_per_class", None)
     order = kwargs.pop("imbalance_order", None)
     if ratio is None and (max_per_class is not None or order is not None):
         raise ValueError("max_per_class and imbalance_order need imbalance_ratio (or an _ir name)")
-    loader = _LOADERS[base]
     if base == "digits":
         kwargs.pop("root", None)
         kwargs.pop("download", None)
@@ -1406,7 +1501,8 @@ def load_dataset(name: str, seed: int = 0, **kwargs) -> ALDataset:
     params = inspect.signature(loader).parameters
     if "seed" in params:
         kwargs["seed"] = seed
-    unknown = sorted(set(kwargs) - set(params))
+    variadic = {p for p, v in params.items() if v.kind in (v.VAR_POSITIONAL, v.VAR_KEYWORD)}
+    unknown = [] if any(params[p].kind == params[p].VAR_KEYWORD for p in variadic) else sorted(set(kwargs) - set(params))
     if unknown:
         allowed = [p for p in params if p != "seed"] + ["imbalance_ratio", "max_per_class",
                                                         "imbalance_order"]
@@ -1414,10 +1510,13 @@ def load_dataset(name: str, seed: int = 0, **kwargs) -> ALDataset:
             f"load_dataset({base!r}) got unknown option(s) {', '.join(unknown)}; "
             f"allowed: seed, {', '.join(allowed)}"
         )
-    needed = [p for p, v in params.items() if v.default is inspect.Parameter.empty and p not in kwargs]
+    needed = [p for p, v in params.items() if v.default is inspect.Parameter.empty and p not in kwargs and p not in variadic]
     if needed:
         raise TypeError(f"load_dataset({base!r}) needs {', '.join(f'{p}=...' for p in needed)}")
     ds = loader(**kwargs)
+    if not isinstance(ds, ALDataset):
+        raise TypeError(f"dataset {base!r}: its loader returned a {type(ds).__name__}, not an altoolkit ALDataset "
+                        "(build one with altoolkit.from_arrays)")
     if ratio is not None:
         ds = imbalanced_subset(ds, ratio, max_per_class=max_per_class, seed=seed, order=order)
     return ds

@@ -18,9 +18,9 @@ from .progress import tqdm
 from .data import ALDataset
 from .inference import predict_logits
 from .loop import ALConfig, derive_seed, run_active_learning
-from .models import build_model
+from .fresh_model import train_fresh
 from .scores import disal_kl_from_logits
-from .train import TrainConfig, TrainResult, train_model
+from .train import TrainConfig, TrainResult
 from .validation import check_float, check_fraction
 
 __all__ = ["LambdaRun", "compare_dynamic_weights", "run_many", "labeled_subset"]
@@ -68,10 +68,8 @@ def compare_dynamic_weights(
     lab, unl = labeled_subset(dataset.n_train, labeled_fraction, seed)
     out: dict[float, LambdaRun] = {}
     for lam in tqdm(lams, desc="λ", disable=not progress, leave=False):
-        net = build_model(model, dataset.input_shape, dataset.num_classes, seed=derive_seed(seed, 1))
-        res = train_model(
-            net, dataset.x_train[lab], dataset.y_train[lab], replace(base, dynamic_weight=lam),
-            seed=derive_seed(seed, 2), to_input=dataset.to_input,
+        res = train_fresh(
+            model, dataset, lab, replace(base, dynamic_weight=lam), seed,
             eval_data=(dataset.x_test, dataset.y_test), track_running_mean=True,
             progress=progress, desc=f"λ={lam:g}",
         )

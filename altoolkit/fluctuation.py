@@ -31,6 +31,7 @@ from .progress import tqdm
 
 from .data import ALDataset
 from .experiments import labeled_subset
+from .fresh_model import default_dynamic_weight
 from .loop import derive_seed
 from .models import build_model
 from .strategies import SelectionContext, Strategy, get_strategy
@@ -194,9 +195,9 @@ def train_checkpoint_run(
         raise ValueError(f"epochs must be at most config.epochs = {cfg.epochs}, got {rec[-1]}")
     strats = [_strategy(s) for s in strategies]
     if dynamic_weight is not None:
-        cfg = replace(cfg, dynamic_weight=check_float("dynamic_weight (λ)", dynamic_weight, 0.0))
-    elif strats and strats[0].dynamic_loss:
-        cfg = replace(cfg, dynamic_weight=1.0)
+        check_float("dynamic_weight (λ)", dynamic_weight, 0.0)
+    cfg = replace(cfg, dynamic_weight=default_dynamic_weight(strats[0] if strats else None, dynamic_weight,
+                                                             otherwise=cfg.dynamic_weight))
     keep = set(rec) | {e - 1 for e in rec if e > 1}
     for s in strats:
         for e in rec:

@@ -14,6 +14,7 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
+from .models import penultimate_features
 from .progress import tqdm
 
 __all__ = ["predict_logits", "predict_proba", "eval_mode", "batches"]
@@ -54,6 +55,9 @@ def predict_logits(
 ) -> torch.Tensor | list[torch.Tensor]:
     """Logits (or, with ``embed=True``, penultimate features) of every model on ``x``.
 
+    Penultimate features are ``model.embed(x)``, or for a model without ``embed()`` the input of
+    its last ``nn.Linear`` (:func:`altoolkit.models.penultimate_features`).
+
     One loop over ``x``: each batch is converted once by ``to_input`` and passed through all
     models.  Models are evaluated in eval mode; their modes are restored afterwards.
 
@@ -85,7 +89,7 @@ def predict_logits(
     with eval_mode(*ms), torch.inference_mode():
         for sl in batches(n, batch_size, progress):
             xb = to_input(x[sl] if indices is None else x[indices[sl]]).to(device)
-            obs = [(m.embed(xb) if embed else m(xb)) for m in ms]
+            obs = [(penultimate_features(m, xb) if embed else m(xb)) for m in ms]
             if combine is not None:
                 store(0, sl, combine(*obs))
             else:

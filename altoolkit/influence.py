@@ -39,6 +39,7 @@ from torch.func import functional_call, grad, jvp, vmap
 from .progress import tqdm
 
 from .inference import batches, eval_mode
+from .models import output_layer
 from .validation import check_bool, check_float, check_int
 
 __all__ = [
@@ -82,9 +83,8 @@ def select_params(model: nn.Module, which: ParamSet = "all") -> dict[str, torch.
                 out[f"{mname}.weight" if mname else "weight"] = mod.weight
         return out
     if which == "last_layer":
-        if not hasattr(model, "head"):
-            raise ValueError("which='last_layer' needs a model with a 'head' attribute (the final nn.Linear)")
-        return {f"head.{n}": p for n, p in model.head.named_parameters()}
+        name, head = output_layer(model)  # model.head, or the last nn.Linear of a model without one
+        return {f"{name}.{n}": p for n, p in head.named_parameters()}
     raise ValueError(f"which must be one of {', '.join(PARAM_SETS)}; got {which!r}")
 
 

@@ -43,7 +43,8 @@ from .experiments import labeled_subset, run_many
 from .inference import predict_logits
 from .influence import exact_hessian, flatten, lissa_inverse_hvp, loss_grad, per_sample_grads
 from .loop import ALConfig, derive_seed
-from .models import MLP, build_model
+from .fresh_model import train_fresh
+from .models import MLP
 from .results import CurveSummary, learning_curves, paired_comparison
 from .scores import select_top
 from .strategies import SelectionContext, get_strategy
@@ -105,9 +106,11 @@ def train_on_subset(
     """Train ``model`` (a name for :func:`altoolkit.models.build_model`, or a module) on a random
     ``labeled_fraction`` of the pool (:func:`altoolkit.experiments.labeled_subset`)."""
     lab, unl = labeled_subset(dataset.n_train, labeled_fraction, seed)
-    net = build_model(model, dataset.input_shape, dataset.num_classes, seed=derive_seed(seed, 1)) if isinstance(model, str) else model
-    res = train_model(net, dataset.x_train[lab], dataset.y_train[lab], config or TrainConfig(),
-                      seed=derive_seed(seed, 2), to_input=dataset.to_input, progress=progress)
+    if isinstance(model, str):
+        res = train_fresh(model, dataset, lab, config or TrainConfig(), seed, progress=progress)
+    else:
+        res = train_model(model, dataset.x_train[lab], dataset.y_train[lab], config or TrainConfig(),
+                          seed=derive_seed(seed, 2), to_input=dataset.to_input, progress=progress)
     res.model.eval()
     return TrainedSubset(dataset, res, lab, unl)
 

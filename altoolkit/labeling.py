@@ -40,12 +40,12 @@ import torch
 
 from .data import ALDataset, _channel_stats, _check_image_size, _read_images, from_arrays, stratified_split
 from .labelstore import Batch, LabelStore
-from .loop import derive_seed
+from .fresh_model import default_dynamic_weight, derive_seed, train_fresh
+from .models import check_model
 from .record_io import atomic_write
-from .models import MODELS, build_model
 from .strategies import SelectionContext, get_strategy
-from .train import TrainConfig, TrainResult, evaluate, train_model
-from .validation import check_bool, check_choice, check_int
+from .train import TrainConfig, TrainResult, evaluate
+from .validation import check_bool, check_int
 
 __all__ = [
     "DigitsDemo",
@@ -197,7 +197,8 @@ class LabelingProject:
             ``None``: then no accuracy is measured).
         classes: class names, in the order of the labels ``0..C-1``.
         mean, std: per-channel normalisation of ``uint8`` images (default: the pool's statistics).
-        model: model name (:data:`altoolkit.models.MODELS`).
+        model: model name (:func:`altoolkit.models.model_names`, including registered ones) or
+            import path ``"package.module:function"`` (see :func:`altoolkit.register_model`).
         strategy, strategy_options: the selection strategy (``altoolkit.strategy_names()``).
         config: training settings (:class:`altoolkit.train.TrainConfig`).
         dynamic_weight: λ of the dynamic loss (Eq. 14); ``None``: 1 for strategies trained with it
@@ -228,8 +229,7 @@ class LabelingProject:
         progress: bool = False,
     ):
         self.folder = project_folder(project_dir)
-        check_choice("model", model, MODELS)
-        self.model_name = model
+        self.model_name = check_model(model)
         self.strategy_options = dict(strategy_options or {})
         self.strategy = get_strategy(strategy, **self.strategy_options)
         if self.strategy.peeks_at_labels:
@@ -242,7 +242,7 @@ class LabelingProject:
         if config is not None and not isinstance(config, TrainConfig):
             raise TypeError(f"config must be an altoolkit.TrainConfig, got {type(config).__name__}")
         cfg = config or TrainConfig()
-        lam = dynamic_weight if dynamic_weight is not None else (1.0 if self.strategy.dynamic_loss else 0.0)
+        lam = default_dynamic_weight(self.strategy, dynamic_weight)
         self.config = dataclasses.replace(cfg, dynamic_weight=lam)
         items = [str(i) for i in items]
         if len(set(items)) != len(items):
@@ -392,9 +392,8 @@ class LabelingProject:
             raise ValueError("no labels in the store yet: label some images first")
         cycle = len(self.store.batches()) if cycle is None else check_int("cycle", cycle, 0)
         ds = self.dataset()
-        net = build_model(self.model_name, ds.input_shape, ds.num_classes, seed=derive_seed(self.seed, cycle, 1))
-        result = train_model(
-            net, ds.x_train[pos], lab, self.config, seed=derive_seed(self.seed, cycle, 2), to_input=ds.to_input,
+        result = train_fresh(
+            self.model_name, ds, pos, self.config, self.seed, cycle, labels=lab,
             checkpoint_epochs=self.strategy.checkpoint_epochs(self.config.epochs), progress=self.progress,
             desc=f"cycle {cycle}: train on {len(pos)} labels",
         )

@@ -33,9 +33,10 @@ from .progress import tqdm
 
 from . import __version__
 from .data import ALDataset, check_dataset_name, load_dataset
-from .models import MODELS, build_model
+from .fresh_model import default_dynamic_weight, derive_seed, train_fresh
+from .models import build_model, check_model
 from .strategies import SelectionContext, get_strategy, strategy_names
-from .train import AUGMENTATIONS, LR_SCHEDULES, TrainConfig, evaluate, train_model
+from .train import AUGMENTATIONS, LR_SCHEDULES, TrainConfig, evaluate
 from .record_io import (SidecarError, check_output_file, load_sidecar, loads_strict, lock_file, prune_sidecars,
                         save_sidecar, write_json)
 from .selection_balance import selection_diagnostics
@@ -50,25 +51,24 @@ RECORD_FORMAT = "altoolkit.al_record/1"
 MAX_SEED = 2**32 - 1
 
 
-def derive_seed(seed: int, *keys: int) -> int:
-    """A 31-bit seed derived from ``seed`` and integer ``keys`` (stable across runs and machines)."""
-    ss = np.random.SeedSequence([int(seed)] + [int(k) for k in keys])
-    return int(ss.generate_state(1, dtype=np.uint32)[0] & 0x7FFFFFFF)
-
-
 @dataclass
 class ALConfig:
     """Configuration of one active-learning run (all fields are written into the record).
 
     Attributes:
-        dataset: dataset name (see :data:`altoolkit.data.DATASETS`).
+        dataset: dataset name (:func:`altoolkit.data.dataset_names`, including those given to
+            :func:`altoolkit.register_dataset`) or import path ``"package.module:function"``.
+            With ``run_active_learning(config, dataset=ds)`` it is not used: the record stores
+            ``ds.name``.
         strategy: strategy name (``altoolkit strategies`` lists them).
         strategy_options: keyword options of the strategy, e.g. ``{"largest": False}``.
         seed: seeds the initial pool, every model initialisation, training and selection.
         initial_fraction: share of the pool labeled at the start (paper: 0.10).
         step_fraction: share of the pool added per cycle (paper: 0.05).
         cycles: number of trainings; ``cycles - 1`` selections (paper: 7, i.e. 10% → 40%).
-        model: model name (see :data:`altoolkit.models.MODELS`).
+        model: model name (:func:`altoolkit.models.model_names`, including those given to
+            :func:`altoolkit.register_model`) or import path ``"package.module:function"`` of a
+            ``function(input_shape, num_classes) -> nn.Module``; the record stores the string.
         epochs, batch_size, lr, momentum, weight_decay, lr_schedule, augment: training settings.
         dynamic_weight: λ of DISAL Eq. 14.  ``None``: 1.0 for strategies trained with the dynamic
             loss (``disal``, ``disal_no_selection``), 0 for the others; a number applies to all.
@@ -79,6 +79,15 @@ class ALConfig:
         device: torch device string.
         root, download: where a torchvision dataset lives and whether to download it.
         dataset_options: extra keyword arguments of the dataset loader.
+
+    Examples:
+        >>> import altoolkit as alt
+        >>> cfg = alt.ALConfig(strategy="entropy", model="mlp", cycles=2, epochs=1)
+        >>> cfg.effective_dynamic_weight(), alt.ALConfig(strategy="disal").effective_dynamic_weight()
+        (0.0, 1.0)
+        >>> alt.ALConfig(model="vgg")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: model must be one of mlp, cnn, ...
     """
 
     dataset: str = "digits"
@@ -107,7 +116,7 @@ class ALConfig:
     def __post_init__(self) -> None:
         check_dataset_name(self.dataset)
         check_choice("strategy", self.strategy, strategy_names())
-        check_choice("model", self.model, MODELS)
+        check_model(self.model)
         self.seed = check_int("seed", self.seed, 0, MAX_SEED)
         self.device = check_device("device", self.device)
         self.initial_fraction = check_fraction("initial_fraction", self.initial_fraction)
@@ -131,10 +140,7 @@ class ALConfig:
         get_strategy(self.strategy, **self.strategy_options)  # validates the options
 
     def effective_dynamic_weight(self) -> float:
-        if self.dynamic_weight is not None:
-            return float(self.dynamic_weight)
-        strat = get_strategy(self.strategy, **self.strategy_options)
-        return 1.0 if strat.dynamic_loss else 0.0
+        return default_dynamic_weight(get_strategy(self.strategy, **self.strategy_options), self.dynamic_weight)
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(
@@ -178,7 +184,16 @@ def budget_schedule(n_pool: int, initial_fraction: float, step_fraction: float, 
 
 
 def load_record(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a results record, with a clear error when the file is not one."""
+    """Read a results record, with a clear error when the file is not one.
+
+    Examples:
+        >>> import os, tempfile, altoolkit as alt
+        >>> path = os.path.join(tempfile.mkdtemp(), "run.json")
+        >>> cfg = alt.ALConfig(strategy="random", model="mlp", cycles=2, epochs=1)
+        >>> _ = alt.run_active_learning(cfg, path, dataset=alt.load_digits(seed=0), progress=False)
+        >>> [c["n_labeled"] for c in alt.load_record(path)["cycles"]]
+        [135, 202]
+    """
     p = Path(path)
     try:
         raw = p.read_bytes()
@@ -272,18 +287,9 @@ def train_cycle(config: ALConfig, dataset: ALDataset, labeled: torch.Tensor, cyc
     """Train cycle ``cycle``'s model from scratch on ``labeled``, seeded by ``(seed, cycle)``,
     keeping the checkpoints ``strategy`` needs."""
     tcfg = config.train_config()
-    model = build_model(config.model, dataset.input_shape, dataset.num_classes, seed=derive_seed(config.seed, cycle, 1))
-    return train_model(
-        model,
-        dataset.x_train[labeled],
-        dataset.y_train[labeled],
-        tcfg,
-        seed=derive_seed(config.seed, cycle, 2),
-        to_input=dataset.to_input,
-        checkpoint_epochs=strategy.checkpoint_epochs(tcfg.epochs),
-        progress=progress,
-        desc=f"{config.strategy} cycle {cycle} train",
-    )
+    return train_fresh(config.model, dataset, labeled, tcfg, config.seed, cycle,
+                       checkpoint_epochs=strategy.checkpoint_epochs(tcfg.epochs), progress=progress,
+                       desc=f"{config.strategy} cycle {cycle} train")
 
 
 def run_active_learning(
@@ -301,7 +307,10 @@ def run_active_learning(
         out: JSON path of the record.  When the file exists with the same configuration, the run
             resumes after its last finished cycle; with a different configuration an error is
             raised and the file is left untouched.
-        dataset: an already loaded dataset (otherwise ``load_dataset(config.dataset, ...)``).
+        dataset: an already loaded dataset, e.g. from :func:`altoolkit.from_arrays` (otherwise
+            ``load_dataset(config.dataset, ...)``); the record's ``config.dataset`` is then
+            ``dataset.name``, so no registered name is needed (to rerun such a record with
+            :meth:`ALConfig.from_dict`, register the loader under that name).
         progress: tqdm bars for cycles and epochs.
         on_cycle_end: called with each cycle's entry once it is saved.
 
@@ -312,6 +321,13 @@ def run_active_learning(
         ``selected_class_counts, selected_pseudo_class_counts, selection_class_entropy``, see
         :func:`altoolkit.selection_balance.selection_diagnostics`), ``finished``, ``environment``;
         while unfinished, ``sidecars`` names the sidecar files it needs (see :func:`write_record`).
+
+    Examples:
+        >>> import altoolkit as alt
+        >>> cfg = alt.ALConfig(strategy="entropy", model="mlp", cycles=2, epochs=1)
+        >>> rec = alt.run_active_learning(cfg, dataset=alt.load_digits(seed=0), progress=False)
+        >>> rec["config"]["dataset"], len(rec["cycles"]), len(rec["cycles"][0]["selected"]), rec["finished"]
+        ('digits', 2, 67, True)
 
     Raises:
         FileLockedError: another run holds ``out`` (its pid is in the message).
@@ -419,9 +435,12 @@ def _run(config: ALConfig, out_path: Path | None, dataset: ALDataset | None, pro
          on_cycle_end: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
     strategy = get_strategy(config.strategy, **config.strategy_options)
     record: dict[str, Any] | None = None
+    config_dict = json.loads(json.dumps(config.to_dict()))
+    if dataset is not None:
+        config_dict["dataset"] = dataset.name  # what ran, not ALConfig's default name
     if out_path is not None and out_path.exists():
         old = load_record(out_path)
-        if old.get("config") != json.loads(json.dumps(config.to_dict())):
+        if old.get("config") != config_dict:
             raise ValueError(
                 f"results file {str(out_path)!r} holds a run with a different configuration; "
                 "choose another --out, or delete the file to start over (nothing was overwritten)"
@@ -445,7 +464,7 @@ def _run(config: ALConfig, out_path: Path | None, dataset: ALDataset | None, pro
     if record is None:
         record = {
             "format": RECORD_FORMAT,
-            "config": json.loads(json.dumps(config.to_dict())),
+            "config": config_dict,
             "strategy": {
                 "name": strategy.name,
                 "options": strategy.options(),

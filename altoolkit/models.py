@@ -19,7 +19,10 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-__all__ = ["MLP", "SmallCNN", "ResNet18CIFAR", "TorchvisionResNet18", "build_model", "MODELS"]
+from .plugins import Registry
+
+__all__ = ["MLP", "SmallCNN", "ResNet18CIFAR", "TorchvisionResNet18", "build_model", "MODELS", "MODEL_REGISTRY",
+           "register_model", "model_names", "check_model", "output_layer", "penultimate_features"]
 
 
 class MLP(nn.Module):
@@ -171,14 +174,21 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed:
     """Build a model by name (see :data:`MODELS`), initialised deterministically from ``seed``.
 
     Args:
-        name: ``"mlp"``, ``"cnn"``, ``"resnet18_cifar"`` or ``"resnet18"``.
+        name: ``"mlp"``, ``"cnn"``, ``"resnet18_cifar"`` or ``"resnet18"``; or your own model: a name
+            given to :func:`register_model`, or an import path ``"package.module:function"``.
         input_shape: shape of one sample, ``(C, H, W)`` (or ``(D,)`` for the MLP).
         num_classes: number of output logits.
         seed: when given, parameters are initialised under ``torch.manual_seed(seed)`` without
             disturbing the global RNG state.
+
+    Examples:
+        >>> import torch, altoolkit as alt
+        >>> net = alt.build_model("cnn", (1, 8, 8), 10, seed=0)
+        >>> net(torch.zeros(2, 1, 8, 8)).shape, net.embed(torch.zeros(2, 1, 8, 8)).shape
+        (torch.Size([2, 10]), torch.Size([2, 128]))
     """
-    if name not in _BUILDERS:
-        raise ValueError(f"model must be one of {', '.join(MODELS)}; got {name!r}")
+    if name not in _BUILDERS:  # a registered name or an import path (see register_model)
+        return _build_user_model(name, input_shape, num_classes, seed)
     if name != "mlp" and len(input_shape) != 3:
         raise ValueError(
             f"model {name!r} needs image inputs of shape (C, H, W); got input_shape={tuple(input_shape)}"
@@ -190,3 +200,131 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return _BUILDERS[name](tuple(input_shape), num_classes)
+
+
+# --------------------------------------------------------------------------- your own model
+
+#: Built-in and registered model names, and "package.module:function" import paths.
+MODEL_REGISTRY = Registry("model", _BUILDERS)
+
+
+def register_model(name: str, factory: Callable[[tuple[int, ...], int], nn.Module]) -> None:
+    """Make ``name`` a model of :func:`build_model`, ``ALConfig(model=name)`` and the labelling project.
+
+    ``factory(input_shape, num_classes)`` returns a fresh ``nn.Module`` whose ``forward`` gives
+    logits ``(B, num_classes)``; :func:`build_model` calls it under the seed it is given.  An
+    ``embed(x)`` method (penultimate features) and a ``head`` (the final ``nn.Linear``) are
+    optional: without them, the strategies that need features (Core-set, BADGE, ``batch="diverse"``,
+    t-SNE maps) take the input of the model's last ``nn.Linear`` (:func:`penultimate_features`).
+
+    Instead of registering, ``ALConfig(model="package.module:function")`` names the factory by its
+    import path, which also works in the CLI and in sweep workers (see :mod:`altoolkit.plugins`).
+    Registering a name again replaces the previous factory.
+
+    Examples:
+        >>> import altoolkit as alt
+        >>> from torch import nn
+        >>> alt.register_model("tiny", lambda shape, c: nn.Sequential(nn.Flatten(), nn.Linear(64, c)))
+        >>> alt.build_model("tiny", (1, 8, 8), 10, seed=0)(torch.zeros(2, 1, 8, 8)).shape
+        torch.Size([2, 10])
+    """
+    MODEL_REGISTRY.register(name, factory)
+
+
+def model_names() -> tuple[str, ...]:
+    """Names :func:`build_model` accepts: :data:`MODELS`, then the registered ones.
+
+    >>> model_names()[:2]
+    ('mlp', 'cnn')
+    """
+    return MODEL_REGISTRY.names()
+
+
+def check_model(spec: str) -> str:
+    """Validate a model name or import path without building anything; returns ``spec``.
+
+    >>> check_model("cnn"), check_model("altoolkit.models:MLP")
+    ('cnn', 'altoolkit.models:MLP')
+    """
+    MODEL_REGISTRY.resolve(spec)
+    return spec
+
+
+def _build_user_model(spec: str, input_shape, num_classes: int, seed: int | None) -> nn.Module:
+    factory = MODEL_REGISTRY.resolve(spec)
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            torch.manual_seed(seed)
+        net = factory(tuple(int(s) for s in input_shape), int(num_classes))
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"model {spec!r}: its factory returned a {type(net).__name__}, not a torch nn.Module")
+    return net
+
+
+def output_layer(model: nn.Module) -> tuple[str, nn.Linear]:
+    """The model's final linear layer and its name in ``model.named_modules()``.
+
+    ``model.head`` when it is an ``nn.Linear`` (the contract of the built-in models), otherwise
+    the last ``nn.Linear`` registered in the model.  :func:`penultimate_features` checks that this
+    layer's output is the model's output; use it for last-layer gradients (BADGE, TracIn's and
+    ISAL's ``"last_layer"``).
+
+    >>> from torch import nn
+    >>> output_layer(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)))[0]
+    '2'
+    """
+    head = getattr(model, "head", None)
+    if isinstance(head, nn.Linear):
+        return "head", head
+    found = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not found:
+        raise ValueError(
+            f"model {type(model).__name__} has no embed() method, no 'head' and no nn.Linear layer, so its "
+            "penultimate features and last layer are unknown; define embed(x) -> (B, D) features and "
+            "head = the final nn.Linear"
+        )
+    return found[-1]
+
+
+def penultimate_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Penultimate features ``(B, D)`` of ``model`` on the batch ``x``.
+
+    ``model.embed(x)`` when the model defines it.  Otherwise a forward hook on the model's last
+    ``nn.Linear`` (:func:`output_layer`) captures that layer's input during ``model(x)``: for a
+    network that ends with a linear classifier these are exactly the penultimate features
+    (``forward(x) == head(features)``, the contract BADGE relies on).  The hook's output is checked
+    against the model's output; a model whose forward does something after its last linear layer
+    (or applies it to more than ``(B, D)``) gets an error that says to define ``embed()``.
+
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> penultimate_features(net, torch.zeros(5, 2, 2)).shape
+    torch.Size([5, 8])
+    """
+    embed = getattr(model, "embed", None)
+    if callable(embed):
+        return embed(x)
+    name, layer = output_layer(model)
+    seen: dict[str, torch.Tensor] = {}
+
+    def hook(_module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        seen["input"], seen["output"] = inputs[0], output
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        out = model(x)
+    finally:
+        handle.remove()
+    what = f"model {type(model).__name__} has no embed() method and its last nn.Linear ({name!r})"
+    if "input" not in seen:
+        raise ValueError(f"{what} was not called by forward(); define embed(x) -> (B, D) penultimate features")
+    feats, last = seen["input"], seen["output"]
+    if feats.dim() != 2 or feats.shape[0] != x.shape[0]:
+        raise ValueError(f"{what} received input of shape {tuple(feats.shape)}, not (batch, features); "
+                         "define embed(x) -> (B, D) penultimate features")
+    if not (last is out or (isinstance(out, torch.Tensor) and out.shape == last.shape and torch.equal(out, last))):
+        raise ValueError(f"{what} does not produce the model's output (forward() does more after it); "
+                         "define embed(x) -> (B, D) penultimate features and head = the final nn.Linear")
+    return feats

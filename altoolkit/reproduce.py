@@ -149,7 +149,7 @@ def run_notebooks(
     Returns:
         One :class:`NotebookRun` per notebook; failures do not stop the others.
     """
-    import papermill as pm
+    import papermill as pm  # noqa: F401  (fail here, before any work, when papermill is missing)
 
     prof = load_profile(profile) if isinstance(profile, str) else profile
     nb_dir, out_dir, fig_dir = Path(notebooks_dir), Path(output_dir), Path(figures_dir)

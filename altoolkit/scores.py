@@ -65,6 +65,12 @@ def disal_kl(p_prev: torch.Tensor, p_last: torch.Tensor, eps: float = 1e-12) -> 
 
     Returns:
         ``(N,)`` float32 tensor, ≥ 0; larger means a larger projected gradient (select first).
+
+    Examples:
+        >>> import torch, altoolkit as alt
+        >>> p = torch.tensor([[0.5, 0.5], [0.9, 0.1]])
+        >>> float(alt.disal_kl(p, p).abs().max()) < 1e-6, bool(alt.disal_kl(p, p.flip(1))[1] > 0)
+        (True, True)
     """
     p = check_probabilities("p_prev", p_prev)
     q = check_probabilities("p_last", p_last)
@@ -77,7 +83,14 @@ def disal_kl(p_prev: torch.Tensor, p_last: torch.Tensor, eps: float = 1e-12) -> 
 def disal_kl_from_logits(logits_prev: torch.Tensor, logits_last: torch.Tensor) -> torch.Tensor:
     """KL( softmax(logits_prev) || softmax(logits_last) ) per sample, from logits (exact, no eps).
 
-    This is what the strategies use: log-softmax keeps tiny probabilities accurate."""
+    This is what the strategies use: log-softmax keeps tiny probabilities accurate.
+
+    Examples:
+        >>> import torch, altoolkit as alt
+        >>> a, b = torch.randn(4, 3), torch.randn(4, 3)
+        >>> torch.allclose(alt.disal_kl_from_logits(a, b), alt.disal_kl(a.softmax(1), b.softmax(1)), atol=1e-5)
+        True
+    """
     if logits_prev.shape != logits_last.shape:
         raise ValueError(
             f"logits_prev has shape {tuple(logits_prev.shape)} but logits_last has "
@@ -89,7 +102,13 @@ def disal_kl_from_logits(logits_prev: torch.Tensor, logits_last: torch.Tensor) -
 
 
 def entropy(p: torch.Tensor) -> torch.Tensor:
-    """Predictive entropy −Σ_c p_c log p_c per sample (0·log 0 = 0)."""
+    """Predictive entropy −Σ_c p_c log p_c per sample (0·log 0 = 0).
+
+    Examples:
+        >>> import torch, altoolkit as alt
+        >>> alt.entropy(torch.tensor([[0.5, 0.5], [0.25, 0.75]]))
+        tensor([0.6931, 0.5623])
+    """
     p = check_probabilities("p", p)
     return (-torch.xlogy(p, p).sum(dim=1)).float()
 
@@ -112,6 +131,11 @@ def select_top(scores: torch.Tensor, k: int, largest: bool = True) -> torch.Tens
 
     Deterministic: equal scores are taken in index order, so the same scores always give the
     same selection.  NaN scores are rejected.
+
+    Examples:
+        >>> import torch, altoolkit as alt
+        >>> alt.select_top(torch.tensor([0.1, 0.9, 0.5]), 2)
+        tensor([1, 2])
     """
     if not isinstance(scores, torch.Tensor) or scores.dim() != 1:
         raise ValueError("scores must be a 1-D tensor with one score per pool sample")

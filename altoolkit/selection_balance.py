@@ -10,7 +10,7 @@ dataset's labels when a record predates those fields.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from typing import Any, Mapping, Iterable, Sequence
 
 import numpy as np
 
@@ -79,12 +79,13 @@ def selection_diagnostics(dataset: Any, model: Any, selected: Sequence[int], bat
     idx = torch.as_tensor(list(selected), dtype=torch.long)
     counts = class_counts(dataset.y_train[idx].numpy(), c)
     logits = predict_logits(model, dataset.x_train, dataset.to_input, batch_size, device, indices=idx)
+    assert isinstance(logits, torch.Tensor)  # predict_logits without embed= returns one tensor
     pseudo = class_counts(logits.argmax(1).numpy(), c)
     return {"selected_class_counts": counts, "selected_pseudo_class_counts": pseudo,
             "selection_class_entropy": normalised_class_entropy(counts)}
 
 
-def record_batch_balance(record: dict[str, Any], y_train: Sequence[int] | np.ndarray | None = None) -> list[dict[str, Any]]:
+def record_batch_balance(record: Mapping[str, Any], y_train: Sequence[int] | np.ndarray | None = None) -> list[dict[str, Any]]:
     """Balance of every selected batch of an AL record (cycles with a non-empty selection).
 
     Uses each cycle's ``selected_class_counts`` when present, else the true labels
@@ -107,7 +108,7 @@ def record_batch_balance(record: dict[str, Any], y_train: Sequence[int] | np.nda
     return out
 
 
-def strategy_label(record: dict[str, Any]) -> str:
+def strategy_label(record: Mapping[str, Any]) -> str:
     """Label of a record's strategy in the figures' convention: ``name``, ``name+RULE`` when the
     batch rule is not the default ``topk`` (``disal+balanced``), then `` (λ=...)`` when λ was set
     explicitly and `` (key=value, ...)`` for other non-default options."""
@@ -123,7 +124,7 @@ def strategy_label(record: dict[str, Any]) -> str:
     return label
 
 
-def selection_balance_table(records: Iterable[dict[str, Any]], y_train: Sequence[int] | np.ndarray | None = None
+def selection_balance_table(records: Iterable[Mapping[str, Any]], y_train: Sequence[int] | np.ndarray | None = None
                             ) -> list[dict[str, Any]]:
     """The "selection balance" table: one row per strategy label (name plus its options), over all
     selected batches of all its records (seeds pooled): ``strategy, runs, batches,

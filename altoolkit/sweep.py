@@ -261,7 +261,30 @@ def _warm_up() -> None:
         _WARMED_UP = True
 
 
-def _run_config(config_dict: dict[str, Any], out: str, restore_threads: bool) -> tuple[str, Any]:
+def _plugins(config: ALConfig) -> dict[str, dict[str, Any]]:
+    """The registered (user) model and dataset callables ``config`` names, for a worker process
+    that does not have them (see :mod:`altoolkit.plugins`; import paths need nothing)."""
+    from .data import DATASET_REGISTRY
+    from .models import MODEL_REGISTRY
+
+    from .data import _IMBALANCED_NAME
+
+    match = _IMBALANCED_NAME.match(config.dataset)  # "mine_ir10" needs "mine"
+    datasets = [config.dataset] + ([match.group("base")] if match else [])
+    return {"model": MODEL_REGISTRY.entries([config.model]), "dataset": DATASET_REGISTRY.entries(datasets)}
+
+
+def _install_plugins(plugins: dict[str, dict[str, Any]] | None) -> None:
+    if plugins:
+        from .data import DATASET_REGISTRY
+        from .models import MODEL_REGISTRY
+
+        MODEL_REGISTRY.install(plugins.get("model", {}))
+        DATASET_REGISTRY.install(plugins.get("dataset", {}))
+
+
+def _run_config(config_dict: dict[str, Any], out: str, restore_threads: bool,
+                plugins: dict[str, dict[str, Any]] | None = None) -> tuple[str, Any]:
     """Run (or resume) one configuration in the current process; never raises.
 
     Returns ``("ok", record)`` or ``("error", (message, traceback))``.  One torch thread and one
@@ -280,6 +303,7 @@ def _run_config(config_dict: dict[str, Any], out: str, restore_threads: bool) ->
             rec = _finished_record(path)
             if rec is None:
                 _warm_up()
+                _install_plugins(plugins)
                 rec = run_active_learning(ALConfig.from_dict(config_dict), out=path, progress=False)
             return "ok", rec
         except Exception as exc:  # reported with the configuration; the other runs go on
@@ -330,6 +354,11 @@ def run_sweep(
     raise_errors: bool = True,
 ) -> list[dict[str, Any]]:
     """Run every configuration of a sweep, skipping finished ones, and return the records.
+
+    Your own models and datasets work in every backend: an import path ``"package.module:function"``
+    travels as a string (the module must be importable in the workers, e.g. via ``PYTHONPATH``);
+    a name given to ``alt.register_model``/``alt.register_dataset`` in this process is sent with
+    each task that uses it (see :mod:`altoolkit.plugins`).
 
     Args:
         spec_or_configs: a :class:`SweepSpec`, one :class:`ALConfig` or a list of them.
@@ -406,15 +435,16 @@ def run_sweep(
         bar.update(1)
 
     args = {h: (unique[h].to_dict(), str(out / f"{h}.json")) for h in todo}
+    plugins = {h: _plugins(unique[h]) for h in todo}  # registered callables travel with the task
     try:
         if todo and backend == "serial":
             for h in todo:
-                collect(h, _run_config(*args[h], restore_threads=True))
+                collect(h, _run_config(*args[h], restore_threads=True, plugins=plugins[h]))
         elif todo and backend == "joblib":
             from joblib import Parallel, delayed
 
             parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered")
-            for h, outcome in parallel(delayed(_tagged_run)(h, *args[h], os.getpid()) for h in todo):
+            for h, outcome in parallel(delayed(_tagged_run)(h, *args[h], os.getpid(), plugins[h]) for h in todo):
                 collect(h, outcome)
         elif todo and backend == "dask":
             from dask.distributed import as_completed
@@ -422,7 +452,7 @@ def run_sweep(
             client, owned = _dask_client(scheduler)
             try:
                 parent = (socket.gethostname(), os.getpid())
-                futures = {client.submit(_run_config_watched, *args[h], parent,
+                futures = {client.submit(_run_config_watched, *args[h], parent, plugins[h],
                                          key=f"altoolkit-run-{h}-{uuid.uuid4().hex[:8]}"): h for h in todo}
                 for fut in as_completed(futures):
                     h = futures[fut]
@@ -481,8 +511,8 @@ def _watch_parent(parent_pid: int, on_gone, stop: threading.Event | None = None,
 _WATCHED_PARENT: int | None = None
 
 
-def _tagged_run(h: str, config_dict: dict[str, Any], out: str,
-                parent_pid: int | None = None) -> tuple[str, tuple[str, Any]]:
+def _tagged_run(h: str, config_dict: dict[str, Any], out: str, parent_pid: int | None = None,
+                plugins: dict[str, dict[str, Any]] | None = None) -> tuple[str, tuple[str, Any]]:
     """joblib task: the run's outcome with its hash (results arrive in completion order).
 
     The worker process exits (``os._exit``) as soon as ``parent_pid``, the sweep's process, is
@@ -492,14 +522,15 @@ def _tagged_run(h: str, config_dict: dict[str, Any], out: str,
     if parent_pid is not None and _WATCHED_PARENT != parent_pid:
         _WATCHED_PARENT = parent_pid
         _watch_parent(parent_pid, lambda: os._exit(70))
-    return h, _run_config(config_dict, out, restore_threads=False)
+    return h, _run_config(config_dict, out, restore_threads=False, plugins=plugins)
 
 
 class ParentGone(BaseException):
     """Raised inside a Dask task whose sweep process is gone (see :func:`_run_config_watched`)."""
 
 
-def _run_config_watched(config_dict: dict[str, Any], out: str, parent: tuple[str, int]) -> tuple[str, Any]:
+def _run_config_watched(config_dict: dict[str, Any], out: str, parent: tuple[str, int],
+                        plugins: dict[str, dict[str, Any]] | None = None) -> tuple[str, Any]:
     """Dask task: :func:`_run_config`, aborted when the sweep's process ``parent`` (host, pid) is
     gone.  The worker belongs to the cluster and lives on; only this run stops (its record keeps
     the finished cycles and its lock is released), at the next Python instruction of the run."""
@@ -513,7 +544,7 @@ def _run_config_watched(config_dict: dict[str, Any], out: str, parent: tuple[str
 
         _watch_parent(pid, abort, stop)
     try:
-        return _run_config(config_dict, out, restore_threads=False)
+        return _run_config(config_dict, out, restore_threads=False, plugins=plugins)
     except ParentGone:
         return "error", ("ParentGone: the sweep's process is gone; the run stopped", "")
     finally:

@@ -93,6 +93,12 @@ class TrainConfig:
         augment: ``"none"`` or ``"flip_crop"`` (random crop with 4-pixel padding + horizontal
             flip, the CIFAR recipe; only for image inputs).
         device: torch device string.
+
+    Examples:
+        >>> import altoolkit as alt
+        >>> cfg = alt.TrainConfig(epochs=5, lr=0.1)
+        >>> cfg.epochs, cfg.dynamic_weight
+        (5, 0.0)
     """
 
     epochs: int = 30
@@ -131,6 +137,14 @@ class TrainResult:
         running_mean: the f̄ tracker of Eq. 12 (``None`` when it was not tracked).
         checkpoints: ``{epoch: (state_dict, lr_during_that_epoch)}`` for ``checkpoint_epochs``.
         seconds: wall-clock training time.
+
+    Examples:
+        >>> import altoolkit as alt
+        >>> ds = alt.load_digits(seed=0)
+        >>> net = alt.build_model("mlp", ds.input_shape, ds.num_classes, seed=0)
+        >>> res = alt.train_model(net, ds.x_train[:64], ds.y_train[:64], alt.TrainConfig(epochs=2), seed=0)
+        >>> len(res.history["loss"]), res.seconds > 0
+        (2, True)
     """
 
     model: nn.Module
@@ -198,7 +212,15 @@ def evaluate(
     batch_size: int = 512,
     device: str = "cpu",
 ) -> float:
-    """Accuracy of ``model`` on ``(x, y)``, in eval mode (the mode is restored afterwards)."""
+    """Accuracy of ``model`` on ``(x, y)``, in eval mode (the mode is restored afterwards).
+
+    Examples:
+        >>> import altoolkit as alt
+        >>> ds = alt.load_digits(seed=0)
+        >>> net = alt.build_model("mlp", ds.input_shape, ds.num_classes, seed=0)
+        >>> 0.0 <= alt.evaluate(net, ds.x_test, ds.y_test) <= 1.0
+        True
+    """
     was_training = model.training
     model.eval()
     correct = 0
@@ -246,6 +268,14 @@ def train_model(
         TrainingDivergedError: the loss became NaN/inf (names λ, lr and the epoch).
         ValueError/TypeError: NaN/inf inputs, labels out of range or not integers, lengths
             that differ (numpy arrays are converted to tensors).
+
+    Examples:
+        >>> import altoolkit as alt
+        >>> ds = alt.load_digits(seed=0)
+        >>> net = alt.build_model("mlp", ds.input_shape, ds.num_classes, seed=0)
+        >>> res = alt.train_model(net, ds.x_train[:200], ds.y_train[:200], alt.TrainConfig(epochs=3), seed=0)
+        >>> res.history["loss"][-1] < res.history["loss"][0]
+        True
     """
     cfg = config or TrainConfig()
     if not isinstance(cfg, TrainConfig):

@@ -9,6 +9,7 @@ import os
 import pytest
 import torch
 
+import altoolkit.fresh_model as fresh_model
 import altoolkit.loop as loop
 import altoolkit.sweep as sweep
 from altoolkit.cli import main
@@ -163,8 +164,8 @@ def test_interrupted_run_resumes_to_the_uninterrupted_record(serial_records, tin
     assert not partial["finished"] and len(partial["cycles"]) == 1
 
     calls = []
-    real_train = loop.train_model
-    monkeypatch.setattr(loop, "train_model", lambda *a, **k: calls.append(1) or real_train(*a, **k))
+    real_train = fresh_model.train_model  # every cycle trains through fresh_model.train_fresh
+    monkeypatch.setattr(fresh_model, "train_model", lambda *a, **k: calls.append(1) or real_train(*a, **k))
     (rec,) = run_sweep([cfg], tmp_path, backend="serial", progress=False)
     assert len(calls) == cfg.cycles - 1  # only the missing cycle trained
     assert rec["finished"] and _key(rec) == _key(serial_records[0])

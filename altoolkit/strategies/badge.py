@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..inference import predict_logits
+from ..models import output_layer
 from ..validation import check_bool
 from .base import SelectionContext, Strategy, register_strategy
 
@@ -47,7 +48,7 @@ def badge_embeddings(
     """
     check_bool("include_bias", include_bias)
     h = predict_logits(model, x, to_input, batch_size, device, progress, embed=True)
-    head = model.head
+    head = output_layer(model)[1]  # model.head, or the last nn.Linear of a model without one
     with torch.inference_mode():
         w = head.weight.detach().float().cpu()
         logits = h @ w.T

@@ -59,6 +59,14 @@ class SelectionContext:
         batch_size: scoring batch size (memory does not grow with the pool).
         device: torch device string.
         progress: show tqdm bars.
+
+    Examples:
+        >>> import torch, altoolkit as alt
+        >>> ds = alt.load_digits(seed=0)
+        >>> net = alt.build_model("mlp", ds.input_shape, ds.num_classes, seed=0)
+        >>> ctx = alt.SelectionContext(dataset=ds, model=net, labeled=torch.arange(50), unlabeled=torch.arange(50, 300))
+        >>> alt.get_strategy("entropy").select(ctx, 5).shape
+        torch.Size([5])
     """
 
     dataset: ALDataset
@@ -197,9 +205,6 @@ class Strategy:
         if rule == "balanced":
             logits = predict_logits(ctx.model, ctx.pool_x, ctx.dataset.to_input, ctx.batch_size, ctx.device, ctx.progress)
             return batch_rules.select_balanced(order, logits.argmax(1), budget, ctx.dataset.num_classes)
-        if not hasattr(ctx.model, "embed"):
-            raise ValueError(f"batch='diverse' needs a model with an embed() method (penultimate features); "
-                             f"{type(ctx.model).__name__} has none")
         feats = predict_logits(ctx.model, ctx.pool_x, ctx.dataset.to_input, ctx.batch_size, ctx.device,
                                ctx.progress, embed=True)
         return batch_rules.select_diverse(order, feats, budget, ctx.seed)
@@ -233,19 +238,38 @@ def register_strategy(cls: type[Strategy]) -> type[Strategy]:
 
 
 def strategy_names() -> list[str]:
-    """Registered strategy names, in registration order."""
+    """Registered strategy names, in registration order.
+
+    Examples:
+        >>> import altoolkit as alt
+        >>> {"disal", "random", "entropy"} <= set(alt.strategy_names())
+        True
+    """
     return list(STRATEGIES)
 
 
 def get_strategy(name: str, **options: Any) -> Strategy:
-    """Instantiate the strategy ``name`` with ``options``; unknown names list the allowed ones."""
+    """Instantiate the strategy ``name`` with ``options``; unknown names list the allowed ones.
+
+    Examples:
+        >>> import altoolkit as alt
+        >>> s = alt.get_strategy("disal")
+        >>> s.name, s.dynamic_loss
+        ('disal', True)
+    """
     if name not in STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {name!r}")
     return STRATEGIES[name](**options)
 
 
 def describe_strategies() -> list[tuple[str, str]]:
-    """``(name, one-line description)`` for every registered strategy."""
+    """``(name, one-line description)`` for every registered strategy.
+
+    Examples:
+        >>> import altoolkit as alt
+        >>> "disal" in dict(alt.describe_strategies())
+        True
+    """
     return [(n, c.description) for n, c in STRATEGIES.items()]
 
 

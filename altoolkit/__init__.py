@@ -55,7 +55,7 @@ _SUBMODULES = frozenset({
     "cli", "comparison", "data", "derivation", "dynamic", "embedding", "experiments", "fluctuation",
     "inference", "influence", "isal_study", "labeling", "labelstore", "loop", "models", "plots",
     "plots_maps", "reproduce", "results", "scores", "stats", "strategies", "summary", "sweep", "train",
-    "validation", "widgets", "narrate", "course", "book", "selection_balance",
+    "validation", "widgets", "narrate", "course", "book", "selection_balance", "estimate",
 })
 
 __all__ = sorted(_ATTRS)

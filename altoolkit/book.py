@@ -35,6 +35,7 @@ _SLIDES_TEMPLATE = r"""{%- extends 'reveal/index.html.j2' -%}
 {%- block html_head_js_jquery -%}{%- endblock html_head_js_jquery -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
 {% block footer_js %}
+<style>.reveal .slides > section, .reveal .slides > section > section {height: 95vh; overflow-y: auto;}</style>
 <script src="{{ resources.reveal.url_prefix }}/dist/reveal.js"></script>
 <script src="{{ resources.reveal.url_prefix }}/plugin/notes/notes.js"></script>
 <script>
@@ -53,8 +54,9 @@ def mathjax_dir() -> Path:
     try:
         import jupyter_server_mathjax
     except ImportError as exc:
-        raise RuntimeError("the site needs a local MathJax: pip install jupyter-server-mathjax "
-                           "(listed in pyproject.toml)") from exc
+        raise RuntimeError(
+            "the site needs a local MathJax: pip install jupyter-server-mathjax (listed in pyproject.toml)"
+        ) from exc
     return Path(jupyter_server_mathjax.__file__).parent / "static"
 
 
@@ -63,12 +65,15 @@ def reveal_dir() -> Path:
     try:
         import sphinx_revealjs
     except ImportError as exc:
-        raise RuntimeError("the slides need a local reveal.js: pip install sphinx-revealjs "
-                           "(listed in pyproject.toml)") from exc
+        raise RuntimeError(
+            "the slides need a local reveal.js: pip install sphinx-revealjs (listed in pyproject.toml)"
+        ) from exc
     return Path(sphinx_revealjs.__file__).parent / "_static" / "revealjs"
 
 
-_FETCH = re.compile(r"""<(?:script|img|link|iframe|source)\b[^>]*?\b(?:src|href)\s*=\s*["']((?:https?:)?//[^"']+)["']""", re.I)
+_FETCH = re.compile(
+    r"""<(?:script|img|link|iframe|source)\b[^>]*?\b(?:src|href)\s*=\s*["']((?:https?:)?//[^"']+)["']""", re.I
+)
 _IMPORT = re.compile(r"""import\(\s*["']((?:https?:)?//[^"']+)["']""")
 
 
@@ -83,7 +88,9 @@ def external_urls(page: str) -> list[str]:
 def _clean(page: str) -> str:
     page = re.sub(r'<script src=""></script>\s*', "", page)
     # the mermaid loader is a module script that imports from a URL even when emptied: drop it
-    page = re.sub(r'<script type="module">(?:(?!</script>).)*?mermaid(?:(?!</script>).)*?</script>\s*', "", page, flags=re.S)
+    page = re.sub(
+        r'<script type="module">(?:(?!</script>).)*?mermaid(?:(?!</script>).)*?</script>\s*', "", page, flags=re.S
+    )
     return page
 
 
@@ -135,16 +142,26 @@ def _outline_page(notebooks: list[str], slides: list[str], runtimes) -> str:
         extra = f' · <a href="slides/{stem}.slides.html">slides</a>' if stem in slides else ""
         rows.append(f"<li>{link}{extra}{'' if stem in known else ' (not in the course outline)'}</li>")
     outline = markdown2html(render_outline(runtimes))
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>altoolkit course</title>\n"
-            "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
-            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .5em;vertical-align:top}</style>"
-            "</head><body>\n<h1>altoolkit: influence-based active learning, a course</h1>\n"
-            "<h2>Pages</h2>\n<ul>\n" + "\n".join(rows) + "\n</ul>\n<h2>Course outline</h2>\n" + outline
-            + "\n</body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>altoolkit course</title>\n'
+        "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .5em;vertical-align:top}</style>"
+        "</head><body>\n<h1>altoolkit: influence-based active learning, a course</h1>\n"
+        "<h2>Pages</h2>\n<ul>\n"
+        + "\n".join(rows)
+        + "\n</ul>\n<h2>Course outline</h2>\n"
+        + outline
+        + "\n</body></html>\n"
+    )
 
 
-def build_book(executed_dir: str | Path, site_dir: str | Path, notebooks: list[str] | None = None,
-               slides: tuple[str, ...] | list[str] = SLIDE_NOTEBOOKS, runtimes_file: str | Path | None = None) -> BookResult:
+def build_book(
+    executed_dir: str | Path,
+    site_dir: str | Path,
+    notebooks: list[str] | None = None,
+    slides: tuple[str, ...] | list[str] = SLIDE_NOTEBOOKS,
+    runtimes_file: str | Path | None = None,
+) -> BookResult:
     """Build the offline site from a folder of executed notebooks (e.g. ``runs/quick``).
 
     Args:
@@ -195,8 +212,13 @@ def build_book(executed_dir: str | Path, site_dir: str | Path, notebooks: list[s
         with tempfile.TemporaryDirectory() as tdir:
             tpl = Path(tdir) / "altoolkit_slides.html.j2"
             tpl.write_text(_SLIDES_TEMPLATE)
-            sl_exp = SlidesExporter(template_name="reveal", template_file=str(tpl), extra_template_basedirs=[tdir],
-                                    reveal_url_prefix="../_static/reveal.js", reveal_theme="white")
+            sl_exp = SlidesExporter(
+                template_name="reveal",
+                template_file=str(tpl),
+                extra_template_basedirs=[tdir],
+                reveal_url_prefix="../_static/reveal.js",
+                reveal_theme="white",
+            )
             _common(sl_exp, f"../_static/mathjax/MathJax.js?config={MATHJAX_CONFIG}")
             for s in wanted:
                 nb = _slide_types(nbformat.read(src / f"{s}.ipynb", as_version=4))

@@ -20,8 +20,15 @@ import math
 import os
 import time
 
-__all__ = ["TRAIN_SECONDS_PER_SAMPLE_EPOCH", "TSNE_SECONDS_PER_SAMPLE_ITER", "MEASURED_ON", "training_seconds",
-           "tsne_seconds", "say", "measure"]
+__all__ = [
+    "TRAIN_SECONDS_PER_SAMPLE_EPOCH",
+    "TSNE_SECONDS_PER_SAMPLE_ITER",
+    "MEASURED_ON",
+    "training_seconds",
+    "tsne_seconds",
+    "say",
+    "measure",
+]
 
 #: measured by ``python -m altoolkit.estimate`` (see :func:`measure`); keys: (model, dynamic loss on)
 TRAIN_SECONDS_PER_SAMPLE_EPOCH: dict[tuple[str, bool], float] = {
@@ -65,7 +72,8 @@ def say(seconds: float, what: str) -> str:
     if not math.isfinite(seconds):
         text = f"{what}: no estimate (no measured speed for this model; constants exist for the digits cnn and mlp)"
     else:
-        text = f"{what}: about {_rounded(seconds)} on {MEASURED_ON} (estimate from the measured digits training/t-SNE speed)"
+        text = (f"{what}: about {_rounded(seconds)} on {MEASURED_ON} "
+                "(estimate from the measured digits training/t-SNE speed)")
     print(text)
     return text
 
@@ -90,8 +98,14 @@ def measure(repeats: int = 3) -> dict:
             for r in range(repeats):
                 net = build_model(model, tuple(data.x_train.shape[1:]), data.num_classes, seed=r)
                 t0 = time.perf_counter()
-                train_model(net, x, y, TrainConfig(epochs=epochs, dynamic_weight=1.0 if dynamic else 0.0),
-                            seed=r, progress=False)
+                train_model(
+                    net,
+                    x,
+                    y,
+                    TrainConfig(epochs=epochs, dynamic_weight=1.0 if dynamic else 0.0),
+                    seed=r,
+                    progress=False,
+                )
                 times.append((time.perf_counter() - t0) / (n * epochs))
             out[f"train {model} dynamic={dynamic}"] = float(np.median(times))
     times = []

@@ -13,7 +13,6 @@ import base64
 import io
 
 import pytest
-
 from test_browser import CHROMIUM_ARGS, chromium  # noqa: F401  (the fixture is reused)
 
 
@@ -32,9 +31,14 @@ def _notebook(path):
     plt.close(fig)
     png = base64.b64encode(buf.getvalue()).decode()
     cells = [
-        new_markdown_cell("# 01 · A tiny notebook\n\nInline $\\mathrm{KL}(f_{T-1}\\|f_T)$ and\n\n$$\\tfrac12 d^\\top F d$$"),
-        new_code_cell("plot()", outputs=[new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"})],
-                      execution_count=1),
+        new_markdown_cell(
+            "# 01 · A tiny notebook\n\nInline $\\mathrm{KL}(f_{T-1}\\|f_T)$ and\n\n$$\\tfrac12 d^\\top F d$$"
+        ),
+        new_code_cell(
+            "plot()",
+            outputs=[new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"})],
+            execution_count=1,
+        ),
         new_markdown_cell("## Second slide\n\nMore math: $\\sum_y f_y \\nabla \\log f_y = 0$."),
     ]
     nb = new_notebook(cells=cells)
@@ -69,8 +73,10 @@ def test_site_has_pages_slides_and_no_cdn(site):
 def test_external_urls_finds_fetches_not_links():
     from altoolkit.book import external_urls
 
-    page = ('<script src="https://cdn.example/x.js"></script><a href="https://example.org">a link</a>'
-            '<!-- <img src="https://in.comment/y.png"> --><script>import("//cdn.example/m.mjs")</script>')
+    page = (
+        '<script src="https://cdn.example/x.js"></script><a href="https://example.org">a link</a>'
+        '<!-- <img src="https://in.comment/y.png"> --><script>import("//cdn.example/m.mjs")</script>'
+    )
     assert external_urls(page) == ["//cdn.example/m.mjs", "https://cdn.example/x.js"]
 
 
@@ -101,8 +107,10 @@ def test_site_renders_offline_in_chromium(site, chromium):  # noqa: F811
             page.route("**/*", record)
             for rel in ("notebooks/01_tracin_to_kl.html", "slides/01_tracin_to_kl.slides.html"):
                 page.goto((site.site / rel).as_uri())
-                page.wait_for_function("document.querySelectorAll('.MathJax, .MathJax_Display, .MathJax_CHTML').length >= 2",
-                                       timeout=60_000)
+                page.wait_for_function(
+                    "document.querySelectorAll('.MathJax, .MathJax_Display, .MathJax_CHTML').length >= 2",
+                    timeout=60_000,
+                )
                 assert page.evaluate("document.querySelectorAll('.MathJax_Error, merror').length") == 0, rel
                 images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
                 assert images and all(ok and w > 0 for ok, w in images), f"{rel}: images {images}"

@@ -132,7 +132,7 @@ def rank_map_reading(names: Sequence[str], rho: np.ndarray) -> str:
         row = [(rho[ix["disal"], ix[n]], n) for n in names if n != "disal"]
         row.sort(key=lambda t: -t[0])
         best_r, best = row[0]
-        out.append(f"**DISAL's KL score** is closest to **{best}** ({correlation_phrase(best_r)}).")
+        out.append(f"**DISAL's KL score** is closest to **{best}**: {correlation_phrase(best_r)}.")
         if "ce_difference" in ix and best != "ce_difference":
             rank = [n for _, n in row].index("ce_difference") + 1
             r = rho[ix["disal"], ix["ce_difference"]]

@@ -73,7 +73,7 @@ COURSE: tuple[CourseEntry, ...] = (
         "02_dynamic_loss",
         (
             "train with DISAL's dynamic loss and read its effect on the KL score distribution",
-            "compare DISAL, DISAL w/o D and random over seeds with paired differences",
+            "compare DISAL, DISAL w/o D and random over several seeds",
         ),
         ("01",),
         "DISAL §3.3, Eq. 12-14; §4.5.1 and §4.5.3 (Tables 2-3)",
@@ -110,7 +110,7 @@ COURSE: tuple[CourseEntry, ...] = (
         "06_active_learning_benchmark",
         (
             "run the benchmark of all strategies with cached, resumable sweeps",
-            "check the paper's claims with verdicts that can say 'inconclusive'",
+            "compare learning curves, cost, ablations and the λ sweep with the paper's claims",
         ),
         ("02", "03"),
         "DISAL §4.1-4.5 (Fig. 3, 5, 7; Tables 1-3)",
@@ -161,6 +161,13 @@ def read_runtimes(path: str | Path) -> tuple[str, dict[str, float]]:
     return source, times
 
 
+def _short(source: str) -> str:
+    """" with the `test` profile on 2 cores" from a RUNTIMES.md first line, "" if it names neither."""
+    prof = re.search(r"profile (\w+)", source)
+    cores = re.search(r"(\d+) CPU cores", source)
+    return (f" with the `{prof.group(1)}` profile" if prof else "") + (f" on {cores.group(1)} cores" if cores else "")
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
@@ -171,7 +178,7 @@ def render_header(stem: str, runtimes: tuple[str, dict[str, float]]) -> str:
     source, times = runtimes
     before = ", ".join(f"notebook {b}" for b in e.before) or "none (PyTorch, softmax and cross-entropy, gradients)"
     runtime = (
-        f"{_duration(times[stem])} measured ({source})"
+        f"{_duration(times[stem])} measured{_short(source)} (course/RUNTIMES.md)"
         if stem in times
         else "not measured yet (run `altoolkit reproduce`)"
     )
@@ -211,7 +218,7 @@ def render_outline(runtimes: tuple[str, dict[str, float]]) -> str:
     for e in COURSE:
         t = _duration(times[e.stem]) if e.stem in times else "not measured"
         rows.append(f"| `{e.stem}` | {', '.join(e.before) or '-'} | {'; '.join(e.goals)} | {e.sections} | {t} |")
-    note = f"\nTimes: {source}." if source else ""
+    note = f"\n\nTimes: {source}." if source else ""
     return "\n".join(rows) + note
 
 
@@ -356,9 +363,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
 
 _ABS_PATH = re.compile(r"(?<![\w.~])(?:/(?:home|tmp|work|root|Users|usr|var|opt|private|mnt)/|[A-Za-z]:\\\\)")
 _CDN = re.compile(r"https?://(?:cdn|cdnjs|unpkg|cdn\.jsdelivr)[\w.-]*/", re.I)
@@ -412,3 +416,7 @@ def write_readme_outline(readme: str | Path, runtimes: tuple[str, dict[str, floa
     if new != text:
         p.write_text(new)
     return new != text
+
+
+if __name__ == "__main__":
+    sys.exit(main())

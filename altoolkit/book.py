@@ -74,15 +74,19 @@ def reveal_dir() -> Path:
 _FETCH = re.compile(
     r"""<(?:script|img|link|iframe|source)\b[^>]*?\b(?:src|href)\s*=\s*["']((?:https?:)?//[^"']+)["']""", re.I
 )
+#: bodies of scripts that run (not JSON/MathJax config blocks), and URLs quoted in them (a URL a script builds)
+_SCRIPT = re.compile(r"<script(?![^>]*type=\"(?:application/(?:vnd|json)|text/x-mathjax))[^>]*>(.*?)</script>", re.S)
+_QUOTED_URL = re.compile(r"""["'`]((?:https?:)?//[^"'`\s]+)""")
 _IMPORT = re.compile(r"""import\(\s*["']((?:https?:)?//[^"']+)["']""")
 
 
 def external_urls(page: str) -> list[str]:
     """URLs that a page would fetch from another machine: ``src``/``href`` of script, img, link,
-    iframe and source tags, and dynamic ``import("...")``.  Links the reader may click (``<a>``)
+    iframe and source tags, dynamic ``import("...")``, and URLs quoted inside scripts that run.  Links the reader may click (``<a>``)
     and URLs inside comments are not fetches and are not listed."""
     text = re.sub(r"<!--.*?-->", "", page, flags=re.S)
-    return sorted(set(_FETCH.findall(text)) | set(_IMPORT.findall(text)))
+    in_scripts = [u for body in _SCRIPT.findall(text) for u in _QUOTED_URL.findall(body)]
+    return sorted(set(_FETCH.findall(text)) | set(_IMPORT.findall(text)) | set(in_scripts))
 
 
 def _clean(page: str) -> str:
@@ -91,7 +95,19 @@ def _clean(page: str) -> str:
     page = re.sub(
         r'<script type="module">(?:(?!</script>).)*?mermaid(?:(?!</script>).)*?</script>\s*', "", page, flags=re.S
     )
+    # widget state needs the html-manager from a CDN; without it the outputs' static fallbacks show
+    page = re.sub(r"<script>(?:(?!</script>).)*?addWidgetsRenderer(?:(?!</script>).)*?</script>\s*", "", page, flags=re.S)
+    # jupyter-server-mathjax ships the STIX-Web fonts only (no TeX fontdata, no TeX otf fonts for the hidden
+    # assistive MathML): use STIX-Web and switch the assistive MathML off, configured before MathJax loads
+    page = re.sub(r'<script[^>]*src="[^"]*_static/mathjax/MathJax\.js', lambda m: _MATHJAX_FONTS + m.group(0), page, count=1)
     return page
+
+
+_MATHJAX_FONTS = (
+    '<script type="text/x-mathjax-config">MathJax.Hub.Config({menuSettings: {assistiveMML: false}, '
+    '"HTML-CSS": {availableFonts: ["STIX-Web"], preferredFont: "STIX-Web", webFont: "STIX-Web", imageFont: null}});'
+    "</script>\n"
+)
 
 
 def _common(exporter, mathjax_url: str) -> None:

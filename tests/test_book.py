@@ -32,7 +32,7 @@ def _notebook(path):
     png = base64.b64encode(buf.getvalue()).decode()
     cells = [
         new_markdown_cell(
-            "# 01 · A tiny notebook\n\nInline $\\mathrm{KL}(f_{T-1}\\|f_T)$ and\n\n$$\\tfrac12 d^\\top F d$$"
+            "# 01 · A tiny notebook\n\nInline $\\mathrm{KL}(f_{T-1}\\|f_T)$ at $x'$, $\\mathcal L$ and\n\n$$\\tfrac12 d^\\top F d$$"
         ),
         new_code_cell(
             "plot()",
@@ -43,6 +43,9 @@ def _notebook(path):
     ]
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    # saved widget state makes nbconvert add the widget manager's script (from a CDN unless removed)
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}, "version_major": 2,
+                                                                            "version_minor": 0}}
     nbformat.write(nb, path)
 
 
@@ -105,12 +108,15 @@ def test_site_renders_offline_in_chromium(site, chromium):  # noqa: F811
                     route.abort()
 
             page.route("**/*", record)
+            failed: list[str] = []  # a missing local file (e.g. a MathJax font) is a broken site too
+            page.on("requestfailed", lambda r: failed.append(r.url) if "NOT_FOUND" in (r.failure or "") else None)
             for rel in ("notebooks/01_tracin_to_kl.html", "slides/01_tracin_to_kl.slides.html"):
                 page.goto((site.site / rel).as_uri())
-                page.wait_for_function(
-                    "document.querySelectorAll('.MathJax, .MathJax_Display, .MathJax_CHTML').length >= 2",
-                    timeout=60_000,
-                )
+                # MathJax 2 runs its queue in order: this callback runs once the page is typeset
+                page.wait_for_function("window.MathJax && MathJax.isReady === true", timeout=60_000)
+                page.evaluate("MathJax.Hub.Queue(function () { window.__typeset = true; })")
+                page.wait_for_function("window.__typeset === true", timeout=60_000)
+                assert page.evaluate("document.querySelectorAll('.MathJax, .MathJax_Display').length") >= 2, rel
                 assert page.evaluate("document.querySelectorAll('.MathJax_Error, merror').length") == 0, rel
                 images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
                 assert images and all(ok and w > 0 for ok, w in images), f"{rel}: images {images}"
@@ -119,6 +125,7 @@ def test_site_renders_offline_in_chromium(site, chromium):  # noqa: F811
             assert page.locator("a[href='slides/01_tracin_to_kl.slides.html']").count() == 1
         finally:
             browser.close()
+    assert not failed, f"local files missing: {failed}"
     outside = [u for u in requests if not u.startswith(("file://", "data:"))]
     assert not outside, f"requests left the machine: {outside}"
     assert any("mathjax" in u.lower() for u in requests), "MathJax was not loaded from the site"

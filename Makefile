@@ -9,13 +9,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.altoolkit-installed
 PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
 
-.PHONY: install reproduce test bench lab help
+.PHONY: install reproduce test bench lab help course book
 
 help:
 	@echo "make reproduce   run all notebooks (quick profile) and write figures/"
 	@echo "make test        run the test suite (unit tests + notebooks with small parameters)"
 	@echo "make bench       speed/memory ratios -> benchmarks/results.json"
 	@echo "make lab         start JupyterLab on the notebooks"
+	@echo "make course      nbgrader student versions + release folder -> runs/course (offline)"
+	@echo "make book        offline site of the executed notebooks + slides of 01 -> runs/book"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,3 +44,13 @@ bench: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) notebooks/
 
+
+# nbgrader course folder: source/ (instructor), release/ (student versions), gradebook.db; offline
+course: $(STAMP)
+	$(BIN)/python -m altoolkit.course --out runs/course
+
+# offline site (local MathJax and reveal.js) of the quick profile's executed notebooks; runs them
+# first when runs/quick is missing (figures then go to runs/quick/figures, not the tracked figures/)
+book: $(STAMP)
+	test -f runs/quick/RUNTIMES.md || $(BIN)/altoolkit reproduce --profile quick --output-dir runs/quick --figures-dir runs/quick/figures
+	$(BIN)/python -m altoolkit.book --executed runs/quick --out runs/book

@@ -61,11 +61,11 @@ _ATTRS: dict[str, str] = {
 
 # submodules reachable as ``alt.<name>`` (imported on first access)
 _SUBMODULES = frozenset({
-    "cli", "collapse_study", "comparison", "data", "derivation", "dynamic", "embedding", "experiments",
-    "fluctuation", "fresh_model", "inference", "influence", "isal_study", "labeling", "labelstore", "loop",
-    "models", "plots", "plots_collapse", "plots_maps", "plugins", "record_io", "reproduce", "results",
-    "scores", "selection_balance", "stats", "strategies", "summary", "sweep", "train",
-    "validation", "widgets",
+    "book", "cli", "collapse_study", "comparison", "course", "data", "derivation", "dynamic", "embedding",
+    "estimate", "experiments", "fluctuation", "fresh_model", "inference", "influence", "isal_study",
+    "labeling", "labelstore", "loop", "models", "narrate", "plots", "plots_collapse", "plots_maps", "plugins",
+    "record_io", "reproduce", "results", "scores", "selection_balance", "stats", "strategies", "summary",
+    "sweep", "train", "validation", "widgets",
 })
 
 __all__ = sorted(_ATTRS)

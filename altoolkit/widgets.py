@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import os
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -168,7 +169,7 @@ class LabelingWidget(_ipywidgets().VBox):
             return "LabelingWidget(nothing left to label)"
         n = len(self.batch)
         return (f"LabelingWidget(batch {self.batch.id}, cycle {self.batch.cycle}, {self.batch.strategy}: "
-                f"{n - len(self.pending)}/{n} decided, {self.store.num_labels()} labels in {self.store.path})")
+                f"{n - len(self.pending)}/{n} decided, {self.store.num_labels()} labels in {os.path.basename(self.store.path)})")  # no absolute path in saved outputs
 
     def _handler(self, fn: Callable, *args) -> Callable:
         def on_click(_button) -> None:

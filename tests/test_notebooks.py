@@ -49,6 +49,14 @@ def test_notebook_executes(nb_path, tmp_path):
     assert runs[0].ok, runs[0].line()
     prefix = nb_path.stem.split("_", 1)[0]
     assert list(figs.glob(f"{prefix}_*.png")), f"{nb_path.name} wrote no figure named {prefix}_*.png"
+    if prefix not in OUTPUTS_NOT_YET_CLEAN:
+        from altoolkit.course import output_problems
+
+        assert output_problems(runs[0].output) == [], f"{nb_path.name}: unclean saved outputs"
+
+
+#: 06 still prints its record folder and warnings with the warning's file path (issue 14, item 2)
+OUTPUTS_NOT_YET_CLEAN = {"06"}
 
 
 def test_failing_notebook_is_reported_and_others_still_run(tmp_path):

@@ -1,0 +1,104 @@
+"""The course kit: notebook headers and the README outline agree with ``altoolkit.course``; the
+nbgrader exercises grade full marks on the instructor version and fail on the student version
+(offline, notebook 01 with tiny parameters); saved outputs carry no PosixPath, absolute path, CDN
+URL, progress bar or repeated warning."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from altoolkit import course
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNTIMES = ROOT / "course" / "RUNTIMES.md"
+#: tiny parameters for notebook 01 under the autograder (the exercises only need the objects)
+TINY_01 = {
+    "N_LABELED": 60,
+    "EPOCHS": 4,
+    "N_TEST": 40,
+    "STEP_SIZES": [0.1, 0.01, 0.001],
+    "KL_SCALES": [1.0, 0.25, 0.0625],
+    "TOP_K": 5,
+}
+
+
+def test_every_notebook_has_its_generated_header():
+    rt = course.read_runtimes(RUNTIMES)
+    assert rt[1], "course/RUNTIMES.md lists no measured notebook"
+    for e in course.COURSE:
+        nb = json.loads((ROOT / "notebooks" / f"{e.stem}.ipynb").read_text())
+        first = "".join(nb["cells"][0]["source"])
+        assert course.render_header(e.stem, rt) in first, (
+            f"{e.stem}: header out of date (python -m altoolkit.course --headers)"
+        )
+
+
+def test_readme_outline_is_generated():
+    assert course.render_outline(course.read_runtimes(RUNTIMES)) in (ROOT / "README.md").read_text()
+
+
+def test_course_lists_every_notebook_and_valid_prerequisites():
+    stems = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+    assert [e.stem for e in course.COURSE] == stems
+    numbers = {s.split("_", 1)[0] for s in stems}
+    for e in course.COURSE:
+        assert set(e.before) <= numbers and all(b < e.stem[:2] for b in e.before), e
+
+
+def test_exercises_have_solutions_and_hidden_tests():
+    nbs = course.exercise_notebooks(ROOT / "notebooks")
+    assert len(nbs) >= 3
+    for p in nbs:
+        cells = json.loads(p.read_text())["cells"]
+        sols = [c for c in cells if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+        tests = [c for c in cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+        assert 2 <= len(tests) <= 3 and len(sols) == len(tests), p.name
+        assert all("### BEGIN SOLUTION" in "".join(c["source"]) for c in sols), p.name
+        assert all("### BEGIN HIDDEN TESTS" in "".join(c["source"]) for c in tests), p.name
+
+
+def test_read_runtimes_and_bad_input(tmp_path):
+    p = tmp_path / "RUNTIMES.md"
+    p.write_text(
+        "profile: test\n| notebook | status | seconds |\n|---|---|---:|\n| 01_a | ok | 12 |\n| 02_b | FAIL | 3 |\n"
+    )
+    assert course.read_runtimes(p) == ("profile: test", {"01_a": 12.0})
+    with pytest.raises(ValueError, match="does not exist"):
+        course.read_runtimes(tmp_path / "none.md")
+    with pytest.raises(ValueError, match="not in altoolkit.course.COURSE"):
+        course.render_header("99_unknown", ("", {}))
+
+
+def test_output_problems_are_found(tmp_path):
+    out = [
+        {"output_type": "execute_result", "data": {"text/plain": "PosixPath('/tmp/x/figures/a.png')"}},
+        {"output_type": "stream", "name": "stderr", "text": "UserWarning: careful\n"},
+        {"output_type": "stream", "name": "stderr", "text": "UserWarning: careful\n 40%|####  | 4/10\n"},
+        {"output_type": "display_data", "data": {"text/html": "<script src='https://cdnjs.cloudflare.com/x.js'>"}},
+    ]
+    nb = {"cells": [{"cell_type": "code", "outputs": out, "source": ""}]}
+    (tmp_path / "n.ipynb").write_text(json.dumps(nb))
+    found = " ".join(course.output_problems(tmp_path / "n.ipynb"))
+    for what in ("PosixPath", "absolute path", "CDN URL", "progress bar", "warning repeated"):
+        assert what in found, what
+
+
+@pytest.mark.slow
+def test_autograde_full_marks_for_instructor_zero_for_student(tmp_path):
+    src = ROOT / "notebooks" / "01_tracin_to_kl.ipynb"
+    release = course.build_course(tmp_path / "course", [src], parameters={src.stem: TINY_01}, timeout=300)
+    student = json.loads((release / src.name).read_text())
+    text = json.dumps(student)
+    assert (
+        "### BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text and "raise NotImplementedError()" in text
+    )
+    scores = course.autograde(
+        tmp_path / "course", {"teacher": tmp_path / "course" / "source" / "altoolkit", "student": release}, timeout=600
+    )
+    assert scores["teacher"] == (2.0, 2.0), scores
+    assert scores["student"] == (0.0, 2.0), scores
+    graded = tmp_path / "course" / "autograded" / "teacher" / "altoolkit" / src.name
+    assert course.output_problems(graded) == [], "executed notebook 01 has unclean outputs"

@@ -53,7 +53,7 @@ _ATTRS: dict[str, str] = {
 # submodules reachable as ``alt.<name>`` (imported on first access)
 _SUBMODULES = frozenset({
     "cli", "comparison", "data", "derivation", "dynamic", "embedding", "experiments", "fluctuation",
-    "inference", "influence", "isal_study", "labeling", "labelstore", "loop", "models", "plots",
+    "inference", "influence", "isal_study", "labeling", "labelstore", "loop", "machine", "models", "plots",
     "plots_maps", "reproduce", "results", "scores", "stats", "strategies", "summary", "sweep", "train",
     "validation", "widgets",
 })
@@ -78,7 +78,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # static tools see the eager API
     from . import (  # noqa: F401
         cli, comparison, data, derivation, dynamic, embedding, experiments, fluctuation, inference, influence,
-        isal_study, labeling, labelstore, loop, models, plots, plots_maps, reproduce, results, scores,
+        isal_study, labeling, labelstore, loop, machine, models, plots, plots_maps, reproduce, results, scores,
         stats, strategies, summary, sweep, train, validation, widgets,
     )
     from .data import (  # noqa: F401

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,7 +26,6 @@ import numpy as np
 import torch
 from .progress import tqdm
 
-from . import __version__
 from .data import ALDataset, check_dataset_name, load_dataset
 from .models import MODELS, build_model
 from .strategies import SelectionContext, get_strategy, strategy_names
@@ -215,13 +213,11 @@ def load_record(path: str | os.PathLike) -> dict[str, Any]:
     return rec
 
 
-def _environment() -> dict[str, str]:
-    return {
-        "altoolkit": __version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "threads": str(torch.get_num_threads()),
-    }
+def _environment(device: str = "cpu") -> dict[str, str]:
+    """The machine of the run (:func:`altoolkit.machine.describe`)."""
+    from .machine import describe
+
+    return describe(device)
 
 
 def load_config_dataset(config: ALConfig) -> ALDataset:
@@ -369,7 +365,7 @@ def run_active_learning(
             "initial_labeled": initial,
             "cycles": [],
             "finished": False,
-            "environment": _environment(),
+            "environment": _environment(config.device),
         }
     elif record["initial_labeled"] != initial or record.get("budgets") != sizes:
         raise ValueError(

@@ -244,3 +244,17 @@ def test_readme_block_is_replaced_and_seconds_lines_are_marked(records, tmp_path
     assert other != text and strip_seconds(other) == strip_seconds(text)
     with pytest.raises(ValueError, match="no results block"):
         extract_block("no markers")
+
+
+def test_readme_block_is_the_committed_results_block():
+    """No number copied by hand: the README's results block is RESULTS.md's, as notebook 06 writes
+    both (`make reproduce`); every verdict in it is one of the three words."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    results = (root / "figures" / "RESULTS.md").read_text(encoding="utf-8")
+    block = extract_block(results)
+    assert extract_block((root / "README.md").read_text(encoding="utf-8")) == block
+    assert "95% t interval" in block and "does not hold" not in results
+    words = [line.split("**")[1] for line in block.splitlines() if line.startswith("  - ")]
+    assert words and set(words) <= {"holds", "contradicted", "inconclusive"}

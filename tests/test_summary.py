@@ -253,6 +253,7 @@ def test_readme_block_is_the_committed_results_block():
 
     root = Path(__file__).resolve().parents[1]
     results = (root / "figures" / "RESULTS.md").read_text(encoding="utf-8")
+    assert BLOCK_START in results, "figures/RESULTS.md has no results block: run `make reproduce` (notebook 06 writes it and the README's)"
     block = extract_block(results)
     assert extract_block((root / "README.md").read_text(encoding="utf-8")) == block
     assert "95% t interval" in block and "does not hold" not in results

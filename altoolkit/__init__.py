@@ -63,9 +63,9 @@ _ATTRS: dict[str, str] = {
 _SUBMODULES = frozenset({
     "book", "cli", "collapse_study", "comparison", "course", "data", "derivation", "dynamic", "embedding",
     "estimate", "experiments", "fluctuation", "fresh_model", "inference", "influence", "isal_study",
-    "labeling", "labelstore", "loop", "models", "narrate", "plots", "plots_collapse", "plots_maps", "plugins",
-    "record_io", "reproduce", "results", "scores", "selection_balance", "stats", "strategies", "summary",
-    "sweep", "train", "validation", "widgets",
+    "labeling", "labelstore", "loop", "machine", "models", "narrate", "plots", "plots_collapse", "plots_maps",
+    "plugins", "record_io", "reproduce", "results", "scores", "selection_balance", "stats", "strategies",
+    "summary", "sweep", "train", "validation", "widgets",
 })
 
 __all__ = sorted(_ATTRS)
@@ -88,7 +88,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # static tools see the eager API
     from . import (  # noqa: F401
         cli, collapse_study, comparison, data, derivation, dynamic, embedding, experiments, fluctuation,
-        fresh_model, inference, influence, isal_study, labeling, labelstore, loop, models, plots,
+        fresh_model, inference, influence, isal_study, labeling, labelstore, loop, machine, models, plots,
         plots_collapse, plots_maps, plugins, record_io, reproduce, results, scores, selection_balance,
         stats, strategies, summary, sweep, train, validation, widgets,
     )

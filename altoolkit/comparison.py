@@ -120,9 +120,10 @@ def compare_strategies(
 
 
 def rank_correlations(outcomes: Mapping[str, StrategyOutcome]) -> tuple[list[str], np.ndarray]:
-    """Spearman rank correlation between the per-sample scores of every pair of strategies
-    (oriented so that +1 means "rank the pool the same way for selection")."""
-    from scipy.stats import spearmanr
+    """Spearman rank correlation (:func:`altoolkit.stats.spearman`) between the per-sample scores
+    of every pair of strategies (oriented so that +1 means "rank the pool the same way for
+    selection"); ``nan`` where a strategy's scores are constant."""
+    from .stats import spearman
 
     named = [(n, o) for n, o in outcomes.items() if o.scores is not None]
     if len(named) < 2:
@@ -136,8 +137,11 @@ def rank_correlations(outcomes: Mapping[str, StrategyOutcome]) -> tuple[list[str
         if len(top) and np.median(s[top]) < np.median(s):
             s = -s
         cols.append(s)
-    rho = spearmanr(np.stack(cols, axis=1)).statistic
-    return names, np.atleast_2d(rho)
+    rho = np.eye(len(cols))
+    for i in range(len(cols)):
+        for j in range(i + 1, len(cols)):
+            rho[i, j] = rho[j, i] = spearman(cols[i], cols[j])
+    return names, rho
 
 
 def checkpoint_epochs_for(names: Iterable[str], options: Mapping[str, Mapping[str, Any]] | None, epochs: int) -> list[int]:

@@ -52,6 +52,7 @@ from .inference import eval_mode
 from .influence import _prepare_forward_ad, directional_derivatives, flatten, loss_grad, per_sample_grads
 from .models import build_model
 from .scores import disal_kl_from_logits, entropy
+from .stats import spearman
 from .train import TrainConfig, TrainResult, train_model
 from .validation import check_float, check_int
 
@@ -65,7 +66,6 @@ __all__ = [
     "kl_substitution_check",
     "selection_contrast",
     "pearson",
-    "spearman",
 ]
 
 
@@ -83,28 +83,6 @@ def pearson(a, b) -> float:
     a, b = a - a.mean(), b - b.mean()
     den = np.sqrt((a * a).sum() * (b * b).sum())
     return float((a * b).sum() / den) if den > 0 else float("nan")
-
-
-def _ranks(a: np.ndarray) -> np.ndarray:
-    """Average ranks (ties share the mean rank)."""
-    order = np.argsort(a, kind="mergesort")
-    ranks = np.empty(a.size, dtype=np.float64)
-    sorted_a = a[order]
-    i = 0
-    while i < a.size:
-        j = i
-        while j + 1 < a.size and sorted_a[j + 1] == sorted_a[i]:
-            j += 1
-        ranks[order[i : j + 1]] = 0.5 * (i + j)
-        i = j + 1
-    return ranks
-
-
-def spearman(a, b) -> float:
-    """Spearman rank correlation (Pearson correlation of average ranks)."""
-    a = np.asarray(a, dtype=np.float64).ravel()
-    b = np.asarray(b, dtype=np.float64).ravel()
-    return pearson(_ranks(a), _ranks(b))
 
 
 def _input_fn(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:

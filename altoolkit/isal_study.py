@@ -20,8 +20,9 @@ function                               what it measures
 :func:`ordering_claims`
 =====================================  ===========================================================
 
-The AL runs reuse :func:`altoolkit.experiments.run_many`; the tables and comparisons reuse
-:func:`altoolkit.results.learning_curves` and :func:`altoolkit.results.paired_comparison`.
+The AL runs reuse :func:`altoolkit.experiments.run_many`; the tables reuse
+:func:`altoolkit.results.learning_curves`; rank correlations and verdicts come from
+:mod:`altoolkit.stats` (via :func:`altoolkit.results.paired_comparison`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from .loop import ALConfig, derive_seed
 from .fresh_model import train_fresh
 from .models import MLP
 from .results import CurveSummary, learning_curves, paired_comparison
+from .stats import Verdict, spearman
 from .scores import select_top
 from .strategies import SelectionContext, get_strategy
 from .train import TrainConfig, TrainResult, train_model
@@ -60,11 +62,9 @@ __all__ = [
     "lissa_convergence",
     "ScoreAgreement",
     "isal_vs_grad_simi",
-    "spearman",
     "ablation_variants",
     "run_variants",
     "variant_curves",
-    "OrderingClaim",
     "ordering_claims",
     "plot_upweighting",
     "plot_lissa_convergence",
@@ -318,15 +318,6 @@ def lissa_convergence(
 # ------------------------------------------------------------------- ISAL vs Grad-Simi
 
 
-def spearman(a: Sequence[float] | torch.Tensor, b: Sequence[float] | torch.Tensor) -> float:
-    """Spearman rank correlation (Pearson correlation of the ranks; ties broken by position)."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 1 or a.size < 2:
-        raise ValueError("spearman needs two 1-D sequences of the same length (at least 2)")
-    ra, rb = np.argsort(np.argsort(a, kind="stable"), kind="stable"), np.argsort(np.argsort(b, kind="stable"), kind="stable")
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
 @dataclass
 class ScoreAgreement:
     """ISAL (one row per LiSSA scale) against Grad-Simi on the same pool."""
@@ -450,39 +441,10 @@ def variant_curves(runs: dict[str, list[dict[str, Any]]], labels: Sequence[str] 
     return out
 
 
-@dataclass
-class OrderingClaim:
-    """A claim "a > b" from the paper, checked seed by seed on this run's data."""
-
-    a: str
-    b: str
-    holds: bool  # a has the larger mean accuracy over budgets, averaged over seeds
-    final_holds: bool  # a has the larger final accuracy, averaged over seeds
-    wins: int  # seeds on which a has the larger mean accuracy over budgets
-    n_seeds: int
-    sentence: str
-
-    @property
-    def every_seed(self) -> bool:
-        return self.wins == self.n_seeds
-
-
-def ordering_claims(curves: dict[str, CurveSummary], pairs: Sequence[tuple[str, str]]) -> list[OrderingClaim]:
-    """Check each paper ordering ``a > b`` with :func:`altoolkit.results.paired_comparison`."""
-    out = []
-    for a, b in pairs:
-        cmp = paired_comparison(curves, a, b)
-        holds = bool(cmp.area_diff.mean() > 0)
-        final = bool(cmp.final_diff.mean() > 0)
-        if not holds:
-            verdict = "does NOT hold"
-        elif cmp.wins == len(cmp.seeds):
-            verdict = "holds on every seed"
-        else:
-            verdict = f"holds on average only ({a} ahead on {cmp.wins}/{len(cmp.seeds)} seeds)"
-        out.append(OrderingClaim(a, b, holds, final, cmp.wins, len(cmp.seeds),
-                                 f"paper's '{a} > {b}' {verdict}: {cmp.sentence()}"))
-    return out
+def ordering_claims(curves: dict[str, CurveSummary], pairs: Sequence[tuple[str, str]], metric: str = "aulc") -> list[Verdict]:
+    """Three-valued verdict of each paper ordering ``a > b`` on ``metric`` (seeds paired,
+    :func:`altoolkit.results.paired_comparison`, i.e. :func:`altoolkit.stats.compare`)."""
+    return [paired_comparison(curves, a, b, metric) for a, b in pairs]
 
 
 # ------------------------------------------------------------------------------- figures

@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -31,7 +30,6 @@ import numpy as np
 import torch
 from .progress import tqdm
 
-from . import __version__
 from .data import ALDataset, check_dataset_name, load_dataset
 from .fresh_model import default_dynamic_weight, derive_seed, train_fresh
 from .models import build_model, check_model
@@ -221,13 +219,11 @@ def load_record(path: str | os.PathLike) -> dict[str, Any]:
     return rec
 
 
-def _environment() -> dict[str, str]:
-    return {
-        "altoolkit": __version__,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "threads": str(torch.get_num_threads()),
-    }
+def _environment(device: str = "cpu") -> dict[str, str]:
+    """The machine of the run (:func:`altoolkit.machine.describe`)."""
+    from .machine import describe
+
+    return describe(device)
 
 
 def load_config_dataset(config: ALConfig) -> ALDataset:
@@ -483,7 +479,7 @@ def _run(config: ALConfig, out_path: Path | None, dataset: ALDataset | None, pro
             "initial_labeled": initial,
             "cycles": [],
             "finished": False,
-            "environment": _environment(),
+            "environment": _environment(config.device),
         }
     elif record["initial_labeled"] != initial or record.get("budgets") != sizes:
         raise ValueError(

@@ -27,11 +27,11 @@ import yaml
 
 __all__ = ["PROFILES", "load_profile", "notebook_parameters", "run_notebooks", "NotebookRun", "write_runtime_table"]
 
-PROFILES: tuple[str, ...] = ("quick", "test", "paper")
+PROFILES: tuple[str, ...] = ("quick", "test", "paper", "full")
 
 
 def load_profile(name_or_path: str) -> dict[str, Any]:
-    """Load a profile by name (``quick``, ``test``, ``paper``) or from a YAML file path."""
+    """Load a profile by name (``quick``, ``test``, ``paper``, ``full``) or from a YAML file path."""
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml"):
         if not p.exists():

@@ -2,7 +2,8 @@
 
 A record is what :func:`altoolkit.loop.run_active_learning` returns (or :func:`load_record`
 reads).  Records are grouped by a label (by default the strategy name, with λ when it was set
-explicitly) and summarised per labeled-set size as mean ± std over seeds.
+explicitly) and summarised per labeled-set size as mean ± std over seeds.  Areas under the curves,
+paired differences and verdicts come from :mod:`altoolkit.stats` (the one statistics path).
 """
 
 from __future__ import annotations
@@ -13,37 +14,19 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from . import stats
+
 __all__ = [
     "CurveSummary",
-    "PairedComparison",
     "record_label",
+    "budget_regime",
     "select_records",
     "learning_curves",
     "markdown_table",
     "cycle_seconds",
     "paired_comparison",
-    "area_under_curve",
     "labels_to_reach",
 ]
-
-
-def area_under_curve(fraction: np.ndarray, acc: np.ndarray) -> np.ndarray:
-    """Area under the learning curve (AULC) over the labeled fraction, normalised to [0, 1].
-
-    Trapezoid rule over ``fraction`` divided by the fraction range ``fraction[-1] - fraction[0]``,
-    so a curve at constant accuracy ``a`` has AULC ``a``.  ``acc`` is ``(..., K)`` (e.g. seeds ×
-    budgets); the result drops the last axis.  With a single budget the AULC is that accuracy.
-    """
-    f = np.asarray(fraction, dtype=float)
-    a = np.asarray(acc, dtype=float)
-    if f.ndim != 1 or a.shape[-1:] != f.shape or len(f) == 0:
-        raise ValueError(f"fraction must be 1-D with one entry per budget (the last axis of acc); got {f.shape} and {a.shape}")
-    if len(f) == 1:
-        return a[..., 0]
-    width = np.diff(f)
-    if np.any(width <= 0):
-        raise ValueError(f"fraction must be strictly increasing, got {f.tolist()}")
-    return ((a[..., 1:] + a[..., :-1]) / 2 * width).sum(axis=-1) / (f[-1] - f[0])
 
 
 def labels_to_reach(n_labeled: np.ndarray, acc: np.ndarray, target: float) -> float | None:
@@ -85,8 +68,24 @@ class CurveSummary:
 
     @property
     def aulc(self) -> np.ndarray:
-        """(S,) area under each seed's learning curve (see :func:`area_under_curve`)."""
-        return area_under_curve(self.fraction, self.acc)
+        """(S,) area under each seed's learning curve (:func:`altoolkit.stats.area_under_curve`)."""
+        return stats.area_under_curve(self.fraction, self.acc)
+
+    def per_seed(self, metric: str = "aulc") -> dict[int, float]:
+        """``{seed: value}`` of ``metric``: ``"aulc"`` (area under the curve) or ``"final"``
+        (accuracy at the last budget), the input of :func:`altoolkit.stats.compare`."""
+        if metric not in ("aulc", "final"):
+            raise ValueError(f"metric must be 'aulc' or 'final', got {metric!r}")
+        values = self.aulc if metric == "aulc" else self.acc[:, -1]
+        return {int(s): float(v) for s, v in zip(self.seeds, values)}
+
+
+def budget_regime(record: dict[str, Any]) -> str:
+    """``"135 → 539 labels"``: the first and last labeled-set size of a run (its budget regime)."""
+    budgets = record.get("budgets") or [c["n_labeled"] for c in record.get("cycles", [])]
+    if not budgets:
+        raise ValueError("record has neither 'budgets' nor cycles; it is not an altoolkit AL record")
+    return f"{budgets[0]} → {budgets[-1]} labels"
 
 
 def record_label(record: dict[str, Any]) -> str:
@@ -147,46 +146,17 @@ def markdown_table(curves: dict[str, CurveSummary], percent: bool = True) -> str
     return "\n".join(lines)
 
 
-@dataclass
-class PairedComparison:
-    """``a`` minus ``b`` per seed (seeds matched), for final accuracy and the mean accuracy over
-    all budgets (the normalised area under the learning curve)."""
-
-    a: str
-    b: str
-    seeds: list[int]
-    final_diff: np.ndarray  # (S,)
-    area_diff: np.ndarray  # (S,)
-
-    @property
-    def wins(self) -> int:
-        """Seeds where ``a`` has the larger area under the learning curve."""
-        return int((self.area_diff > 0).sum())
-
-    def sentence(self) -> str:
-        f, a = self.final_diff * 100, self.area_diff * 100
-        return (
-            f"{self.a} − {self.b} over {len(self.seeds)} seeds: final accuracy {f.mean():+.2f} ± "
-            f"{f.std(ddof=1) if len(f) > 1 else 0.0:.2f} points, mean accuracy over budgets {a.mean():+.2f} ± "
-            f"{a.std(ddof=1) if len(a) > 1 else 0.0:.2f} points; {self.a} ahead on {self.wins}/{len(self.seeds)} seeds"
-        )
-
-
-def paired_comparison(curves: dict[str, CurveSummary], a: str, b: str) -> PairedComparison:
-    """Compare groups ``a`` and ``b`` seed by seed (only the seeds both have)."""
+def paired_comparison(curves: dict[str, CurveSummary], a: str, b: str, metric: str = "aulc") -> stats.Verdict:
+    """Three-valued verdict of "``a`` > ``b``" on ``metric`` (``"aulc"`` or ``"final"``), seeds
+    paired (:func:`altoolkit.stats.compare`, 95% t interval); ``.text()`` prints it."""
     for name in (a, b):
         if name not in curves:
             raise ValueError(f"no records labelled {name!r}; available: {sorted(curves)}")
     ca, cb = curves[a], curves[b]
     if not np.array_equal(ca.n_labeled, cb.n_labeled):
         raise ValueError(f"{a!r} and {b!r} were run with different budgets")
-    common = sorted(set(ca.seeds) & set(cb.seeds))
-    if not common:
-        raise ValueError(f"{a!r} and {b!r} share no seed; a paired comparison needs matched seeds")
-    ia = [ca.seeds.index(s) for s in common]
-    ib = [cb.seeds.index(s) for s in common]
-    da = ca.acc[ia] - cb.acc[ib]
-    return PairedComparison(a, b, common, da[:, -1], da.mean(axis=1))
+    name = "AULC" if metric == "aulc" else "final accuracy"
+    return stats.compare(ca.per_seed(metric), cb.per_seed(metric), claim=f"{a} > {b} ({name})")
 
 
 def select_records(
@@ -194,11 +164,13 @@ def select_records(
     dataset: str | None = None,
     strategies: Iterable[str] | None = None,
     explicit_lambda: bool | None = False,
+    initial_fraction: float | None = None,
 ) -> list[dict[str, Any]]:
     """Records of one dataset and some strategies.
 
     ``explicit_lambda``: ``False`` keeps runs with the strategy's default λ, ``True`` only runs
-    that set λ explicitly (a λ sweep), ``None`` both.
+    that set λ explicitly (a λ sweep), ``None`` both.  ``initial_fraction``: only runs that
+    started from this share of the pool (one budget regime); ``None``: any.
     """
     names = None if strategies is None else set(strategies)
     out = []
@@ -209,6 +181,8 @@ def select_records(
         if names is not None and cfg["strategy"] not in names:
             continue
         if explicit_lambda is not None and (cfg.get("dynamic_weight") is not None) != explicit_lambda:
+            continue
+        if initial_fraction is not None and abs(float(cfg.get("initial_fraction", -1.0)) - initial_fraction) > 1e-12:
             continue
         out.append(r)
     return out

@@ -154,6 +154,10 @@ class Verdict:
             f"{self.n} seeds, {self.wins}/{self.n} wins)"
         )
 
+    def line(self, scale: float = 100.0, digits: int = 2) -> str:
+        """``claim: verdict: mean [interval] (...)``, the claim named first."""
+        return f"{self.claim}: {self.text(scale, digits)}" if self.claim else self.text(scale, digits)
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -168,8 +168,9 @@ class LabelingWidget(_ipywidgets().VBox):
         if self.batch is None:
             return "LabelingWidget(nothing left to label)"
         n = len(self.batch)
+        store_name = os.path.basename(self.store.path)  # no absolute path in saved outputs
         return (f"LabelingWidget(batch {self.batch.id}, cycle {self.batch.cycle}, {self.batch.strategy}: "
-                f"{n - len(self.pending)}/{n} decided, {self.store.num_labels()} labels in {os.path.basename(self.store.path)})")  # no absolute path in saved outputs
+                f"{n - len(self.pending)}/{n} decided, {self.store.num_labels()} labels in {store_name})")
 
     def _handler(self, fn: Callable, *args) -> Callable:
         def on_click(_button) -> None:

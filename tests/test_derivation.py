@@ -29,6 +29,10 @@ def test_correlation_helpers_match_numpy_and_scipy():
     a, b = rng.normal(size=50), rng.normal(size=50)
     b[:10] = b[0]  # ties
     assert der.pearson(a, b) == pytest.approx(np.corrcoef(a, b)[0, 1], abs=1e-12)
+    # rank correlations come from the one statistics module (scipy's spearmanr, average ties)
+    from altoolkit import stats as al_stats
+
+    assert der.spearman is al_stats.spearman
     assert der.spearman(a, b) == pytest.approx(stats.spearmanr(a, b).statistic, abs=1e-12)
 
 

@@ -78,7 +78,10 @@ def test_failing_notebook_is_reported_and_others_still_run(tmp_path):
 def test_profiles_only_set_declared_parameters(tmp_path):
     from altoolkit.reproduce import notebook_parameters
 
-    for profile in ("quick", "test", "paper"):
+    from altoolkit.reproduce import PROFILES
+
+    assert "full" in PROFILES
+    for profile in PROFILES:
         prof = load_profile(profile)
         for stem in prof["notebooks"]:
             path = ROOT / "notebooks" / f"{stem}.ipynb"
@@ -103,3 +106,23 @@ def test_reproduce_rejects_an_unknown_dataset(capsys):
 
     assert main(["reproduce", "--dataset", "imagenet", "--only", "01"]) == 2
     assert "dataset must be one of" in capsys.readouterr().err
+
+
+def test_quick_profile_gives_the_disal_claims_ten_seeds_and_full_twenty():
+    """Issue 9: verdicts need seeds. quick: >= 10 seeds for the strategies of the DISAL claims (and
+    notebook 02's runs, which notebook 06 reuses); full: >= 20 seeds of every strategy, on digits,
+    its imbalanced pool and the low-budget regime."""
+    import papermill as pm
+
+    nb06 = ROOT / "notebooks" / "06_active_learning_benchmark.ipynb"
+    defaults = {k: eval(v["default"]) for k, v in pm.inspect_notebook(str(nb06)).items()}
+    quick = {**defaults, **load_profile("quick")["notebooks"]["06_active_learning_benchmark"]}
+    claims = {"random", "disal", "disal_no_dynamic", "disal_no_selection", "ce_difference"}
+    assert claims <= set(quick["CLAIM_STRATEGIES"]) and len(quick["CLAIM_SEEDS"]) >= 10
+    assert quick["LAMBDAS"] and quick["LOW_CYCLES"] >= 2 and claims <= set(quick["LOW_STRATEGIES"])
+    assert len(load_profile("quick")["notebooks"]["02_dynamic_loss"]["AL_SEEDS"]) >= 10
+    full = {**defaults, **load_profile("full")["notebooks"]["06_active_learning_benchmark"]}
+    every = set(full["STRATEGIES"]) | claims
+    assert len(full["SEEDS"]) >= 20 and len(full["CLAIM_SEEDS"]) >= 20
+    assert every <= set(full["IMBALANCED_STRATEGIES"]) and every <= set(full["LOW_STRATEGIES"])
+    assert full["IMBALANCE_RATIO"] and full["LOW_CYCLES"] >= 2

@@ -6,20 +6,30 @@ import statistics
 
 import numpy as np
 import pytest
+from scipy.stats import t as student_t
 from scipy.stats import ttest_rel
 
 from altoolkit.loop import RECORD_FORMAT
-from altoolkit.results import area_under_curve, labels_to_reach
+from altoolkit.results import labels_to_reach
+from altoolkit.stats import area_under_curve
 from altoolkit.summary import (
+    BLOCK_END,
+    BLOCK_START,
+    SECONDS_END,
+    SECONDS_START,
     Claim,
     check_claim,
+    extract_block,
+    strip_seconds,
     summarize,
     summarize_folder,
+    update_readme,
     write_results_markdown,
 )
 
 SIZES = [100, 150, 200]
 FRACTIONS = [0.10, 0.15, 0.20]
+KEY = "digits · 100 → 200 labels"  # a section: dataset and budget regime
 
 
 def make_record(strategy, seed, accs, lam=None, effective_lam=None, finished=True, dataset="digits", epochs=30,
@@ -38,7 +48,9 @@ def make_record(strategy, seed, accs, lam=None, effective_lam=None, finished=Tru
                     "train_seconds": train_s, "select_seconds": select_s if i < len(accs) - 1 else 0.0,
                     "final_train_loss": 0.1}
                    for i, (n, f, a) in enumerate(zip(SIZES, FRACTIONS, accs))],
+        "budgets": SIZES,
         "finished": finished,
+        "environment": {"torch": "2.x", "numpy": "2.y", "cpu_capability": "AVX2", "threads": "1", "device": "cpu"},
     }
 
 
@@ -76,7 +88,7 @@ def test_area_under_curve_and_labels_to_reach_by_hand():
 
 def test_summary_numbers_match_hand_computations(records):
     s = summarize(records)
-    ds = s.datasets["digits"]
+    ds = s.datasets[KEY]
     assert list(ds.strategies) == ["random", "disal", "disal_no_dynamic"]  # reference first
     d = ds.strategies["disal"]
     assert d.seeds == [0, 1, 2]
@@ -95,17 +107,21 @@ def test_summary_numbers_match_hand_computations(records):
     assert ds.strategies["disal_no_dynamic"].labels_to_reach_reference is None
     assert ds.strategies["disal_no_dynamic"].labels_saved is None
 
-    # Paired comparison against scipy's paired t-test on the per-seed AULCs and final accuracies.
-    c = ds.comparisons["disal"]
+    # Paired comparison: stats.compare's t interval, checked against scipy's paired t-test (the 95%
+    # interval excludes 0 exactly when the two-sided p < 0.05).
+    c = ds.comparisons["disal"]["aulc"]
     a = [hand_aulc(DISAL[s]) for s in (0, 1, 2)]
     b = [hand_aulc(RANDOM[s]) for s in (0, 1, 2)]
     diff = np.subtract(a, b)
-    assert c.mean("aulc") == pytest.approx(diff.mean()) and c.std("aulc") == pytest.approx(statistics.stdev(diff))
-    assert c.p_value("aulc") == pytest.approx(ttest_rel(a, b).pvalue)
+    assert c.mean == pytest.approx(diff.mean()) and c.n == 3
+    half = student_t.ppf(0.975, 2) * statistics.stdev(diff) / np.sqrt(3)
+    assert (c.ci_low, c.ci_high) == pytest.approx((diff.mean() - half, diff.mean() + half))
+    assert ttest_rel(a, b).pvalue < 0.05 and c.verdict == "holds"
     fa, fb = [DISAL[s][-1] for s in (0, 1, 2)], [RANDOM[s][-1] for s in (0, 1, 2)]
-    assert c.mean("final") == pytest.approx(np.mean(np.subtract(fa, fb)))
-    assert c.p_value("final") == pytest.approx(ttest_rel(fa, fb).pvalue)
-    assert c.wins("aulc") == 3 and ds.comparisons["disal_no_dynamic"].wins("aulc") == sum(
+    cf = ds.comparisons["disal"]["final"]
+    assert cf.mean == pytest.approx(np.mean(np.subtract(fa, fb)))
+    assert ttest_rel(fa, fb).pvalue > 0.05 and cf.verdict == "inconclusive"
+    assert c.wins == 3 and ds.comparisons["disal_no_dynamic"]["aulc"].wins == sum(
         hand_aulc(NO_DYN[s]) > hand_aulc(RANDOM[s]) for s in (0, 1, 2))
 
     # Seconds per cycle: cycles that end with a selection.
@@ -114,23 +130,26 @@ def test_summary_numbers_match_hand_computations(records):
 
 def test_paired_comparison_uses_matched_seeds_only(records):
     extra = records + [make_record("disal", 7, [0.9, 0.9, 0.9])]
-    ds = summarize(extra).datasets["digits"]
+    ds = summarize(extra).datasets[KEY]
     assert ds.strategies["disal"].seeds == [0, 1, 2, 7]
-    assert ds.comparisons["disal"].seeds == [0, 1, 2]
-    single = summarize([make_record("random", 0, RANDOM[0]), make_record("disal", 0, DISAL[0])]).datasets["digits"]
-    assert single.comparisons["disal"].p_value() is None and single.comparisons["disal"].std() == 0.0
+    assert ds.comparisons["disal"]["aulc"].n == 3  # seed 7 has no random partner
+    single = summarize([make_record("random", 0, RANDOM[0]), make_record("disal", 0, DISAL[0])]).datasets[KEY]
+    one = single.comparisons["disal"]["aulc"]
+    assert one.n == 1 and one.verdict == "inconclusive" and "no interval" in one.text()
 
 
 def test_claims_hold_and_fail_from_the_numbers(records):
-    ds = summarize(records).datasets["digits"]
+    ds = summarize(records).datasets[KEY]
     holds = check_claim(ds, Claim.parse(("disal", ">", "random")))
     assert holds.status == "holds" and holds.holds
-    fails = check_claim(ds, Claim.parse("disal_no_dynamic > random"))
-    assert fails.status == "does not hold" and fails.holds is False
+    unsure = check_claim(ds, Claim.parse("disal_no_dynamic > random"))
+    assert unsure.status == "inconclusive" and unsure.holds is False
     diff = np.mean([hand_aulc(NO_DYN[s]) - hand_aulc(RANDOM[s]) for s in (0, 1, 2)])
-    assert f"{100 * diff:+.2f}" in fails.numbers()
-    reverse = check_claim(ds, Claim.parse("random < disal : final"))
-    assert reverse.status == "holds" and "3/3" in reverse.numbers()
+    assert f"{100 * diff:+.2f} [" in unsure.numbers() and "95% t interval, 3 seeds" in unsure.numbers()
+    against = check_claim(ds, Claim.parse("random > disal"))
+    assert against.status == "contradicted" and "0/3 wins" in against.numbers()
+    reverse = check_claim(ds, Claim.parse("random < disal"))  # checked as disal > random
+    assert reverse.status == "holds" and "3/3 wins" in reverse.numbers()
     missing = check_claim(ds, Claim.parse("isal > random"))
     assert missing.status == "cannot be checked" and "isal" in missing.reason and missing.holds is None
     with pytest.raises(ValueError, match="operator"):
@@ -146,22 +165,31 @@ def test_results_markdown_renders_every_section(records, tmp_path):
     path = write_results_markdown(records + lam + same + [unfinished], tmp_path / "out" / "RESULTS.md",
                                   title="Digits check", notes="Hand-built records.")
     text = path.read_text()
-    for heading in ("# Digits check", "## Claims at a glance", "## digits", "### Test accuracy (%)",
+    for heading in ("# Digits check", "## Verdicts", "## Machine", f"## {KEY}", "### Test accuracy (%)",
                     "### Area under the learning curve", "### Seconds per cycle", "### Claims of the papers"):
         assert heading in text, heading
-    assert "Hand-built records." in text and "1 unfinished run" in text and "little power" in text
+    assert "Hand-built records." in text and "1 unfinished run" in text and "95% Student t interval" in text
     assert "| disal (λ=0.5) | 3 |" in text
     # The accuracy table shows mean ± std in percent with the number of seeds.
     m = np.mean([DISAL[s][0] for s in (0, 1, 2)]) * 100
     sd = statistics.stdev([DISAL[s][0] for s in (0, 1, 2)]) * 100
     assert f"| disal | 3 | {m:.1f} ± {sd:.1f} |" in text
-    # Claims: one that holds, one that does not, one that cannot be checked; λ=0.5 is checked, λ=1 is not.
-    assert "**disal > random (AULC)** (DISAL Fig. 3 and Table 2): **holds**" in text
-    assert "**disal_no_dynamic > random (AULC)** (DISAL Table 2: the KL score alone beats random): **does not hold**" in text
+    # Claims: one that holds, one inconclusive, one that cannot be checked; λ=0.5 is checked, λ=1 is not.
+    assert "**disal > random (AULC)** (DISAL Fig. 3 and Table 2): **holds**: +5.50 [" in text
+    assert "**disal_no_dynamic > random (AULC)** (DISAL Table 2: the KL score alone beats random): **inconclusive**" in text
     assert "**disal > disal_no_selection (AULC)**" in text and "no records of disal_no_selection" in text
     assert "disal > disal (λ=0.5)" in text and "disal > disal (λ=1)" not in text
     assert "**isal > random (AULC)** (ISAL Fig. 3: ISAL needs fewer labels than random): **cannot be checked**: no records of isal" in text
-    assert "not reached" in text and "do **not** hold" in text
+    assert "not reached" in text
+    # Every verdict is one of the three words; none of the old two-valued wording is left.
+    assert "does not hold" not in text and "p (paired t" not in text
+    # The block: verdict counts, every checked claim with interval, seeds and wins; the machine.
+    block = extract_block(text)
+    assert block.startswith(BLOCK_START) and block.endswith(BLOCK_END)
+    assert "Of 4 checked claims in these runs: 3 hold, 0 contradicted, 1 inconclusive" in block
+    assert "disal > random (AULC): **holds**, +5.50 [" in block and "3/3 wins" in block
+    assert "| 2.x | 2.y | AVX2 | 1 |" in text.replace("| ? ", "")
+    assert "Exact floats differ across CPUs" in text and "verdicts" in text
     # Only the claims given, when a list is given.
     only = write_results_markdown(records, tmp_path / "only.md", claims=["disal > random"]).read_text()
     assert "disal > random" in only and "disal_no_dynamic > random" not in only
@@ -172,7 +200,7 @@ def test_missing_reference_is_said(tmp_path):
     text = write_results_markdown(recs, tmp_path / "R.md").read_text()
     assert "**Missing:** no finished records of `random`" in text
     assert "cannot be checked" in text and "isal > random (AULC)" in text.split("Not checked (neither side was run):")[1]
-    ds = summarize(recs).datasets["digits"]
+    ds = summarize(recs).datasets[KEY]
     assert not ds.has_reference and ds.strategies["disal"].labels_saved is None and not ds.comparisons
 
 
@@ -184,7 +212,7 @@ def test_records_of_different_experiments_are_not_mixed(records):
         summarize(records + [make_record("random", 0, RANDOM[0])])
     # Another dataset is another section.
     s = summarize(records + [make_record("random", 0, RANDOM[0], dataset="mnist", epochs=5)])
-    assert sorted(s.datasets) == ["digits", "mnist"]
+    assert sorted(s.datasets) == [KEY, "mnist · 100 → 200 labels"]
 
 
 def test_summarize_folder_skips_non_records_with_a_warning(records, tmp_path):
@@ -199,3 +227,35 @@ def test_summarize_folder_skips_non_records_with_a_warning(records, tmp_path):
     assert {str(w.message).split(":")[0] for w in caught} == {"skipping notes.json", "skipping broken.json"}
     with pytest.raises(ValueError, match="not a folder"):
         summarize_folder(tmp_path / "nope")
+
+
+def test_readme_block_is_replaced_and_seconds_lines_are_marked(records, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nBefore.\n\n{BLOCK_START}\nold numbers\n{BLOCK_END}\n\nAfter.\n")
+    path = write_results_markdown(records, tmp_path / "RESULTS.md", readme=readme)
+    text, new = path.read_text(), readme.read_text()
+    assert extract_block(new) == extract_block(text) and "old numbers" not in new
+    assert new.startswith("# Title\n\nBefore.\n\n") and new.endswith(f"{BLOCK_END}\n\nAfter.\n")
+    assert update_readme(readme, extract_block(text)) is False  # unchanged: nothing written
+    # Seconds are between the markers; changing only the seconds changes only those lines.
+    assert SECONDS_START in text and SECONDS_END in text
+    slower = [dict(r, cycles=[dict(c, train_seconds=c["train_seconds"] * 3) for c in r["cycles"]]) for r in records]
+    other = write_results_markdown(slower, tmp_path / "R2.md").read_text()
+    assert other != text and strip_seconds(other) == strip_seconds(text)
+    with pytest.raises(ValueError, match="no results block"):
+        extract_block("no markers")
+
+
+def test_readme_block_is_the_committed_results_block():
+    """No number copied by hand: the README's results block is RESULTS.md's, as notebook 06 writes
+    both (`make reproduce`); every verdict in it is one of the three words."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    results = (root / "figures" / "RESULTS.md").read_text(encoding="utf-8")
+    assert BLOCK_START in results, "figures/RESULTS.md has no results block: run `make reproduce` (notebook 06 writes it and the README's)"
+    block = extract_block(results)
+    assert extract_block((root / "README.md").read_text(encoding="utf-8")) == block
+    assert "95% t interval" in block and "does not hold" not in results
+    words = [line.split("**")[1] for line in block.splitlines() if line.startswith("  - ")]
+    assert words and set(words) <= {"holds", "contradicted", "inconclusive"}

@@ -517,6 +517,22 @@ def strip_seconds(text: str) -> str:
     return "\n".join(out)
 
 
+def _selection_balance_text(records: list[dict[str, Any]]) -> str:
+    """The class balance of the selected batches (issue 10): a table from the per-cycle
+    ``selected_class_counts`` of the records (:mod:`altoolkit.selection_balance`)."""
+    from .selection_balance import selection_balance_markdown
+
+    with_counts = [r for r in records if any("selected_class_counts" in c for c in r["cycles"][:-1])]
+    if not with_counts:
+        return "The records carry no per-batch class counts (they predate them), so the balance cannot be shown."
+    note = ("Over every selected batch of every seed (true labels): the batch's class entropy divided by "
+            "log(number of classes) (1 = all classes equally often, 0 = one class), and the share of its largest class.")
+    left = len(records) - len(with_counts)
+    if left:
+        note += f" {left} older record(s) without class counts are left out."
+    return note + "\n\n" + selection_balance_markdown(with_counts)
+
+
 def write_results_markdown(
     records: Iterable[dict[str, Any]],
     path: str | Path,
@@ -536,12 +552,17 @@ def write_results_markdown(
     against every other λ found in the records; a list checks exactly those claims.  ``readme``:
     a file whose results block is replaced by this one (:func:`update_readme`).
     """
+    records = list(records)
     auto_lambda = claims is None
     claim_list = [Claim.parse(c) for c in (DEFAULT_CLAIMS if claims is None else claims)]
     summary = summarize(records, reference=reference)
     checks_by_ds = {name: ds.check_claims(_claims_for(ds, claim_list) if auto_lambda else claim_list)
                     for name, ds in summary.datasets.items()}
     block = results_block(checks_by_ds)
+    finished_by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        if r.get("finished"):
+            finished_by_key[dataset_key(r)].append(r)
     out: list[str] = [f"# {title}", ""]
     if notes:
         out += ([notes] if isinstance(notes, str) else list(notes)) + [""]
@@ -595,6 +616,7 @@ def write_results_markdown(
                 "share the machine, so compare ratios rather than absolute times (DISAL Table 1 reports one cycle "
                 "on CIFAR as 359 s for DISAL against 299 s for random on a GPU).", "",
                 SECONDS_START, _seconds_table(ds), SECONDS_END, ""]
+        out += ["### Selection balance", "", _selection_balance_text(finished_by_key.get(name, [])), ""]
         out += ["### Claims of the papers, checked on these runs", ""]
         checks = checks_by_ds[name]
         checkable = [c for c in checks if not (c.status == "cannot be checked" and c.claim.a not in ds.strategies

@@ -259,3 +259,23 @@ def test_readme_block_is_the_committed_results_block():
     assert "95% t interval" in block and "does not hold" not in results
     words = [line.split("**")[1] for line in block.splitlines() if line.startswith("  - ")]
     assert words and set(words) <= {"holds", "contradicted", "inconclusive"}
+
+
+def test_results_markdown_shows_the_class_balance_of_selected_batches(records, tmp_path):
+    """Issue 10: RESULTS.md has a selection-balance table per section, from the records' class counts."""
+    for r in records:
+        one_class = r["config"]["strategy"] == "disal"
+        for c in r["cycles"][:-1]:
+            c["selected"] = list(range(10))
+            c["selected_class_counts"] = [10, 0, 0, 0] if one_class else [3, 2, 3, 2]
+        r["dataset"] = {"name": "digits", "num_classes": 4}
+    text = write_results_markdown(records, tmp_path / "RESULTS.md").read_text()
+    section = text[text.index("### Selection balance"):text.index("### Claims of the papers")]
+    assert "| disal | 3 | 6 | 0.00 | 0.00 | 1.00 | 1.00 |" in section
+    assert "| random | 3 | 6 |" in section
+    # Records without class counts (older ones) are said, not shown as zeros.
+    for r in records:
+        for c in r["cycles"]:
+            c.pop("selected_class_counts", None)
+    old = write_results_markdown(records, tmp_path / "OLD.md").read_text()
+    assert "carry no per-batch class counts" in old

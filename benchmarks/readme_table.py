@@ -33,7 +33,8 @@ def render(payload: dict) -> str:
     lines = [
         f"Machine: {m.get('cpu_capability', '?')} CPU, {m.get('cpus', '?')} cores, {m.get('threads', '?')} torch threads, "
         f"torch {m.get('torch', '?')}, Python {m.get('python', '?')}; `make bench` took "
-        f"{_fmt(payload.get('total_seconds'))} s.",
+        f"{_fmt(payload.get('total_seconds'))} s ({payload.get('rounds', '?')} rounds, largest pool "
+        f"{payload.get('max_pool', 0):,}; load average {_fmt(m.get('load_average_at_start'))} at the start).",
         "",
         "| measure | median | spread (min..max) | runs | goal | verdict |",
         "|---|---|---|---|---|---|",
@@ -44,6 +45,8 @@ def render(payload: dict) -> str:
         goal = r.get("goal", "").replace("<=", "≤").replace(">=", "≥")
         verdict = "" if "meets_goal" not in r else ("meets" if r["meets_goal"] else "**misses**")
         lines.append(f"| {label} | {_fmt(r.get('value'))} | {spread} | {r.get('runs', '')} | {goal} | {verdict} |")
+    if payload.get("not_run"):
+        lines += ["", "Not measured in this run: " + ", ".join(f"`{n}`" for n in payload["not_run"]) + "."]
     notes = [(n, r["note"]) for n, r in payload["results"].items() if r.get("note")]
     if notes:
         lines.append("")

@@ -333,7 +333,7 @@ def bench_scoring_memory_bytes_per_sample(data, rounds: int, tmpdir: Path, max_p
         for n in sizes:
             raw[n].append(child(n))
     if max_pool > sizes[-1]:
-        raw[max_pool] = [child(max_pool, calls=rounds)]  # one fresh process, its first call's peak, `rounds` timings
+        raw[max_pool] = [child(max_pool, calls=3)]  # one fresh process: its first call's peak, 3 timings
     ns = sorted(raw)
     med = {n: statistics.median(r["extra_bytes"] for r in raw[n]) for n in ns}
     slope, intercept = np.polyfit(np.array(ns, dtype=float), np.array([med[n] for n in ns], dtype=float), 1)
@@ -397,7 +397,7 @@ def machine() -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="*", choices=list(BENCHES), help="run only these benchmarks")
-    ap.add_argument("--rounds", type=int, default=5, help="timed repeats per benchmark (at least 3)")
+    ap.add_argument("--rounds", type=int, default=3, help="timed repeats per benchmark (at least 3)")
     ap.add_argument("--max-pool", type=int, default=1_000_000, help="largest pool of the memory/scaling run")
     ap.add_argument("--out", default=str(HERE / "results.json"), help="JSON file for the results")
     ap.add_argument("--readme-only", action="store_true", help="only rewrite the README table from --out")
@@ -414,8 +414,17 @@ def main(argv=None) -> int:
     info = machine()
     results = {}
     t_all = time.perf_counter()
+    names = args.only or list(BENCHES)
+
+    def save() -> dict:  # after every benchmark, so that an interrupted run keeps what it measured
+        payload = {"machine": {**info, "load_average_now": os.getloadavg()[0]}, "rounds": args.rounds,
+                   "max_pool": args.max_pool, "total_seconds": time.perf_counter() - t_all,
+                   "not_run": [n for n in names if n not in results], "results": results}
+        Path(args.out).write_text(json.dumps(payload, indent=1) + "\n")
+        return payload
+
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.only or list(BENCHES):
+        for name in names:
             t0 = time.perf_counter()
             out = BENCHES[name](data, rounds=args.rounds, tmpdir=Path(tmp), max_pool=args.max_pool)
             op, goal = GOALS[name]
@@ -429,11 +438,9 @@ def main(argv=None) -> int:
             rng = "" if out.get("min") is None else f" ({out['min']:.3g}..{out['max']:.3g})"
             print(f"{name:<34} {v:>10.4g}{rng:<20} {out.get('goal', ''):<8}{verdict}  [{out['bench_seconds']:.0f} s]",
                   flush=True)
-    info["load_average_at_end"] = os.getloadavg()[0]
-    payload = {"machine": info, "rounds": args.rounds, "total_seconds": time.perf_counter() - t_all, "results": results}
-    Path(args.out).write_text(json.dumps(payload, indent=1) + "\n")
+            payload = save()
     print(f"written {args.out} in {payload['total_seconds']:.0f} s")
-    if not args.no_readme and not args.only:
+    if not args.no_readme:
         readme_table.update_readme(README, Path(args.out))
         print(f"README benchmark table rewritten from {args.out}")
     return 0

@@ -32,7 +32,7 @@ def render(payload: dict) -> str:
     m = payload["machine"]
     lines = [
         f"Machine: {m.get('cpu_capability', '?')} CPU, {m.get('cpus', '?')} cores, {m.get('threads', '?')} torch threads, "
-        f"torch {m.get('torch', '?')}, Python {m.get('python', '?')}; `make bench` took "
+        f"torch {m.get('torch', '?')}, Python {m.get('python', '?')}; the run took "
         f"{_fmt(payload.get('total_seconds'))} s ({payload.get('rounds', '?')} rounds, largest pool "
         f"{payload.get('max_pool', 0):,}; load average {_fmt(m.get('load_average_at_start'))} at the start).",
         "",

@@ -204,7 +204,7 @@ def loss_grad(
 def directional_derivatives(
     model: nn.Module,
     x: torch.Tensor,
-    target: torch.Tensor,
+    target: torch.Tensor | Callable[[torch.Tensor], torch.Tensor],
     v: dict[str, torch.Tensor],
     batch_size: int = 256,
     to_input: Callable[[torch.Tensor], torch.Tensor] = lambda t: t.float(),
@@ -213,36 +213,55 @@ def directional_derivatives(
 ) -> torch.Tensor:
     """g(z)·v for every sample z: the derivative of each sample's loss along ``v``, ``(N,)``.
 
-    Uses forward-mode AD (``torch.func.jvp``) on the per-sample loss vector of a whole batch,
-    which costs about two forward passes and never builds per-sample gradients.  ``v`` is keyed
-    by parameter names (a subset of the model's parameters; the others are held fixed).
-    ``target`` holds class indices or probability vectors; the model is in eval mode.
+    One forward-mode pass (``torch.func.jvp``) per batch gives the logits f(z) and their
+    derivative along v, ḟ(z) = J_f(z)·v, at about the cost of two forward passes; no per-sample
+    gradient is built.  The cross-entropy's derivative then follows in closed form (in float64):
+
+        d/dε ℓ(f + εḟ, t) = Σ_c (p_c·Σ_k t_k − t_c) ḟ_c,   p = softmax(f),
+
+    (for a class index y: Σ_c p_c ḟ_c − ḟ_y).  ``target`` holds class indices ``(N,)`` or
+    probability rows ``(N, C)``, or is a function of a batch's logits returning either: then
+    the targets come from the same forward pass (TracIn's and ISAL's pseudo-labels), so the
+    pool is not run through the model a second time.  ``v`` is keyed by parameter names (a
+    subset of the model's parameters; the others are held fixed).  The model is in eval mode.
     """
     names = list(v)
     all_params = dict(model.named_parameters())
     missing = [k for k in names if k not in all_params]
     if missing:
         raise ValueError(f"v has entries for unknown parameters {missing}")
+    n = int(x.shape[0])
+    if not callable(target) and int(target.shape[0]) != n:
+        raise ValueError(f"x has {n} samples but target has {target.shape[0]}; they must match")
     params = {k: all_params[k].detach() for k in names}
     frozen = {k: p.detach() for k, p in all_params.items() if k not in params}
     buffers = {k: b.detach() for k, b in model.named_buffers()}
     tangents = {k: v[k].to(params[k].dtype).to(params[k].device) for k in names}
     _prepare_forward_ad()
-    out = []
+    out = torch.empty(0)  # (N,) in the logits' dtype, allocated at the first batch
     with eval_mode(model), torch.no_grad():
-        for sl in batches(int(x.shape[0]), batch_size, progress, desc="jvp"):
+        for sl in batches(n, batch_size, progress, desc="jvp"):
             xb = to_input(x[sl]).to(device)
-            tb = target[sl].to(device)
 
-            def losses(p):
-                logits = functional_call(model, {**p, **frozen, **buffers}, (xb,))
-                if tb.dtype in (torch.int64, torch.int32):
-                    return F.cross_entropy(logits, tb, reduction="none")
-                return -(tb * torch.log_softmax(logits, dim=1)).sum(dim=1)
+            def logits_of(p):
+                return functional_call(model, {**p, **frozen, **buffers}, (xb,))
 
-            _, d = jvp(losses, (params,), (tangents,))
-            out.append(d.detach().cpu())
-    return torch.cat(out) if out else torch.empty(0)
+            f, df = jvp(logits_of, (params,), (tangents,))
+            tb = target(f) if callable(target) else target[sl]
+            if sl.start == 0:
+                out = torch.empty(n, dtype=f.dtype)
+            out[sl] = _ce_directional(f, df, tb.to(f.device)).to("cpu", f.dtype)
+    return out
+
+
+def _ce_directional(f: torch.Tensor, df: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Derivative of the per-sample cross-entropy along the logit tangents ``df``, float64."""
+    f64, df64 = f.double(), df.double()
+    p = torch.softmax(f64, dim=1)
+    if t.dtype in (torch.int64, torch.int32):
+        return (p * df64).sum(1) - df64.gather(1, t.long().unsqueeze(1)).squeeze(1)
+    t64 = t.double()
+    return (p * df64).sum(1) * t64.sum(1) - (t64 * df64).sum(1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -614,6 +633,11 @@ def _labels_or_pseudo(m: nn.Module, x: torch.Tensor, y: torch.Tensor | None, to_
     return torch.cat(out)
 
 
+def _top1(logits: torch.Tensor) -> torch.Tensor:
+    """Each row's most probable class: the checkpoint's own pseudo-label (TracIn for AL)."""
+    return logits.argmax(1)
+
+
 def tracin_scores(
     model: nn.Module,
     checkpoints: Checkpoints,
@@ -653,7 +677,8 @@ def tracin_scores(
     total = torch.zeros(int(x_pool.shape[0]), dtype=torch.float64)
     for m, lr in _checkpoint_models(model, checkpoints, device, progress):
         v = loss_grad(m, x_ref, y_ref, which, "sum", batch_size, to_input, device)
-        yp = _labels_or_pseudo(m, x_pool, y_pool, to_input, batch_size, device)
+        # pseudo-labels (y_pool=None) come from the jvp's own forward pass: one pass over the pool
+        yp = _top1 if y_pool is None else y_pool
         total += lr * directional_derivatives(m, x_pool, yp, v, batch_size, to_input, device).double()
     return total
 

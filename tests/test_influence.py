@@ -329,3 +329,53 @@ def test_lissa_reports_a_finite_divergence():
     v = loss_grad(model, x, y, "last_layer")
     with pytest.raises(FloatingPointError, match="LiSSA diverged"):
         lissa_inverse_hvp(model, x, y, v, damping=0.0, scale=1e-3, depth=40, repeats=1, batch_size=64)
+
+
+# ------------------------------------------------------------------ directional derivatives: fused targets
+
+
+def _loss_jvp_reference(model, x, target, v):
+    """The previous implementation: jvp of the per-sample cross-entropy vector itself."""
+    params = {k: p.detach() for k, p in model.named_parameters() if k in v}
+    frozen = {k: p.detach() for k, p in model.named_parameters() if k not in v}
+    buffers = dict(model.named_buffers())
+
+    def losses(p):
+        logits = torch.func.functional_call(model, {**p, **frozen, **buffers}, (x,))
+        if target.dtype == torch.int64:
+            return F.cross_entropy(logits, target, reduction="none")
+        return -(target * torch.log_softmax(logits, 1)).sum(1)
+
+    with torch.no_grad():
+        return torch.func.jvp(losses, (params,), ({k: v[k] for k in params},))[1]
+
+
+def test_directional_derivatives_soft_and_callable_targets_equal_per_sample_grads_times_v():
+    model = _tiny_cnn(2)
+    x, _ = _data(10, (1, 4, 4), 3, seed=2)
+    params = inf.select_params(model, "all")
+    g = torch.Generator().manual_seed(4)
+    v = {k: torch.randn(p.shape, generator=g, dtype=torch.float64) for k, p in params.items()}
+    soft = torch.softmax(torch.randn(10, 3, generator=g, dtype=torch.float64), 1) * 0.7  # rows sum to 0.7
+    ref = _loop_grads(model, x, soft, "all") @ inf.flatten(v)
+    assert torch.allclose(inf.directional_derivatives(model, x, soft, v, batch_size=3, to_input=DOUBLE), ref, atol=1e-12)
+    with torch.no_grad():
+        top1 = model(x).argmax(1)
+    ref_top1 = _loop_grads(model, x, top1, "all") @ inf.flatten(v)
+    got = inf.directional_derivatives(model, x, lambda logits: logits.argmax(1), v, batch_size=4, to_input=DOUBLE)
+    assert got.dtype == torch.float64 and torch.allclose(got, ref_top1, atol=1e-12)
+
+
+def test_directional_derivatives_float32_equal_the_loss_jvp_path():
+    """Speed change (logit jvp + closed-form CE derivative) keeps the float32 scores of the
+    previous path (jvp of the loss vector) to float32 rounding on a digits-sized CNN."""
+    torch.manual_seed(0)
+    model = SmallCNN(1, 10).eval()
+    x = torch.randn(64, 1, 8, 8)
+    y = torch.randint(0, 10, (64,))
+    g = torch.Generator().manual_seed(1)
+    v = {k: torch.randn(p.shape, generator=g) for k, p in model.named_parameters()}
+    old = _loss_jvp_reference(model, x, y, v)
+    new = inf.directional_derivatives(model, x, y, v, batch_size=32)
+    assert new.dtype == torch.float32
+    assert float((new - old).abs().max() / old.abs().max()) < 1e-5

@@ -58,7 +58,6 @@ from typing import Callable, Mapping
 import torch
 from torch import nn
 
-from ..inference import predict_logits
 from ..influence import PARAM_SETS, directional_derivatives, lissa_inverse_hvp, loss_grad
 from ..scores import select_top
 from ..validation import check_bool, check_choice, check_float, check_int
@@ -186,8 +185,11 @@ def isal_influence(
     prediction (eval mode); s_test·G(z) is a forward-mode directional derivative.
     """
     n_labeled = check_int("n_labeled", n_labeled, 1)
-    logits = predict_logits(model, x_pool, to_input, batch_size, device)
-    targets = expected_gradient_targets(logits, k_classes, k_weighting)
+    check_choice("k_weighting", k_weighting, K_WEIGHTINGS)
+
+    def targets(logits: torch.Tensor) -> torch.Tensor:  # from the jvp's own forward pass
+        return expected_gradient_targets(logits, k_classes, k_weighting)
+
     d = directional_derivatives(model, x_pool, targets, dict(s_test), batch_size, to_input, device, progress)
     return -d.double() / n_labeled
 

@@ -1,0 +1,49 @@
+"""The README's benchmark table is generated from benchmarks/results.json, never typed by hand."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _readme_table():
+    spec = importlib.util.spec_from_file_location("readme_table", ROOT / "benchmarks" / "readme_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_readme_benchmark_block_equals_what_results_json_generates():
+    rt = _readme_table()
+    payload = json.loads((ROOT / "benchmarks" / "results.json").read_text())
+    assert rt.readme_block(ROOT / "README.md") == rt.block(payload)
+
+
+def test_results_json_records_the_machine_and_repeated_measurements():
+    payload = json.loads((ROOT / "benchmarks" / "results.json").read_text())
+    for key in ("cpu_capability", "threads", "cpus", "torch"):
+        assert key in payload["machine"]
+    for name, r in payload["results"].items():
+        assert r["runs"] >= 3, name
+        if "goal" in r:
+            op, goal = r["goal"].split()
+            assert r["meets_goal"] == (r["value"] <= float(goal) if op == "<=" else r["value"] >= float(goal)), name
+
+
+def test_update_readme_rewrites_only_the_marked_block(tmp_path):
+    rt = _readme_table()
+    payload = {"machine": {"cpu_capability": "AVX2", "cpus": 2, "threads": 2, "torch": "x", "python": "3"},
+               "total_seconds": 12.0,
+               "results": {"r": {"value": 1.5, "min": 1.4, "max": 1.7, "runs": 3, "goal": "<= 2", "meets_goal": True}}}
+    res = tmp_path / "results.json"
+    res.write_text(json.dumps(payload))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{rt.START}\nold\n{rt.END}\nafter\n")
+    assert rt.update_readme(readme, res)
+    text = readme.read_text()
+    assert text.startswith("before\n") and text.endswith("\nafter\n") and "old" not in text
+    assert "| `r` | 1.50 | 1.40..1.70 | 3 | ≤ 2 | meets |" in text
+    assert not rt.update_readme(readme, res)  # idempotent

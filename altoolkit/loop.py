@@ -8,12 +8,16 @@ the same selections and accuracies.
 
 The record (a JSON file) is rewritten atomically after every finished cycle (temporary file, then
 ``os.replace``).  Starting the same command again resumes after the last finished cycle and ends
-with exactly the record an uninterrupted run writes.
+with exactly the record an uninterrupted run writes.  When the next cycle needs the last cycle's
+weights (warm start, TOD), they are saved beside the record BEFORE the record names them, with
+their SHA-256, and checked on resume (:func:`save_sidecar` / :func:`load_sidecar`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
 import json
 import os
 import platform
@@ -32,12 +36,31 @@ from .data import ALDataset, check_dataset_name, load_dataset
 from .models import MODELS, build_model
 from .strategies import SelectionContext, get_strategy, strategy_names
 from .train import AUGMENTATIONS, LR_SCHEDULES, TrainConfig, evaluate, train_model
-from .validation import check_choice, check_float, check_fraction, check_int
+from .validation import check_bool, check_choice, check_float, check_fraction, check_int
 
 __all__ = ["ALConfig", "PoolPlan", "run_active_learning", "load_record", "load_config_dataset", "plan_pool", "train_cycle",
-           "budget_schedule", "derive_seed", "RECORD_FORMAT"]
+           "budget_schedule", "derive_seed", "candidate_subset", "save_sidecar", "load_sidecar", "RECORD_FORMAT",
+           "ACCURACY_LABELS"]
 
 RECORD_FORMAT = "altoolkit.al_record/1"
+
+#: What each accuracy field of a cycle entry means (written into every record as ``accuracy``).
+ACCURACY_LABELS: dict[str, str] = {
+    "test_acc": "final epoch: test accuracy of the model after the last epoch (as DISAL, TOD and AL-GradNorm report)",
+    "best_epoch_test_acc": "best epoch: highest test accuracy over the evaluated epochs, with eval_every > 0 "
+                           "(as ISAL reports); it looks at the test set to choose the epoch",
+}
+
+#: Fields added after the record format was fixed; ``to_dict`` leaves them out at their default
+#: value, so that records and sweep hashes of configurations that do not use them are unchanged.
+_OPTIONAL_DEFAULTS: dict[str, Any] = {
+    "initial_size": None,
+    "step_size": None,
+    "subset_size": None,
+    "warm_start": False,
+    "eval_every": 0,
+    "pretrained_weights": None,
+}
 
 
 def derive_seed(seed: int, *keys: int) -> int:
@@ -69,6 +92,28 @@ class ALConfig:
         device: torch device string.
         root, download: where a torchvision dataset lives and whether to download it.
         dataset_options: extra keyword arguments of the dataset loader.
+        initial_size, step_size: absolute budgets (labeled samples at the start, samples added per
+            cycle) instead of ``initial_fraction``/``step_fraction``; either may be given alone.
+            ISAL's CIFAR-10: 1,000 + 1,000; DISAL §4.3's imbalanced CIFAR-10: 2,000 + 1,000;
+            DISAL's CIFAR (= xulabs/aitom ``aitom/ml/active_learning/al_gradnorm/config.py``
+            ``START = 2 * ADDENDUM``, ``ADDENDUM = 2500``): 5,000 + 2,500.  ``None``: the fractions.
+        subset_size: each selection scores only a random subset of this many unlabeled samples,
+            drawn with ``derive_seed(seed, cycle, 0x5B)`` (so resuming draws the same subset);
+            ``None`` or 0: the whole pool.  The public code shuffles the unlabeled list and scores
+            its first SUBSET entries: siyuhuang/TOD ``main_TOD.py`` and ``config/cifar10.py``
+            (``SUBSET = 25000``), xulabs/aitom ``al_gradnorm/main.py`` (25,000),
+            hyperconnect/TiDAL ``main.py`` (``--subset``, 10,000, as LL4AL); VAAL scores the whole pool.
+        warm_start: each cycle after the first starts from the previous cycle's final weights,
+            with a fresh SGD optimiser and lr schedule, as siyuhuang/TOD ``main_TOD.py``,
+            xulabs/aitom ``al_gradnorm/main.py`` and hyperconnect/TiDAL ``main.py`` (the model is
+            built once per trial, the optimiser and MultiStepLR every cycle).  ``False`` (default):
+            a fresh initialisation per cycle, as VAAL and ISAL.
+        eval_every: evaluate on the test set every this many epochs (and after the last) and
+            record the best of them as ``best_epoch_test_acc`` (ISAL's report); 0 (default): only
+            the final epoch (``test_acc``).  See :data:`ACCURACY_LABELS`.
+        pretrained_weights: path of a torchvision ResNet-18 state dict loaded into
+            ``model="resnet18"`` at every initialisation (TOD's Caltech101 setting; see
+            :func:`altoolkit.models.load_pretrained_backbone`).
     """
 
     dataset: str = "digits"
@@ -93,6 +138,12 @@ class ALConfig:
     root: str | None = None
     download: bool = False
     dataset_options: dict[str, Any] = field(default_factory=dict)
+    initial_size: int | None = None
+    step_size: int | None = None
+    subset_size: int | None = None
+    warm_start: bool = False
+    eval_every: int = 0
+    pretrained_weights: str | None = None
 
     def __post_init__(self) -> None:
         check_dataset_name(self.dataset)
@@ -102,8 +153,26 @@ class ALConfig:
         self.initial_fraction = check_fraction("initial_fraction", self.initial_fraction)
         self.step_fraction = check_fraction("step_fraction", self.step_fraction)
         self.cycles = check_int("cycles", self.cycles, 1)
+        if self.initial_size is not None:
+            self.initial_size = check_int("initial_size", self.initial_size, 1)
+        if self.step_size is not None:
+            self.step_size = check_int("step_size", self.step_size, 1)
+        if self.subset_size is not None:
+            self.subset_size = check_int("subset_size", self.subset_size, 0)
+            if self.step_size is not None and 0 < self.subset_size < self.step_size and self.cycles > 1:
+                raise ValueError(f"subset_size ({self.subset_size}) must be at least step_size ({self.step_size}): "
+                                 "each selection picks step_size samples out of the subset")
+        self.warm_start = check_bool("warm_start", self.warm_start)
+        self.eval_every = check_int("eval_every", self.eval_every, 0)
+        if self.pretrained_weights is not None:
+            if not isinstance(self.pretrained_weights, (str, os.PathLike)):
+                raise TypeError(f"pretrained_weights must be a file path, got {self.pretrained_weights!r}")
+            if self.model != "resnet18":
+                raise ValueError(f"pretrained_weights applies to model='resnet18' (torchvision's ResNet-18), "
+                                 f"got model={self.model!r}")
+            self.pretrained_weights = str(self.pretrained_weights)
         final = self.initial_fraction + (self.cycles - 1) * self.step_fraction
-        if final > 1.0 + 1e-9:
+        if self.initial_size is None and self.step_size is None and final > 1.0 + 1e-9:
             raise ValueError(
                 f"initial_fraction + (cycles - 1) * step_fraction must be at most 1 (the whole pool); "
                 f"got {self.initial_fraction} + {self.cycles - 1} * {self.step_fraction} = {final:.3f}"
@@ -117,7 +186,13 @@ class ALConfig:
         if not isinstance(self.strategy_options, dict):
             raise TypeError(f"strategy_options must be a dict, got {type(self.strategy_options).__name__}")
         self.train_config()  # validates epochs, batch_size, lr, momentum, weight_decay
-        get_strategy(self.strategy, **self.strategy_options)  # validates the options
+        strat = get_strategy(self.strategy, **self.strategy_options)  # validates the options
+        if getattr(strat, "requires_warm_start", False) and not self.warm_start:
+            raise ValueError(
+                f"strategy {self.strategy!r} with options {strat.options()} compares with the previous cycle's "
+                "checkpoint on the same training trajectory (siyuhuang/TOD main_TOD.py), so it needs "
+                "warm_start=True (--warm-start)"
+            )
 
     def effective_dynamic_weight(self) -> float:
         if self.dynamic_weight is not None:
@@ -139,7 +214,17 @@ class ALConfig:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """All fields, except the later ones (:data:`_OPTIONAL_DEFAULTS`) left at their default."""
+        d = asdict(self)
+        for k, default in _OPTIONAL_DEFAULTS.items():
+            if d[k] == default and type(d[k]) is type(default):
+                del d[k]
+        return d
+
+    def budgets(self, n_pool: int) -> list[int]:
+        """Labeled-set size per cycle for a pool of ``n_pool`` samples (fractions or sizes)."""
+        return budget_schedule(n_pool, self.initial_fraction, self.step_fraction, self.cycles,
+                               initial_size=self.initial_size, step_size=self.step_size)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ALConfig":
@@ -150,20 +235,54 @@ class ALConfig:
         return cls(**d)
 
 
-def budget_schedule(n_pool: int, initial_fraction: float, step_fraction: float, cycles: int) -> list[int]:
+def budget_schedule(n_pool: int, initial_fraction: float, step_fraction: float, cycles: int, *,
+                    initial_size: int | None = None, step_size: int | None = None) -> list[int]:
     """Labeled-set size at each cycle: ``round((initial + c·step)·n_pool)``, at least 1 and
-    strictly increasing, at most ``n_pool``."""
-    sizes = []
-    for c in range(cycles):
-        s = int(round((initial_fraction + c * step_fraction) * n_pool))
-        s = min(n_pool, max(1 if not sizes else sizes[-1] + 1, s))
-        sizes.append(s)
-    if sizes[-1] > n_pool or (len(sizes) > 1 and sizes[-1] <= sizes[-2]):
+    strictly increasing, at most ``n_pool``.
+
+    ``initial_size`` / ``step_size`` (absolute numbers of samples) replace the initial share and
+    the share per step: the sizes are then ``initial + c·step`` exactly, and a pool too small for
+    them is an error naming both."""
+    if initial_size is None and step_size is None:
+        sizes = []
+        for c in range(cycles):
+            s = int(round((initial_fraction + c * step_fraction) * n_pool))
+            s = min(n_pool, max(1 if not sizes else sizes[-1] + 1, s))
+            sizes.append(s)
+        if sizes[-1] > n_pool or (len(sizes) > 1 and sizes[-1] <= sizes[-2]):
+            raise ValueError(
+                f"the pool of {n_pool} samples is too small for {cycles} cycles with "
+                f"initial_fraction={initial_fraction} and step_fraction={step_fraction}"
+            )
+        return sizes
+    first = check_int("initial_size", initial_size, 1) if initial_size is not None else \
+        max(1, int(round(initial_fraction * n_pool)))
+    step = check_int("step_size", step_size, 1) if step_size is not None else \
+        max(1, int(round(step_fraction * n_pool)))
+    sizes = [first + c * step for c in range(cycles)]
+    if sizes[-1] > n_pool:
         raise ValueError(
-            f"the pool of {n_pool} samples is too small for {cycles} cycles with "
-            f"initial_fraction={initial_fraction} and step_fraction={step_fraction}"
+            f"the pool of {n_pool} samples is too small for {cycles} cycles of initial_size={first} + "
+            f"step_size={step} (the last cycle needs {sizes[-1]} labeled samples)"
         )
     return sizes
+
+
+def candidate_subset(unlabeled: torch.Tensor, subset_size: int | None, seed: int, cycle: int) -> torch.Tensor:
+    """The unlabeled indices a selection scores: all of them when ``subset_size`` is ``None``/0
+    or not smaller than the pool, else a uniform random subset of ``subset_size`` drawn with
+    ``derive_seed(seed, cycle, 0x5B)``, in increasing order.
+
+    Same distribution as the public code's ``random.shuffle(unlabeled_set); subset =
+    unlabeled_set[:SUBSET]`` (siyuhuang/TOD ``main_TOD.py``, hyperconnect/TiDAL ``main.py``,
+    xulabs/aitom ``al_gradnorm/main.py``), but a function of ``(seed, cycle)`` alone, so a
+    resumed run draws the same subset."""
+    n = int(unlabeled.shape[0])
+    if not subset_size or subset_size >= n:
+        return unlabeled
+    rng = np.random.default_rng(derive_seed(seed, cycle, 0x5B))
+    pick = np.sort(rng.choice(n, size=int(subset_size), replace=False))
+    return unlabeled[torch.from_numpy(pick)]
 
 
 def _atomic_write_json(path: Path, obj: Any) -> None:
@@ -181,16 +300,46 @@ def _atomic_write_json(path: Path, obj: Any) -> None:
         raise
 
 
-def _atomic_torch_save(path: Path, obj: Any) -> None:
+def save_sidecar(path: Path, state: dict[str, torch.Tensor]) -> str:
+    """Save a state dict beside a record and return the SHA-256 of the bytes written.
+
+    The one place where sidecars are written: call it BEFORE the record that names the file and
+    its hash is written, so that a record never names a sidecar that is not on disk."""
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in state.items()}, buf)
+    data = buf.getvalue()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        torch.save(obj, tmp)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_sidecar(path: Path, sha256: str) -> dict[str, torch.Tensor]:
+    """Load a state dict saved by :func:`save_sidecar`, refusing a missing file or one whose
+    SHA-256 differs from the record's (``weights_only=True``)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(
+            f"the record names the weights file {str(path)!r}, which cannot be read ({exc}); the run cannot "
+            "continue from the weights it needs. Restore the file or start over with another --out"
+        ) from exc
+    got = hashlib.sha256(data).hexdigest()
+    if got != sha256:
+        raise ValueError(
+            f"the weights file {str(path)!r} does not match the record (SHA-256 {got[:12]}..., the record says "
+            f"{sha256[:12]}...); it was changed or belongs to another run. Start over with another --out"
+        )
+    return torch.load(io.BytesIO(data), weights_only=True)
 
 
 def load_record(path: str | os.PathLike) -> dict[str, Any]:
@@ -270,18 +419,29 @@ def plan_pool(config: ALConfig, n_pool: int) -> PoolPlan:
         vperm = np.random.default_rng(derive_seed(config.seed, 0xB2)).permutation(n_pool)
         validation_idx = np.sort(vperm[: config.validation_size]).tolist()
         available = np.sort(vperm[config.validation_size :])
-    sizes = budget_schedule(len(available), config.initial_fraction, config.step_fraction, config.cycles)
+    sizes = config.budgets(len(available))
     rng = np.random.default_rng(derive_seed(config.seed, 0xA1))
     initial = np.sort(available[rng.permutation(len(available))[: sizes[0]]]).tolist()
     return PoolPlan(available, validation_idx, sizes, initial)
 
 
+def _build_cycle_model(config: ALConfig, dataset: ALDataset, seed: int | None):
+    return build_model(config.model, dataset.input_shape, dataset.num_classes, seed=seed,
+                       pretrained_weights=config.pretrained_weights)
+
+
 def train_cycle(config: ALConfig, dataset: ALDataset, labeled: torch.Tensor, cycle: int, strategy,
-                progress: bool = False):
-    """Train cycle ``cycle``'s model from scratch on ``labeled``, seeded by ``(seed, cycle)``,
-    keeping the checkpoints ``strategy`` needs."""
+                progress: bool = False, init_state: dict[str, torch.Tensor] | None = None):
+    """Train cycle ``cycle``'s model on ``labeled``, seeded by ``(seed, cycle)``, keeping the
+    checkpoints ``strategy`` needs: from a fresh initialisation, or from ``init_state`` (the
+    previous cycle's final weights, ``warm_start``) with a fresh optimiser and schedule.
+
+    With ``config.eval_every > 0`` the test set is evaluated every ``eval_every`` epochs and
+    after the last (``result.history['test_acc']`` / ``['test_epoch']``)."""
     tcfg = config.train_config()
-    model = build_model(config.model, dataset.input_shape, dataset.num_classes, seed=derive_seed(config.seed, cycle, 1))
+    model = _build_cycle_model(config, dataset, derive_seed(config.seed, cycle, 1))
+    if init_state is not None:
+        model.load_state_dict(init_state)
     return train_model(
         model,
         dataset.x_train[labeled],
@@ -289,6 +449,8 @@ def train_cycle(config: ALConfig, dataset: ALDataset, labeled: torch.Tensor, cyc
         tcfg,
         seed=derive_seed(config.seed, cycle, 2),
         to_input=dataset.to_input,
+        eval_data=(dataset.x_test, dataset.y_test) if config.eval_every else None,
+        eval_every=config.eval_every or 1,
         checkpoint_epochs=strategy.checkpoint_epochs(tcfg.epochs),
         progress=progress,
         desc=f"{config.strategy} cycle {cycle} train",
@@ -367,10 +529,13 @@ def run_active_learning(
             "budgets": sizes,
             "validation_indices": validation_idx,
             "initial_labeled": initial,
+            "accuracy": dict(ACCURACY_LABELS),
             "cycles": [],
             "finished": False,
             "environment": _environment(),
         }
+        if getattr(strategy, "peeks_at_test_data", False):
+            record["strategy"]["peeks_at_test_data"] = True
     elif record["initial_labeled"] != initial or record.get("budgets") != sizes:
         raise ValueError(
             f"results file {str(out_path)!r} was made from a different dataset or pool "
@@ -380,12 +545,23 @@ def run_active_learning(
     labeled = list(record["initial_labeled"])
     for entry in record["cycles"]:
         labeled.extend(entry["selected"])
-    state_path = out_path.with_name(out_path.name + ".model.pt") if out_path is not None else None
+    # The previous cycle's final weights: the next cycle starts from them (warm start) and TOD
+    # compares with them.  Kept in memory, and on disk as <out>.cycle<c>.pt named in the record.
+    keep_weights = config.warm_start or strategy.needs_previous_cycle_model
+    previous_state: dict[str, torch.Tensor] | None = None
     previous_model = None
     done = len(record["cycles"])
-    if done and strategy.needs_previous_cycle_model and state_path is not None and state_path.exists():
-        previous_model = build_model(config.model, dataset.input_shape, dataset.num_classes)
-        previous_model.load_state_dict(torch.load(state_path, weights_only=True))
+    if done and keep_weights and not record["finished"]:
+        ref = record["cycles"][-1].get("final_weights")
+        if ref is None or out_path is None:
+            raise ValueError(
+                f"results file {str(out_path)!r} does not name the weights of cycle {done - 1}, which the next "
+                "cycle needs (warm start / previous cycle's model); start over with another --out"
+            )
+        previous_state = load_sidecar(out_path.with_name(ref["file"]), ref["sha256"])
+    if previous_state is not None and strategy.needs_previous_cycle_model:
+        previous_model = _build_cycle_model(config, dataset, None)
+        previous_model.load_state_dict(previous_state)
         previous_model.eval()
 
     cycle_bar = tqdm(range(done, config.cycles), desc=f"{config.strategy} seed {config.seed}",
@@ -394,17 +570,20 @@ def run_active_learning(
         lab = torch.tensor(labeled, dtype=torch.long)
         if len(labeled) != sizes[c]:
             raise RuntimeError(f"internal error: cycle {c} has {len(labeled)} labels, expected {sizes[c]}")
-        result = train_cycle(config, dataset, lab, c, strategy, progress)
+        init_state = previous_state if config.warm_start and c > 0 else None
+        result = train_cycle(config, dataset, lab, c, strategy, progress, init_state=init_state)
         acc = evaluate(result.model, dataset.x_test, dataset.y_test, dataset.to_input, device=config.device)
         selected: list[int] = []
         select_seconds = 0.0
+        n_candidates = 0
         if c < config.cycles - 1:
-            unlabeled = plan.unlabeled(n_pool, lab)
+            candidates = candidate_subset(plan.unlabeled(n_pool, lab), config.subset_size, config.seed, c)
+            n_candidates = int(candidates.shape[0])
             ctx = SelectionContext(
                 dataset=dataset,
                 model=result.model,
                 labeled=lab,
-                unlabeled=unlabeled,
+                unlabeled=candidates,
                 train_result=result,
                 previous_cycle_model=previous_model,
                 initial_labeled=torch.tensor(record["initial_labeled"], dtype=torch.long),
@@ -413,11 +592,12 @@ def run_active_learning(
                 batch_size=config.score_batch_size,
                 device=config.device,
                 progress=progress,
+                extras={"cycle": c, "warm_start": config.warm_start},
             )
             t0 = time.perf_counter()
             pos = strategy.select(ctx, sizes[c + 1] - sizes[c])
             select_seconds = time.perf_counter() - t0
-            selected = unlabeled[pos].tolist()
+            selected = candidates[pos].tolist()
             if len(set(selected)) != len(selected) or set(selected) & set(labeled):
                 raise RuntimeError(f"strategy {config.strategy!r} returned duplicate or already labeled samples")
         entry = {
@@ -430,13 +610,28 @@ def run_active_learning(
             "select_seconds": select_seconds,
             "final_train_loss": result.history["loss"][-1],
         }
+        if config.subset_size:
+            entry["n_candidates"] = n_candidates
+        if config.eval_every:
+            best = max(range(len(result.history["test_acc"])), key=lambda i: result.history["test_acc"][i])
+            entry["best_epoch_test_acc"] = result.history["test_acc"][best]
+            entry["best_epoch"] = result.history["test_epoch"][best]
+        finished = c == config.cycles - 1
+        sidecar = None
+        if keep_weights and not finished:
+            state = {k: v.detach().clone() for k, v in result.model.state_dict().items()}
+            if out_path is not None:
+                sidecar = out_path.with_name(f"{out_path.name}.cycle{c}.pt")
+                entry["final_weights"] = {"file": sidecar.name, "sha256": save_sidecar(sidecar, state)}
+            previous_state = state
         record["cycles"].append(entry)
         labeled.extend(selected)
-        record["finished"] = c == config.cycles - 1
+        record["finished"] = finished
         if out_path is not None:
-            if strategy.needs_previous_cycle_model and not record["finished"]:
-                _atomic_torch_save(state_path, result.model.state_dict())
             _atomic_write_json(out_path, record)
+            for old in out_path.parent.glob(f"{out_path.name}.cycle*.pt"):
+                if sidecar is None or old.name != sidecar.name:
+                    old.unlink(missing_ok=True)  # only the last cycle's weights are ever needed
         previous_model = result.model
         cycle_bar.set_postfix(labeled=len(labeled), acc=f"{acc:.3f}")
         if on_cycle_end is not None:

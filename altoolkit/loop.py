@@ -47,8 +47,10 @@ RECORD_FORMAT = "altoolkit.al_record/1"
 #: What each accuracy field of a cycle entry means (written into every record as ``accuracy``).
 ACCURACY_LABELS: dict[str, str] = {
     "test_acc": "final epoch: test accuracy of the model after the last epoch (as DISAL, TOD and AL-GradNorm report)",
-    "best_epoch_test_acc": "best epoch: highest test accuracy over the evaluated epochs, with eval_every > 0 "
-                           "(as ISAL reports); it looks at the test set to choose the epoch",
+    "best_epoch_test_acc": "best epoch: highest test accuracy over the epochs evaluated with eval_every > 0 (the "
+                           "ISAL paper's report as DESIGN.md reads it); it looks at the test set to choose the "
+                           "epoch. dragonlzm/ISAL pycls/core/trainer.py logs BEST_TOP1_ACC from the final "
+                           "epoch's evaluation only, i.e. test_acc",
 }
 
 #: Fields added after the record format was fixed; ``to_dict`` leaves them out at their default
@@ -109,8 +111,11 @@ class ALConfig:
             built once per trial, the optimiser and MultiStepLR every cycle).  ``False`` (default):
             a fresh initialisation per cycle, as VAAL and ISAL.
         eval_every: evaluate on the test set every this many epochs (and after the last) and
-            record the best of them as ``best_epoch_test_acc`` (ISAL's report); 0 (default): only
-            the final epoch (``test_acc``).  See :data:`ACCURACY_LABELS`.
+            record the best of them as ``best_epoch_test_acc`` (the best-epoch accuracy DESIGN.md
+            attributes to ISAL; note that dragonlzm/ISAL ``classification/pycls/pycls/core/trainer.py``
+            sets ``best_err`` from the evaluation after the last epoch only, so its logged
+            ``BEST_TOP1_ACC`` is the final-epoch accuracy); 0 (default): only the final epoch
+            (``test_acc``).  See :data:`ACCURACY_LABELS`.
         pretrained_weights: path of a torchvision ResNet-18 state dict loaded into
             ``model="resnet18"`` at every initialisation (TOD's Caltech101 setting; see
             :func:`altoolkit.models.load_pretrained_backbone`).
@@ -546,7 +551,8 @@ def run_active_learning(
     for entry in record["cycles"]:
         labeled.extend(entry["selected"])
     # The previous cycle's final weights: the next cycle starts from them (warm start) and TOD
-    # compares with them.  Kept in memory, and on disk as <out>.cycle<c>.pt named in the record.
+    # compares with them.  Kept in memory, and on disk as <out>.cycle<c>.pt named in the record
+    # (only the last one is kept, and none once the run is finished).
     keep_weights = config.warm_start or strategy.needs_previous_cycle_model
     previous_state: dict[str, torch.Tensor] | None = None
     previous_model = None

@@ -13,8 +13,9 @@ The inputs are random (uniform noise, random labels): the timing does not depend
 Scaling for a CPU.  The paper's cycle is 200 epochs on 5,000 labeled, then scoring the rest of
 CIFAR-10's 50,000 (45,000) and selecting 2,500.  DISAL's extra cost is a per-epoch share (the
 dynamic loss) plus a per-cycle constant (the pool's forward passes); to keep their proportion
-when the epochs are cut, the pool and the step are cut by the same factor: with ``--epochs E``
-the pool defaults to ``45000 * E / 200`` and the step to ``2500 * E / 200`` (at least 1).  The
+when the training work (epochs x labeled) is cut, the pool and the step are cut by the same
+factor f = (E x L) / (200 x 5000): the pool defaults to ``45000 f`` and the step to ``2500 f``
+(at least 1).  A machine too slow for 5,000 labeled can pass ``--labeled 1000``.  The
 ratio printed is (train + select seconds of disal) / (the same of random), minimum over
 ``--repeats`` runs of each, measured one after the other in one process.
 """
@@ -34,7 +35,7 @@ import torch
 import altoolkit as alt
 
 HERE = Path(__file__).resolve().parent
-PAPER_EPOCHS, PAPER_POOL, PAPER_STEP = 200, 45_000, 2_500
+PAPER_EPOCHS, PAPER_LABELED, PAPER_POOL, PAPER_STEP = 200, 5_000, 45_000, 2_500
 
 
 def random_dataset(n_labeled: int, n_pool: int, n_test: int = 256, seed: int = 0) -> alt.ALDataset:
@@ -63,14 +64,15 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     ap.add_argument("--epochs", type=int, default=None, help="epochs per cycle (default: 1 on cpu, 200 otherwise)")
     ap.add_argument("--labeled", type=int, default=5000, help="labeled samples (default: 5000)")
-    ap.add_argument("--pool", type=int, default=None, help="unlabeled pool scored (default: 45000 * epochs / 200)")
-    ap.add_argument("--step", type=int, default=None, help="samples selected (default: 2500 * epochs / 200)")
+    ap.add_argument("--pool", type=int, default=None, help="unlabeled pool scored (default: 45000 * epochs * labeled / (200 * 5000))")
+    ap.add_argument("--step", type=int, default=None, help="samples selected (default: 2500 * epochs * labeled / (200 * 5000))")
     ap.add_argument("--repeats", type=int, default=1, help="runs of each strategy; the minimum is kept (default: 1)")
     ap.add_argument("--out", default=str(HERE / "paper_shape.json"), help="JSON file for the result")
     args = ap.parse_args(argv)
     epochs = args.epochs or (1 if args.device == "cpu" else PAPER_EPOCHS)
-    pool = args.pool or max(2, round(PAPER_POOL * epochs / PAPER_EPOCHS))
-    step = args.step or max(1, round(PAPER_STEP * epochs / PAPER_EPOCHS))
+    factor = epochs * args.labeled / (PAPER_EPOCHS * PAPER_LABELED)
+    pool = args.pool or max(2, round(PAPER_POOL * factor))
+    step = args.step or max(1, round(PAPER_STEP * factor))
     if not (1 <= step <= pool) or args.labeled < 1 or epochs < 1 or args.repeats < 1:
         raise SystemExit(f"need 1 <= step <= pool, labeled >= 1, epochs >= 1, repeats >= 1; got step {step}, "
                          f"pool {pool}, labeled {args.labeled}, epochs {epochs}, repeats {args.repeats}")

@@ -21,17 +21,14 @@ from altoolkit.models import ResNet18CIFAR, TorchvisionResNet18, build_model, lo
 from altoolkit.strategies import SelectionContext, get_strategy
 from altoolkit.strategies.bald import ConstantScoresError, bald_scores
 from altoolkit.strategies.tod import freshly_initialised, output_discrepancy
+from test_resume import _strip as _strip_timings  # tests/ is on sys.path (pytest's default import mode)
 
-TIMING = {"train_seconds", "select_seconds"}
 
 
 def _strip(rec):
-    """The record without timings; sidecar names relative to the record's own name."""
-    rec = json.loads(json.dumps(rec))
-    rec.pop("environment", None)
+    """The record without timings (as test_resume compares); sidecar names relative to the record's own name."""
+    rec = _strip_timings(rec)
     for c in rec["cycles"]:
-        for k in TIMING:
-            c.pop(k)
         if "final_weights" in c:
             c["final_weights"]["file"] = c["final_weights"]["file"].split(".json", 1)[1]
     return rec

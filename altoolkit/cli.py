@@ -78,7 +78,8 @@ def _add_sweep_parsers(sub: Any, d: Any) -> None:
 
 # Options shared by `al` and `sweep`: the fields of ALConfig that are not swept.
 _RUN_FIELDS = ("initial_fraction", "step_fraction", "cycles", "model", "epochs", "batch_size", "lr", "momentum",
-               "weight_decay", "lr_schedule", "augment", "validation_size", "device", "root", "download")
+               "weight_decay", "lr_schedule", "augment", "validation_size", "device", "root", "download",
+               "initial_size", "step_size", "subset_size", "warm_start", "eval_every", "pretrained_weights")
 
 
 def _add_run_options(p: argparse.ArgumentParser, d) -> None:
@@ -100,6 +101,19 @@ def _add_run_options(p: argparse.ArgumentParser, d) -> None:
     p.add_argument("--validation-size", type=int, default=d.validation_size,
                    help="pool samples held out as a labeled validation set (ISAL's reference set; default: %(default)s)")
     p.add_argument("--device", default=d.device, help="torch device (default: %(default)s)")
+    p.add_argument("--initial-size", type=int, default=d.initial_size,
+                   help="labeled samples at the start, instead of --initial-fraction (e.g. 5000)")
+    p.add_argument("--step-size", type=int, default=d.step_size,
+                   help="samples added per cycle, instead of --step-fraction (e.g. 2500)")
+    p.add_argument("--subset-size", type=int, default=d.subset_size,
+                   help="score a seeded random subset of this many unlabeled samples per cycle "
+                        "(TOD/aitom 25000, TiDAL 10000; default: the whole pool)")
+    p.add_argument("--warm-start", action="store_true",
+                   help="continue each cycle from the previous cycle's weights, fresh optimiser and schedule (TOD, aitom, TiDAL)")
+    p.add_argument("--eval-every", type=int, default=d.eval_every,
+                   help="evaluate every N epochs and record the best-epoch accuracy as ISAL reports (default: 0, final epoch only)")
+    p.add_argument("--pretrained-weights", default=d.pretrained_weights, metavar="PATH",
+                   help="local torchvision ResNet-18 state dict for --model resnet18 (ImageNet weights, TOD's Caltech101)")
 
 
 def _run_fields(args: argparse.Namespace) -> dict[str, Any]:

@@ -1029,6 +1029,20 @@ def _check_caltech_folder(path: Path) -> None:
             raise ValueError(f"{path / e} is not a folder; only class folders may live here")
 
 
+def _read_center_cropped(indices, open_image, path_of, resize_to: int, size: tuple[int, int], progress: bool,
+                         desc: str, hint: str, chunk: int = 512) -> torch.Tensor:
+    """``Resize((resize_to, resize_to))`` then ``CenterCrop(size)`` (torchvision's offsets),
+    read in chunks so that only one chunk is held at the larger size."""
+    h, w = size
+    top, left = int(round((resize_to - h) / 2.0)), int(round((resize_to - w) / 2.0))
+    out = torch.empty((len(indices), 3, h, w), dtype=torch.uint8)
+    for s in range(0, len(indices), chunk):
+        part = _read_images(indices[s : s + chunk], open_image, path_of, (resize_to, resize_to), 3, "caltech101",
+                            progress, desc, hint)
+        out[s : s + len(part)] = part[:, :, top : top + h, left : left + w]
+    return out
+
+
 def load_caltech101(
     root: str | os.PathLike = DEFAULT_ROOT,
     download: bool = False,
@@ -1036,6 +1050,7 @@ def load_caltech101(
     test_fraction: float = 0.12,
     seed: int = 0,
     progress: bool = True,
+    resize_to: int | None = None,
 ) -> ALDataset:
     """Caltech101 through :class:`torchvision.datasets.Caltech101`: 101 object classes
     (``BACKGROUND_Google`` left out by torchvision; 8,677 images), RGB ``uint8`` images
@@ -1056,6 +1071,12 @@ def load_caltech101(
         test_fraction: share of each class held out for testing, in (0, 1).
         seed: seed of the split.
         progress: show a tqdm bar while the images are read.
+        resize_to: DISAL's/TOD's recipe: each image is resized to ``resize_to`` x ``resize_to``
+            and then center-cropped to ``image_size`` (siyuhuang/TOD ``main_TOD.py``, Caltech101:
+            ``T.Resize((256, 256)), T.CenterCrop(224)``, then ``T.RandomHorizontalFlip()`` for
+            training, which is ``ALConfig(augment="flip")`` here).  ``None`` (default): a plain
+            resize to ``image_size``.  TOD normalises with mean 0.502, std 1.0; this loader keeps
+            the ImageNet statistics that ImageNet-pretrained weights expect.
 
     Raises:
         DatasetNotFoundError: the folder is missing (the message says how to get it).
@@ -1091,10 +1112,15 @@ def load_caltech101(
     )
     labels = np.asarray(tv.y, dtype=np.int64)
     train_idx, test_idx = stratified_split(labels, test_fraction, seed)
-    x_train = _read_images(train_idx, open_image, path_of, size, 3, "caltech101", progress,
-                           "Caltech101 train", hint)
-    x_test = _read_images(test_idx, open_image, path_of, size, 3, "caltech101", progress,
-                          "Caltech101 test", hint)
+    if resize_to is None:
+        x_train = _read_images(train_idx, open_image, path_of, size, 3, "caltech101", progress,
+                               "Caltech101 train", hint)
+        x_test = _read_images(test_idx, open_image, path_of, size, 3, "caltech101", progress,
+                              "Caltech101 test", hint)
+    else:
+        resize_to = _check_int("resize_to", resize_to, minimum=max(size))
+        x_train = _read_center_cropped(train_idx, open_image, path_of, resize_to, size, progress, "Caltech101 train", hint)
+        x_test = _read_center_cropped(test_idx, open_image, path_of, resize_to, size, progress, "Caltech101 test", hint)
     return ALDataset(
         name="caltech101",
         x_train=x_train,

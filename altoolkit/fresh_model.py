@@ -57,7 +57,8 @@ def default_dynamic_weight(strategy: Any, dynamic_weight: float | None = None, o
 
 
 def train_fresh(model: str, dataset: Any, indices: torch.Tensor, config: Any, seed: int, *keys: int,
-                labels: torch.Tensor | None = None, **train_kwargs: Any) -> Any:
+                labels: torch.Tensor | None = None, init_state: dict[str, torch.Tensor] | None = None,
+                pretrained_weights: str | None = None, **train_kwargs: Any) -> Any:
     """Build ``model`` freshly initialised from ``derive_seed(seed, *keys, 1)`` and train it on
     ``dataset.x_train[indices]`` with ``derive_seed(seed, *keys, 2)``.
 
@@ -68,6 +69,10 @@ def train_fresh(model: str, dataset: Any, indices: torch.Tensor, config: Any, se
         config: the :class:`~altoolkit.train.TrainConfig`.
         seed, keys: the run's seed and the integers that tell this training apart (e.g. the cycle).
         labels: the labels to train on (default ``dataset.y_train[indices]``).
+        init_state: weights to start from instead of the fresh initialisation (a warm start:
+            the previous cycle's final state dict); the training seed is unchanged.
+        pretrained_weights: a local torchvision state dict loaded at initialisation
+            (:func:`altoolkit.models.build_model`).
         train_kwargs: passed to :func:`~altoolkit.train.train_model` (``checkpoint_epochs``,
             ``eval_data``, ``progress``, ``desc``, ...).
 
@@ -81,7 +86,10 @@ def train_fresh(model: str, dataset: Any, indices: torch.Tensor, config: Any, se
     >>> torch.equal(a.model.head.weight, b.model.head.weight)
     True
     """
-    net = build_model(model, dataset.input_shape, dataset.num_classes, seed=derive_seed(seed, *keys, 1))
+    net = build_model(model, dataset.input_shape, dataset.num_classes, seed=derive_seed(seed, *keys, 1),
+                      pretrained_weights=pretrained_weights)
+    if init_state is not None:
+        net.load_state_dict(init_state)
     y = dataset.y_train[indices] if labels is None else labels
     return train_model(net, dataset.x_train[indices], y, config, seed=derive_seed(seed, *keys, 2),
                        to_input=dataset.to_input, **train_kwargs)

@@ -10,9 +10,11 @@ The record (a JSON file) is rewritten atomically after every finished cycle (tem
 ``os.replace``; :mod:`altoolkit.record_io`).  Starting the same command again resumes after the
 last finished cycle and ends with exactly the record an uninterrupted run writes.  A run holds an
 exclusive lock on its record (``<out>.lock``): a second run on the same file refuses at once.
-State a strategy keeps between cycles (TOD's previous model) is a sidecar file written before the
-record that names it with its SHA-256 (:func:`write_record`, :func:`read_sidecar`); a resumed run
-verifies it, and retrains the previous cycle (seeded, so identical) when it is missing or corrupt.
+The weights a next cycle needs (the previous cycle's final model: warm start, TOD) are a sidecar
+file written before the record that names it with its SHA-256 (:func:`write_record`,
+:func:`read_sidecar`); a resumed run verifies it.  When it is missing or corrupt, a run without
+warm start retrains the previous cycle (seeded, so identical); a warm-started run refuses with an
+error naming the file (its weights depend on every earlier cycle).
 """
 
 from __future__ import annotations
@@ -38,15 +40,35 @@ from .train import AUGMENTATIONS, LR_SCHEDULES, TrainConfig, evaluate
 from .record_io import (SidecarError, check_output_file, load_sidecar, loads_strict, lock_file, prune_sidecars,
                         save_sidecar, write_json)
 from .selection_balance import selection_diagnostics
-from .validation import check_choice, check_device, check_float, check_fraction, check_int
+from .validation import check_bool, check_choice, check_device, check_float, check_fraction, check_int
 
 __all__ = ["ALConfig", "PoolPlan", "run_active_learning", "load_record", "load_config_dataset", "plan_pool", "train_cycle",
            "budget_schedule", "derive_seed", "RECORD_FORMAT", "write_record", "read_sidecar",
-           "check_record_indices", "MAX_SEED"]
+           "check_record_indices", "MAX_SEED", "candidate_subset", "ACCURACY_LABELS"]
 
 RECORD_FORMAT = "altoolkit.al_record/1"
 #: Largest seed: numpy seeds (``train_test_split``'s ``random_state``) must be below 2**32.
 MAX_SEED = 2**32 - 1
+
+#: What each accuracy field of a cycle entry means (written into every record as ``accuracy``).
+ACCURACY_LABELS: dict[str, str] = {
+    "test_acc": "final epoch: test accuracy of the model after the last epoch (as DISAL, TOD and AL-GradNorm report)",
+    "best_epoch_test_acc": "best epoch: highest test accuracy over the epochs evaluated with eval_every > 0 (the "
+                           "ISAL paper's report as DESIGN.md reads it); it looks at the test set to choose the "
+                           "epoch. dragonlzm/ISAL pycls/core/trainer.py logs BEST_TOP1_ACC from the final "
+                           "epoch's evaluation only, i.e. test_acc",
+}
+
+#: Fields added after the record format was fixed; ``to_dict`` leaves them out at their default
+#: value, so that records and sweep hashes of configurations that do not use them are unchanged.
+_OPTIONAL_DEFAULTS: dict[str, Any] = {
+    "initial_size": None,
+    "step_size": None,
+    "subset_size": None,
+    "warm_start": False,
+    "eval_every": 0,
+    "pretrained_weights": None,
+}
 
 
 @dataclass
@@ -77,6 +99,31 @@ class ALConfig:
         device: torch device string.
         root, download: where a torchvision dataset lives and whether to download it.
         dataset_options: extra keyword arguments of the dataset loader.
+        initial_size, step_size: absolute budgets (labeled samples at the start, samples added per
+            cycle) instead of ``initial_fraction``/``step_fraction``; either may be given alone.
+            ISAL's CIFAR-10: 1,000 + 1,000; DISAL §4.3's imbalanced CIFAR-10: 2,000 + 1,000;
+            DISAL's CIFAR (= xulabs/aitom ``aitom/ml/active_learning/al_gradnorm/config.py``
+            ``START = 2 * ADDENDUM``, ``ADDENDUM = 2500``): 5,000 + 2,500.  ``None``: the fractions.
+        subset_size: each selection scores only a random subset of this many unlabeled samples,
+            drawn with ``derive_seed(seed, cycle, 0x5B)`` (so resuming draws the same subset);
+            ``None`` or 0: the whole pool.  The public code shuffles the unlabeled list and scores
+            its first SUBSET entries: siyuhuang/TOD ``main_TOD.py`` and ``config/cifar10.py``
+            (``SUBSET = 25000``), xulabs/aitom ``al_gradnorm/main.py`` (25,000),
+            hyperconnect/TiDAL ``main.py`` (``--subset``, 10,000, as LL4AL); VAAL scores the whole pool.
+        warm_start: each cycle after the first starts from the previous cycle's final weights,
+            with a fresh SGD optimiser and lr schedule, as siyuhuang/TOD ``main_TOD.py``,
+            xulabs/aitom ``al_gradnorm/main.py`` and hyperconnect/TiDAL ``main.py`` (the model is
+            built once per trial, the optimiser and MultiStepLR every cycle).  ``False`` (default):
+            a fresh initialisation per cycle, as VAAL and ISAL.
+        eval_every: evaluate on the test set every this many epochs (and after the last) and
+            record the best of them as ``best_epoch_test_acc`` (the best-epoch accuracy DESIGN.md
+            attributes to ISAL; note that dragonlzm/ISAL ``classification/pycls/pycls/core/trainer.py``
+            sets ``best_err`` from the evaluation after the last epoch only, so its logged
+            ``BEST_TOP1_ACC`` is the final-epoch accuracy); 0 (default): only the final epoch
+            (``test_acc``).  See :data:`ACCURACY_LABELS`.
+        pretrained_weights: path of a torchvision ResNet-18 state dict loaded into
+            ``model="resnet18"`` at every initialisation (TOD's Caltech101 setting; see
+            :func:`altoolkit.models.load_pretrained_backbone`).
 
     Examples:
         >>> import altoolkit as alt
@@ -110,6 +157,12 @@ class ALConfig:
     root: str | None = None
     download: bool = False
     dataset_options: dict[str, Any] = field(default_factory=dict)
+    initial_size: int | None = None
+    step_size: int | None = None
+    subset_size: int | None = None
+    warm_start: bool = False
+    eval_every: int = 0
+    pretrained_weights: str | None = None
 
     def __post_init__(self) -> None:
         check_dataset_name(self.dataset)
@@ -120,8 +173,26 @@ class ALConfig:
         self.initial_fraction = check_fraction("initial_fraction", self.initial_fraction)
         self.step_fraction = check_fraction("step_fraction", self.step_fraction)
         self.cycles = check_int("cycles", self.cycles, 1)
+        if self.initial_size is not None:
+            self.initial_size = check_int("initial_size", self.initial_size, 1)
+        if self.step_size is not None:
+            self.step_size = check_int("step_size", self.step_size, 1)
+        if self.subset_size is not None:
+            self.subset_size = check_int("subset_size", self.subset_size, 0)
+            if self.step_size is not None and 0 < self.subset_size < self.step_size and self.cycles > 1:
+                raise ValueError(f"subset_size ({self.subset_size}) must be at least step_size ({self.step_size}): "
+                                 "each selection picks step_size samples out of the subset")
+        self.warm_start = check_bool("warm_start", self.warm_start)
+        self.eval_every = check_int("eval_every", self.eval_every, 0)
+        if self.pretrained_weights is not None:
+            if not isinstance(self.pretrained_weights, (str, os.PathLike)):
+                raise TypeError(f"pretrained_weights must be a file path, got {self.pretrained_weights!r}")
+            if self.model != "resnet18":
+                raise ValueError(f"pretrained_weights applies to model='resnet18' (torchvision's ResNet-18), "
+                                 f"got model={self.model!r}")
+            self.pretrained_weights = str(self.pretrained_weights)
         final = self.initial_fraction + (self.cycles - 1) * self.step_fraction
-        if final > 1.0 + 1e-9:
+        if self.initial_size is None and self.step_size is None and final > 1.0 + 1e-9:
             raise ValueError(
                 f"initial_fraction + (cycles - 1) * step_fraction must be at most 1 (the whole pool); "
                 f"got {self.initial_fraction} + {self.cycles - 1} * {self.step_fraction} = {final:.3f}"
@@ -135,7 +206,13 @@ class ALConfig:
         if not isinstance(self.strategy_options, dict):
             raise TypeError(f"strategy_options must be a dict, got {type(self.strategy_options).__name__}")
         self.train_config()  # validates epochs, batch_size, lr, momentum, weight_decay
-        get_strategy(self.strategy, **self.strategy_options)  # validates the options
+        strat = get_strategy(self.strategy, **self.strategy_options)  # validates the options
+        if getattr(strat, "requires_warm_start", False) and not self.warm_start:
+            raise ValueError(
+                f"strategy {self.strategy!r} with options {strat.options()} compares with the previous cycle's "
+                "checkpoint on the same training trajectory (siyuhuang/TOD main_TOD.py), so it needs "
+                "warm_start=True (--warm-start)"
+            )
 
     def effective_dynamic_weight(self) -> float:
         return default_dynamic_weight(get_strategy(self.strategy, **self.strategy_options), self.dynamic_weight)
@@ -154,7 +231,17 @@ class ALConfig:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """All fields, except the later ones (:data:`_OPTIONAL_DEFAULTS`) left at their default."""
+        d = asdict(self)
+        for k, default in _OPTIONAL_DEFAULTS.items():
+            if d[k] == default and type(d[k]) is type(default):
+                del d[k]
+        return d
+
+    def budgets(self, n_pool: int) -> list[int]:
+        """Labeled-set size per cycle for a pool of ``n_pool`` samples (fractions or sizes)."""
+        return budget_schedule(n_pool, self.initial_fraction, self.step_fraction, self.cycles,
+                               initial_size=self.initial_size, step_size=self.step_size)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ALConfig":
@@ -165,20 +252,54 @@ class ALConfig:
         return cls(**d)
 
 
-def budget_schedule(n_pool: int, initial_fraction: float, step_fraction: float, cycles: int) -> list[int]:
+def budget_schedule(n_pool: int, initial_fraction: float, step_fraction: float, cycles: int, *,
+                    initial_size: int | None = None, step_size: int | None = None) -> list[int]:
     """Labeled-set size at each cycle: ``round((initial + c·step)·n_pool)``, at least 1 and
-    strictly increasing, at most ``n_pool``."""
-    sizes = []
-    for c in range(cycles):
-        s = int(round((initial_fraction + c * step_fraction) * n_pool))
-        s = min(n_pool, max(1 if not sizes else sizes[-1] + 1, s))
-        sizes.append(s)
-    if sizes[-1] > n_pool or (len(sizes) > 1 and sizes[-1] <= sizes[-2]):
+    strictly increasing, at most ``n_pool``.
+
+    ``initial_size`` / ``step_size`` (absolute numbers of samples) replace the initial share and
+    the share per step: the sizes are then ``initial + c·step`` exactly, and a pool too small for
+    them is an error naming both."""
+    if initial_size is None and step_size is None:
+        sizes = []
+        for c in range(cycles):
+            s = int(round((initial_fraction + c * step_fraction) * n_pool))
+            s = min(n_pool, max(1 if not sizes else sizes[-1] + 1, s))
+            sizes.append(s)
+        if sizes[-1] > n_pool or (len(sizes) > 1 and sizes[-1] <= sizes[-2]):
+            raise ValueError(
+                f"the pool of {n_pool} samples is too small for {cycles} cycles with "
+                f"initial_fraction={initial_fraction} and step_fraction={step_fraction}"
+            )
+        return sizes
+    first = check_int("initial_size", initial_size, 1) if initial_size is not None else \
+        max(1, int(round(initial_fraction * n_pool)))
+    step = check_int("step_size", step_size, 1) if step_size is not None else \
+        max(1, int(round(step_fraction * n_pool)))
+    sizes = [first + c * step for c in range(cycles)]
+    if sizes[-1] > n_pool:
         raise ValueError(
-            f"the pool of {n_pool} samples is too small for {cycles} cycles with "
-            f"initial_fraction={initial_fraction} and step_fraction={step_fraction}"
+            f"the pool of {n_pool} samples is too small for {cycles} cycles of initial_size={first} + "
+            f"step_size={step} (the last cycle needs {sizes[-1]} labeled samples)"
         )
     return sizes
+
+
+def candidate_subset(unlabeled: torch.Tensor, subset_size: int | None, seed: int, cycle: int) -> torch.Tensor:
+    """The unlabeled indices a selection scores: all of them when ``subset_size`` is ``None``/0
+    or not smaller than the pool, else a uniform random subset of ``subset_size`` drawn with
+    ``derive_seed(seed, cycle, 0x5B)``, in increasing order.
+
+    Same distribution as the public code's ``random.shuffle(unlabeled_set); subset =
+    unlabeled_set[:SUBSET]`` (siyuhuang/TOD ``main_TOD.py``, hyperconnect/TiDAL ``main.py``,
+    xulabs/aitom ``al_gradnorm/main.py``), but a function of ``(seed, cycle)`` alone, so a
+    resumed run draws the same subset."""
+    n = int(unlabeled.shape[0])
+    if not subset_size or subset_size >= n:
+        return unlabeled
+    rng = np.random.default_rng(derive_seed(seed, cycle, 0x5B))
+    pick = np.sort(rng.choice(n, size=int(subset_size), replace=False))
+    return unlabeled[torch.from_numpy(pick)]
 
 
 def load_record(path: str | os.PathLike) -> dict[str, Any]:
@@ -272,18 +393,30 @@ def plan_pool(config: ALConfig, n_pool: int) -> PoolPlan:
         vperm = np.random.default_rng(derive_seed(config.seed, 0xB2)).permutation(n_pool)
         validation_idx = np.sort(vperm[: config.validation_size]).tolist()
         available = np.sort(vperm[config.validation_size :])
-    sizes = budget_schedule(len(available), config.initial_fraction, config.step_fraction, config.cycles)
+    sizes = config.budgets(len(available))
     rng = np.random.default_rng(derive_seed(config.seed, 0xA1))
     initial = np.sort(available[rng.permutation(len(available))[: sizes[0]]]).tolist()
     return PoolPlan(available, validation_idx, sizes, initial)
 
 
+def _build_cycle_model(config: ALConfig, dataset: ALDataset, seed: int | None):
+    return build_model(config.model, dataset.input_shape, dataset.num_classes, seed=seed,
+                       pretrained_weights=config.pretrained_weights)
+
+
 def train_cycle(config: ALConfig, dataset: ALDataset, labeled: torch.Tensor, cycle: int, strategy,
-                progress: bool = False):
-    """Train cycle ``cycle``'s model from scratch on ``labeled``, seeded by ``(seed, cycle)``,
-    keeping the checkpoints ``strategy`` needs."""
+                progress: bool = False, init_state: dict[str, torch.Tensor] | None = None):
+    """Train cycle ``cycle``'s model on ``labeled``, seeded by ``(seed, cycle)``, keeping the
+    checkpoints ``strategy`` needs: from a fresh initialisation, or from ``init_state`` (the
+    previous cycle's final weights, ``warm_start``) with a fresh optimiser and schedule.
+
+    With ``config.eval_every > 0`` the test set is evaluated every ``eval_every`` epochs and
+    after the last (``result.history['test_acc']`` / ``['test_epoch']``)."""
     tcfg = config.train_config()
     return train_fresh(config.model, dataset, labeled, tcfg, config.seed, cycle,
+                       init_state=init_state, pretrained_weights=config.pretrained_weights,
+                       eval_data=(dataset.x_test, dataset.y_test) if config.eval_every else None,
+                       eval_every=config.eval_every or 1,
                        checkpoint_epochs=strategy.checkpoint_epochs(tcfg.epochs), progress=progress,
                        desc=f"{config.strategy} cycle {cycle} train")
 
@@ -410,21 +543,30 @@ def check_record_indices(record: dict[str, Any], plan: PoolPlan, n_pool: int, n_
         raise ValueError(f"{where}: 'finished' is {record.get('finished')!r} with {len(cycles)} of {n_cycles} cycles")
 
 
-def _previous_model(config: ALConfig, dataset: ALDataset, record: dict[str, Any], out_path: Path, strategy):
-    """The model of the last finished cycle, from its verified sidecar; when that is missing or
-    corrupt, retrained (the same seeds give the same model) with a warning naming the file."""
+def _previous_state(config: ALConfig, dataset: ALDataset, record: dict[str, Any], out_path: Path,
+                    strategy) -> dict[str, torch.Tensor]:
+    """The final weights of the last finished cycle, from the record's verified "model" sidecar.
+
+    When the sidecar is missing or corrupt, a run without warm start retrains that cycle from its
+    seeds (the same seeds give the same model) with a warning naming the file; a warm-started run
+    refuses (:class:`~altoolkit.record_io.SidecarError`, naming the file), since its weights
+    continue every earlier cycle's."""
     done = len(record["cycles"])
-    model = build_model(config.model, dataset.input_shape, dataset.num_classes)
     try:
-        model.load_state_dict(read_sidecar(out_path, record, "model", cycle=done - 1))
+        state = read_sidecar(out_path, record, "model", cycle=done - 1)
+        _build_cycle_model(config, dataset, None).load_state_dict(state)  # the right architecture
+        return state
     except (SidecarError, RuntimeError) as exc:
+        if config.warm_start:
+            raise SidecarError(f"{exc}; a warm-started run cannot rebuild cycle {done - 1}'s weights without "
+                               "the earlier cycles' weights: restore the file or start over with another --out",
+                               out_path) from exc
         warnings.warn(f"{exc}; retraining cycle {done - 1}'s model from its seeds to resume", UserWarning, stacklevel=3)
         labeled = list(record["initial_labeled"])
         for entry in record["cycles"][: done - 1]:
             labeled.extend(entry["selected"])
         model = train_cycle(config, dataset, torch.tensor(labeled, dtype=torch.long), done - 1, strategy).model
-    model.eval()
-    return model
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 def _run(config: ALConfig, out_path: Path | None, dataset: ALDataset | None, progress: bool,
@@ -477,10 +619,13 @@ def _run(config: ALConfig, out_path: Path | None, dataset: ALDataset | None, pro
             "budgets": sizes,
             "validation_indices": validation_idx,
             "initial_labeled": initial,
+            "accuracy": dict(ACCURACY_LABELS),
             "cycles": [],
             "finished": False,
             "environment": _environment(config.device),
         }
+        if getattr(strategy, "peeks_at_test_data", False):
+            record["strategy"]["peeks_at_test_data"] = True
     elif record["initial_labeled"] != initial or record.get("budgets") != sizes:
         raise ValueError(
             f"results file {str(out_path)!r} was made from a different dataset or pool "
@@ -493,10 +638,19 @@ def _run(config: ALConfig, out_path: Path | None, dataset: ALDataset | None, pro
     labeled = list(record["initial_labeled"])
     for entry in record["cycles"]:
         labeled.extend(entry["selected"])
+    # The previous cycle's final weights: the next cycle starts from them (warm start) and TOD
+    # compares with them.  Kept in memory, and on disk as the record's "model" sidecar (only the
+    # last one is kept, and none once the run is finished).
+    keep_weights = config.warm_start or strategy.needs_previous_cycle_model
+    previous_state: dict[str, torch.Tensor] | None = None
     previous_model = None
     done = len(record["cycles"])
-    if done and not record["finished"] and strategy.needs_previous_cycle_model and out_path is not None:
-        previous_model = _previous_model(config, dataset, record, out_path, strategy)
+    if done and keep_weights and not record["finished"] and out_path is not None:
+        previous_state = _previous_state(config, dataset, record, out_path, strategy)
+    if previous_state is not None and strategy.needs_previous_cycle_model:
+        previous_model = _build_cycle_model(config, dataset, None)
+        previous_model.load_state_dict(previous_state)
+        previous_model.eval()
 
     cycle_bar = tqdm(range(done, config.cycles), desc=f"{config.strategy} seed {config.seed}",
                      disable=not progress, initial=done, total=config.cycles)
@@ -504,17 +658,20 @@ def _run(config: ALConfig, out_path: Path | None, dataset: ALDataset | None, pro
         lab = torch.tensor(labeled, dtype=torch.long)
         if len(labeled) != sizes[c]:
             raise RuntimeError(f"internal error: cycle {c} has {len(labeled)} labels, expected {sizes[c]}")
-        result = train_cycle(config, dataset, lab, c, strategy, progress)
+        init_state = previous_state if config.warm_start and c > 0 else None
+        result = train_cycle(config, dataset, lab, c, strategy, progress, init_state=init_state)
         acc = evaluate(result.model, dataset.x_test, dataset.y_test, dataset.to_input, device=config.device)
         selected: list[int] = []
         select_seconds = 0.0
+        n_candidates = 0
         if c < config.cycles - 1:
-            unlabeled = plan.unlabeled(n_pool, lab)
+            candidates = candidate_subset(plan.unlabeled(n_pool, lab), config.subset_size, config.seed, c)
+            n_candidates = int(candidates.shape[0])
             ctx = SelectionContext(
                 dataset=dataset,
                 model=result.model,
                 labeled=lab,
-                unlabeled=unlabeled,
+                unlabeled=candidates,
                 train_result=result,
                 previous_cycle_model=previous_model,
                 initial_labeled=torch.tensor(record["initial_labeled"], dtype=torch.long),
@@ -523,11 +680,12 @@ def _run(config: ALConfig, out_path: Path | None, dataset: ALDataset | None, pro
                 batch_size=config.score_batch_size,
                 device=config.device,
                 progress=progress,
+                extras={"cycle": c, "warm_start": config.warm_start},
             )
             t0 = time.perf_counter()
             pos = strategy.select(ctx, sizes[c + 1] - sizes[c])
             select_seconds = time.perf_counter() - t0
-            selected = unlabeled[pos].tolist()
+            selected = candidates[pos].tolist()
             if len(set(selected)) != len(selected) or set(selected) & set(labeled):
                 raise RuntimeError(f"strategy {config.strategy!r} returned duplicate or already labeled samples")
         entry = {
@@ -541,12 +699,21 @@ def _run(config: ALConfig, out_path: Path | None, dataset: ALDataset | None, pro
             "final_train_loss": result.history["loss"][-1],
             **selection_diagnostics(dataset, result.model, selected, config.score_batch_size, config.device),
         }
+        if config.subset_size:
+            entry["n_candidates"] = n_candidates
+        if config.eval_every:
+            best = max(range(len(result.history["test_acc"])), key=lambda i: result.history["test_acc"][i])
+            entry["best_epoch_test_acc"] = result.history["test_acc"][best]
+            entry["best_epoch"] = result.history["test_epoch"][best]
+        finished = c == config.cycles - 1
+        if keep_weights and not finished:
+            previous_state = {k: v.detach().clone() for k, v in result.model.state_dict().items()}
         record["cycles"].append(entry)
         labeled.extend(selected)
-        record["finished"] = c == config.cycles - 1
+        record["finished"] = finished
         if out_path is not None:
-            keep = strategy.needs_previous_cycle_model and not record["finished"]
-            write_record(out_path, record, {"model": result.model.state_dict() if keep else None}, cycle=c)
+            write_record(out_path, record, {"model": previous_state if keep_weights and not finished else None},
+                         cycle=c)
         previous_model = result.model
         cycle_bar.set_postfix(labeled=len(labeled), acc=f"{acc:.3f}")
         if on_cycle_end is not None:

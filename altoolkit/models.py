@@ -8,11 +8,13 @@ Every model here has the same small contract, which the strategies rely on:
 
 Sizes: ``mlp`` and ``cnn`` for 8x8 digits (train in seconds on a CPU); ``resnet18_cifar``, the
 CIFAR-style ResNet-18 of the AL literature (3x3 stem, stride 1, no max-pool), for 32x32 inputs;
-``resnet18`` is torchvision's ImageNet ResNet-18 for 224x224 inputs (Caltech101 in DISAL).
+``resnet18`` is torchvision's ImageNet ResNet-18 for 224x224 inputs (Caltech101 in DISAL),
+randomly initialised or loaded from a local ImageNet state dict (:func:`load_pretrained_backbone`).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import torch
@@ -21,8 +23,14 @@ import torch.nn.functional as F
 
 from .plugins import Registry
 
-__all__ = ["MLP", "SmallCNN", "ResNet18CIFAR", "TorchvisionResNet18", "build_model", "MODELS", "MODEL_REGISTRY",
-           "register_model", "model_names", "check_model", "output_layer", "penultimate_features"]
+__all__ = ["MLP", "SmallCNN", "ResNet18CIFAR", "TorchvisionResNet18", "build_model", "load_pretrained_backbone",
+           "MODELS", "MODEL_REGISTRY", "RESNET18_IMAGENET_URL", "register_model", "model_names", "check_model",
+           "output_layer", "penultimate_features"]
+
+#: Where torchvision's ImageNet ResNet-18 weights come from (the file siyuhuang/TOD
+#: ``main_TOD.py`` loads as ``./resnet18-5c106cde.pth``; torchvision's newer ``IMAGENET1K_V1``
+#: file ``resnet18-f37072fd.pth`` has the same keys).
+RESNET18_IMAGENET_URL = "https://download.pytorch.org/models/resnet18-f37072fd.pth"
 
 
 class MLP(nn.Module):
@@ -130,8 +138,10 @@ class ResNet18CIFAR(nn.Module):
 class TorchvisionResNet18(nn.Module):
     """torchvision's ResNet-18 (7x7 stem, max-pool) for 224x224 inputs, randomly initialised.
 
-    No pretrained weights are downloaded: the papers train from scratch, and this machine has
-    no internet.  The final ``fc`` is exposed as ``head``.
+    No weights are downloaded (this toolkit never reaches the internet at run time).  The final
+    ``fc`` is exposed as ``head``.  DISAL's Caltech101 settings are those of siyuhuang/TOD
+    ``config/caltech101.py``, whose ``main_TOD.py`` starts from ImageNet weights: pass a local copy
+    with ``build_model("resnet18", ..., pretrained_weights=PATH)`` (:func:`load_pretrained_backbone`).
     """
 
     def __init__(self, in_channels: int = 3, num_classes: int = 101):
@@ -152,6 +162,61 @@ class TorchvisionResNet18(nn.Module):
         return self.head(self.embed(x))
 
 
+def load_pretrained_backbone(model: nn.Module, path: str | os.PathLike[str], fresh: tuple[str, ...] = ()) -> nn.Module:
+    """Load a local torchvision ResNet-18 state dict (ImageNet weights) into ``model``'s backbone.
+
+    As siyuhuang/TOD ``main_TOD.py`` does for Caltech101 (``torch.load('./resnet18-5c106cde.pth')``,
+    keeping the keys the network has): every backbone tensor (convolutions, BatchNorm weights and
+    running statistics) is taken from the file; the classifier (``fc.*``, 1000 ImageNet classes)
+    is not, so ``model.head`` keeps its fresh initialisation for the dataset's classes.  The file
+    is read with ``torch.load(..., weights_only=True)`` (no code is executed).
+
+    ``fresh``: key prefixes left at their random initialisation.  TOD's own network
+    (siyuhuang/TOD ``models/imagenet_resnet.py``) names its last stage ``layer4_caltech`` and its
+    classifier ``fc_caltech``, so its key filter loads only ``conv1``, ``bn1`` and ``layer1``-``layer3``
+    from the ImageNet file: ``fresh=("layer4.",)`` reproduces that; the default loads the whole
+    backbone, as "ImageNet-pretrained ResNet-18" reads.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist (the message says where to download it).
+        ValueError: the file is not a ResNet-18 state dict (missing keys or wrong shapes).
+    """
+    import os
+    from pathlib import Path
+
+    if not isinstance(model, TorchvisionResNet18):
+        raise ValueError(f"pretrained weights apply to model 'resnet18' (TorchvisionResNet18), got {type(model).__name__}")
+    p = Path(os.fspath(path)).expanduser()
+    if not p.is_file():
+        raise FileNotFoundError(
+            f"pretrained_weights file {str(p)!r} does not exist. Download torchvision's ImageNet ResNet-18 "
+            f"weights on a machine with internet ({RESNET18_IMAGENET_URL}, or "
+            "torchvision.models.ResNet18_Weights.IMAGENET1K_V1.get_state_dict()) and pass the local path"
+        )
+    state = torch.load(p, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"pretrained_weights file {str(p)!r} does not hold a state dict (got {type(state).__name__})")
+    own = model.backbone.state_dict()
+    missing = sorted(k for k in own if k not in state)
+    if missing:
+        raise ValueError(
+            f"pretrained_weights file {str(p)!r} is not a torchvision ResNet-18 state dict: {len(missing)} "
+            f"backbone keys are missing, e.g. {missing[:3]}"
+        )
+    wrong = [k for k in own if tuple(state[k].shape) != tuple(own[k].shape)]
+    if wrong:
+        raise ValueError(
+            f"pretrained_weights file {str(p)!r} has tensors of other shapes than this ResNet-18, e.g. {wrong[0]!r}: "
+            f"{tuple(state[wrong[0]].shape)} vs {tuple(own[wrong[0]].shape)} (3-channel input expected)"
+        )
+    fresh = tuple(fresh)
+    model.backbone.load_state_dict({k: (own[k] if k.startswith(fresh) and fresh else state[k]) for k in own},
+                                   strict=True)
+    return model
+
+
 def _prod(shape) -> int:
     n = 1
     for s in shape:
@@ -170,7 +235,8 @@ _BUILDERS: dict[str, Callable[[tuple[int, ...], int], nn.Module]] = {
 MODELS: tuple[str, ...] = tuple(_BUILDERS)
 
 
-def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed: int | None = None) -> nn.Module:
+def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed: int | None = None,
+                pretrained_weights: str | None = None) -> nn.Module:
     """Build a model by name (see :data:`MODELS`), initialised deterministically from ``seed``.
 
     Args:
@@ -180,6 +246,8 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed:
         num_classes: number of output logits.
         seed: when given, parameters are initialised under ``torch.manual_seed(seed)`` without
             disturbing the global RNG state.
+        pretrained_weights: for ``"resnet18"`` only: a local torchvision state dict whose
+            backbone weights replace the random ones (:func:`load_pretrained_backbone`).
 
     Examples:
         >>> import torch, altoolkit as alt
@@ -188,6 +256,9 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed:
         (torch.Size([2, 10]), torch.Size([2, 128]))
     """
     if name not in _BUILDERS:  # a registered name or an import path (see register_model)
+        if pretrained_weights is not None:
+            raise ValueError(f"pretrained_weights applies to model 'resnet18' only, got model {name!r}; "
+                             "a model of your own loads its weights in its factory")
         return _build_user_model(name, input_shape, num_classes, seed)
     if name != "mlp" and len(input_shape) != 3:
         raise ValueError(
@@ -195,11 +266,17 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed:
         )
     if num_classes < 2:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+    if pretrained_weights is not None and name != "resnet18":
+        raise ValueError(f"pretrained_weights applies to model 'resnet18' only, got model {name!r}")
     if seed is None:
-        return _BUILDERS[name](tuple(input_shape), num_classes)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return _BUILDERS[name](tuple(input_shape), num_classes)
+        model = _BUILDERS[name](tuple(input_shape), num_classes)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = _BUILDERS[name](tuple(input_shape), num_classes)
+    if pretrained_weights is not None:
+        load_pretrained_backbone(model, pretrained_weights)
+    return model
 
 
 # --------------------------------------------------------------------------- your own model

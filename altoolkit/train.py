@@ -73,7 +73,7 @@ def _check_training_data(x, y) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 LR_SCHEDULES = ("step", "cosine", "constant")
-AUGMENTATIONS = ("none", "flip_crop")
+AUGMENTATIONS = ("none", "flip_crop", "flip")
 
 
 @dataclass
@@ -90,8 +90,10 @@ class TrainConfig:
         lr_schedule: ``"step"`` (x0.1 at 80% of the epochs, as VAAL/LL4AL/TOD), ``"cosine"`` or
             ``"constant"``.
         dynamic_weight: λ of Eq. 14; 0 trains with cross-entropy alone.
-        augment: ``"none"`` or ``"flip_crop"`` (random crop with 4-pixel padding + horizontal
-            flip, the CIFAR recipe; only for image inputs).
+        augment: ``"none"``, ``"flip_crop"`` (random crop with 4-pixel padding + horizontal
+            flip, the CIFAR recipe; only for image inputs) or ``"flip"`` (horizontal flip only:
+            the Caltech101 recipe of siyuhuang/TOD ``main_TOD.py``, whose crop is a fixed
+            CenterCrop(224), see :func:`altoolkit.data.load_caltech101`'s ``resize_to``).
         device: torch device string.
 
     Examples:
@@ -186,11 +188,14 @@ def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig):
     return None
 
 
-def _augment_batch(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random crop (4-pixel zero padding) and horizontal flip, per sample."""
+def _augment_batch(x: torch.Tensor, gen: torch.Generator, crop: bool = True) -> torch.Tensor:
+    """Random crop (4-pixel zero padding, when ``crop``) and horizontal flip, per sample."""
     if x.dim() != 4:
         return x
     b, _, h, w = x.shape
+    if not crop:
+        flip_only = torch.rand(b, generator=gen) < 0.5
+        return torch.where(flip_only[:, None, None, None], x.flip(-1), x)
     pad = 4
     padded = F.pad(x, (pad, pad, pad, pad))
     dx = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
@@ -198,8 +203,8 @@ def _augment_batch(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     flip = torch.rand(b, generator=gen) < 0.5
     out = torch.empty_like(x)
     for i in range(b):
-        crop = padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w]
-        out[i] = crop.flip(-1) if flip[i] else crop
+        patch = padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w]
+        out[i] = patch.flip(-1) if flip[i] else patch
     return out
 
 
@@ -245,6 +250,7 @@ def train_model(
     progress: bool = True,
     desc: str = "train",
     on_epoch_end: Callable[[int, nn.Module], None] | None = None,
+    eval_every: int = 1,
 ) -> TrainResult:
     """Train ``model`` in place on the labeled set ``(x, y)`` and return a :class:`TrainResult`.
 
@@ -258,7 +264,8 @@ def train_model(
         config: optimisation settings (:class:`TrainConfig`).
         seed: seeds the shuffling, dropout and augmentation RNGs.
         to_input: batch transform, usually ``dataset.to_input``.
-        eval_data: optional ``(x_test, y_test)`` evaluated after every epoch (``history['test_acc']``).
+        eval_data: optional ``(x_test, y_test)`` evaluated after every ``eval_every``-th epoch and
+            after the last (``history['test_acc']``, at the epochs ``history['test_epoch']``).
         checkpoint_epochs: epochs (1-based) after which a copy of the weights is kept.
         track_running_mean: keep f̄ even when λ = 0 (default: only when λ > 0).
         progress: show a tqdm bar over epochs.
@@ -293,8 +300,10 @@ def train_model(
     track = lam > 0 if track_running_mean is None else bool(track_running_mean)
 
     history: dict[str, list[float]] = {k: [] for k in ("epoch", "lr", "loss", "ce_loss", "dynamic_loss", "train_acc")}
+    eval_every = check_int("eval_every", eval_every, 1)
     if eval_data is not None:
         history["test_acc"] = []
+        history["test_epoch"] = []
     checkpoints: dict[int, tuple[dict[str, torch.Tensor], float]] = {}
     running = None
     prev_state = _state_copy(model)  # θ_0; replaced by θ_{T-1} below
@@ -316,8 +325,8 @@ def train_model(
             for s in range(0, n, cfg.batch_size):
                 idx = perm[s : s + cfg.batch_size]
                 xb = x[idx]
-                if cfg.augment == "flip_crop":
-                    xb = _augment_batch(xb, gen)
+                if cfg.augment != "none":
+                    xb = _augment_batch(xb, gen, crop=cfg.augment == "flip_crop")
                 xb = to_input(xb).to(device)
                 yb = y[idx].to(device)
                 logits = model(xb)
@@ -359,8 +368,9 @@ def train_model(
             history["ce_loss"].append(sums["ce"] / n)
             history["dynamic_loss"].append(sums["dyn"] / n)
             history["train_acc"].append(sums["correct"] / n)
-            if eval_data is not None:
+            if eval_data is not None and (epoch % eval_every == 0 or epoch == cfg.epochs):
                 history["test_acc"].append(evaluate(model, eval_data[0], eval_data[1], to_input, device=cfg.device))
+                history["test_epoch"].append(epoch)
                 bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", test_acc=f"{history['test_acc'][-1]:.3f}")
             else:
                 bar.set_postfix(loss=f"{history['loss'][-1]:.3f}")

@@ -110,9 +110,8 @@ def test_bald_is_exactly_zero_without_dropout(digits):
     zero_p = _perturbed_cnn(dropout=0.0)  # dropout layers with p = 0
     assert torch.equal(bald_scores(zero_p, x, mc_samples=5, seed=0, batch_size=16), torch.zeros(40))
     no_dropout = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).eval()
-    with pytest.warns(UserWarning, match="no dropout"):
-        s = bald_scores(no_dropout, x, mc_samples=5)
-    assert torch.equal(s, torch.zeros(40))
+    with pytest.raises(ValueError, match="no dropout layers"):  # never all-zero scores silently (issue 11)
+        bald_scores(no_dropout, x, mc_samples=5)
 
 
 def test_bald_keeps_batchnorm_in_eval_mode(digits):

@@ -215,7 +215,7 @@ def test_isal_reference_errors_and_options(digits, trained):
         reference_set(ctx, "initial")
     with pytest.raises(ValueError, match="k_classes must be at most the number of classes"):
         get_strategy("isal", k_classes=11, grad_simi=True).score(ctx)
-    for bad in [dict(reference="test"), dict(k_weighting="mean"), dict(which="biases"), dict(scale=0),
+    for bad in [dict(reference="train"), dict(k_weighting="mean"), dict(which="biases"), dict(scale=0),
                 dict(damping=1.0), dict(depth=0), dict(k_classes=0), dict(grad_simi=1)]:
         with pytest.raises((ValueError, TypeError), match=next(iter(bad))):
             get_strategy("isal", **bad)

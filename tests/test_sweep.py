@@ -56,6 +56,8 @@ def test_config_hash_changes_with_every_field():
         "batch_size": 32, "lr": 0.01, "momentum": 0.5, "weight_decay": 0.0, "lr_schedule": "cosine",
         "augment": "flip_crop", "dynamic_weight": 0.5, "validation_size": 10, "score_batch_size": 64,
         "device": "cuda", "root": "/data", "download": True, "dataset_options": {"imbalance_ratio": 10},
+        "initial_size": 100, "step_size": 50, "subset_size": 500, "warm_start": True, "eval_every": 5,
+        "pretrained_weights": "w.pth",
     }
     assert set(changed) == {f.name for f in dataclasses.fields(ALConfig)}, "a new ALConfig field needs a case here"
     hashes = {config_hash(base)}
@@ -64,6 +66,8 @@ def test_config_hash_changes_with_every_field():
             cfg = dataclasses.replace(base, strategy_options=value)
         elif name == "strategy":
             cfg = dataclasses.replace(base, strategy=value)
+        elif name == "pretrained_weights":  # applies to torchvision's ResNet-18 only
+            cfg = dataclasses.replace(base, model="resnet18", pretrained_weights=value)
         else:
             cfg = dataclasses.replace(base, **{name: value})
         h = config_hash(cfg)

@@ -44,11 +44,24 @@ Ablations (ISAL §4.4):
   soft-target cross-entropy −Σ_i w_i log p_{label_i}(z).  At K = C (all classes) both
   weightings give G_z = Σ_c p_c ∇ℓ(z, c) = −∇Σ_c p_c = 0 exactly: every score is zero, and the
   gradients of the top classes cancel more and more as K grows (ISAL's explanation of Table 1).
-- ``reference`` (Table 3): ``"validation"`` (the paper's ISAL: a held-out labeled validation
-  set V; its CIFAR experiments used the test set), ``"initial"`` (ISAL_v2: the first labeled
-  set L1) or ``"labeled"`` (ISAL_v3: the current labeled set Li).  The default is
-  ``"labeled"``: it needs no extra annotation and works with every loop configuration; the
-  validation set must be requested from the loop with ``ALConfig(validation_size=N)``.
+  ``k_weighting="posterior"`` is what the public code does: dragonlzm/ISAL
+  ``classification/src/utils.py`` ``calc_influence_funtion_expectation`` sums
+  ``loss_fun(preds, onehot(label)) * softmax(preds)[label]`` over the ``topk_idx`` most probable
+  labels (the unnormalised softmax, detached).
+- ``reference`` (Table 3, names in :data:`TABLE3_NAMES`): ``"test"`` (the paper's ISAL as run:
+  §4.1 "we use the test set as reference set"; dragonlzm/ISAL
+  ``classification/src/test_calc_val_grad.py`` sums the per-image gradients of the TEST loader,
+  batch size 1, model in eval mode, parameters with ``len(p.size()) != 1``), ``"validation"`` (the
+  same with a held-out labeled validation set V instead, as §4.4.3 describes ISAL), ``"initial"``
+  (ISAL_v2: the first labeled set L1) or ``"labeled"`` (ISAL_v3: the current labeled set Li).
+  ``"test"`` looks at the test set's labels, on which accuracy is then reported: like the
+  CE-difference oracle it is flagged (``peeks_at_labels`` and ``peeks_at_test_data`` in the
+  record).  The default stays ``"labeled"`` (no extra annotation, every loop configuration); the
+  ``paper`` profile uses ``"test"``; the validation set must be requested from the loop with
+  ``ALConfig(validation_size=N)``.
+- Scale: the public code divides by the number of images scored (``len(test_loader.dataset)``,
+  the unlabeled pool) where this module divides by the labeled-set size; a positive constant
+  per selection, so the ranking is the same.
 """
 
 from __future__ import annotations
@@ -66,6 +79,7 @@ from .base import SelectionContext, Strategy, register_strategy
 __all__ = [
     "IsalStrategy",
     "REFERENCE_SETS",
+    "TABLE3_NAMES",
     "K_WEIGHTINGS",
     "expected_gradient_targets",
     "reference_set",
@@ -73,7 +87,15 @@ __all__ = [
     "isal_influence",
 ]
 
-REFERENCE_SETS: tuple[str, ...] = ("labeled", "initial", "validation")
+REFERENCE_SETS: tuple[str, ...] = ("labeled", "initial", "validation", "test")
+
+#: ISAL Table 3's name of each reference set ("ISAL" ran with the test set, §4.1).
+TABLE3_NAMES: dict[str, str] = {
+    "test": "ISAL (test set, as run: §4.1)",
+    "validation": "ISAL (held-out validation set V, §4.4.3)",
+    "initial": "ISAL_v2 (first labeled set L1)",
+    "labeled": "ISAL_v3 (current labeled set Li)",
+}
 K_WEIGHTINGS: tuple[str, ...] = ("renormalized", "posterior")
 
 ToInput = Callable[[torch.Tensor], torch.Tensor]
@@ -111,6 +133,11 @@ def reference_set(ctx: SelectionContext, reference: str) -> tuple[torch.Tensor, 
     check_choice("reference", reference, REFERENCE_SETS)
     if reference == "labeled":
         return ctx.labeled_x, ctx.labeled_y
+    if reference == "test":
+        if ctx.dataset.n_test == 0:
+            raise ValueError("reference='test' (ISAL as run, dragonlzm/ISAL test_calc_val_grad.py) needs a test split, "
+                             "but the dataset has none; use reference='validation', 'initial' or 'labeled'")
+        return ctx.dataset.x_test, ctx.dataset.y_test
     if reference == "initial":
         if ctx.initial_labeled is None:
             raise ValueError(
@@ -200,11 +227,13 @@ class IsalStrategy(Strategy):
     I(z, R) = −s_test·G(z)/n (see the module docstring for every option).
 
     Options:
-        reference: ``"labeled"`` (default, ISAL_v3), ``"initial"`` (ISAL_v2) or ``"validation"``
-            (the paper's ISAL; needs ``ALConfig(validation_size=N)``).
+        reference: ``"labeled"`` (default, ISAL_v3), ``"initial"`` (ISAL_v2), ``"validation"``
+            (needs ``ALConfig(validation_size=N)``) or ``"test"`` (the paper's ISAL as run,
+            dragonlzm/ISAL ``test_calc_val_grad.py``; flagged as looking at test labels).
         grad_simi: Grad-Simi ablation (s_test = v, no inverse Hessian).
         k_classes: K of the expected gradient (Eq. 3); 1 = top-1 pseudo-label (default, best).
-        k_weighting: ``"renormalized"`` (default) or ``"posterior"`` (Eq. 3 literally).
+        k_weighting: ``"renormalized"`` (default) or ``"posterior"`` (Eq. 3 literally, and the
+            public code's ``calc_influence_funtion_expectation``: unnormalised softmax weights).
         which: parameters: ``"weights"`` (default, public code), ``"all"`` or ``"last_layer"``.
         depth, repeats, damping, scale: LiSSA settings (ISAL: 250, 4, 0.01, 1e4).
         lissa_batch_size: labeled samples per LiSSA step (ISAL: 1; capped at the labeled-set size).
@@ -229,6 +258,9 @@ class IsalStrategy(Strategy):
         most_negative: bool = True,
     ):
         self.reference = check_choice("reference", reference, REFERENCE_SETS)
+        if self.reference == "test":  # the test set's labels choose what is labeled: an oracle, flag it
+            self.peeks_at_labels = True
+            self.peeks_at_test_data = True
         self.grad_simi = check_bool("grad_simi", grad_simi)
         self.k_classes = check_int("k_classes", k_classes, 1)
         self.k_weighting = check_choice("k_weighting", k_weighting, K_WEIGHTINGS)

@@ -33,6 +33,7 @@ import hashlib
 import json
 import ctypes
 import os
+import sys
 import socket
 import threading
 import time
@@ -444,7 +445,8 @@ def run_sweep(
             from joblib import Parallel, delayed
 
             parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered")
-            for h, outcome in parallel(delayed(_tagged_run)(h, *args[h], os.getpid(), plugins[h]) for h in todo):
+            for h, outcome in parallel(delayed(_tagged_run)(h, *args[h], os.getpid(), plugins[h], list(sys.path))
+                                       for h in todo):
                 collect(h, outcome)
         elif todo and backend == "dask":
             from dask.distributed import as_completed
@@ -512,13 +514,20 @@ _WATCHED_PARENT: int | None = None
 
 
 def _tagged_run(h: str, config_dict: dict[str, Any], out: str, parent_pid: int | None = None,
-                plugins: dict[str, dict[str, Any]] | None = None) -> tuple[str, tuple[str, Any]]:
+                plugins: dict[str, dict[str, Any]] | None = None,
+                sys_path: list[str] | None = None) -> tuple[str, tuple[str, Any]]:
     """joblib task: the run's outcome with its hash (results arrive in completion order).
 
     The worker process exits (``os._exit``) as soon as ``parent_pid``, the sweep's process, is
     gone: a loky worker busy training would otherwise live on for the rest of its run.
+    ``sys_path``: the sweep process's ``sys.path``; entries the worker lacks are appended, so an
+    import path (``"package.module:function"``) resolves in a reused loky worker started before
+    the user's folder was put on the path.
     """
     global _WATCHED_PARENT
+    for entry in sys_path or []:
+        if entry not in sys.path:
+            sys.path.append(entry)
     if parent_pid is not None and _WATCHED_PARENT != parent_pid:
         _WATCHED_PARENT = parent_pid
         _watch_parent(parent_pid, lambda: os._exit(70))

@@ -133,6 +133,16 @@ COURSE: tuple[CourseEntry, ...] = (
         ("03",),
         "DISAL §3.4 (the AL framework) on your own data",
     ),
+    CourseEntry(
+        "09_why_selections_collapse",
+        (
+            "measure what a strategy selects: the class balance of each batch, not only accuracy",
+            "test hypotheses for DISAL's class collapse with ablations and three-valued verdicts",
+            "compare batch rules (top-k, balanced, diverse) against random and entropy",
+        ),
+        ("02", "06"),
+        "DISAL Eq. 12-15, §4.5 (ablations); batch-aware selection as BADGE's k-means++ seeding",
+    ),
 )
 
 

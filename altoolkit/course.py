@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -243,8 +244,11 @@ def exercise_notebooks(notebooks_dir: str | Path) -> list[Path]:
 
 
 def _nbgrader(args: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+    # nbgrader runs the console script `alembic` for its gradebook: put this interpreter's scripts
+    # folder first on PATH, so it is found when the venv is not activated (make, CI).
+    env = dict(os.environ, PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
     run = subprocess.run(
-        [sys.executable, "-m", "nbgrader", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "nbgrader", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
     )
     if run.returncode != 0:
         raise RuntimeError(

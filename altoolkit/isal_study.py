@@ -28,7 +28,6 @@ The AL runs reuse :func:`altoolkit.experiments.run_many`; the tables reuse
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -40,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import ALDataset
-from .experiments import labeled_subset, run_many
+from .experiments import labeled_subset
 from .inference import predict_logits
 from .influence import exact_hessian, flatten, lissa_inverse_hvp, loss_grad, per_sample_grads
 from .loop import ALConfig, derive_seed
@@ -398,20 +397,21 @@ def ablation_variants(
     return out
 
 
-def _slug(label: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_").lower() or "variant"
-
-
 def run_variants(
     base: ALConfig,
     variants: dict[str, tuple[str, dict[str, Any]]],
     seeds: Iterable[int],
     out_dir: str | Path | None = None,
     progress: bool = True,
+    backend: str = "serial",
+    n_jobs: int = 1,
 ) -> dict[str, list[dict[str, Any]]]:
-    """One AL run per variant and seed (:func:`altoolkit.experiments.run_many`), ``{label: records}``.
+    """One AL run per variant and seed, ``{label: records}`` (records in the order of ``seeds``).
 
-    With ``out_dir`` every variant gets its own sub-folder, so finished runs are resumed.
+    The runs go through :func:`altoolkit.sweep.run_sweep` (``backend``/``n_jobs`` as there: the
+    variants and seeds run in parallel with ``backend="joblib", n_jobs=2``).  With ``out_dir`` the
+    records are kept there under their configuration hash, so finished runs are read back instead
+    of recomputed (the cache notebook 06 uses); without it they go to a temporary folder.
     """
     if base.validation_size == 0 and any(o.get("reference") == "validation" for _, o in variants.values()):
         raise ValueError(
@@ -419,14 +419,18 @@ def run_variants(
             "set ALConfig(validation_size=N) / --validation-size N in the base configuration"
         )
     seeds = list(seeds)
-    out: dict[str, list[dict[str, Any]]] = {}
-    from .progress import tqdm
+    if not seeds or not variants:
+        raise ValueError("variants and seeds must each name at least one value")
+    import tempfile
 
-    for label, (strategy, options) in tqdm(variants.items(), desc="variants", disable=not progress):
-        sub = Path(out_dir) / _slug(label) if out_dir is not None else None
-        out[label] = run_many(replace(base, strategy=strategy, strategy_options=dict(options)), [strategy], seeds,
-                              out_dir=sub, progress=False)
-    return out
+    from .sweep import run_sweep
+
+    configs = [replace(base, strategy=strategy, strategy_options=dict(options), seed=seed)
+               for strategy, options in variants.values() for seed in seeds]
+    with tempfile.TemporaryDirectory(prefix="altoolkit-variants-") as tmp:
+        records = run_sweep(configs, out_dir if out_dir is not None else tmp, backend=backend, n_jobs=n_jobs,
+                            progress=progress)
+    return {label: records[i * len(seeds):(i + 1) * len(seeds)] for i, label in enumerate(variants)}
 
 
 def variant_curves(runs: dict[str, list[dict[str, Any]]], labels: Sequence[str] | None = None) -> dict[str, CurveSummary]:

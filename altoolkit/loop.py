@@ -34,7 +34,7 @@ from .progress import tqdm
 
 from .data import ALDataset, check_dataset_name, load_dataset
 from .fresh_model import default_dynamic_weight, derive_seed, train_fresh
-from .models import build_model, check_model
+from .models import MODEL_REVISION, build_model, check_model
 from .strategies import SelectionContext, get_strategy, strategy_names
 from .train import AUGMENTATIONS, LR_SCHEDULES, TrainConfig, evaluate
 from .record_io import (SidecarError, check_output_file, load_sidecar, loads_strict, lock_file, prune_sidecars,
@@ -583,6 +583,13 @@ def _run(config: ALConfig, out_path: Path | None, dataset: ALDataset | None, pro
                 f"results file {str(out_path)!r} holds a run with a different configuration; "
                 "choose another --out, or delete the file to start over (nothing was overwritten)"
             )
+        if old.get("model_revision", 1) != MODEL_REVISION:
+            raise ValueError(
+                f"results file {str(out_path)!r} was computed with the built-in networks of revision "
+                f"{old.get('model_revision', 1)} (this altoolkit has revision {MODEL_REVISION}: see "
+                "altoolkit.models.MODEL_REVISION); choose another --out, or delete the file to start over "
+                "(nothing was overwritten)"
+            )
         record = old
     if dataset is None:
         dataset = load_config_dataset(config)
@@ -602,6 +609,7 @@ def _run(config: ALConfig, out_path: Path | None, dataset: ALDataset | None, pro
     if record is None:
         record = {
             "format": RECORD_FORMAT,
+            "model_revision": MODEL_REVISION,
             "config": config_dict,
             "strategy": {
                 "name": strategy.name,

@@ -83,14 +83,22 @@ def _canonical(value: Any) -> Any:
 
 
 def config_hash(config: ALConfig) -> str:
-    """Short hex SHA-256 of the canonical JSON of ``config.to_dict()`` (sorted keys).
+    """Short hex SHA-256 of the canonical JSON of ``config.to_dict()`` (sorted keys), with the
+    revision of the built-in networks (:data:`altoolkit.models.MODEL_REVISION`) added under the
+    key ``"model_revision"`` from revision 2 on.
 
     The same configuration gives the same hash in any process or machine; a change of any field
-    (strategy options, device and dataset options included) gives another.
+    (strategy options, device and dataset options included) gives another, and so does a change
+    of the built-in networks (the records of the earlier networks stay on disk, unused).
     """
+    from .models import MODEL_REVISION
+
     if not isinstance(config, ALConfig):
         raise TypeError(f"config must be an ALConfig, got {type(config).__name__}")
-    text = json.dumps(_canonical(config.to_dict()), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    keyed = _canonical(config.to_dict())
+    if MODEL_REVISION > 1:
+        keyed = {**keyed, "model_revision": MODEL_REVISION}
+    text = json.dumps(keyed, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:HASH_LENGTH]
 
 

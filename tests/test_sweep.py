@@ -14,6 +14,7 @@ import altoolkit.loop as loop
 import altoolkit.sweep as sweep
 from altoolkit.cli import main
 from altoolkit.loop import ALConfig, run_active_learning
+from altoolkit.models import MODEL_REVISION
 from altoolkit.sweep import SweepError, SweepSpec, config_hash, record_path, run_sweep
 
 TINY = ALConfig(epochs=2, cycles=2)
@@ -40,7 +41,7 @@ def serial_records(tiny_configs, tmp_path_factory):
 
 def test_config_hash_is_sha256_of_sorted_canonical_json():
     cfg = ALConfig(strategy="random", seed=3, epochs=5)
-    text = json.dumps(cfg.to_dict(), sort_keys=True, separators=(",", ":"))
+    text = json.dumps({**cfg.to_dict(), "model_revision": MODEL_REVISION}, sort_keys=True, separators=(",", ":"))
     assert config_hash(cfg) == hashlib.sha256(text.encode()).hexdigest()[: len(config_hash(cfg))]
     assert config_hash(cfg) == config_hash(ALConfig(strategy="random", seed=3, epochs=5))
     assert len(config_hash(cfg)) >= 12 and int(config_hash(cfg), 16) >= 0
@@ -255,3 +256,26 @@ def test_cli_sweep_rejects_bad_values(tmp_path, capsys):
     assert main(["summarize", str(tmp_path / "missing")]) == 2
     assert "not a folder" in capsys.readouterr().err
     assert not os.listdir(tmp_path)
+
+
+def test_records_of_an_earlier_model_revision_are_not_reused(tmp_path, monkeypatch):
+    """A record computed with other built-in networks is neither a cache hit (the hash differs)
+    nor resumed (run_active_learning refuses it, naming the revision, and leaves it untouched)."""
+    import altoolkit.models as models_mod
+
+    cfg = ALConfig(strategy="random", model="mlp", cycles=1, epochs=1)
+    h_now = config_hash(cfg)
+    with monkeypatch.context() as m:
+        m.setattr(models_mod, "MODEL_REVISION", MODEL_REVISION + 1)
+        assert config_hash(cfg) != h_now
+    assert config_hash(cfg) == h_now
+    out = tmp_path / "rec.json"
+    rec = run_active_learning(cfg, out=out, progress=False)
+    assert rec["model_revision"] == MODEL_REVISION
+    old = json.loads(out.read_text())
+    old["model_revision"] = MODEL_REVISION - 1
+    out.write_text(json.dumps(old))
+    before = out.read_text()
+    with pytest.raises(ValueError, match="revision"):
+        run_active_learning(cfg, out=out, progress=False)
+    assert out.read_text() == before

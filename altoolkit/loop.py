@@ -411,14 +411,23 @@ def train_cycle(config: ALConfig, dataset: ALDataset, labeled: torch.Tensor, cyc
     previous cycle's final weights, ``warm_start``) with a fresh optimiser and schedule.
 
     With ``config.eval_every > 0`` the test set is evaluated every ``eval_every`` epochs and
-    after the last (``result.history['test_acc']`` / ``['test_epoch']``)."""
+    after the last (``result.history['test_acc']`` / ``['test_epoch']``).
+
+    When ``strategy.training_loss()`` is not ``None`` (TOD's ``consistency_weight``), the
+    unlabeled pool of this cycle (:meth:`PoolPlan.unlabeled`: neither labeled nor held out) is
+    passed to the trainer with it; otherwise training sees the labeled set only."""
     tcfg = config.train_config()
+    unsupervised: dict[str, Any] = {}
+    auxiliary = strategy.training_loss()
+    if auxiliary is not None:
+        pool = plan_pool(config, dataset.n_train).unlabeled(dataset.n_train, labeled)
+        unsupervised = {"auxiliary": auxiliary, "unlabeled_x": dataset.x_train[pool]}
     return train_fresh(config.model, dataset, labeled, tcfg, config.seed, cycle,
                        init_state=init_state, pretrained_weights=config.pretrained_weights,
                        eval_data=(dataset.x_test, dataset.y_test) if config.eval_every else None,
                        eval_every=config.eval_every or 1,
                        checkpoint_epochs=strategy.checkpoint_epochs(tcfg.epochs), progress=progress,
-                       desc=f"{config.strategy} cycle {cycle} train")
+                       desc=f"{config.strategy} cycle {cycle} train", **unsupervised)
 
 
 def run_active_learning(

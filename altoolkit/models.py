@@ -25,7 +25,7 @@ from .plugins import Registry
 
 __all__ = ["MLP", "SmallCNN", "ResNet18CIFAR", "TorchvisionResNet18", "build_model", "load_pretrained_backbone",
            "MODELS", "MODEL_REGISTRY", "RESNET18_IMAGENET_URL", "register_model", "model_names", "check_model",
-           "output_layer", "penultimate_features"]
+           "output_layer", "penultimate_features", "forward_with_features"]
 
 #: Where torchvision's ImageNet ResNet-18 weights come from (the file siyuhuang/TOD
 #: ``main_TOD.py`` loads as ``./resnet18-5c106cde.pth``; torchvision's newer ``IMAGENET1K_V1``
@@ -379,24 +379,23 @@ def output_layer(model: nn.Module) -> tuple[str, nn.Linear]:
     return found[-1]
 
 
-def penultimate_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Penultimate features ``(B, D)`` of ``model`` on the batch ``x``.
+def forward_with_features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(model(x), features)`` from ONE forward pass: the output and the input of the model's last
+    ``nn.Linear`` (:func:`output_layer`), captured by a forward hook.
 
-    ``model.embed(x)`` when the model defines it.  Otherwise a forward hook on the model's last
-    ``nn.Linear`` (:func:`output_layer`) captures that layer's input during ``model(x)``: for a
-    network that ends with a linear classifier these are exactly the penultimate features
-    (``forward(x) == head(features)``, the contract BADGE relies on).  The hook's output is checked
-    against the model's output; a model whose forward does something after its last linear layer
-    (or applies it to more than ``(B, D)``) gets an error that says to define ``embed()``.
+    For a network that ends with a linear classifier these features are exactly the penultimate
+    features (``forward(x) == head(features)``, the contract BADGE relies on; for the built-in
+    models they equal ``model.embed(x)``).  Gradients flow through both, so a second head on the
+    features can be trained with the model (TOD's ``linear1``, :mod:`altoolkit.strategies.tod`).
+    The hook's output is checked against the model's output; a model whose forward does something
+    after its last linear layer (or applies it to more than ``(B, D)``) gets an error that says to
+    define ``embed()``.
 
     >>> from torch import nn
     >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
-    >>> penultimate_features(net, torch.zeros(5, 2, 2)).shape
-    torch.Size([5, 8])
+    >>> [t.shape for t in forward_with_features(net, torch.zeros(5, 2, 2))]
+    [torch.Size([5, 3]), torch.Size([5, 8])]
     """
-    embed = getattr(model, "embed", None)
-    if callable(embed):
-        return embed(x)
     name, layer = output_layer(model)
     seen: dict[str, torch.Tensor] = {}
 
@@ -418,4 +417,22 @@ def penultimate_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     if not (last is out or (isinstance(out, torch.Tensor) and out.shape == last.shape and torch.equal(out, last))):
         raise ValueError(f"{what} does not produce the model's output (forward() does more after it); "
                          "define embed(x) -> (B, D) penultimate features and head = the final nn.Linear")
-    return feats
+    return out, feats
+
+
+def penultimate_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Penultimate features ``(B, D)`` of ``model`` on the batch ``x``.
+
+    ``model.embed(x)`` when the model defines it.  Otherwise the input of the model's last
+    ``nn.Linear`` during ``model(x)``, checked to produce the model's output
+    (:func:`forward_with_features`).
+
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> penultimate_features(net, torch.zeros(5, 2, 2)).shape
+    torch.Size([5, 8])
+    """
+    embed = getattr(model, "embed", None)
+    if callable(embed):
+        return embed(x)
+    return forward_with_features(model, x)[1]

@@ -6,6 +6,10 @@ epoch (θ_T, the returned model) and one copy of the weights after the epoch bef
 (θ_{T-1}, ``TrainResult.prev_state``).  Extra checkpoints for TracIn or the checkpoint
 fluctuation figure are kept only for the epochs listed in ``checkpoint_epochs``.
 
+A strategy may add an unsupervised term computed on batches of the unlabeled pool
+(:class:`AuxiliaryLoss`, asked for with :meth:`altoolkit.strategies.Strategy.training_loss`; TOD's
+consistency loss).  Without one (the default) nothing of it runs and no RNG draw changes.
+
 Training is deterministic for a seed on the CPU: the shuffling order, the dropout masks and the
 augmentations all come from RNGs seeded by ``seed``, and the global RNG state of the caller is
 left untouched.
@@ -16,7 +20,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +31,7 @@ from .dynamic import RunningMeanPredictions, dynamic_kl_from_log_probs
 from .validation import check_choice, check_float, check_int
 
 __all__ = ["TrainConfig", "TrainResult", "train_model", "evaluate", "LR_SCHEDULES", "AUGMENTATIONS",
-           "TrainingDivergedError"]
+           "TrainingDivergedError", "AuxiliaryLoss", "AuxiliaryRun"]
 
 
 class TrainingDivergedError(ValueError):
@@ -71,6 +75,41 @@ def _check_training_data(x, y) -> tuple[torch.Tensor, torch.Tensor]:
     if x.is_floating_point() and not bool(torch.isfinite(x).all()):
         raise ValueError("x contains NaN or infinite values")
     return x, y
+
+
+class AuxiliaryRun:
+    """One training's state of an :class:`AuxiliaryLoss` (extra parameters, teachers, counters).
+
+    :func:`train_model` optimises :meth:`parameters` with the model's (same SGD, lr, momentum and
+    weight decay), calls :meth:`loss` for every mini-batch in place of ``model(xb)`` and
+    :meth:`after_step` after every optimiser step; the run is kept as ``TrainResult.auxiliary``.
+    """
+
+    def parameters(self) -> list[nn.Parameter]:
+        """Extra parameters trained with the model (default: none)."""
+        return []
+
+    def loss(self, model: nn.Module, xb: torch.Tensor, ub: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(model(xb), term)``: the logits of the labeled batch ``xb`` (the cross-entropy's input)
+        and the weighted term added to the loss; ``ub`` is a batch of the unlabeled pool (model
+        input), ``None`` when the pool is empty."""
+        raise NotImplementedError
+
+    def after_step(self, model: nn.Module) -> None:
+        """Called after every optimiser step (e.g. to update an EMA teacher)."""
+
+
+class AuxiliaryLoss:
+    """An unsupervised term of the training objective, on the labeled batch and a batch of the
+    unlabeled pool drawn at every step (``train_model(..., auxiliary=, unlabeled_x=)``).
+
+    :meth:`begin` is called once per training, inside the trainer's seeded RNG context, and returns
+    that training's :class:`AuxiliaryRun`; the loss object itself holds only its settings.
+    """
+
+    def begin(self, model: nn.Module, seed: int, device: torch.device) -> AuxiliaryRun:
+        raise NotImplementedError
+
 
 LR_SCHEDULES = ("step", "cosine", "constant")
 AUGMENTATIONS = ("none", "flip_crop", "flip")
@@ -139,6 +178,7 @@ class TrainResult:
         running_mean: the f̄ tracker of Eq. 12 (``None`` when it was not tracked).
         checkpoints: ``{epoch: (state_dict, lr_during_that_epoch)}`` for ``checkpoint_epochs``.
         seconds: wall-clock training time.
+        auxiliary: the :class:`AuxiliaryRun` of an ``auxiliary`` loss (``None`` without one).
 
     Examples:
         >>> import altoolkit as alt
@@ -155,6 +195,7 @@ class TrainResult:
     running_mean: RunningMeanPredictions | None = None
     checkpoints: dict[int, tuple[dict[str, torch.Tensor], float]] = field(default_factory=dict)
     seconds: float = 0.0
+    auxiliary: Any = None
 
     def prev_model(self) -> nn.Module:
         """A copy of the model with the weights θ_{T-1}, in eval mode."""
@@ -251,6 +292,8 @@ def train_model(
     desc: str = "train",
     on_epoch_end: Callable[[int, nn.Module], None] | None = None,
     eval_every: int = 1,
+    auxiliary: AuxiliaryLoss | None = None,
+    unlabeled_x: torch.Tensor | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on the labeled set ``(x, y)`` and return a :class:`TrainResult`.
 
@@ -270,6 +313,13 @@ def train_model(
         track_running_mean: keep f̄ even when λ = 0 (default: only when λ > 0).
         progress: show a tqdm bar over epochs.
         on_epoch_end: called as ``on_epoch_end(epoch, model)`` after each epoch.
+        auxiliary: an unsupervised term added at every step (:class:`AuxiliaryLoss`, e.g. TOD's
+            :class:`~altoolkit.strategies.tod.ConsistencyLoss`); needs ``unlabeled_x``.  Each step
+            draws ``config.batch_size`` distinct pool samples uniformly (augmented like the
+            labeled batch) with a generator seeded by ``derive_seed(seed, 0x0D)``, so the
+            labeled shuffling stream is the one of a training without it.  ``history`` then has
+            ``auxiliary_loss``, and ``loss`` includes it.
+        unlabeled_x: the unlabeled pool's stored inputs (``to_input`` converts them), for ``auxiliary``.
 
     Raises:
         TrainingDivergedError: the loss became NaN/inf (names λ, lr and the epoch).
@@ -294,6 +344,16 @@ def train_model(
     bad = [e for e in checkpoint_epochs if not (isinstance(e, int) and 1 <= e <= cfg.epochs)]
     if bad:
         raise ValueError(f"checkpoint_epochs must be integers in [1, {cfg.epochs}], got {bad}")
+    if auxiliary is not None and not isinstance(auxiliary, AuxiliaryLoss):
+        raise TypeError(f"auxiliary must be an AuxiliaryLoss, got {type(auxiliary).__name__}")
+    if (auxiliary is None) != (unlabeled_x is None):
+        raise ValueError("auxiliary and unlabeled_x go together: the auxiliary loss draws its batches from unlabeled_x")
+    if unlabeled_x is not None:
+        if not isinstance(unlabeled_x, torch.Tensor):
+            raise TypeError(f"unlabeled_x must be a torch tensor, got {type(unlabeled_x).__name__}")
+        if tuple(unlabeled_x.shape[1:]) != tuple(x.shape[1:]):
+            raise ValueError(f"unlabeled_x samples have shape {tuple(unlabeled_x.shape[1:])}, the labeled ones "
+                             f"{tuple(x.shape[1:])}; they must match")
     device = torch.device(cfg.device)
     model.to(device)
     lam = cfg.dynamic_weight
@@ -301,6 +361,8 @@ def train_model(
 
     history: dict[str, list[float]] = {k: [] for k in ("epoch", "lr", "loss", "ce_loss", "dynamic_loss", "train_acc")}
     eval_every = check_int("eval_every", eval_every, 1)
+    if auxiliary is not None:
+        history["auxiliary_loss"] = []
     if eval_data is not None:
         history["test_acc"] = []
         history["test_epoch"] = []
@@ -312,7 +374,18 @@ def train_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # dropout masks
         gen = torch.Generator().manual_seed(seed)  # shuffling and augmentation
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        aux: AuxiliaryRun | None = None
+        ugen = torch.Generator()  # unlabeled batches (seeded and drawn only with an auxiliary loss)
+        n_unl = 0
+        params: Any = model.parameters()
+        if auxiliary is not None and unlabeled_x is not None:
+            from .fresh_model import derive_seed  # fresh_model imports this module
+
+            aux = auxiliary.begin(model, seed, device)
+            params = list(model.parameters()) + list(aux.parameters())
+            ugen.manual_seed(derive_seed(seed, 0x0D))
+            n_unl = int(unlabeled_x.shape[0])
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         sched = _make_scheduler(opt, cfg)
         bar = tqdm(range(1, cfg.epochs + 1), desc=desc, disable=not progress, leave=False)
         for epoch in bar:
@@ -321,7 +394,7 @@ def train_model(
             model.train()
             lr_now = opt.param_groups[0]["lr"]
             perm = torch.randperm(n, generator=gen)
-            sums = {"loss": 0.0, "ce": 0.0, "dyn": 0.0, "correct": 0}
+            sums = {"loss": 0.0, "ce": 0.0, "dyn": 0.0, "aux": 0.0, "correct": 0}
             for s in range(0, n, cfg.batch_size):
                 idx = perm[s : s + cfg.batch_size]
                 xb = x[idx]
@@ -329,7 +402,16 @@ def train_model(
                     xb = _augment_batch(xb, gen, crop=cfg.augment == "flip_crop")
                 xb = to_input(xb).to(device)
                 yb = y[idx].to(device)
-                logits = model(xb)
+                if aux is None:
+                    logits = model(xb)
+                else:
+                    ub = None
+                    if n_unl and unlabeled_x is not None:
+                        ub = unlabeled_x[torch.randperm(n_unl, generator=ugen)[: cfg.batch_size]]
+                        if cfg.augment != "none":
+                            ub = _augment_batch(ub, ugen, crop=cfg.augment == "flip_crop")
+                        ub = to_input(ub).to(device)
+                    logits, aux_term = aux.loss(model, xb, ub)
                 if s == 0 and epoch == 1 and int(y.max()) >= logits.shape[1]:
                     raise ValueError(
                         f"y holds label {int(y.max())} but the model has {logits.shape[1]} outputs; "
@@ -352,11 +434,16 @@ def train_model(
                 else:
                     ce = F.cross_entropy(logits, yb)
                     loss = ce
+                if aux is not None:
+                    loss = loss + aux_term
+                    sums["aux"] += float(aux_term.detach()) * len(idx)
                 if not bool(torch.isfinite(loss.detach())):
                     raise TrainingDivergedError(lam, lr_now, epoch, float(loss.detach()))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                if aux is not None:
+                    aux.after_step(model)
                 sums["loss"] += float(loss.detach()) * len(idx)
                 sums["ce"] += float(ce.detach()) * len(idx)
                 sums["correct"] += int((logits.detach().argmax(1) == yb).sum())
@@ -368,6 +455,8 @@ def train_model(
             history["ce_loss"].append(sums["ce"] / n)
             history["dynamic_loss"].append(sums["dyn"] / n)
             history["train_acc"].append(sums["correct"] / n)
+            if aux is not None:
+                history["auxiliary_loss"].append(sums["aux"] / n)
             if eval_data is not None and (epoch % eval_every == 0 or epoch == cfg.epochs):
                 history["test_acc"].append(evaluate(model, eval_data[0], eval_data[1], to_input, device=cfg.device))
                 history["test_epoch"].append(epoch)
@@ -387,4 +476,5 @@ def train_model(
         running_mean=running,
         checkpoints=checkpoints,
         seconds=time.perf_counter() - t0,
+        auxiliary=aux,
     )

@@ -16,7 +16,7 @@ of them: :meth:`Strategy.__init_subclass__` wraps each subclass's ``__init__`` (
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import functools
 
@@ -27,6 +27,9 @@ from ..data import ALDataset
 from ..inference import predict_logits
 from ..scores import select_top
 from . import batch_rules
+
+if TYPE_CHECKING:
+    from ..train import AuxiliaryLoss
 
 __all__ = [
     "SelectionContext",
@@ -118,6 +121,10 @@ class Strategy:
             usable AL strategy).
         needs_previous_cycle_model: the score compares with the previous cycle's model (TOD);
             the loop then keeps that model (and saves it beside the record, for resuming).
+
+    A strategy may also change training: :meth:`training_loss` returns an unsupervised term that
+    the AL loop's trainer adds at every step on batches of the unlabeled pool (TOD's consistency
+    loss); by default there is none and the loop trains exactly as for every other strategy.
     """
 
     name: ClassVar[str] = ""
@@ -160,6 +167,17 @@ class Strategy:
                 "the option applies to per-sample strategies (see `altoolkit strategies`)"
             )
         self._batch = batch_rules.check_batch(batch, self.name)
+
+    def training_loss(self) -> AuxiliaryLoss | None:
+        """The unsupervised term this strategy's runs train with, or ``None`` (the default).
+
+        The AL loop (:func:`altoolkit.loop.train_cycle`) asks this before every training; only
+        when it is not ``None`` does it pass the unlabeled pool (held-out validation samples
+        excluded) to :func:`altoolkit.train.train_model` as ``unlabeled_x`` with
+        ``auxiliary=`` this loss.  With ``None`` no unlabeled data reaches the trainer and its
+        objective and RNG streams are unchanged.  A fresh object per call is fine: the trainer
+        keeps each training's state in the :class:`~altoolkit.train.AuxiliaryRun` it begins."""
+        return None
 
     def checkpoint_epochs(self, epochs: int) -> list[int]:
         """Epochs after which the trainer must keep a copy of the weights (TracIn replays them)."""

@@ -28,11 +28,28 @@ Two variants (option ``variant``):
   re-initialised (``reset_parameters``, BatchNorm statistics reset) under ``ctx.seed``, in eval
   mode like ``cod_model``.
 
-Not implemented: TOD's unsupervised training loss (``--auxiliary TOD``, ``WEIGHT = 0.02`` in
-``config/cifar10.py``).  It needs a second linear head on every network (``linear1`` /
-``added_fc``), an EMA teacher updated after every step (``update_ema_variables``, α = 0.999) and
-an unlabeled batch in every training step; the strategy only selects, so this is a change of the
-model and the trainer, left out (``main_TOD.py --auxiliary NONE`` is the variant reproduced).
+TOD's unsupervised training loss (``main_TOD.py --auxiliary TOD``) is the option
+``consistency_weight`` (default 0: off, i.e. ``--auxiliary NONE``; the published value is
+``WEIGHT = 0.02`` of ``config/cifar10.py``).  With it, every training of the run follows
+``train_epoch`` of ``main_TOD.py`` (:class:`ConsistencyLoss`): a second linear head on the
+penultimate features (``linear1`` of ``models/resnet.py``, giving ``cons_scores``), an EMA teacher
+updated after every optimiser step (``update_ema_variables``), and at every step a batch of the
+unlabeled pool ``u`` of the labeled batch size (``extra_loader`` uses ``BATCH``), augmented like the
+labeled batch (it reads ``data_train``, with the training transform):
+
+    loss = CE + w · ( mse(f(x), g(x)) + mse(f(u), g(u)) + mse(g(x), f_ema(x)) + mse(g(u), f_ema(u)) ),
+
+with ``f`` the model's output (``scores``), ``g`` the second head's (``cons_scores``) and ``f_ema``
+the teacher's (``ema_scores``), the model and the teacher both in train mode.  The loop
+passes the unlabeled pool to the trainer only for a strategy that asks for it
+(:meth:`altoolkit.strategies.Strategy.training_loss`).  Where this differs from ``main_TOD.py``:
+the second head and the teacher live for one training (one AL cycle), the teacher starts as a
+copy of the model and its step count restarts at 1 each cycle, while ``main_TOD.py`` builds
+``ema_model`` once per trial as a separately initialised ResNet-18 and counts ``iters`` over the
+trial's cycles; ``main_TOD.py`` draws its cycle-0 unlabeled batch with a ``SubsetSequentialSampler``
+and ``next(iter(...))`` (the same first batch at every step of cycle 0), here every step draws a
+new uniform batch, as its later cycles' ``SubsetRandomSampler`` does.  Scoring uses the main head
+only, as ``get_uncertainty``.
 """
 
 from __future__ import annotations
@@ -41,17 +58,23 @@ import copy
 import warnings
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..inference import predict_logits
+from ..models import forward_with_features, output_layer
 from ..scores import select_top
-from ..validation import check_choice
+from ..train import AuxiliaryLoss, AuxiliaryRun
+from ..validation import check_choice, check_float
 from .base import SelectionContext, Strategy, register_strategy
 from .uncertainty import RandomStrategy
 
-__all__ = ["TodStrategy", "output_discrepancy", "freshly_initialised", "TOD_VARIANTS"]
+__all__ = ["TodStrategy", "output_discrepancy", "freshly_initialised", "TOD_VARIANTS", "ConsistencyLoss",
+           "ConsistencyRun", "ema_decay", "TOD_CONSISTENCY_WEIGHT"]
 
 TOD_VARIANTS: tuple[str, ...] = ("cyclic", "published")
+#: ``WEIGHT`` of siyuhuang/TOD ``config/cifar10.py``: the published weight of the unsupervised loss.
+TOD_CONSISTENCY_WEIGHT = 0.02
 
 
 def output_discrepancy(logits_now: torch.Tensor, logits_prev: torch.Tensor) -> torch.Tensor:
@@ -79,6 +102,91 @@ def freshly_initialised(model: nn.Module, seed: int) -> nn.Module:
     return fresh.eval()
 
 
+def ema_decay(step: int, alpha: float = 0.999) -> float:
+    """The teacher's decay after optimiser step ``step`` (1, 2, ...): ``min(1 - 1/(step + 1), alpha)``,
+    siyuhuang/TOD ``main_TOD.py`` ``update_ema_variables`` ("use the true average until the
+    exponential average is more correct"), called with ``alpha=0.999`` and the step count.
+
+    >>> ema_decay(1), ema_decay(3), ema_decay(10**6)
+    (0.5, 0.75, 0.999)
+    """
+    return min(1.0 - 1.0 / (int(step) + 1), float(alpha))
+
+
+class ConsistencyRun(AuxiliaryRun):
+    """One training's TOD consistency loss: the second head ``head`` (siyuhuang/TOD
+    ``models/resnet.py`` ``linear1``), the EMA teacher ``ema`` and the optimiser ``step`` count.
+
+    :meth:`loss` runs, as ``main_TOD.py`` ``train_epoch`` and in its order, the model on the labeled
+    batch and on the unlabeled batch (one pass each, both heads on the same features), then the
+    teacher on both (in train mode, as ``models['ema'].train()``; no gradient reaches it)."""
+
+    def __init__(self, weight: float, head: nn.Linear, ema: nn.Module, alpha: float = 0.999):
+        self.weight, self.head, self.ema, self.alpha = float(weight), head, ema, float(alpha)
+        self.step = 0
+
+    def parameters(self) -> list[nn.Parameter]:
+        return list(self.head.parameters())
+
+    def loss(self, model: nn.Module, xb: torch.Tensor, ub: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        scores, feats = forward_with_features(model, xb)
+        cons = self.head(feats)
+        unl = None
+        if ub is not None:
+            u_scores, u_feats = forward_with_features(model, ub)
+            unl = (u_scores, self.head(u_feats))
+        self.ema.train()
+        with torch.no_grad():
+            ema_scores = self.ema(xb)
+            ema_u = self.ema(ub) if ub is not None else None
+        res = F.mse_loss(scores, cons)
+        consistency = F.mse_loss(cons, ema_scores)
+        if unl is not None and ema_u is not None:
+            res = res + F.mse_loss(unl[0], unl[1])
+            consistency = consistency + F.mse_loss(unl[1], ema_u)
+        return scores, self.weight * (res + consistency)
+
+    @torch.no_grad()
+    def after_step(self, model: nn.Module) -> None:
+        """``update_ema_variables(model, ema, 0.999, step)``: every parameter of the teacher becomes
+        ``a·ema + (1 − a)·θ`` with ``a = ema_decay(step)`` (buffers such as BatchNorm statistics
+        are not averaged, as there)."""
+        self.step += 1
+        a = ema_decay(self.step, self.alpha)
+        for e, p in zip(self.ema.parameters(), model.parameters()):
+            e.mul_(a).add_(p.detach(), alpha=1.0 - a)
+
+
+class ConsistencyLoss(AuxiliaryLoss):
+    """TOD's unsupervised loss with weight ``weight`` > 0 (siyuhuang/TOD ``main_TOD.py``
+    ``train_epoch`` with ``AUXILIARY == 'TOD'``; ``WEIGHT = 0.02`` in ``config/cifar10.py``).
+
+    :meth:`begin` builds, for one training, the second head ``nn.Linear(D, C)`` on the model's
+    penultimate features (the sizes of the model's last linear layer,
+    :func:`altoolkit.models.output_layer`), initialised with torch's default under a seed derived
+    from the training's seed, and the teacher: a deep copy of the model whose parameters take no
+    gradient."""
+
+    def __init__(self, weight: float = TOD_CONSISTENCY_WEIGHT, alpha: float = 0.999):
+        self.weight = check_float("consistency_weight", weight, 0.0, min_inclusive=False)
+        self.alpha = check_float("alpha", alpha, 0.0, 1.0)
+
+    def begin(self, model: nn.Module, seed: int, device: torch.device) -> ConsistencyRun:
+        from ..fresh_model import derive_seed
+
+        _, last = output_layer(model)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(seed, 0x70D))
+            head = nn.Linear(last.in_features, last.out_features)
+        ema = copy.deepcopy(model)
+        for p in ema.parameters():
+            p.requires_grad_(False)
+        return ConsistencyRun(self.weight, head.to(device), ema.to(device), self.alpha)
+
+    def __repr__(self) -> str:
+        return f"ConsistencyLoss(weight={self.weight!r})"
+
+
 @register_strategy
 class TodStrategy(Strategy):
     """TOD (Huang et al. 2021): largest ½‖softmax(f_now) − softmax(f_prev cycle)‖².
@@ -87,14 +195,19 @@ class TodStrategy(Strategy):
         variant: ``"cyclic"`` (default; random in cycle 0) or ``"published"`` (siyuhuang/TOD
             ``main_TOD.py``: needs ``warm_start``; cycle 0 compares with a separately initialised
             network and takes the SMALLEST discrepancies).
+        consistency_weight: weight of TOD's unsupervised training loss (:class:`ConsistencyLoss`),
+            ≥ 0; 0 (default) trains with the labeled set only, as ``main_TOD.py --auxiliary NONE``;
+            the published value is ``WEIGHT = 0.02`` (``config/cifar10.py``).
     """
 
     name = "tod"
-    description = "TOD (Huang et al. 2021): largest output change since the previous cycle's model (random in cycle 0)"
+    description = ("TOD (Huang et al. 2021): largest output change since the previous cycle's model (random in "
+                   "cycle 0); options variant=cyclic|published, consistency_weight (its unsupervised loss, 0.02 published)")
     needs_previous_cycle_model = True
 
-    def __init__(self, variant: str = "cyclic"):
+    def __init__(self, variant: str = "cyclic", consistency_weight: float = 0.0):
         self.variant = check_choice("variant", variant, TOD_VARIANTS)
+        self.consistency_weight = check_float("consistency_weight", consistency_weight, 0.0)
 
     @property
     def requires_warm_start(self) -> bool:
@@ -102,7 +215,14 @@ class TodStrategy(Strategy):
         return self.variant == "published"
 
     def options(self) -> dict:
-        return {} if self.variant == "cyclic" else {"variant": self.variant}
+        out: dict = {} if self.variant == "cyclic" else {"variant": self.variant}
+        if self.consistency_weight:
+            out["consistency_weight"] = self.consistency_weight
+        return out
+
+    def training_loss(self) -> ConsistencyLoss | None:
+        """TOD's unsupervised loss when ``consistency_weight`` > 0, else ``None`` (plain training)."""
+        return ConsistencyLoss(self.consistency_weight) if self.consistency_weight else None
 
     def _first_cycle(self, ctx: SelectionContext) -> bool:
         return ctx.previous_cycle_model is None

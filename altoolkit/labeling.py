@@ -232,6 +232,12 @@ class LabelingProject:
         self.model_name = check_model(model)
         self.strategy_options = dict(strategy_options or {})
         self.strategy = get_strategy(strategy, **self.strategy_options)
+        if self.strategy.training_loss() is not None:
+            raise ValueError(
+                f"strategy {strategy!r} with options {dict(self.strategy_options)} trains with an unsupervised "
+                "loss on the pool (e.g. TOD's consistency_weight), which a labelling project does not run; "
+                "leave that option at 0 here (it is supported by the AL loop: alt.run_active_learning)"
+            )
         if self.strategy.peeks_at_labels:
             raise ValueError(
                 f"strategy {strategy!r} reads the pool's true labels (an oracle ablation); a labelling "

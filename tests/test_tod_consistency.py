@@ -221,3 +221,17 @@ def test_the_teacher_runs_in_train_mode_and_takes_no_gradient():
     term.backward()
     assert all(p.grad is None for p in run.ema.parameters())
     assert run.head.weight.grad is not None
+
+
+def test_labelling_project_refuses_the_consistency_loss(tmp_path):
+    """A labelling project trains without the loop's auxiliary hook: it refuses the option
+    instead of silently training without the loss."""
+    import numpy as np
+
+    from altoolkit.labeling import LabelingProject
+
+    x = np.zeros((6, 1, 8, 8), dtype=np.float32)
+    with pytest.raises(ValueError, match="consistency_weight"):
+        LabelingProject(tmp_path, [f"i{k}" for k in range(6)], x, classes=["a", "b"], strategy="tod",
+                        strategy_options={"consistency_weight": 0.02})
+    LabelingProject(tmp_path / "ok", [f"i{k}" for k in range(6)], x, classes=["a", "b"], strategy="tod")

@@ -293,10 +293,12 @@ def _install_plugins(plugins: dict[str, dict[str, Any]] | None) -> None:
 
 
 def _run_config(config_dict: dict[str, Any], out: str, restore_threads: bool,
-                plugins: dict[str, dict[str, Any]] | None = None) -> tuple[str, Any]:
+                plugins: dict[str, dict[str, Any]] | None = None) -> tuple[Any, ...]:
     """Run (or resume) one configuration in the current process; never raises.
 
-    Returns ``("ok", record)`` or ``("error", (message, traceback))``.  One torch thread and one
+    Returns ``("ok", record, warnings)`` (the distinct warnings the run issued, as
+    ``"Category: message"`` lines, reported once per sweep by :func:`run_sweep`) or
+    ``("error", (message, traceback))``.  One torch thread and one
     BLAS thread (see the module docstring).  In worker processes the setting stays (the worker
     only runs sweep tasks); in the caller's process it is restored.  Runs in one process take
     turns (see ``_RUN_LOCK``), so a Dask worker with several threads stays deterministic.
@@ -310,11 +312,15 @@ def _run_config(config_dict: dict[str, Any], out: str, restore_threads: bool,
             torch.set_num_threads(1)
             path = Path(out)
             rec = _finished_record(path)
+            notes: list[str] = []
             if rec is None:
                 _warm_up()
                 _install_plugins(plugins)
-                rec = run_active_learning(ALConfig.from_dict(config_dict), out=path, progress=False)
-            return "ok", rec
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    rec = run_active_learning(ALConfig.from_dict(config_dict), out=path, progress=False)
+                notes = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+            return "ok", rec, notes
         except Exception as exc:  # reported with the configuration; the other runs go on
             return "error", (f"{type(exc).__name__}: {exc}", traceback.format_exc())
         finally:
@@ -432,10 +438,14 @@ def run_sweep(
     if results:
         bar.set_postfix_str(f"{len(results)} cached")
 
-    def collect(h: str, outcome: tuple[str, Any]) -> None:
-        status, value = outcome
+    warned: dict[str, int] = {}
+
+    def collect(h: str, outcome: tuple[Any, ...]) -> None:
+        status, value, *rest = outcome
         if status == "ok":
             results[h] = value
+            for note in rest[0] if rest else []:
+                warned[note] = warned.get(note, 0) + 1
         else:
             message, tb = value
             failures[h] = RunFailure(unique[h], out / f"{h}.json", message, tb)
@@ -477,6 +487,10 @@ def run_sweep(
                     client.close()
     finally:
         bar.close()
+    # Each distinct warning of the runs once, with the number of runs that issued it (worker
+    # processes would print it once each, with the warning's source path).
+    for note, n in warned.items():
+        print(f"altoolkit sweep: {n} run(s) warned: {note}", file=sys.stderr)
 
     records = [results[config_hash(c)] for c in configs if config_hash(c) in results]
     if failures:
@@ -523,7 +537,7 @@ _WATCHED_PARENT: int | None = None
 
 def _tagged_run(h: str, config_dict: dict[str, Any], out: str, parent_pid: int | None = None,
                 plugins: dict[str, dict[str, Any]] | None = None,
-                sys_path: list[str] | None = None) -> tuple[str, tuple[str, Any]]:
+                sys_path: list[str] | None = None) -> tuple[str, tuple[Any, ...]]:
     """joblib task: the run's outcome with its hash (results arrive in completion order).
 
     The worker process exits (``os._exit``) as soon as ``parent_pid``, the sweep's process, is
@@ -547,7 +561,7 @@ class ParentGone(BaseException):
 
 
 def _run_config_watched(config_dict: dict[str, Any], out: str, parent: tuple[str, int],
-                        plugins: dict[str, dict[str, Any]] | None = None) -> tuple[str, Any]:
+                        plugins: dict[str, dict[str, Any]] | None = None) -> tuple[Any, ...]:
     """Dask task: :func:`_run_config`, aborted when the sweep's process ``parent`` (host, pid) is
     gone.  The worker belongs to the cluster and lives on; only this run stops (its record keeps
     the finished cycles and its lock is released), at the next Python instruction of the run."""

@@ -55,8 +55,8 @@ def test_notebook_executes(nb_path, tmp_path):
         assert output_problems(runs[0].output) == [], f"{nb_path.name}: unclean saved outputs"
 
 
-#: 06 still prints its record folder and warnings with the warning's file path (issue 14, item 2)
-OUTPUTS_NOT_YET_CLEAN = {"06"}
+#: notebooks whose saved outputs are not yet clean (none since the sweep reports its runs' warnings once)
+OUTPUTS_NOT_YET_CLEAN: set[str] = set()
 
 
 def test_failing_notebook_is_reported_and_others_still_run(tmp_path):

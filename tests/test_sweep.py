@@ -279,3 +279,16 @@ def test_records_of_an_earlier_model_revision_are_not_reused(tmp_path, monkeypat
     with pytest.raises(ValueError, match="revision"):
         run_active_learning(cfg, out=out, progress=False)
     assert out.read_text() == before
+
+
+def test_run_warnings_are_reported_once_without_paths(tmp_path, capsys):
+    """TOD's cycle-0 fallback warns in every run; the sweep prints it once with the run count (no
+    source path), and a cached rerun prints nothing."""
+    cfg = ALConfig(strategy="tod", model="mlp", cycles=2, epochs=1)
+    run_sweep(SweepSpec(cfg, ["tod"], [0, 1]), tmp_path, backend="serial", progress=False)
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("altoolkit sweep:")]
+    assert len(lines) == 1 and "2 run(s) warned: UserWarning: tod" in lines[0], err
+    assert "/" not in lines[0].split("warned:")[0]
+    run_sweep(SweepSpec(cfg, ["tod"], [0, 1]), tmp_path, backend="serial", progress=False)
+    assert "altoolkit sweep:" not in capsys.readouterr().err

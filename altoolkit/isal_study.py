@@ -20,7 +20,7 @@ function                               what it measures
 :func:`ordering_claims`
 =====================================  ===========================================================
 
-The AL runs reuse :func:`altoolkit.experiments.run_many`; the tables reuse
+The AL runs go through :func:`altoolkit.sweep.run_sweep` (cached, parallel); the tables reuse
 :func:`altoolkit.results.learning_curves`; rank correlations and verdicts come from
 :mod:`altoolkit.stats` (via :func:`altoolkit.results.paired_comparison`).
 """
@@ -421,15 +421,17 @@ def run_variants(
     seeds = list(seeds)
     if not seeds or not variants:
         raise ValueError("variants and seeds must each name at least one value")
+    import contextlib
     import tempfile
 
     from .sweep import run_sweep
 
     configs = [replace(base, strategy=strategy, strategy_options=dict(options), seed=seed)
                for strategy, options in variants.values() for seed in seeds]
-    with tempfile.TemporaryDirectory(prefix="altoolkit-variants-") as tmp:
-        records = run_sweep(configs, out_dir if out_dir is not None else tmp, backend=backend, n_jobs=n_jobs,
-                            progress=progress)
+    folder = (contextlib.nullcontext(str(out_dir)) if out_dir is not None
+              else tempfile.TemporaryDirectory(prefix="altoolkit-variants-"))
+    with folder as records_dir:
+        records = run_sweep(configs, records_dir, backend=backend, n_jobs=n_jobs, progress=progress)
     return {label: records[i * len(seeds):(i + 1) * len(seeds)] for i, label in enumerate(variants)}
 
 

@@ -27,6 +27,10 @@ def _fmt(v: float | None) -> str:
     return f"{v:.3f}"
 
 
+def _verdict(meets: bool) -> str:
+    return "meets" if meets else "**misses**"
+
+
 def render(payload: dict) -> str:
     """Markdown (without the markers) for a results.json payload."""
     m = payload["machine"]
@@ -36,15 +40,23 @@ def render(payload: dict) -> str:
         f"{_fmt(payload.get('total_seconds'))} s ({payload.get('rounds', '?')} rounds, largest pool "
         f"{payload.get('max_pool', 0):,}; load average {_fmt(m.get('load_average_at_start'))} at the start).",
         "",
-        "| measure | median | spread (min..max) | runs | goal | verdict |",
-        "|---|---|---|---|---|---|",
+        "| measure | median | spread (min..max) | runs | goal | verdict | previous run |",
+        "|---|---|---|---|---|---|---|",
     ]
+    prev = (payload.get("previous_run") or {}).get("results", {})
     for name, r in payload["results"].items():
         label = f"`{name}`" + (f" ({r['label']})" if r.get("label") else "")
         spread = f"{_fmt(r.get('min'))}..{_fmt(r.get('max'))}" if r.get("min") is not None else ""
         goal = r.get("goal", "").replace("<=", "≤").replace(">=", "≥")
-        verdict = "" if "meets_goal" not in r else ("meets" if r["meets_goal"] else "**misses**")
-        lines.append(f"| {label} | {_fmt(r.get('value'))} | {spread} | {r.get('runs', '')} | {goal} | {verdict} |")
+        verdict = "" if "meets_goal" not in r else _verdict(r["meets_goal"])
+        p = prev.get(name, {})
+        before = "" if p.get("value") is None else _fmt(p["value"]) + (f" ({_verdict(p['meets_goal'])})" if p.get("meets_goal") is not None else "")
+        lines.append(f"| {label} | {_fmt(r.get('value'))} | {spread} | {r.get('runs', '')} | {goal} | {verdict} | {before} |")
+    agree = payload.get("verdicts_agree_with_previous") or {}
+    if any(v is not None for v in agree.values()):
+        differ = [n for n, v in agree.items() if v is False]
+        lines += ["", "Verdicts of this run and the run before it on this machine: "
+                  + ("all agree." if not differ else "differ for " + ", ".join(f"`{n}`" for n in differ) + ".")]
     if payload.get("not_run"):
         lines += ["", "Not measured in this run: " + ", ".join(f"`{n}`" for n in payload["not_run"]) + "."]
     notes = [(n, r["note"]) for n, r in payload["results"].items() if r.get("note")]
@@ -54,8 +66,28 @@ def render(payload: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def block(payload: dict) -> str:
-    return f"{START}\n{render(payload)}{END}"
+def render_paper_shape(shape: dict) -> str:
+    """One paragraph for ``benchmarks/paper_shape.json`` (DISAL's cycle cost at the papers' shape)."""
+    sh, m = shape["shape"], shape["machine"]
+    lo, hi = shape["spread"]
+    where = m["gpu"] if m.get("gpu") else f"CPU, {m.get('threads', '?')} threads"
+    pairs = ", ".join(_fmt(r) for r in shape["pair_ratios"])
+    return (f"Paper shape (`benchmarks/paper_shape.py`, {where}, torch {m.get('torch', '?')}): one AL cycle of the "
+            f"CIFAR ResNet-18 on {sh['labeled']:,} labeled 32x32 inputs, {sh['epochs']} epoch(s), batch "
+            f"{sh['batch_size']}, {sh['augment']}, pool {sh['pool']:,}, step {sh['step']:,}: "
+            f"`disal_cycle_over_random_cycle` {_fmt(shape['disal_cycle_over_random_cycle'])} (median of "
+            f"{len(shape['pair_ratios'])} interleaved pairs: {pairs}; range {_fmt(lo)}..{_fmt(hi)}); "
+            f"DISAL Table 1 on an RTX 3090 Ti: {_fmt(shape['paper'])}.\n")
+
+
+def block(payload: dict, paper_shape: dict | None = None) -> str:
+    extra = "" if paper_shape is None else "\n" + render_paper_shape(paper_shape)
+    return f"{START}\n{render(payload)}{extra}{END}"
+
+
+def _paper_shape_next_to(results: Path) -> dict | None:
+    path = results.parent / "paper_shape.json"
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def update_readme(readme: Path, results: Path) -> bool:
@@ -65,7 +97,7 @@ def update_readme(readme: Path, results: Path) -> bool:
         raise ValueError(f"{readme} has no {START} ... {END} block")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
-    new = head + block(json.loads(results.read_text())) + tail
+    new = head + block(json.loads(results.read_text()), _paper_shape_next_to(results)) + tail
     if new != text:
         readme.write_text(new)
     return new != text

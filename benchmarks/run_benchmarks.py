@@ -394,6 +394,31 @@ def machine() -> dict:
             "platform": platform.platform(), "load_average_at_start": os.getloadavg()[0]}
 
 
+def previous_run(path: Path) -> dict | None:
+    """The verdicts (meets / misses) and values of the results file this run will replace, so that
+    the new file says whether two consecutive runs agree (the issue's test of a benchmark that holds)."""
+    if not path.exists():
+        return None
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return {"machine": old.get("machine", {}), "total_seconds": old.get("total_seconds"),
+            "results": {n: {"value": r.get("value"), "meets_goal": r.get("meets_goal")}
+                        for n, r in old.get("results", {}).items()}}
+
+
+def verdicts_agree(results: dict, previous: dict | None) -> dict[str, bool | None]:
+    """Per measure with a goal: does this run's verdict equal the previous run's (None: not in both)?"""
+    prev = (previous or {}).get("results", {})
+    out: dict[str, bool | None] = {}
+    for name, r in results.items():
+        if "meets_goal" in r:
+            p = prev.get(name, {}).get("meets_goal")
+            out[name] = None if p is None else p == r["meets_goal"]
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="*", choices=list(BENCHES), help="run only these benchmarks")
@@ -412,6 +437,7 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     data = alt.load_digits(seed=0)
     info = machine()
+    previous = previous_run(Path(args.out))
     results = {}
     t_all = time.perf_counter()
     names = args.only or list(BENCHES)
@@ -419,7 +445,8 @@ def main(argv=None) -> int:
     def save() -> dict:  # after every benchmark, so that an interrupted run keeps what it measured
         payload = {"machine": {**info, "load_average_now": os.getloadavg()[0]}, "rounds": args.rounds,
                    "max_pool": args.max_pool, "total_seconds": time.perf_counter() - t_all,
-                   "not_run": [n for n in names if n not in results], "results": results}
+                   "not_run": [n for n in names if n not in results], "results": results,
+                   "previous_run": previous, "verdicts_agree_with_previous": verdicts_agree(results, previous)}
         Path(args.out).write_text(json.dumps(payload, indent=1) + "\n")
         return payload
 
@@ -439,6 +466,10 @@ def main(argv=None) -> int:
             print(f"{name:<34} {v:>10.4g}{rng:<20} {out.get('goal', ''):<8}{verdict}  [{out['bench_seconds']:.0f} s]",
                   flush=True)
             payload = save()
+    agree = payload["verdicts_agree_with_previous"]
+    if any(v is not None for v in agree.values()):
+        differ = [n for n, v in agree.items() if v is False]
+        print("verdicts agree with the previous run" if not differ else f"verdicts DIFFER from the previous run: {differ}")
     print(f"written {args.out} in {payload['total_seconds']:.0f} s")
     if not args.no_readme:
         readme_table.update_readme(README, Path(args.out))

@@ -19,7 +19,8 @@ def _readme_table():
 def test_readme_benchmark_block_equals_what_results_json_generates():
     rt = _readme_table()
     payload = json.loads((ROOT / "benchmarks" / "results.json").read_text())
-    assert rt.readme_block(ROOT / "README.md") == rt.block(payload)
+    shape = ROOT / "benchmarks" / "paper_shape.json"
+    assert rt.readme_block(ROOT / "README.md") == rt.block(payload, json.loads(shape.read_text()) if shape.exists() else None)
 
 
 def test_results_json_records_the_machine_and_repeated_measurements():
@@ -45,5 +46,21 @@ def test_update_readme_rewrites_only_the_marked_block(tmp_path):
     assert rt.update_readme(readme, res)
     text = readme.read_text()
     assert text.startswith("before\n") and text.endswith("\nafter\n") and "old" not in text
-    assert "| `r` | 1.50 | 1.40..1.70 | 3 | ≤ 2 | meets |" in text
+    assert "| `r` | 1.50 | 1.40..1.70 | 3 | ≤ 2 | meets |  |" in text
     assert not rt.update_readme(readme, res)  # idempotent
+
+
+def test_table_shows_the_previous_runs_verdicts_and_whether_they_agree():
+    rt = _readme_table()
+    base = {"machine": {"cpu_capability": "AVX2", "cpus": 2, "threads": 2, "torch": "x", "python": "3"}, "total_seconds": 1.0}
+    results = {"a": {"value": 1.5, "min": 1.4, "max": 1.7, "runs": 3, "goal": "<= 2", "meets_goal": True},
+               "b": {"value": 9.0, "min": 8.0, "max": 9.5, "runs": 3, "goal": ">= 10", "meets_goal": False}}
+    previous = {"results": {"a": {"value": 1.6, "meets_goal": True}, "b": {"value": 11.0, "meets_goal": True}}}
+    text = rt.render({**base, "results": results, "previous_run": previous,
+                      "verdicts_agree_with_previous": {"a": True, "b": False}})
+    assert "| `a` | 1.50 | 1.40..1.70 | 3 | ≤ 2 | meets | 1.60 (meets) |" in text
+    assert "| `b` | 9.00 | 8.00..9.50 | 3 | ≥ 10 | **misses** | 11.0 (meets) |" in text
+    assert "differ for `b`." in text
+    agreeing = rt.render({**base, "results": results, "previous_run": previous,
+                          "verdicts_agree_with_previous": {"a": True, "b": True}})
+    assert "all agree." in agreeing

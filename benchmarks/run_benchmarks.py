@@ -10,9 +10,9 @@ How each number is taken, so that a shared or different machine gives the same v
   compared they are timed in alternation (A, B, A, B, ...), the ratio is formed per round, and
   the MEDIAN of the per-round ratios is the value (min..max reported as the spread);
 - memory is measured in fresh subprocesses (peak RSS growth, VmHWM after /proc/self/clear_refs),
-  three per pool size from 1k to 100k plus one at 1,000,000 samples, and judged by the slope of a
-  line fitted to the per-size medians (bytes per pool sample): one stray allocator effect at one
-  size moves a median of three by nothing and a slope over six sizes by little;
+  ``--rounds`` per pool size from 10k to 300k plus one at 1,000,000 samples, and judged by the
+  Theil-Sen slope over all of them (bytes per pool sample; the median of the pairwise slopes):
+  one stray allocator effect in one process moves it little;
 - the goals are the project's issue on benchmarks (#15).
 """
 
@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 
 import altoolkit as alt
@@ -318,13 +317,17 @@ print(json.dumps({"extra_bytes": (peak - base) * 1024, "seconds": seconds}))
 
 
 def bench_scoring_memory_bytes_per_sample(data, rounds: int, tmpdir: Path, max_pool: int, **_) -> dict:
+    from scipy.stats import theilslopes
+
     res = _trained(data, epochs=2)
     states = tmpdir / "mem_states.pt"
     torch.save({"last": res.model.state_dict(), "prev": res.prev_state}, states)
-    sizes = [n for n in (1_000, 3_000, 10_000, 30_000, 100_000) if n <= max_pool]
+    # below 10k the constant costs (oneDNN's per-shape primitives, the allocator's first arenas) vary
+    # by more than the pool's outputs weigh; from 10k on, the slope is the per-sample cost
+    sizes = [n for n in (10_000, 30_000, 100_000, 300_000) if n <= max_pool]
 
-    def child(n: int, calls: int = 1) -> dict:
-        out = subprocess.run([sys.executable, "-c", _MEM_CHILD, str(n), str(calls), str(states)],
+    def child(n: int) -> dict:
+        out = subprocess.run([sys.executable, "-c", _MEM_CHILD, str(n), "1", str(states)],
                              capture_output=True, text=True, check=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -333,26 +336,28 @@ def bench_scoring_memory_bytes_per_sample(data, rounds: int, tmpdir: Path, max_p
         for n in sizes:
             raw[n].append(child(n))
     if max_pool > sizes[-1]:
-        raw[max_pool] = [child(max_pool, calls=3)]  # one fresh process: its first call's peak, 3 timings
+        raw[max_pool] = [child(max_pool)]  # one fresh process at the largest pool (2 minutes on 2 cores)
     ns = sorted(raw)
+    points = [(n, r["extra_bytes"]) for n in ns for r in raw[n]]
+    # Theil-Sen: the median of all pairwise slopes, so one stray allocation at one size moves it little
+    slope, intercept, lo, hi = theilslopes([b for _, b in points], [float(n) for n, _ in points])
     med = {n: statistics.median(r["extra_bytes"] for r in raw[n]) for n in ns}
-    slope, intercept = np.polyfit(np.array(ns, dtype=float), np.array([med[n] for n in ns], dtype=float), 1)
     per10k = {}
     for n in ns:
         secs = [s for r in raw[n] for s in r["seconds"]]
-        if n >= 10_000:
-            per10k[str(n)] = {k: v * 10_000 / n for k, v in spread(secs).items() if k != "runs"} | {"runs": len(secs)}
+        per10k[str(n)] = {k: v * 10_000 / n for k, v in spread(secs).items() if k != "runs"} | {"runs": len(secs)}
     within = max(max(r["extra_bytes"] for r in raw[n]) - min(r["extra_bytes"] for r in raw[n]) for n in ns)
     goal = 4 * data.num_classes  # one row of float32 logits: the size of the per-sample outputs
     GOALS["scoring_memory_bytes_per_sample"] = ("<=", float(goal))
-    return {"value": float(slope), "min": None, "max": None, "runs": sum(len(r) for r in raw.values()),
+    return {"value": float(slope), "min": float(lo), "max": float(hi), "runs": len(points),
             "label": f"DISAL, pools {ns[0]:,}..{ns[-1]:,}; peak {med[ns[-1]] / 2**20:.1f} MB at {ns[-1]:,}",
             "intercept_mb": intercept / 2**20, "median_extra_mb": {str(n): med[n] / 2**20 for n in ns},
             "largest_within_size_spread_mb": within / 2**20, "seconds_per_10k": per10k,
             "raw": {str(n): r for n, r in raw.items()},
-            "note": "slope of the peak RSS growth during DISAL scoring (fresh processes; the pool is stored before "
-                    "the baseline is taken) against the pool size, fitted to the per-size medians; goal = one row "
-                    "of float32 logits per sample. Seconds per 10k samples at each size: "
+            "note": "Theil-Sen slope (min..max: its 95% interval) of the peak RSS growth during DISAL scoring against the "
+                    "pool size, over every fresh process (the pool is stored before the baseline is taken); goal = one "
+                    f"row of float32 logits per sample. Largest spread between processes of one size: {within / 2**20:.1f} MB. "
+                    "Seconds per 10k samples at each size: "
                     + ", ".join(f"{int(n):,}: {v['value']:.2f} s" for n, v in per10k.items())}
 
 

@@ -6,7 +6,7 @@ Quick start::
     ds = alt.load_digits(seed=0)
     record = alt.run_active_learning(alt.ALConfig(strategy="disal", epochs=20, cycles=3))
 
-Your own model and dataset (see :mod:`altoolkit.plugins`)::
+Your own model and dataset (see :mod:`altoolkit.util.plugins`)::
 
     alt.register_model("mynet", lambda input_shape, num_classes: MyNet(num_classes))
     ds = alt.from_arrays(x_train, y_train, x_test, y_test, name="mine")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-import altoolkit.labelstore
+import altoolkit.labelling.store
 
-from altoolkit.labelstore import SCHEMA_VERSION, STORE_FILENAME, LabelStore, LabelStoreError
+from altoolkit.labelling.store import SCHEMA_VERSION, STORE_FILENAME, LabelStore, LabelStoreError
 
 CLASSES = ["cat", "dog", "bird"]
 
@@ -34,7 +34,7 @@ def test_new_store_is_a_wal_file_in_the_project_folder(tmp_path, store):
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     meta = dict(raw.execute("SELECT key, value FROM meta"))
     raw.close()
-    assert meta["format"] == "altoolkit.labelstore" and int(meta["schema_version"]) == SCHEMA_VERSION == store.schema_version
+    assert meta["format"] == "altoolkit.labelling.store" and int(meta["schema_version"]) == SCHEMA_VERSION == store.schema_version
     assert store.classes == tuple(CLASSES)
     with LabelStore(store.path) as again:  # classes are read back from the file
         assert again.classes == tuple(CLASSES)
@@ -194,7 +194,7 @@ def test_a_damaged_store_is_refused_clearly(tmp_path):
 
 _PRELUDE = textwrap.dedent(f"""
     import importlib.util, json, sys, time
-    spec = importlib.util.spec_from_file_location("labelstore", {altoolkit.labelstore.__file__!r})
+    spec = importlib.util.spec_from_file_location("labelstore", {altoolkit.labelling.store.__file__!r})
     labelstore = importlib.util.module_from_spec(spec)
     sys.modules["labelstore"] = labelstore
     spec.loader.exec_module(labelstore)

@@ -163,7 +163,7 @@ def class_spread_reading(spread: Mapping[str, float], groups: Mapping[str, Seque
 
 
 def overlap_reading(curves: Mapping[str, Any], rate: float) -> str:
-    """For each :class:`altoolkit.fluctuation.OverlapCurve`, where its mean Jaccard between epochs
+    """For each :class:`altoolkit.drivers.checkpoint_fluctuation.OverlapCurve`, where its mean Jaccard between epochs
     lies against independent random subsets at the rate closest to ``rate``."""
     out = []
     for name, cv in curves.items():

@@ -1,9 +1,9 @@
 """Summaries of AL records: learning curves over seeds and tables.
 
-A record is what :func:`altoolkit.loop.run_active_learning` returns (or :func:`load_record`
+A record is what :func:`altoolkit.engine.loop.run_active_learning` returns (or :func:`load_record`
 reads).  Records are grouped by a label (by default the strategy name, with λ when it was set
 explicitly) and summarised per labeled-set size as mean ± std over seeds.  Areas under the curves,
-paired differences and verdicts come from :mod:`altoolkit.stats` (the one statistics path).
+paired differences and verdicts come from :mod:`altoolkit.math.stats` (the one statistics path).
 """
 
 from __future__ import annotations
@@ -68,12 +68,12 @@ class CurveSummary:
 
     @property
     def aulc(self) -> np.ndarray:
-        """(S,) area under each seed's learning curve (:func:`altoolkit.stats.area_under_curve`)."""
+        """(S,) area under each seed's learning curve (:func:`altoolkit.math.stats.area_under_curve`)."""
         return stats.area_under_curve(self.fraction, self.acc)
 
     def per_seed(self, metric: str = "aulc") -> dict[int, float]:
         """``{seed: value}`` of ``metric``: ``"aulc"`` (area under the curve) or ``"final"``
-        (accuracy at the last budget), the input of :func:`altoolkit.stats.compare`."""
+        (accuracy at the last budget), the input of :func:`altoolkit.math.stats.compare`."""
         if metric not in ("aulc", "final"):
             raise ValueError(f"metric must be 'aulc' or 'final', got {metric!r}")
         values = self.aulc if metric == "aulc" else self.acc[:, -1]
@@ -148,7 +148,7 @@ def markdown_table(curves: dict[str, CurveSummary], percent: bool = True) -> str
 
 def paired_comparison(curves: dict[str, CurveSummary], a: str, b: str, metric: str = "aulc") -> stats.Verdict:
     """Three-valued verdict of "``a`` > ``b``" on ``metric`` (``"aulc"`` or ``"final"``), seeds
-    paired (:func:`altoolkit.stats.compare`, 95% t interval); ``.text()`` prints it."""
+    paired (:func:`altoolkit.math.stats.compare`, 95% t interval); ``.text()`` prints it."""
     for name in (a, b):
         if name not in curves:
             raise ValueError(f"no records labelled {name!r}; available: {sorted(curves)}")

@@ -60,3 +60,16 @@ __all__ = [
     "register_dataset",
     "stratified_split",
 ]
+
+
+def __getattr__(name: str):
+    """The rest of 0.1's ``altoolkit.data`` (the loaders' channel statistics, private helpers such as
+    ``_check_cifar_file``), from the module that
+    holds them now.  Patch them there: this package only forwards reads."""
+    import importlib
+
+    for module in ("datasets", "loaders", "folders", "imbalance", "registry"):
+        mod = importlib.import_module(f"{__name__}.{module}")
+        if name in vars(mod):
+            return vars(mod)[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

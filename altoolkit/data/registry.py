@@ -68,7 +68,7 @@ def register_dataset(name: str, loader: Callable[..., ALDataset]) -> None:
     ``seed`` parameter, and the ``dataset_options``/``root``/``download`` it declares.  The
     ``_ir<ratio>`` suffix works for it as for the built-in names.  Instead of registering,
     ``ALConfig(dataset="package.module:function")`` names the loader by its import path, which
-    also works in the CLI and in sweep workers (see :mod:`altoolkit.plugins`).  To run on a
+    also works in the CLI and in sweep workers (see :mod:`altoolkit.util.plugins`).  To run on a
     dataset you already hold, ``run_active_learning(config, dataset=ds)`` needs no name at all:
     the record stores ``ds.name``.
 

@@ -2,19 +2,19 @@
 report, and a ``RESULTS.md`` that checks the papers' claims on our runs.
 
 For each section (dataset and budget regime, see :func:`dataset_key`) and strategy (and λ when it
-was set, see :func:`~altoolkit.results.record_label`):
+was set, see :func:`~altoolkit.analysis.results.record_label`):
 
 - test accuracy at each budget, mean ± sample std (ddof=1) over seeds, with the number of seeds;
-- the area under the learning curve (AULC, :func:`altoolkit.stats.area_under_curve`);
+- the area under the learning curve (AULC, :func:`altoolkit.math.stats.area_under_curve`);
 - ISAL's measure (Sec. 4.1): the labels the strategy's mean curve needs to reach random's final
   mean accuracy (linear between budgets), and the labels it saves against random's final budget;
 - a paired comparison with random over matched seeds: the mean AULC and final-accuracy
   differences with their 95% t intervals, wins, and the three-valued verdict;
 - seconds per cycle for training and selection (DISAL Table 1 compares them);
-- the machine the runs were computed on (:mod:`altoolkit.machine`).
+- the machine the runs were computed on (:mod:`altoolkit.engine.machine`).
 
 Claims such as ``("disal", ">", "random")`` are checked from these numbers, never written in:
-every verdict is :func:`altoolkit.stats.compare`'s (holds / contradicted / inconclusive).
+every verdict is :func:`altoolkit.math.stats.compare`'s (holds / contradicted / inconclusive).
 ``RESULTS.md`` starts with a block between :data:`BLOCK_START` and :data:`BLOCK_END` that the
 README carries verbatim (:func:`update_readme`), and marks the lines that report seconds
 (between :data:`SECONDS_START` and :data:`SECONDS_END`) so a rerun can be diffed without them.
@@ -76,7 +76,7 @@ OPERATORS: tuple[str, ...] = (">", "<")
 
 
 def summary_label(record: dict[str, Any]) -> str:
-    """:func:`~altoolkit.results.record_label` plus the strategy options when some were set."""
+    """:func:`~altoolkit.analysis.results.record_label` plus the strategy options when some were set."""
     label = record_label(record)
     opts = record["config"].get("strategy_options") or {}
     if opts:
@@ -86,7 +86,7 @@ def summary_label(record: dict[str, Any]) -> str:
 
 def dataset_key(record: dict[str, Any]) -> str:
     """The dataset name, plus its loader options when some were set (e.g. an imbalance ratio),
-    plus the budget regime (:func:`~altoolkit.results.budget_regime`): one RESULTS.md section."""
+    plus the budget regime (:func:`~altoolkit.analysis.results.budget_regime`): one RESULTS.md section."""
     cfg = record["config"]
     opts = cfg.get("dataset_options") or {}
     name = cfg["dataset"]
@@ -208,7 +208,7 @@ class DatasetSummary:
         return float(ref.curve.mean[-1]) if ref is not None else None
 
     def compare(self, a: str, b: str, metric: str = "aulc") -> stats.Verdict:
-        """Verdict of "``a`` > ``b``" on ``metric`` over the seeds both have (:func:`altoolkit.stats.compare`)."""
+        """Verdict of "``a`` > ``b``" on ``metric`` over the seeds both have (:func:`altoolkit.math.stats.compare`)."""
         check_choice("metric", metric, METRICS)
         for name in (a, b):
             if name not in self.strategies:
@@ -260,7 +260,7 @@ class ClaimCheck:
 
 
 def check_claim(ds: DatasetSummary, claim: Claim) -> ClaimCheck:
-    """Three-valued verdict of a claim (:func:`altoolkit.stats.compare`, 95% t interval of the mean
+    """Three-valued verdict of a claim (:func:`altoolkit.math.stats.compare`, 95% t interval of the mean
     paired difference): ``a < b`` is checked as ``b > a``."""
     missing = [n for n in (claim.a, claim.b) if n not in ds.strategies]
     if missing:
@@ -301,7 +301,7 @@ def _settings_of(records: list[dict[str, Any]], dataset: str) -> dict[str, Any]:
 
 def _machines(records: list[dict[str, Any]]) -> list[dict[str, str]]:
     """The distinct machine descriptions of ``records`` (sorted; records older than
-    :mod:`altoolkit.machine` lack some fields, shown as ``?``)."""
+    :mod:`altoolkit.engine.machine` lack some fields, shown as ``?``)."""
     seen = {tuple(str(r.get("environment", {}).get(k, "?")) for k in MACHINE_FIELDS) for r in records}
     return [dict(zip(MACHINE_FIELDS, m)) for m in sorted(seen)]
 
@@ -519,7 +519,7 @@ def strip_seconds(text: str) -> str:
 
 def _selection_balance_text(records: list[dict[str, Any]]) -> str:
     """The class balance of the selected batches (issue 10): a table from the per-cycle
-    ``selected_class_counts`` of the records (:mod:`altoolkit.selection_balance`)."""
+    ``selected_class_counts`` of the records (:mod:`altoolkit.analysis.selection_balance`)."""
     from ..analysis.selection_balance import selection_balance_markdown
 
     with_counts = [r for r in records if any("selected_class_counts" in c for c in r["cycles"][:-1])]

@@ -171,7 +171,7 @@ def train_checkpoint_run(
         dataset: the dataset (pool = its train split).
         epochs: the epochs (1-based) after which selections will be made.
         labeled_fraction: share of the pool in the labeled set (seeded by ``seed``, as
-            :func:`altoolkit.experiments.labeled_subset`).
+            :func:`altoolkit.drivers.dynamic_loss.labeled_subset`).
         config: training settings; default ``TrainConfig(epochs=max(epochs))``.  Its
             ``epochs`` must reach the last recorded epoch.
         model: model name.
@@ -405,7 +405,7 @@ def epoch_drawer(
 ) -> Callable[[int], Any]:
     """A ``draw(epoch) -> matplotlib Figure`` callback for an epoch slider (ipywidgets).
 
-    Each call draws ``pool_map`` (an :class:`altoolkit.embedding.PoolMap`) with the subset of that
+    Each call draws ``pool_map`` (an :class:`altoolkit.drivers.tsne_selections.PoolMap`) with the subset of that
     epoch in red and, when ``reference_epoch`` is given, the reference epoch's subset in blue
     (samples in both in purple), as in DISAL Fig. 1; the Jaccard overlap with the reference is in
     the title.  The figure of the previous call is closed, so a slider does not pile up figures.

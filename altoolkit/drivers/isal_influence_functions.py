@@ -20,9 +20,9 @@ function                               what it measures
 :func:`ordering_claims`
 =====================================  ===========================================================
 
-The AL runs go through :func:`altoolkit.sweep.run_sweep` (cached, parallel); the tables reuse
-:func:`altoolkit.results.learning_curves`; rank correlations and verdicts come from
-:mod:`altoolkit.stats` (via :func:`altoolkit.results.paired_comparison`).
+The AL runs go through :func:`altoolkit.engine.sweep.run_sweep` (cached, parallel); the tables reuse
+:func:`altoolkit.analysis.results.learning_curves`; rank correlations and verdicts come from
+:mod:`altoolkit.math.stats` (via :func:`altoolkit.analysis.results.paired_comparison`).
 """
 
 from __future__ import annotations
@@ -98,8 +98,8 @@ def train_on_subset(
     seed: int = 0,
     progress: bool = False,
 ) -> TrainedSubset:
-    """Train ``model`` (a name for :func:`altoolkit.models.build_model`, or a module) on a random
-    ``labeled_fraction`` of the pool (:func:`altoolkit.experiments.labeled_subset`)."""
+    """Train ``model`` (a name for :func:`altoolkit.training.models.build_model`, or a module) on a random
+    ``labeled_fraction`` of the pool (:func:`altoolkit.drivers.dynamic_loss.labeled_subset`)."""
     lab, unl = labeled_subset(dataset.n_train, labeled_fraction, seed)
     if isinstance(model, str):
         res = train_fresh(model, dataset, lab, config or TrainConfig(), seed, progress=progress)
@@ -276,7 +276,7 @@ def lissa_convergence(
     """Run ISAL's LiSSA (batch ``batch_size`` over the labeled set, no division by scale) for each
     scale and depth, with v = Σ∇ℓ over the labeled set, and compare with the exact fixed point
     scale·(H + damping·scale·I)⁻¹v from the full Hessian (small models only: see
-    :data:`altoolkit.influence.MAX_EXACT_HESSIAN_PARAMS`).  Each depth is a separate run from the
+    :data:`altoolkit.math.influence.MAX_EXACT_HESSIAN_PARAMS`).  Each depth is a separate run from the
     same seed, so a longer run extends a shorter one."""
     scales = [check_float("scales[i]", s, 0.0, min_inclusive=False) for s in scales]
     depths = sorted({check_int("depths[i]", d, 1) for d in depths})
@@ -404,7 +404,7 @@ def run_variants(
 ) -> dict[str, list[dict[str, Any]]]:
     """One AL run per variant and seed, ``{label: records}`` (records in the order of ``seeds``).
 
-    The runs go through :func:`altoolkit.sweep.run_sweep` (``backend``/``n_jobs`` as there: the
+    The runs go through :func:`altoolkit.engine.sweep.run_sweep` (``backend``/``n_jobs`` as there: the
     variants and seeds run in parallel with ``backend="joblib", n_jobs=2``).  With ``out_dir`` the
     records are kept there under their configuration hash, so finished runs are read back instead
     of recomputed (the cache notebook 06 uses); without it they go to a temporary folder.
@@ -445,7 +445,7 @@ def variant_curves(runs: dict[str, list[dict[str, Any]]], labels: Sequence[str] 
 
 def ordering_claims(curves: dict[str, CurveSummary], pairs: Sequence[tuple[str, str]], metric: str = "aulc") -> list[Verdict]:
     """Three-valued verdict of each paper ordering ``a > b`` on ``metric`` (seeds paired,
-    :func:`altoolkit.results.paired_comparison`, i.e. :func:`altoolkit.stats.compare`)."""
+    :func:`altoolkit.analysis.results.paired_comparison`, i.e. :func:`altoolkit.math.stats.compare`)."""
     return [paired_comparison(curves, a, b, metric) for a, b in pairs]
 
 

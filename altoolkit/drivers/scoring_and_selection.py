@@ -120,7 +120,7 @@ def compare_strategies(
 
 
 def rank_correlations(outcomes: Mapping[str, StrategyOutcome]) -> tuple[list[str], np.ndarray]:
-    """Spearman rank correlation (:func:`altoolkit.stats.spearman`) between the per-sample scores
+    """Spearman rank correlation (:func:`altoolkit.math.stats.spearman`) between the per-sample scores
     of every pair of strategies (oriented so that +1 means "rank the pool the same way for
     selection"); ``nan`` where a strategy's scores are constant."""
     from ..math.stats import spearman

@@ -140,7 +140,7 @@ class DerivationSetup:
         x_pool, y_pool: the rest of the training split: the unlabeled pool of an AL cycle
             (float64 inputs; ``y_pool`` is the oracle, used for analysis only).
         x_test, y_test: held-out samples (float64 inputs).
-        train_result: what :func:`~altoolkit.train.train_model` returned (float32 model).
+        train_result: what :func:`~altoolkit.training.train.train_model` returned (float32 model).
     """
 
     dataset: ALDataset

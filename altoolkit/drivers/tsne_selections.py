@@ -14,7 +14,7 @@ and to put numbers on it:
 - :func:`selection_geometry`: scale-free measures of where a selection lies in feature space
   (distance to its class centroid, closeness to another class's centroid, spread), each
   normalised so that a uniformly random selection scores 1 (or the quantile's tail share).
-- :func:`first_cycle`: trains the cycle-0 model exactly as :func:`altoolkit.loop.run_active_learning`
+- :func:`first_cycle`: trains the cycle-0 model exactly as :func:`altoolkit.engine.loop.run_active_learning`
   does (same seeds, same initial pool) and returns the model with the strategy's first selection,
   so the figure uses each strategy's own first-cycle model, as the paper does.
 """
@@ -449,7 +449,7 @@ class FirstCycle:
 def first_cycle(config: ALConfig, dataset: ALDataset | None = None, progress: bool = False) -> FirstCycle:
     """Train the cycle-0 model and make the first selection exactly as the AL loop does.
 
-    Mirrors :func:`altoolkit.loop.run_active_learning` for cycle 0: the same dataset (loaded with
+    Mirrors :func:`altoolkit.engine.loop.run_active_learning` for cycle 0: the same dataset (loaded with
     ``config.seed``), validation hold-out, budget schedule, initial pool, model seed
     ``derive_seed(seed, 0, 1)``, training seed ``derive_seed(seed, 0, 2)``, checkpoints, and
     selection seed ``derive_seed(seed, 0, 3)``; ``config.cycles`` must be at least 2 (a selection

@@ -2,11 +2,11 @@
 notebook 09, and the measurement of the batch rules (item 4).
 
 One *study cycle* per seed: a seeded random labeled set of ``n_labeled`` pool samples, a model
-trained on it by :func:`altoolkit.train.train_model`, and DISAL's score KL(f_{T-1} || f_T) (the
+trained on it by :func:`altoolkit.training.train.train_model`, and DISAL's score KL(f_{T-1} || f_T) (the
 ``disal`` strategy, :mod:`altoolkit.strategies.disal`) over the rest of the pool.  The *collapse*
 is the share of the largest TRUE class in the top-``budget`` batch (a random batch of the same
 size is the reference).  Each hypothesis is an ablation measured on the same seeds, so every
-comparison is paired by seed and judged by :func:`altoolkit.stats.verdict`:
+comparison is paired by seed and judged by :func:`altoolkit.math.stats.verdict`:
 
 - ``train_mode_mean``: f̄ (DISAL Eq. 12) is accumulated by the trainer from TRAIN-mode passes
   (dropout, BatchNorm batch statistics); an eval-mode f̄ is tracked beside it (after each epoch,
@@ -55,7 +55,7 @@ __all__ = ["StudySetting", "LAMBDAS", "SCHEDULES", "labeled_split", "strip_layer
 
 #: λ values of the ablation (DISAL Table 3 and 0).
 LAMBDAS: tuple[float, ...] = (0.0, 0.1, 0.5, 1.0, 2.0)
-#: lr schedules of the ablation (:data:`altoolkit.train.LR_SCHEDULES`).
+#: lr schedules of the ablation (:data:`altoolkit.training.train.LR_SCHEDULES`).
 SCHEDULES: tuple[str, ...] = ("step", "cosine", "constant")
 
 
@@ -134,7 +134,7 @@ def train_study_model(dataset: ALDataset, setting: StudySetting, labeled: torch.
                       on_epoch_end: Callable[[int, nn.Module], None] | None = None,
                       track_running_mean: bool | None = None, **train_changes: Any) -> TrainResult:
     """Train the setting's model (seeded by ``seed``; the same initial weights for every ablation
-    of one seed, up to the stripped layers) on ``labeled`` with :func:`altoolkit.train.train_model`.
+    of one seed, up to the stripped layers) on ``labeled`` with :func:`altoolkit.training.train.train_model`.
     ``train_changes`` replace TrainConfig fields (``dynamic_weight=0``, ``lr_schedule="cosine"``)."""
     model = build_model(setting.model, dataset.input_shape, dataset.num_classes, seed=derive_seed(seed, 0x09, 1))
     strip_layers(model, batchnorm, dropout)
@@ -384,9 +384,9 @@ def _tests(setting: StudySetting) -> list[HypothesisTest]:
 
 
 def hypothesis_verdicts(rows: Sequence[Mapping[str, Any]], setting: StudySetting) -> dict[str, Verdict]:
-    """Paired (by seed) verdicts of every claim of the study (:func:`altoolkit.stats.compare`),
+    """Paired (by seed) verdicts of every claim of the study (:func:`altoolkit.math.stats.compare`),
     plus ``head_explains_half`` and ``bn_stats_explains_half``: "moving only that part gives more
-    than half of a top-k sample's KL" (``<part>_explained_topk - 0.5``, :func:`altoolkit.stats.verdict`)."""
+    than half of a top-k sample's KL" (``<part>_explained_topk - 0.5``, :func:`altoolkit.math.stats.verdict`)."""
     out = {t.name: compare(_col(rows, t.a), _col(rows, t.b), t.claim) for t in _tests(setting)}
     for part, what in (("head", "the last-layer move"), ("bn_stats", "the move of BatchNorm's running statistics")):
         if f"{part}_explained_topk" in rows[0]:
@@ -416,8 +416,8 @@ def study_table(rows: Sequence[Mapping[str, Any]], setting: StudySetting) -> str
 def measurement_configs(base: Any, seeds: Sequence[int], rules: Sequence[str] = ("topk", "balanced", "diverse"),
                         baselines: Sequence[str] = ("random", "entropy", "disal_no_dynamic")) -> list[Any]:
     """The AL configurations of the measurement: ``baselines`` and DISAL with each batch rule, for
-    every seed, on top of ``base`` (an :class:`altoolkit.loop.ALConfig`), for
-    :func:`altoolkit.sweep.run_sweep`."""
+    every seed, on top of ``base`` (an :class:`altoolkit.engine.loop.ALConfig`), for
+    :func:`altoolkit.engine.sweep.run_sweep`."""
     from ..engine.sweep import SweepSpec
 
     specs = [SweepSpec(base, list(baselines), seeds)]

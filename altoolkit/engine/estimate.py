@@ -8,7 +8,7 @@ repeats each) taken while about 17 other processes shared the 2 cores (load aver
 are on the slow side for an idle machine:
 
 * seconds per (training sample x epoch), per model, without and with the dynamic loss;
-* seconds per (pool sample x t-SNE iteration) of :func:`altoolkit.embedding.tsne_pool_map`.
+* seconds per (pool sample x t-SNE iteration) of :func:`altoolkit.drivers.tsne_selections.tsne_pool_map`.
 
 An estimate is the sum of units x constants, rounded up to whole minutes (or to 10 s below a
 minute); it covers training and t-SNE, the dominant costs, not scoring.
@@ -30,7 +30,7 @@ __all__ = [
     "measure",
 ]
 
-#: measured by ``python -m altoolkit.estimate`` (see :func:`measure`); keys: (model, dynamic loss on)
+#: measured by ``python -m altoolkit.engine.estimate`` (see :func:`measure`); keys: (model, dynamic loss on)
 TRAIN_SECONDS_PER_SAMPLE_EPOCH: dict[tuple[str, bool], float] = {
     ("cnn", False): 0.018,
     ("cnn", True): 0.013,

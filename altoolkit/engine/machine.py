@@ -4,7 +4,7 @@ counts and the device.  Written into every AL record (``record["environment"]``)
 
 Exact floats differ across CPUs (the instruction set picks different kernels and summation
 orders), so two records from different machines are compared by their verdicts
-(:mod:`altoolkit.stats`), not by their numbers; this description says which machine made which.
+(:mod:`altoolkit.math.stats`), not by their numbers; this description says which machine made which.
 """
 
 from __future__ import annotations

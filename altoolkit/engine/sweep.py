@@ -1,6 +1,6 @@
 """Sweeps: many active-learning runs (strategies × seeds × datasets × λ), in parallel, cached.
 
-A :class:`SweepSpec` expands a base :class:`~altoolkit.loop.ALConfig` into one configuration per
+A :class:`SweepSpec` expands a base :class:`~altoolkit.engine.loop.ALConfig` into one configuration per
 grid point.  :func:`run_sweep` runs them
 
 - ``backend="serial"``: one after the other in this process;
@@ -9,7 +9,7 @@ grid point.  :func:`run_sweep` runs them
   scheduler address (``"tcp://host:8786"``) or given as a ``Client``/``LocalCluster``.
 
 Every run writes ``out_dir/<config_hash>.json`` through
-:func:`~altoolkit.loop.run_active_learning`, which rewrites the record atomically after each
+:func:`~altoolkit.engine.loop.run_active_learning`, which rewrites the record atomically after each
 cycle and resumes an interrupted one.  A finished record is found by its file name before anything
 is dispatched, so a repeated sweep neither loads a dataset nor trains for it.
 
@@ -18,7 +18,7 @@ runs go in parallel, and makes a run's arithmetic, hence its selections and accu
 whichever backend ran it.  The cache key is the configuration only: after changing the code,
 start a new ``out_dir``.
 
-Each record is locked by the run writing it (:func:`altoolkit.record_io.lock_file`), so two
+Each record is locked by the run writing it (:func:`altoolkit.engine.record_io.lock_file`), so two
 sweeps sharing an ``out_dir`` never write one record at once: the second reports that run as
 failed, naming the holder's pid.  Workers stop with the sweep's process: a joblib (loky) worker
 exits as soon as its parent is gone, and a Dask task on the parent's machine aborts its run when
@@ -84,7 +84,7 @@ def _canonical(value: Any) -> Any:
 
 def config_hash(config: ALConfig) -> str:
     """Short hex SHA-256 of the canonical JSON of ``config.to_dict()`` (sorted keys), with the
-    revision of the built-in networks (:data:`altoolkit.models.MODEL_REVISION`) added under the
+    revision of the built-in networks (:data:`altoolkit.training.models.MODEL_REVISION`) added under the
     key ``"model_revision"`` from revision 2 on.
 
     The same configuration gives the same hash in any process or machine; a change of any field
@@ -272,7 +272,7 @@ def _warm_up() -> None:
 
 def _plugins(config: ALConfig) -> dict[str, dict[str, Any]]:
     """The registered (user) model and dataset callables ``config`` names, for a worker process
-    that does not have them (see :mod:`altoolkit.plugins`; import paths need nothing)."""
+    that does not have them (see :mod:`altoolkit.util.plugins`; import paths need nothing)."""
     from ..data import DATASET_REGISTRY
     from ..training.models import MODEL_REGISTRY
 
@@ -373,7 +373,7 @@ def run_sweep(
     Your own models and datasets work in every backend: an import path ``"package.module:function"``
     travels as a string (the module must be importable in the workers, e.g. via ``PYTHONPATH``);
     a name given to ``alt.register_model``/``alt.register_dataset`` in this process is sent with
-    each task that uses it (see :mod:`altoolkit.plugins`).
+    each task that uses it (see :mod:`altoolkit.util.plugins`).
 
     Args:
         spec_or_configs: a :class:`SweepSpec`, one :class:`ALConfig` or a list of them.

@@ -5,11 +5,11 @@ A :class:`LabelingProject` ties together
 * a pool of **unlabeled** images (a folder in any layout, or an array) -- what you label;
 * an optional **held-out labeled** set (a folder with one sub-folder per class, or arrays) --
   it names the classes and measures the model's accuracy after every cycle; it is never trained on;
-* a :class:`altoolkit.labelstore.LabelStore` (``labels.sqlite`` in the project folder) that keeps
+* a :class:`altoolkit.labelling.store.LabelStore` (``labels.sqlite`` in the project folder) that keeps
   every click durably.
 
 One cycle (:meth:`LabelingProject.next_batch`): train a fresh model on the labels in the store
-(:func:`altoolkit.train.train_model`, with DISAL's dynamic loss for the strategies trained with
+(:func:`altoolkit.training.train.train_model`, with DISAL's dynamic loss for the strategies trained with
 it, Eq. 14), score the rest of the pool with the chosen strategy, and save the top-k as the next
 batch in the store.  Until the labels cover two classes there is nothing to train, so the first
 batch is drawn at random (a "cold start").  A batch stays open until each of its images is
@@ -196,10 +196,10 @@ class LabelingProject:
             ``None``: then no accuracy is measured).
         classes: class names, in the order of the labels ``0..C-1``.
         mean, std: per-channel normalisation of ``uint8`` images (default: the pool's statistics).
-        model: model name (:func:`altoolkit.models.model_names`, including registered ones) or
+        model: model name (:func:`altoolkit.training.models.model_names`, including registered ones) or
             import path ``"package.module:function"`` (see :func:`altoolkit.register_model`).
         strategy, strategy_options: the selection strategy (``altoolkit.strategy_names()``).
-        config: training settings (:class:`altoolkit.train.TrainConfig`).
+        config: training settings (:class:`altoolkit.training.train.TrainConfig`).
         dynamic_weight: λ of the dynamic loss (Eq. 14); ``None``: 1 for strategies trained with it
             (``disal``), 0 otherwise.
         seed: seeds the cold start, model initialisations and training.

@@ -1,6 +1,6 @@
 """ipywidgets for JupyterLab: the labelling widget and three explorers.
 
-* :func:`labeling_widget` -- label the images a :class:`altoolkit.labeling.LabelingProject` picked:
+* :func:`labeling_widget` -- label the images a :class:`altoolkit.labelling.project.LabelingProject` picked:
   a button per class, skip, undo, progress, and "train & next batch".  Every click is committed to
   the project's SQLite label store before the handler returns.
 * :func:`lambda_explorer` -- a slider over the dynamic-loss weight λ (DISAL Eq. 14) that retrains
@@ -8,7 +8,7 @@
 * :func:`epoch_explorer` -- a slider over recorded epochs that redraws any figure
   ``draw(epoch) -> Figure`` (checkpoint fluctuation, a t-SNE map per checkpoint, ...).
 * :func:`strategy_picker` -- a drop-down of strategies that shows each one's selected images with
-  their scores (:func:`altoolkit.plots.plot_selection_gallery`).
+  their scores (:func:`altoolkit.plotting.curves.plot_selection_gallery`).
 
 Everything builds without a browser: each function returns a widget (a ``VBox``) whose state can
 be driven from Python (``click_label``, ``show``, ...), which is exactly what the buttons and
@@ -91,7 +91,7 @@ def _message(text: str, kind: str = "info") -> str:
 
 
 class LabelingWidget(_ipywidgets().VBox):
-    """Label the current batch of a :class:`~altoolkit.labeling.LabelingProject`.
+    """Label the current batch of a :class:`~altoolkit.labelling.project.LabelingProject`.
 
     The image shown is always the first item of the batch that the store says is undecided, so
     the widget resumes where anyone left off (after a restart, or when a colleague labels the same
@@ -364,7 +364,7 @@ class _FigureExplorer(_ipywidgets().VBox):
     def _repr_mimebundle_(self, **kwargs):
         """The live widget plus a static ``image/png`` of the figure shown now: JupyterLab draws
         the widget, an export without widget state (nbconvert HTML with ``image/png`` ahead of the
-        widget view, as :mod:`altoolkit.course` builds the site) still shows the figure."""
+        widget view, as :mod:`altoolkit.teaching.course` builds the site) still shows the figure."""
         data = super()._repr_mimebundle_(**kwargs)
         if isinstance(data, tuple):  # (data, metadata)
             data, meta = data
@@ -424,7 +424,7 @@ class LambdaExplorer(_FigureExplorer):
         return f"LambdaExplorer(λ={self.slider.value:g}, trained λ: {sorted(self.runs)})"
 
     def run(self, lam: float):
-        """The :class:`altoolkit.experiments.LambdaRun` for ``lam`` (trained once, then cached)."""
+        """The :class:`altoolkit.drivers.dynamic_loss.LambdaRun` for ``lam`` (trained once, then cached)."""
         from ..drivers.dynamic_loss import compare_dynamic_weights
 
         lam = float(lam)
@@ -458,7 +458,7 @@ def lambda_explorer(dataset, lambdas: Sequence[float] = (0.0, 0.1, 0.5, 1.0, 2.0
     """A λ slider over DISAL's dynamic-loss weight (Eq. 14).
 
     Releasing the slider trains the model with that λ exactly as
-    :func:`altoolkit.experiments.compare_dynamic_weights` does (same labeled subset, same initial
+    :func:`altoolkit.drivers.dynamic_loss.compare_dynamic_weights` does (same labeled subset, same initial
     weights for every λ) and redraws the histogram of the DISAL score KL(f_{T-1} || f_T) over the
     unlabeled pool, against the ``reference`` λ.  Pass the ``runs`` a notebook already computed
     (same ``labeled_fraction``, ``config``, ``model``, ``seed``) so that those λ cost nothing.
@@ -598,7 +598,7 @@ def strategy_picker(ctx, outcomes: Mapping[str, Any] | None = None, *, names: Se
                     value: str | None = None) -> StrategyPicker:
     """A drop-down over strategies showing each one's first ``n`` selected images (true label and
     score above each).  ``ctx`` is the shared :class:`~altoolkit.strategies.SelectionContext`
-    (e.g. from :func:`altoolkit.comparison.prepare_comparison`) and ``outcomes`` what
-    :func:`altoolkit.comparison.compare_strategies` returned on it; other ``names`` are computed
+    (e.g. from :func:`altoolkit.drivers.scoring_and_selection.prepare_comparison`) and ``outcomes`` what
+    :func:`altoolkit.drivers.scoring_and_selection.compare_strategies` returned on it; other ``names`` are computed
     on the button press with ``budget`` and ``options``."""
     return StrategyPicker(ctx, outcomes, names=names, budget=budget, n=n, options=options, value=value)

@@ -1,5 +1,5 @@
 """Figures of the selection-balance diagnostics and of the collapse study (notebook 09, issue 10),
-in the style of :mod:`altoolkit.plots` (strategy colours, linear axes from 0, returned Figures).
+in the style of :mod:`altoolkit.plotting.curves` (strategy colours, linear axes from 0, returned Figures).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ __all__ = ["plot_selection_balance", "plot_study_shares", "plot_verdicts"]
 
 def plot_selection_balance(records: Iterable[Mapping[str, Any]], y_train: Sequence[int] | np.ndarray | None = None,
                            title: str = "class balance of the selected batches") -> "plt.Figure":
-    """Two panels per strategy label (seeds pooled, :func:`altoolkit.selection_balance.selection_balance_table`):
+    """Two panels per strategy label (seeds pooled, :func:`altoolkit.analysis.selection_balance.selection_balance_table`):
     the share of a batch's largest class (mean bar, maximum as a black tick) and its normalised
     class entropy (mean bar, minimum as a black tick)."""
     rows = selection_balance_table(records, y_train)
@@ -43,7 +43,7 @@ def plot_selection_balance(records: Iterable[Mapping[str, Any]], y_train: Sequen
 
 def plot_study_shares(rows: Sequence[Mapping[str, Any]], variants: Sequence[str], reference: str = "random",
                       title: str = "share of the largest class in the top-k batch") -> "plt.Figure":
-    """One column per study variant (``share_<variant>`` of :func:`altoolkit.collapse_study.study_seed`):
+    """One column per study variant (``share_<variant>`` of :func:`altoolkit.drivers.why_selections_collapse.study_seed`):
     every seed as a dot, the mean as a bar; ``reference`` (a random batch) as a dashed line."""
     missing = [v for v in list(variants) + [reference] if f"share_{v}" not in rows[0]]
     if missing:
@@ -67,7 +67,7 @@ def plot_study_shares(rows: Sequence[Mapping[str, Any]], variants: Sequence[str]
 
 def plot_verdicts(verdicts: Mapping[Any, Any], title: str = "paired differences (95% intervals)",
                   scale: float = 1.0, xlabel: str = "difference") -> "plt.Figure":
-    """Mean and confidence interval of each :class:`altoolkit.stats.Verdict`, coloured by its
+    """Mean and confidence interval of each :class:`altoolkit.math.stats.Verdict`, coloured by its
     verdict (holds: green, contradicted: red, inconclusive: grey), with 0 marked."""
     colors = {"holds": "#009e73", "contradicted": "#d55e00", "inconclusive": "#7f7f7f"}
     keys = list(verdicts)

@@ -1,7 +1,7 @@
 """Figures, thin over the rest of the package, in one style.
 
 Owns the figure style of the whole package: :data:`STRATEGY_STYLE` gives every strategy a fixed
-colour and marker (used by every figure here and in :mod:`altoolkit.plots_maps`), batch-rule
+colour and marker (used by every figure here and in :mod:`altoolkit.plotting.maps`), batch-rule
 variants such as ``"disal+balanced"`` keep their base strategy's colour with their own line style,
 more than :data:`MAX_CURVES_PER_AXIS` curves become small multiples, seconds are drawn on linear
 axes from 0, and :func:`save_figure` writes PNGs at 150 dpi without volatile metadata, so a rerun

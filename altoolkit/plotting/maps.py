@@ -1,8 +1,8 @@
 """Figures of selections on t-SNE maps and of their overlap (DISAL Fig. 1 and Fig. 6).
 
-Thin over :mod:`altoolkit.embedding` and :mod:`altoolkit.fluctuation`; every function returns
-the matplotlib Figure (save it with :func:`altoolkit.plots.save_figure`); strategies keep the
-colours of :data:`altoolkit.plots.STRATEGY_STYLE`.
+Thin over :mod:`altoolkit.drivers.tsne_selections` and :mod:`altoolkit.drivers.checkpoint_fluctuation`; every function returns
+the matplotlib Figure (save it with :func:`altoolkit.plotting.curves.save_figure`); strategies keep the
+colours of :data:`altoolkit.plotting.curves.STRATEGY_STYLE`.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def plot_selection_map(
 ) -> "plt.Figure":
     """A t-SNE map of the pool in faint class colours with selections marked on top.
 
-    ``pool_map`` is an :class:`altoolkit.embedding.PoolMap`; ``selections`` maps a legend label
+    ``pool_map`` is an :class:`altoolkit.drivers.tsne_selections.PoolMap`; ``selections`` maps a legend label
     to dataset indices (all must be on the map).  DISAL Fig. 1 draws the two selections in red and
     blue; here they are black crosses and black-edged white squares (:data:`SELECTION_STYLES`), which
     no class colour can be confused with; with exactly two selections and ``show_overlap``, samples
@@ -137,7 +137,7 @@ def plot_selection_maps(
     """Small multiples: one panel per selection, each as black crosses on its map (a colour and
     marker no class uses).
 
-    ``maps`` is either one :class:`~altoolkit.embedding.PoolMap` shared by all panels (e.g. the
+    ``maps`` is either one :class:`~altoolkit.drivers.tsne_selections.PoolMap` shared by all panels (e.g. the
     epochs of one run, DISAL Fig. 1) or a mapping with one map per selection name (each
     strategy's own model, DISAL Fig. 6).  One class legend for the whole figure.
     """
@@ -222,7 +222,7 @@ def plot_overlap_vs_rate(curves: Mapping[str, Any], title: str = "overlap of the
 
 def plot_selection_geometry(relative: Mapping[str, Sequence[Mapping[str, float]]],
                             title: str = "first-cycle selections relative to random (= 1)") -> "plt.Figure":
-    """Grouped bars of relative selection measures (:func:`altoolkit.embedding.relative_geometry`),
+    """Grouped bars of relative selection measures (:func:`altoolkit.drivers.tsne_selections.relative_geometry`),
     mean over seeds with ± std error bars, one group per measure, one bar per strategy; the dashed
     line at 1 is what a uniformly random selection gets in expectation."""
     names = list(relative)

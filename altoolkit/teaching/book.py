@@ -262,18 +262,18 @@ def _refuse_external(page: str, name: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m altoolkit.book [--executed DIR] [--out DIR]``: build the offline site."""
+    """``python -m altoolkit.teaching.book [--executed DIR] [--out DIR]``: build the offline site."""
     import argparse
     import sys
 
-    ap = argparse.ArgumentParser(prog="python -m altoolkit.book", description=main.__doc__)
+    ap = argparse.ArgumentParser(prog="python -m altoolkit.teaching.book", description=main.__doc__)
     ap.add_argument("--executed", default="runs/quick", help="executed notebooks (default: runs/quick)")
     ap.add_argument("--out", default="runs/book", help="site folder (default: runs/book)")
     args = ap.parse_args(argv)
     try:
         res = build_book(args.executed, args.out)
     except (ValueError, RuntimeError) as exc:
-        print(f"altoolkit.book: error: {exc}", file=sys.stderr)
+        print(f"altoolkit.teaching.book: error: {exc}", file=sys.stderr)
         return 2
     print(f"site: {res.site / 'index.html'} ({len(res.pages)} pages, slides: {', '.join(res.slides) or 'none'})")
     return 0

@@ -8,7 +8,7 @@ This module owns what a teacher needs around the notebooks:
   :func:`render_outline` the README's course outline table, so the three never disagree (a test
   compares them).
 * Runtimes are never typed in: :func:`read_runtimes` reads the table that
-  :func:`altoolkit.reproduce.write_runtime_table` writes (``course/RUNTIMES.md`` is the committed
+  :func:`altoolkit.teaching.reproduce.write_runtime_table` writes (``course/RUNTIMES.md`` is the committed
   copy of one measured run; its first line names the profile).
 * :func:`build_course` makes an nbgrader course folder offline: the notebooks that hold exercises
   (cells with nbgrader metadata, ``### BEGIN SOLUTION`` / ``### BEGIN HIDDEN TESTS`` markers) go to
@@ -151,11 +151,11 @@ def _entry(stem: str) -> CourseEntry:
     for e in COURSE:
         if e.stem == stem:
             return e
-    raise ValueError(f"notebook {stem!r} is not in altoolkit.course.COURSE; known: {[e.stem for e in COURSE]}")
+    raise ValueError(f"notebook {stem!r} is not in altoolkit.teaching.course.COURSE; known: {[e.stem for e in COURSE]}")
 
 
 def read_runtimes(path: str | Path) -> tuple[str, dict[str, float]]:
-    """Read a runtime table written by :func:`altoolkit.reproduce.write_runtime_table`.
+    """Read a runtime table written by :func:`altoolkit.teaching.reproduce.write_runtime_table`.
 
     Returns ``(source, seconds_by_notebook)`` where ``source`` is the first line when it is not part
     of the table (e.g. ``"profile: test, ..."``), else ``""``; notebooks that failed are left out."""
@@ -347,11 +347,11 @@ def autograde(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m altoolkit.course [--out DIR] [--notebooks-dir DIR] [--headers]``: build the
+    """``python -m altoolkit.teaching.course [--out DIR] [--notebooks-dir DIR] [--headers]``: build the
     nbgrader course folder (student versions in DIR/release), or refresh the notebook headers."""
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m altoolkit.course", description=main.__doc__)
+    ap = argparse.ArgumentParser(prog="python -m altoolkit.teaching.course", description=main.__doc__)
     ap.add_argument("--out", default="runs/course", help="course folder (default: runs/course)")
     ap.add_argument("--notebooks-dir", default="notebooks", help="instructor notebooks (default: notebooks)")
     ap.add_argument("--runtimes", default="course/RUNTIMES.md", help="measured runtimes for --headers")
@@ -368,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         release = build_course(args.out, notebooks_dir=args.notebooks_dir)
     except (ValueError, RuntimeError) as exc:
-        print(f"altoolkit.course: error: {exc}", file=sys.stderr)
+        print(f"altoolkit.teaching.course: error: {exc}", file=sys.stderr)
         return 2
     print(
         f"student versions: {release} ({', '.join(sorted(p.name for p in release.glob('*.ipynb')))}); "

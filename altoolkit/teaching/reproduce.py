@@ -182,7 +182,7 @@ def run_notebooks(
     return runs
 
 
-#: Environment of the papermill kernels: progress bars off (see :mod:`altoolkit.progress`).
+#: Environment of the papermill kernels: progress bars off (see :mod:`altoolkit.util.progress`).
 _KERNEL_ENV = {"ALTOOLKIT_PROGRESS": "0", "TQDM_DISABLE": "1"}
 
 

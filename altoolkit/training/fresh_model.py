@@ -63,20 +63,20 @@ def train_fresh(model: str, dataset: Any, indices: torch.Tensor, config: Any, se
     ``dataset.x_train[indices]`` with ``derive_seed(seed, *keys, 2)``.
 
     Args:
-        model: a model name or import path (:func:`altoolkit.models.build_model`).
+        model: a model name or import path (:func:`altoolkit.training.models.build_model`).
         dataset: the :class:`~altoolkit.data.ALDataset` (its ``to_input`` converts batches).
         indices: pool positions of the labeled samples.
-        config: the :class:`~altoolkit.train.TrainConfig`.
+        config: the :class:`~altoolkit.training.train.TrainConfig`.
         seed, keys: the run's seed and the integers that tell this training apart (e.g. the cycle).
         labels: the labels to train on (default ``dataset.y_train[indices]``).
         init_state: weights to start from instead of the fresh initialisation (a warm start:
             the previous cycle's final state dict); the training seed is unchanged.
         pretrained_weights: a local torchvision state dict loaded at initialisation
-            (:func:`altoolkit.models.build_model`).
-        train_kwargs: passed to :func:`~altoolkit.train.train_model` (``checkpoint_epochs``,
+            (:func:`altoolkit.training.models.build_model`).
+        train_kwargs: passed to :func:`~altoolkit.training.train.train_model` (``checkpoint_epochs``,
             ``eval_data``, ``progress``, ``desc``, ...).
 
-    Returns the :class:`~altoolkit.train.TrainResult`.
+    Returns the :class:`~altoolkit.training.train.TrainResult`.
 
     >>> import altoolkit as alt
     >>> ds = alt.load_digits(seed=0)

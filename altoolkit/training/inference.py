@@ -56,7 +56,7 @@ def predict_logits(
     """Logits (or, with ``embed=True``, penultimate features) of every model on ``x``.
 
     Penultimate features are ``model.embed(x)``, or for a model without ``embed()`` the input of
-    its last ``nn.Linear`` (:func:`altoolkit.models.penultimate_features`).
+    its last ``nn.Linear`` (:func:`altoolkit.training.models.penultimate_features`).
 
     One loop over ``x``: each batch is converted once by ``to_input`` and passed through all
     models.  Models are evaluated in eval mode; their modes are restored afterwards.

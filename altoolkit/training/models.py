@@ -35,7 +35,7 @@ RESNET18_IMAGENET_URL = "https://download.pytorch.org/models/resnet18-f37072fd.p
 
 #: Revision of the built-in networks' definitions; bumped whenever one of them changes, so that
 #: cached run records of the old networks are not mistaken for new ones (it enters
-#: :func:`altoolkit.sweep.config_hash` and every record).  1: altoolkit 0.1; 2: SmallCNN width 16.
+#: :func:`altoolkit.engine.sweep.config_hash` and every record).  1: altoolkit 0.1; 2: SmallCNN width 16.
 MODEL_REVISION = 2
 
 
@@ -309,7 +309,7 @@ def register_model(name: str, factory: Callable[[tuple[int, ...], int], nn.Modul
     t-SNE maps) take the input of the model's last ``nn.Linear`` (:func:`penultimate_features`).
 
     Instead of registering, ``ALConfig(model="package.module:function")`` names the factory by its
-    import path, which also works in the CLI and in sweep workers (see :mod:`altoolkit.plugins`).
+    import path, which also works in the CLI and in sweep workers (see :mod:`altoolkit.util.plugins`).
     Registering a name again replaces the previous factory.
 
     Examples:

@@ -2,7 +2,7 @@
 
 This module owns how a model or dataset *specification* (the string in ``ALConfig(model=...)``,
 ``ALConfig(dataset=...)``, the CLI's ``--model``/``--dataset``) becomes the callable behind it.
-:mod:`altoolkit.models` (``register_model``) and :mod:`altoolkit.data` (``register_dataset``)
+:mod:`altoolkit.training.models` (``register_model``) and :mod:`altoolkit.data` (``register_dataset``)
 each keep one :class:`Registry`.  A specification is either
 
 * a **name**: a built-in one, or one given to ``alt.register_model``/``alt.register_dataset`` in
@@ -13,7 +13,7 @@ each keep one :class:`Registry`.  A specification is either
 
 Processes: an import path travels as a string and works in the CLI, in joblib (loky) and Dask
 workers alike, as long as the module is importable there (``PYTHONPATH``).  A registered name
-lives in the registering process only; :func:`altoolkit.sweep.run_sweep` sends the callables of
+lives in the registering process only; :func:`altoolkit.engine.sweep.run_sweep` sends the callables of
 the registered names a configuration uses along with its task (:meth:`Registry.entries` and
 :meth:`Registry.install`; joblib's loky and Dask pickle them with cloudpickle, so functions defined
 in a notebook, lambdas and closures work).  A callable defined in a module that the worker

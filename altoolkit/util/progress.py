@@ -2,7 +2,7 @@
 
 Every long loop in ``altoolkit`` draws its bar through :func:`tqdm` here.  ``ALTOOLKIT_PROGRESS=0``
 (or tqdm's own ``TQDM_DISABLE=1``) turns every bar off whatever a caller passed, which is what
-:func:`altoolkit.reproduce.run_notebooks` sets for the papermill kernels, so that executed
+:func:`altoolkit.teaching.reproduce.run_notebooks` sets for the papermill kernels, so that executed
 notebooks keep no frozen ``0%| 0/40`` bars in their saved outputs.
 """
 

@@ -62,6 +62,7 @@ MOVED: dict[str, str] = {
 MOVED_ATTRS: dict[str, tuple[str, frozenset[str]]] = {
     "altoolkit.drivers.isal_influence_functions": (
         "altoolkit.plotting.isal", frozenset({"plot_upweighting", "plot_lissa_convergence", "plot_score_agreement"})),
+    "altoolkit.drivers.checkpoint_fluctuation": ("altoolkit.plotting.maps", frozenset({"epoch_drawer"})),
     "altoolkit.labelling.project": ("altoolkit.plotting.labelling", frozenset({"plot_history", "plot_batch"})),
 }
 

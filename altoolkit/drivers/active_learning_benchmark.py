@@ -1,5 +1,5 @@
-"""The summary of a sweep: per dataset, budget regime and strategy, the numbers the papers
-report, and a ``RESULTS.md`` that checks the papers' claims on our runs.
+"""Notebook 06 (the active-learning benchmark) and ``altoolkit summarize``: the summary of a
+sweep: per dataset, budget regime and strategy, the numbers the papers report, and a ``RESULTS.md`` that checks the papers' claims on our runs.
 
 For each section (dataset and budget regime, see :func:`dataset_key`) and strategy (and λ when it
 was set, see :func:`~altoolkit.analysis.results.record_label`):

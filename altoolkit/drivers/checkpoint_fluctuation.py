@@ -1,4 +1,4 @@
-"""Checkpoint fluctuation: how much a selection depends on WHEN in training it is made (DISAL Fig. 1).
+"""Notebook 05 (checkpoint fluctuation): how much a selection depends on WHEN in training it is made (DISAL Fig. 1).
 
 DISAL Fig. 1 marks the samples one AL method selects (10% selection rate) at epoch 10 and at
 epoch 100 of the same training run and observes that "subsets selected from different
@@ -16,13 +16,14 @@ that looks at the training dynamics rather than at one checkpoint.  Here:
 - :func:`jaccard_matrix` compares the epochs' subsets; :func:`overlap_vs_rate` scores once per
   epoch and takes the top-k at several selection rates (no retraining), next to the exact
   expected Jaccard of two independent uniform random subsets (:func:`expected_random_jaccard`).
-- :func:`epoch_drawer` returns a ``draw(epoch) -> Figure`` callback for an epoch slider.
+- the ``draw(epoch) -> Figure`` callback for an epoch slider is
+  :func:`altoolkit.plotting.maps.epoch_drawer`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -50,7 +51,6 @@ __all__ = [
     "expected_random_jaccard",
     "OverlapCurve",
     "overlap_vs_rate",
-    "epoch_drawer",
 ]
 
 
@@ -396,45 +396,7 @@ def overlap_vs_rate(
                         np.array(rand), matrices, subsets)
 
 
-def epoch_drawer(
-    pool_map: Any,
-    subsets: Mapping[int, Sequence[int] | torch.Tensor],
-    class_names: Sequence[str] | None = None,
-    reference_epoch: int | None = None,
-    title: str = "selection after epoch {epoch}",
-) -> Callable[[int], Any]:
-    """A ``draw(epoch) -> matplotlib Figure`` callback for an epoch slider (ipywidgets).
+def __getattr__(name: str):  # the 0.1 figure callback epoch_drawer, now in altoolkit.plotting.maps
+    from .._aliases import moved_attribute
 
-    Each call draws ``pool_map`` (an :class:`altoolkit.drivers.tsne_selections.PoolMap`) with the subset of that
-    epoch in red and, when ``reference_epoch`` is given, the reference epoch's subset in blue
-    (samples in both in purple), as in DISAL Fig. 1; the Jaccard overlap with the reference is in
-    the title.  The figure of the previous call is closed, so a slider does not pile up figures.
-    ``subsets`` holds dataset indices per epoch (:func:`checkpoint_selections`).
-    """
-    from ..plotting import maps as plots_maps
-
-    if not subsets:
-        raise ValueError("subsets must map at least one epoch to its selected dataset indices")
-    if reference_epoch is not None and reference_epoch not in subsets:
-        raise ValueError(f"reference_epoch must be one of {sorted(subsets)}, got {reference_epoch!r}")
-    pool_map.positions(np.concatenate([np.asarray(s) for s in subsets.values()]))  # all on the map
-    last: list[Any] = []
-
-    def draw(epoch: int) -> Any:
-        import matplotlib.pyplot as plt
-
-        if epoch not in subsets:
-            raise ValueError(f"epoch must be one of {sorted(subsets)}, got {epoch!r}")
-        for f in last:
-            plt.close(f)
-        last.clear()
-        sel = {f"epoch {epoch}": subsets[epoch]}
-        head = title.format(epoch=epoch)
-        if reference_epoch is not None and reference_epoch != epoch:
-            sel[f"epoch {reference_epoch}"] = subsets[reference_epoch]
-            head += f" (Jaccard with epoch {reference_epoch}: {jaccard(subsets[epoch], subsets[reference_epoch]):.2f})"
-        fig = plots_maps.plot_selection_map(pool_map, sel, class_names=class_names, title=head)
-        last.append(fig)
-        return fig
-
-    return draw
+    return moved_attribute(__name__, name)

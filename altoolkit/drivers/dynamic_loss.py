@@ -1,4 +1,4 @@
-"""Small experiment drivers that the notebooks call (the logic stays out of the notebooks).
+"""Notebook 02 (the dynamic loss): its experiment drivers (the logic stays out of the notebook).
 
 - :func:`compare_dynamic_weights`: train the same model on the same labeled subset with several
   dynamic-loss weights λ (DISAL Eq. 14) and score the rest of the pool with the DISAL KL.

@@ -1,4 +1,4 @@
-"""All strategies on the same trained model: scores, selections, timings, agreement.
+"""Notebook 03 (scoring and selection). All strategies on the same trained model: scores, selections, timings, agreement.
 
 :func:`prepare_comparison` builds a realistic second-cycle situation on a dataset: a first model
 trained on a random labeled set L0 (the "previous cycle", which TOD needs), a random batch added,

@@ -1,4 +1,4 @@
-"""Numerical checks of the derivation from TracIn to the DISAL KL score (DISAL §3.2, Eq. 2-11, 15).
+"""Notebook 01 (TracIn to the KL score). Numerical checks of the derivation from TracIn to the DISAL KL score (DISAL §3.2, Eq. 2-11, 15).
 
 Each function checks one step of the derivation on a real trained model and returns numbers and
 arrays (no plotting); notebook ``01_tracin_to_kl.ipynb`` plots them and asserts the claims.

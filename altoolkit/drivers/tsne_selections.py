@@ -1,4 +1,4 @@
-"""t-SNE maps of the pool and the geometry of a selection in feature space (DISAL Fig. 6).
+"""Notebook 04 (t-SNE of the selections). t-SNE maps of the pool and the geometry of a selection in feature space (DISAL Fig. 6).
 
 DISAL Fig. 6 shows t-SNE embeddings (van der Maaten & Hinton 2008) of CIFAR-10 computed with
 "the model trained on these AL strategies", with the samples selected in the first AL cycle

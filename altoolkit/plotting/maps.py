@@ -7,15 +7,19 @@ colours of :data:`altoolkit.plotting.curves.STRATEGY_STYLE`.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ..drivers.checkpoint_fluctuation import jaccard
 from .curves import strategy_style
 
+if TYPE_CHECKING:
+    import torch
+
 __all__ = ["SELECTION_STYLES", "SELECTION_COLORS", "class_colors", "plot_selection_map", "plot_selection_maps", "plot_jaccard_matrix",
-           "plot_overlap_vs_rate", "plot_selection_geometry"]
+           "epoch_drawer", "plot_overlap_vs_rate", "plot_selection_geometry"]
 
 #: Marker styles of the 1st, 2nd, ... selection on a map.  Classes are faint filled dots in tab10
 #: colours, so selections use shapes and colours no class uses: black crosses, then white squares
@@ -245,3 +249,43 @@ def plot_selection_geometry(relative: Mapping[str, Sequence[Mapping[str, float]]
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def epoch_drawer(
+    pool_map: Any,
+    subsets: Mapping[int, Sequence[int] | torch.Tensor],
+    class_names: Sequence[str] | None = None,
+    reference_epoch: int | None = None,
+    title: str = "selection after epoch {epoch}",
+) -> Callable[[int], Any]:
+    """A ``draw(epoch) -> matplotlib Figure`` callback for an epoch slider (ipywidgets).
+
+    Each call draws ``pool_map`` (an :class:`altoolkit.drivers.tsne_selections.PoolMap`) with the subset of that
+    epoch in red and, when ``reference_epoch`` is given, the reference epoch's subset in blue
+    (samples in both in purple), as in DISAL Fig. 1; the Jaccard overlap with the reference is in
+    the title.  The figure of the previous call is closed, so a slider does not pile up figures.
+    ``subsets`` holds dataset indices per epoch (:func:`checkpoint_selections`).
+    """
+    if not subsets:
+        raise ValueError("subsets must map at least one epoch to its selected dataset indices")
+    if reference_epoch is not None and reference_epoch not in subsets:
+        raise ValueError(f"reference_epoch must be one of {sorted(subsets)}, got {reference_epoch!r}")
+    pool_map.positions(np.concatenate([np.asarray(s) for s in subsets.values()]))  # all on the map
+    last: list[Any] = []
+
+    def draw(epoch: int) -> Any:
+        if epoch not in subsets:
+            raise ValueError(f"epoch must be one of {sorted(subsets)}, got {epoch!r}")
+        for f in last:
+            plt.close(f)
+        last.clear()
+        sel = {f"epoch {epoch}": subsets[epoch]}
+        head = title.format(epoch=epoch)
+        if reference_epoch is not None and reference_epoch != epoch:
+            sel[f"epoch {reference_epoch}"] = subsets[reference_epoch]
+            head += f" (Jaccard with epoch {reference_epoch}: {jaccard(subsets[epoch], subsets[reference_epoch]):.2f})"
+        fig = plot_selection_map(pool_map, sel, class_names=class_names, title=head)
+        last.append(fig)
+        return fig
+
+    return draw

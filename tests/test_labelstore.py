@@ -34,7 +34,7 @@ def test_new_store_is_a_wal_file_in_the_project_folder(tmp_path, store):
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     meta = dict(raw.execute("SELECT key, value FROM meta"))
     raw.close()
-    assert meta["format"] == "altoolkit.labelling.store" and int(meta["schema_version"]) == SCHEMA_VERSION == store.schema_version
+    assert meta["format"] == "altoolkit.labelstore" and int(meta["schema_version"]) == SCHEMA_VERSION == store.schema_version
     assert store.classes == tuple(CLASSES)
     with LabelStore(store.path) as again:  # classes are read back from the file
         assert again.classes == tuple(CLASSES)

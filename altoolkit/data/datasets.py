@@ -308,6 +308,19 @@ def load_digits(seed: int = 0, test_fraction: float = 0.25, flat: bool = False) 
 # --------------------------------------------------------------------------- user arrays
 
 
+def display_image(dataset: ALDataset, idx: int) -> np.ndarray:
+    """One stored training sample as an image array for imshow (H, W) or (H, W, 3), scaled to [0, 1]."""
+    x = dataset.x_train[idx]
+    img = x.float().numpy()
+    if img.ndim == 1:
+        side = int(round(img.size ** 0.5))
+        img = img.reshape(side, side) if side * side == img.size else img.reshape(1, -1)
+    elif img.ndim == 3:
+        img = img[0] if img.shape[0] == 1 else np.transpose(img, (1, 2, 0))
+    lo, hi = float(img.min()), float(img.max())
+    return (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+
+
 def _as_tensor(name: str, a) -> torch.Tensor:
     if isinstance(a, torch.Tensor):
         return a.detach().cpu()

@@ -2,5 +2,6 @@
 project that trains and selects (:mod:`.project`), and the JupyterLab widgets (:mod:`.widgets`,
 the only ipywidgets user in altoolkit).
 
-May import util, data, training, strategies and :mod:`altoolkit.engine.record_io`.
+The store and the project import the layers below the engine and :mod:`altoolkit.engine`; the
+widgets, the user interface of the notebooks, may also call the drivers and the plots.
 """

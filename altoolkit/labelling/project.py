@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from ..data import ALDataset, from_arrays, stratified_split
+from ..data.datasets import display_image
 from ..data.folders import _channel_stats, _check_image_size, _read_images
 from .store import Batch, LabelStore
 from ..training.fresh_model import default_dynamic_weight, derive_seed, train_fresh
@@ -380,11 +381,9 @@ class LabelingProject:
 
     def item_image(self, item: str) -> np.ndarray:
         """The item's image scaled to [0, 1]: ``(H, W)`` or ``(H, W, 3)``, for display."""
-        from ..plotting.curves import _image
-
         if item not in self.position:
             raise KeyError(f"item {item!r} is not in this project's pool")
-        return _image(self.data, self.position[item])
+        return display_image(self.data, self.position[item])
 
     # ------------------------------------------------------------------ cycles
 

@@ -3,5 +3,5 @@
 project's (:mod:`.labelling`).
 
 The only matplotlib user besides :mod:`altoolkit.labelling.widgets`.  May import any layer but the
-CLI; nothing imports it at ``import altoolkit`` time.
+CLI and teaching; nothing imports it at ``import altoolkit`` time.
 """

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..analysis.results import CurveSummary
+from ..data.datasets import display_image
 
 __all__ = ["STRATEGY_STYLE", "MAX_CURVES_PER_AXIS", "strategy_style", "save_figure", "plot_training_curves", "plot_score_histograms", "plot_learning_curves",
            "plot_rank_correlation", "plot_selection_gallery", "plot_class_histograms", "plot_seconds"]
@@ -220,19 +221,6 @@ def plot_learning_curves(curves: Mapping[str, CurveSummary], title: str = "", pe
     return fig
 
 
-def _image(dataset, idx: int) -> np.ndarray:
-    """One stored sample as an image array for imshow (H, W) or (H, W, 3), scaled to [0, 1]."""
-    x = dataset.x_train[idx]
-    img = x.float().numpy()
-    if img.ndim == 1:
-        side = int(round(img.size ** 0.5))
-        img = img.reshape(side, side) if side * side == img.size else img.reshape(1, -1)
-    elif img.ndim == 3:
-        img = img[0] if img.shape[0] == 1 else np.transpose(img, (1, 2, 0))
-    lo, hi = float(img.min()), float(img.max())
-    return (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
-
-
 def plot_rank_correlation(names: Sequence[str], rho: np.ndarray, title: str = "Spearman rank correlation of scores") -> "plt.Figure":
     """Heat map of pairwise rank correlations, values written in the cells."""
     n = len(names)
@@ -263,7 +251,7 @@ def plot_selection_gallery(dataset, selections: Mapping[str, Sequence[int]], n: 
             ax.set_xticks([])
             ax.set_yticks([])
             if c < len(idx):
-                ax.imshow(_image(dataset, idx[c]), cmap="gray_r" if dataset.x_train.dim() <= 3 or dataset.x_train.shape[1] == 1 else None)
+                ax.imshow(display_image(dataset, idx[c]), cmap="gray_r" if dataset.x_train.dim() <= 3 or dataset.x_train.shape[1] == 1 else None)
                 lab = dataset.class_names[int(dataset.y_train[idx[c]])]
                 extra = f"\n{scores[name][c]:.2g}" if scores is not None and name in scores else ""
                 ax.set_title(f"{lab}{extra}", fontsize=7)

@@ -12,7 +12,6 @@ to :mod:`altoolkit.plotting`); the old module resolves them on access (PEP 562).
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import sys
 from types import CodeType, ModuleType
@@ -67,7 +66,7 @@ MOVED_ATTRS: dict[str, tuple[str, frozenset[str]]] = {
 }
 
 
-class _AliasLoader(importlib.abc.Loader):
+class _AliasLoader:  # the loader protocol; importlib.abc would cost 10 ms of imports
     """Loads an old name as the already-imported new module (nothing is executed twice)."""
 
     def __init__(self, target: str) -> None:
@@ -88,7 +87,7 @@ class _AliasLoader(importlib.abc.Loader):
                        f"<{fullname}: alias of {self.target}>", "exec")
 
 
-class AliasFinder(importlib.abc.MetaPathFinder):
+class AliasFinder:  # the meta path finder protocol
     """Finds ``altoolkit.<old name>`` for every old name in :data:`MOVED`."""
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:

@@ -15,7 +15,12 @@ import importlib
 import importlib.machinery
 import sys
 from types import CodeType, ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from importlib.abc import Loader as _Loader
+else:
+    _Loader = object  # the protocol is enough at run time; importlib.abc would cost 10 ms of imports
 
 #: 0.1 module name -> 0.2 module, both under ``altoolkit``
 MOVED: dict[str, str] = {
@@ -66,7 +71,7 @@ MOVED_ATTRS: dict[str, tuple[str, frozenset[str]]] = {
 }
 
 
-class _AliasLoader:  # the loader protocol; importlib.abc would cost 10 ms of imports
+class _AliasLoader(_Loader):
     """Loads an old name as the already-imported new module (nothing is executed twice)."""
 
     def __init__(self, target: str) -> None:

@@ -47,10 +47,10 @@ lab: $(STAMP)
 
 # nbgrader course folder: source/ (instructor), release/ (student versions), gradebook.db; offline
 course: $(STAMP)
-	$(BIN)/python -m altoolkit.course --out runs/course
+	$(BIN)/python -m altoolkit.teaching.course --out runs/course
 
 # offline site (local MathJax and reveal.js) of the quick profile's executed notebooks; runs them
 # first when runs/quick is missing (figures then go to runs/quick/figures, not the tracked figures/)
 book: $(STAMP)
 	test -f runs/quick/RUNTIMES.md || $(BIN)/altoolkit reproduce --profile quick --output-dir runs/quick --figures-dir runs/quick/figures
-	$(BIN)/python -m altoolkit.book --executed runs/quick --out runs/book
+	$(BIN)/python -m altoolkit.teaching.book --executed runs/quick --out runs/book

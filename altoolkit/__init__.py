@@ -6,7 +6,7 @@ Quick start::
     ds = alt.load_digits(seed=0)
     record = alt.run_active_learning(alt.ALConfig(strategy="disal", epochs=20, cycles=3))
 
-Your own model and dataset (see :mod:`altoolkit.plugins`)::
+Your own model and dataset (see :mod:`altoolkit.util.plugins`)::
 
     alt.register_model("mynet", lambda input_shape, num_classes: MyNet(num_classes))
     ds = alt.from_arrays(x_train, y_train, x_test, y_test, name="mine")
@@ -14,6 +14,23 @@ Your own model and dataset (see :mod:`altoolkit.plugins`)::
     # in any process (CLI, sweep workers): ALConfig(model="mypkg.nets:build", dataset="mypkg.data:load")
 
 See the notebooks in ``notebooks/`` for the derivations and the papers' figures.
+
+The package is layered; each subpackage's ``__init__`` says what it may import:
+
+* :mod:`altoolkit.util`: argument checks, progress bars, registries (imports nothing of altoolkit);
+* :mod:`altoolkit.math`: scores, influence functions, TracIn, the dynamic loss, statistics;
+* :mod:`altoolkit.data`: datasets; :mod:`altoolkit.training`: models, training, inference;
+* :mod:`altoolkit.strategies`: the query strategies;
+* :mod:`altoolkit.engine`: the active-learning loop, its records, sweeps;
+* :mod:`altoolkit.analysis`: reading records (curves, class balance, narration);
+* :mod:`altoolkit.drivers`: one module per notebook, named after it;
+* :mod:`altoolkit.plotting` (the only matplotlib user besides the widgets) and
+  :mod:`altoolkit.labelling` (label store, project, widgets: the only ipywidgets user);
+* :mod:`altoolkit.teaching`: running the notebooks, the nbgrader course, the offline book;
+  :mod:`altoolkit.cli`: the command line.
+
+The 0.1 module names (``altoolkit.influence``, ``alt.plots``, ...) still work: see
+:mod:`altoolkit._aliases`.
 
 This module owns the top-level API and nothing else.  It imports lazily (PEP 562): ``import
 altoolkit`` loads no submodule; ``alt.NAME`` imports the module that defines ``NAME`` on first
@@ -25,6 +42,10 @@ from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
+
+from . import _aliases
+
+_aliases.install()
 
 __version__ = "0.1.0"
 
@@ -40,33 +61,32 @@ _ATTRS: dict[str, str] = {
     "load_dataset": "data",
     "load_digits": "data",
     "register_dataset": "data",
-    "build_model": "models",
-    "register_model": "models",
-    "TrainConfig": "train",
-    "TrainResult": "train",
-    "evaluate": "train",
-    "train_model": "train",
-    "disal_kl": "scores",
-    "disal_kl_from_logits": "scores",
-    "entropy": "scores",
-    "select_top": "scores",
+    "build_model": "training.models",
+    "register_model": "training.models",
+    "TrainConfig": "training.train",
+    "TrainResult": "training.train",
+    "evaluate": "training.train",
+    "train_model": "training.train",
+    "disal_kl": "math.scores",
+    "disal_kl_from_logits": "math.scores",
+    "entropy": "math.scores",
+    "select_top": "math.scores",
     "SelectionContext": "strategies",
     "describe_strategies": "strategies",
     "get_strategy": "strategies",
     "strategy_names": "strategies",
-    "ALConfig": "loop",
-    "load_record": "loop",
-    "run_active_learning": "loop",
+    "ALConfig": "engine.loop",
+    "load_record": "engine.loop",
+    "run_active_learning": "engine.loop",
 }
 
-# submodules reachable as ``alt.<name>`` (imported on first access)
-_SUBMODULES = frozenset({
-    "book", "cli", "collapse_study", "comparison", "course", "data", "derivation", "dynamic", "embedding",
-    "estimate", "experiments", "fluctuation", "fresh_model", "inference", "influence", "isal_study",
-    "labeling", "labelstore", "loop", "machine", "models", "narrate", "plots", "plots_collapse", "plots_maps",
-    "plugins", "record_io", "reproduce", "results", "scores", "selection_balance", "stats", "strategies",
-    "summary", "sweep", "train", "validation", "widgets",
+# the layers (subpackages), the CLI, and every 0.1 module name (``alt.plots``, ``alt.isal_study``, ...),
+# which the import hook of :mod:`altoolkit._aliases` maps to its 0.2 module
+_LAYERS = frozenset({
+    "analysis", "cli", "data", "drivers", "engine", "labelling", "math", "plotting", "strategies", "teaching",
+    "training", "util",
 })
+_SUBMODULES = _LAYERS | frozenset(_aliases.MOVED)
 
 __all__ = sorted(_ATTRS)
 
@@ -87,17 +107,14 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # static tools see the eager API
     from . import (  # noqa: F401
-        cli, collapse_study, comparison, data, derivation, dynamic, embedding, experiments, fluctuation,
-        fresh_model, inference, influence, isal_study, labeling, labelstore, loop, machine, models, plots,
-        plots_collapse, plots_maps, plugins, record_io, reproduce, results, scores, selection_balance,
-        stats, strategies, summary, sweep, train, validation, widgets,
+        analysis, cli, data, drivers, engine, labelling, math, plotting, strategies, teaching, training, util,
     )
     from .data import (  # noqa: F401
         DATASETS, ALDataset, CorruptDatasetError, DatasetNotFoundError, from_arrays, from_image_folder,
         imbalanced_subset, load_dataset, load_digits, register_dataset,
     )
-    from .loop import ALConfig, load_record, run_active_learning  # noqa: F401
-    from .models import build_model, register_model  # noqa: F401
-    from .scores import disal_kl, disal_kl_from_logits, entropy, select_top  # noqa: F401
+    from .engine.loop import ALConfig, load_record, run_active_learning  # noqa: F401
+    from .math.scores import disal_kl, disal_kl_from_logits, entropy, select_top  # noqa: F401
     from .strategies import SelectionContext, describe_strategies, get_strategy, strategy_names  # noqa: F401
-    from .train import TrainConfig, TrainResult, evaluate, train_model  # noqa: F401
+    from .training.models import build_model, register_model  # noqa: F401
+    from .training.train import TrainConfig, TrainResult, evaluate, train_model  # noqa: F401

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .record_io import check_output_file
+from .engine.record_io import check_output_file
 
 __all__ = ["main", "build_parser"]
 
@@ -46,7 +46,7 @@ def _parse_lambda(text: str) -> float | None:
 
 def _add_sweep_parsers(sub: Any, d: Any) -> None:
     """The ``sweep`` and ``summarize`` subcommands."""
-    from .sweep import BACKENDS, LAMBDA_TARGETS
+    from .engine.sweep import BACKENDS, LAMBDA_TARGETS
 
     sw = sub.add_parser("sweep", help="run strategies × seeds × datasets × λ in parallel, cached by configuration hash")
     sw.add_argument("--strategies", nargs="+", required=True, help="strategy names (see `altoolkit strategies`)")
@@ -121,7 +121,7 @@ def _run_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .loop import ALConfig
+    from .engine.loop import ALConfig
 
     d = ALConfig()
     p = argparse.ArgumentParser(prog="altoolkit", description="Influence-based active learning toolkit.")
@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_al(args: argparse.Namespace) -> int:
-    from .loop import ALConfig, run_active_learning
+    from .engine.loop import ALConfig, run_active_learning
 
     config = ALConfig(
         dataset=args.dataset,
@@ -195,7 +195,7 @@ def _cmd_strategies(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from .reproduce import run_notebooks
+    from .teaching.reproduce import run_notebooks
 
     profile = args.profile
     out = args.output_dir or str(Path("runs") / Path(profile).stem)
@@ -216,10 +216,10 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from .loop import ALConfig
-    from .results import record_label
-    from .summary import summarize_folder, write_results_markdown
-    from .sweep import SweepError, SweepSpec, config_hash, run_sweep
+    from .engine.loop import ALConfig
+    from .analysis.results import record_label
+    from .drivers.active_learning_benchmark import summarize_folder, write_results_markdown
+    from .engine.sweep import SweepError, SweepSpec, config_hash, run_sweep
 
     backend = args.backend or ("dask" if args.scheduler else "joblib")
     base = ALConfig(dataset=args.datasets[0], strategy=args.strategies[0], **_run_fields(args))
@@ -248,7 +248,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_summarize(args: argparse.Namespace) -> int:
-    from .summary import summarize_folder, write_results_markdown
+    from .drivers.active_learning_benchmark import summarize_folder, write_results_markdown
 
     check_output_file(args.out, "--out")
     records = summarize_folder(args.folder)

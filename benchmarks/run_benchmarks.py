@@ -34,8 +34,8 @@ from typing import Callable
 import torch
 
 import altoolkit as alt
-from altoolkit.inference import predict_logits
-from altoolkit.influence import flatten, per_sample_grads
+from altoolkit.training.inference import predict_logits
+from altoolkit.math.influence import flatten, per_sample_grads
 from altoolkit.strategies import SelectionContext, get_strategy
 
 HERE = Path(__file__).resolve().parent
@@ -231,7 +231,7 @@ _EQUAL_PARAMS_NOTE = ("both on the parameters captum's hook mode covers (nn.Conv
 
 
 def bench_tracin_speedup_over_captum(data, rounds: int, tmpdir: Path, **_) -> dict:
-    from altoolkit.influence import tracin_scores
+    from altoolkit.math.influence import tracin_scores
 
     res = _trained(data, epochs=4, checkpoint_epochs=[2, 3, 4])
     model = res.model.eval()

@@ -19,8 +19,8 @@ from torch import nn
 
 from altoolkit.cli import main
 from altoolkit.data import ALDataset, from_arrays, from_image_folder, load_dataset, max_classes
-from altoolkit.record_io import FileLockedError, check_output_file, lock_file, write_json
-from altoolkit.train import TrainConfig, TrainingDivergedError, train_model
+from altoolkit.engine.record_io import FileLockedError, check_output_file, lock_file, write_json
+from altoolkit.training.train import TrainConfig, TrainingDivergedError, train_model
 
 X = np.zeros((20, 4), dtype=np.float32)
 Y = np.arange(20) % 2
@@ -102,7 +102,7 @@ def test_from_arrays_bad_arrays(override, exc, frag):
 def test_empty_test_split_is_refused_by_the_loop_before_training(tmp_path):
     """A dataset may lack a test split (the labelling project's optional held-out set), but an AL
     run would report 0.0 every cycle: refused before training, and no record is written."""
-    from altoolkit.loop import ALConfig, run_active_learning
+    from altoolkit.engine.loop import ALConfig, run_active_learning
 
     ds = ALDataset("d", torch.zeros(40, 2), torch.tensor([0, 1] * 20), torch.zeros(0, 2),
                    torch.zeros(0, dtype=torch.long), 2)
@@ -382,7 +382,7 @@ def test_cli_out_in_use_names_the_holder_pid(tmp_path, capsys):
 
 def _hold_lock(path, ready_timeout=60.0):
     """A subprocess holding the lock of ``path`` (its pid is written once it holds it)."""
-    code = ("import sys, time; from altoolkit.record_io import lock_file; lock_file(sys.argv[1]); "
+    code = ("import sys, time; from altoolkit.engine.record_io import lock_file; lock_file(sys.argv[1]); "
             "print('held', flush=True); time.sleep(600)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "held"
@@ -390,7 +390,7 @@ def _hold_lock(path, ready_timeout=60.0):
 
 
 def test_lock_held_by_this_process_refused(tmp_path):
-    from altoolkit.loop import ALConfig, run_active_learning
+    from altoolkit.engine.loop import ALConfig, run_active_learning
 
     out = tmp_path / "r.json"
     with lock_file(out):
@@ -455,7 +455,7 @@ def test_cli_divergence_is_one_error_line_and_no_record(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def small_record(tmp_path_factory):
-    from altoolkit.loop import ALConfig, run_active_learning
+    from altoolkit.engine.loop import ALConfig, run_active_learning
 
     out = tmp_path_factory.mktemp("rec") / "r.json"
     cfg = ALConfig(strategy="random", model="mlp", cycles=3, epochs=1, seed=2)
@@ -566,8 +566,8 @@ def test_cli_other_commands_one_error_line(argv, frag, tmp_path, capsys):
 
 
 def test_run_sweep_out_dir_is_a_file(tmp_path):
-    from altoolkit.loop import ALConfig
-    from altoolkit.sweep import run_sweep
+    from altoolkit.engine.loop import ALConfig
+    from altoolkit.engine.sweep import run_sweep
 
     (tmp_path / "f").write_text("x")
     with pytest.raises(ValueError, match="is a file, not a folder"):
@@ -583,7 +583,7 @@ def test_run_sweep_out_dir_is_a_file(tmp_path):
     ("a: [\n", "not valid YAML"),
 ])
 def test_load_profile_shapes(text, frag, tmp_path):
-    from altoolkit.reproduce import load_profile
+    from altoolkit.teaching.reproduce import load_profile
 
     p = tmp_path / "p.yaml"
     p.write_text(text)
@@ -627,7 +627,7 @@ def test_cli_image_folder_runs(tmp_path, capsys):
     (None, TypeError, "device"), ("cuda:x", ValueError, "device must be a torch device"),
 ])
 def test_alconfig_device(value, exc, frag):
-    from altoolkit.loop import ALConfig
+    from altoolkit.engine.loop import ALConfig
 
     with pytest.raises(exc, match=frag):
         ALConfig(device=value)
@@ -636,14 +636,14 @@ def test_alconfig_device(value, exc, frag):
 @pytest.mark.parametrize("value,exc", [(2**32, ValueError), (2**63, ValueError), (-1, ValueError), (1.5, TypeError),
                                        ("3", TypeError), (True, TypeError)])
 def test_alconfig_seed_bounds(value, exc):
-    from altoolkit.loop import ALConfig
+    from altoolkit.engine.loop import ALConfig
 
     with pytest.raises(exc, match="seed"):
         ALConfig(seed=value)
 
 
 def test_alconfig_largest_seed_accepted():
-    from altoolkit.loop import MAX_SEED, ALConfig
+    from altoolkit.engine.loop import MAX_SEED, ALConfig
 
     assert ALConfig(seed=MAX_SEED).seed == 2**32 - 1
 
@@ -661,7 +661,7 @@ def test_check_output_file(kind, frag, tmp_path):
 
 
 def _store(tmp_path):
-    from altoolkit.labelstore import LabelStore
+    from altoolkit.labelling.store import LabelStore
 
     s = LabelStore(tmp_path / "labels.sqlite", ["cat", "dog"])
     s.label("a.png", "cat")
@@ -680,7 +680,7 @@ def _store(tmp_path):
 def test_labelstore_metadata_not_json(sql, frag, tmp_path):
     import sqlite3
 
-    from altoolkit.labelstore import LabelStore, LabelStoreError
+    from altoolkit.labelling.store import LabelStore, LabelStoreError
 
     p = _store(tmp_path)
     with sqlite3.connect(p) as c:
@@ -694,7 +694,7 @@ def test_labelstore_metadata_not_json(sql, frag, tmp_path):
 def test_labelstore_batch_info_not_json(info_text, tmp_path):
     import sqlite3
 
-    from altoolkit.labelstore import LabelStore, LabelStoreError
+    from altoolkit.labelling.store import LabelStore, LabelStoreError
 
     p = _store(tmp_path)
     with sqlite3.connect(p) as c:
@@ -709,7 +709,7 @@ def test_labelstore_batch_info_not_json(info_text, tmp_path):
     ("/proc/labels.csv", "cannot write to folder"),
 ])
 def test_labelstore_export_csv_bad_path(kind, frag, tmp_path):
-    from altoolkit.labelstore import LabelStore
+    from altoolkit.labelling.store import LabelStore
 
     p = _store(tmp_path)
     target = _special(tmp_path, kind)

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 import altoolkit as alt
-from altoolkit.models import build_model
+from altoolkit.training.models import build_model
 from altoolkit.strategies import SelectionContext, get_strategy, strategies_taking_batch
 from altoolkit.strategies.batch_rules import (balanced_quotas, select_balanced, select_diverse)
-from altoolkit.scores import select_top
+from altoolkit.math.scores import select_top
 
 
 def test_quotas_largest_remainder_hand_example():

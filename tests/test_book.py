@@ -2,7 +2,7 @@
 opened in headless Chromium with every request recorded.
 
 The notebook is made here with its outputs (a matplotlib PNG, a Markdown display), so no kernel is
-started; the site build is the real one (:func:`altoolkit.book.build_book`, nbconvert + local
+started; the site build is the real one (:func:`altoolkit.teaching.book.build_book`, nbconvert + local
 MathJax + local reveal.js).  The browser comes from ``tests/test_browser.py``'s fixture (system
 Chromium, installed by ``tools/install_browser.sh``); without one the browser test skips.
 """
@@ -51,7 +51,7 @@ def _notebook(path):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from altoolkit.book import build_book
+    from altoolkit.teaching.book import build_book
 
     root = tmp_path_factory.mktemp("book")
     (root / "executed").mkdir()
@@ -60,7 +60,7 @@ def site(tmp_path_factory):
 
 
 def test_site_has_pages_slides_and_no_cdn(site):
-    from altoolkit.book import external_urls
+    from altoolkit.teaching.book import external_urls
 
     assert site.pages == ["index.html", "notebooks/01_tracin_to_kl.html"]
     assert site.slides == ["slides/01_tracin_to_kl.slides.html"]
@@ -74,7 +74,7 @@ def test_site_has_pages_slides_and_no_cdn(site):
 
 
 def test_external_urls_finds_fetches_not_links():
-    from altoolkit.book import external_urls
+    from altoolkit.teaching.book import external_urls
 
     page = (
         '<script src="https://cdn.example/x.js"></script><a href="https://example.org">a link</a>'
@@ -84,7 +84,7 @@ def test_external_urls_finds_fetches_not_links():
 
 
 def test_build_book_refuses_a_missing_folder(tmp_path):
-    from altoolkit.book import build_book
+    from altoolkit.teaching.book import build_book
 
     with pytest.raises(ValueError, match="executed_dir"):
         build_book(tmp_path / "nope", tmp_path / "site")

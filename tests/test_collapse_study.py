@@ -1,4 +1,4 @@
-"""altoolkit.collapse_study: the pieces of notebook 09's root-cause study and its measurement."""
+"""altoolkit.drivers.why_selections_collapse: the pieces of notebook 09's root-cause study and its measurement."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 import altoolkit as alt
-from altoolkit import collapse_study as cs
-from altoolkit.models import build_model
-from altoolkit.scores import disal_kl_from_logits
+from altoolkit.drivers import why_selections_collapse as cs
+from altoolkit.training.models import build_model
+from altoolkit.math.scores import disal_kl_from_logits
 
 TINY = dict(n_labeled=20, budget=10, epochs=4, average_epochs=2, lambdas=(0.0, 1.0), schedules=("step", "constant"))
 
@@ -158,7 +158,7 @@ def test_plots_of_the_study(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from altoolkit import plots_collapse
+    from altoolkit.plotting import collapse as plots_collapse
 
     rows = [{"seed": s, "share_disal": 0.9, "share_random": 0.2 + 0.01 * s, "share_no_bn": 0.5} for s in range(3)]
     fig = plots_collapse.plot_study_shares(rows, ["disal", "no_bn"])

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import altoolkit as alt
-from altoolkit.comparison import StrategyOutcome, compare_strategies, prepare_comparison, rank_correlations
+from altoolkit.drivers.scoring_and_selection import StrategyOutcome, compare_strategies, prepare_comparison, rank_correlations
 
 
 @pytest.fixture(scope="module")

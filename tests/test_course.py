@@ -1,4 +1,4 @@
-"""The course kit: notebook headers and the README outline agree with ``altoolkit.course``; the
+"""The course kit: notebook headers and the README outline agree with ``altoolkit.teaching.course``; the
 nbgrader exercises grade full marks on the instructor version and fail on the student version
 (offline, notebook 01 with tiny parameters); saved outputs carry no PosixPath, absolute path, CDN
 URL, progress bar or repeated warning."""
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from altoolkit import course
+from altoolkit.teaching import course
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIMES = ROOT / "course" / "RUNTIMES.md"
@@ -32,7 +32,7 @@ def test_every_notebook_has_its_generated_header():
         nb = json.loads((ROOT / "notebooks" / f"{e.stem}.ipynb").read_text())
         first = "".join(nb["cells"][0]["source"])
         assert course.render_header(e.stem, rt) in first, (
-            f"{e.stem}: header out of date (python -m altoolkit.course --headers)"
+            f"{e.stem}: header out of date (python -m altoolkit.teaching.course --headers)"
         )
 
 
@@ -68,7 +68,7 @@ def test_read_runtimes_and_bad_input(tmp_path):
     assert course.read_runtimes(p) == ("profile: test", {"01_a": 12.0})
     with pytest.raises(ValueError, match="does not exist"):
         course.read_runtimes(tmp_path / "none.md")
-    with pytest.raises(ValueError, match="not in altoolkit.course.COURSE"):
+    with pytest.raises(ValueError, match="not in altoolkit.teaching.course.COURSE"):
         course.render_header("99_unknown", ("", {}))
 
 

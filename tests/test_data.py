@@ -669,7 +669,7 @@ def test_cifar_inspection_refuses_code_in_pickles(tmp_path):
     """A tampered CIFAR batch that would run code when unpickled is refused, not executed."""
     import pickle
 
-    from altoolkit.data import _check_cifar_file
+    from altoolkit.data.loaders import _check_cifar_file
 
     marker = tmp_path / "pwned"
 

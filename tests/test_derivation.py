@@ -1,4 +1,4 @@
-"""Each step of the TracIn → KL derivation (altoolkit.derivation) holds on a tiny digits setting."""
+"""Each step of the TracIn → KL derivation (altoolkit.drivers.tracin_to_kl) holds on a tiny digits setting."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy import stats
 
-from altoolkit import derivation as der
+from altoolkit.drivers import tracin_to_kl as der
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_correlation_helpers_match_numpy_and_scipy():
     b[:10] = b[0]  # ties
     assert der.pearson(a, b) == pytest.approx(np.corrcoef(a, b)[0, 1], abs=1e-12)
     # rank correlations come from the one statistics module (scipy's spearmanr, average ties)
-    from altoolkit import stats as al_stats
+    from altoolkit.math import stats as al_stats
 
     assert der.spearman is al_stats.spearman
     assert der.spearman(a, b) == pytest.approx(stats.spearmanr(a, b).statistic, abs=1e-12)

@@ -8,7 +8,7 @@ import pytest
 
 import altoolkit as alt
 from altoolkit.data import DATASET_REGISTRY
-from altoolkit.models import MODEL_REGISTRY
+from altoolkit.training.models import MODEL_REGISTRY
 
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 # names that are not functions or classes (no docstring of their own): where their example is

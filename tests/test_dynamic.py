@@ -1,7 +1,7 @@
 import torch
 
 import altoolkit as alt
-from altoolkit.dynamic import RunningMeanPredictions, dynamic_kl_loss
+from altoolkit.math.dynamic import RunningMeanPredictions, dynamic_kl_loss
 
 
 def test_running_mean_follows_eq12():

@@ -1,4 +1,4 @@
-"""t-SNE maps, selection geometry and the first-cycle rebuild (altoolkit.embedding, plots_maps)."""
+"""t-SNE maps, selection geometry and the first-cycle rebuild (altoolkit.drivers.tsne_selections, plots_maps)."""
 
 import matplotlib
 
@@ -13,8 +13,8 @@ from sklearn.decomposition import PCA  # noqa: E402
 from sklearn.manifold import TSNE  # noqa: E402
 
 import altoolkit as alt  # noqa: E402
-from altoolkit import embedding as em  # noqa: E402
-from altoolkit import plots_maps as pm  # noqa: E402
+from altoolkit.drivers import tsne_selections as em  # noqa: E402
+from altoolkit.plotting import maps as pm  # noqa: E402
 
 
 def _blobs(n_per=30, classes=3, dim=20, sep=12.0, seed=0):

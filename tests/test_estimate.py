@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from altoolkit import estimate
+from altoolkit.engine import estimate
 
 
 def test_training_and_tsne_estimates_scale_with_units():

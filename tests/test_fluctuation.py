@@ -13,10 +13,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import altoolkit as alt  # noqa: E402
-from altoolkit import fluctuation as fl  # noqa: E402
-from altoolkit import plots_maps as pm  # noqa: E402
-from altoolkit.embedding import PoolMap  # noqa: E402
-from altoolkit.loop import derive_seed  # noqa: E402
+from altoolkit.drivers import checkpoint_fluctuation as fl  # noqa: E402
+from altoolkit.plotting import maps as pm  # noqa: E402
+from altoolkit.drivers.tsne_selections import PoolMap  # noqa: E402
+from altoolkit.engine.loop import derive_seed  # noqa: E402
 from altoolkit.strategies import SelectionContext, get_strategy  # noqa: E402
 from altoolkit.strategies.tracin import evenly_spaced_epochs  # noqa: E402
 
@@ -196,7 +196,7 @@ def test_epoch_drawer_draws_each_epoch_and_closes_the_last_figure():
     rng = np.random.default_rng(0)
     pmap = PoolMap(np.arange(50), rng.normal(size=(50, 2)), np.arange(50) % 3)
     subsets = {5: torch.tensor([1, 2, 3, 4]), 10: torch.tensor([3, 4, 5, 6]), 40: torch.tensor([7])}
-    draw = fl.epoch_drawer(pmap, subsets, ["a", "b", "c"], reference_epoch=5)
+    draw = pm.epoch_drawer(pmap, subsets, ["a", "b", "c"], reference_epoch=5)
     plt.close("all")
     f10 = draw(10)
     assert "epoch 10" in f10.axes[0].get_title() and "Jaccard with epoch 5: 0.33" in f10.axes[0].get_title()
@@ -209,9 +209,9 @@ def test_epoch_drawer_draws_each_epoch_and_closes_the_last_figure():
     with pytest.raises(ValueError, match="epoch must be one of"):
         draw(7)
     with pytest.raises(ValueError, match="reference_epoch"):
-        fl.epoch_drawer(pmap, subsets, reference_epoch=3)
+        pm.epoch_drawer(pmap, subsets, reference_epoch=3)
     with pytest.raises(ValueError, match="not among"):
-        fl.epoch_drawer(pmap, {1: [99]})
+        pm.epoch_drawer(pmap, {1: [99]})
     fig = pm.plot_jaccard_matrix([5, 10, 40], fl.jaccard_matrix(subsets))
     assert fig.axes[0].images[0].get_array()[0, 1] == pytest.approx(2 / 6)
     plt.close(fig)

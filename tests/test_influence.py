@@ -1,4 +1,4 @@
-"""Tests of altoolkit.influence against independent references (loops, brute-force Hessians)."""
+"""Tests of altoolkit.math.influence against independent references (loops, brute-force Hessians)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from altoolkit import influence as inf
-from altoolkit.models import MLP, SmallCNN
+from altoolkit.math import influence as inf
+from altoolkit.training.models import MLP, SmallCNN
 
 DOUBLE = lambda t: t.double()  # noqa: E731
 
@@ -302,7 +302,7 @@ def test_tracin_pseudo_labels_and_self_scores():
 
 
 def test_tracin_accepts_train_result_checkpoints():
-    from altoolkit.train import TrainConfig, train_model
+    from altoolkit.training.train import TrainConfig, train_model
 
     x, y = _data(24, (6,), 3, seed=8)
     torch.manual_seed(0)
@@ -321,7 +321,7 @@ def test_lissa_reports_a_finite_divergence():
     """A scale far below the Hessian's largest eigenvalue makes the recursion blow up; it must be
     reported even before the iterates overflow to inf."""
     import altoolkit as alt
-    from altoolkit.influence import lissa_inverse_hvp, loss_grad
+    from altoolkit.math.influence import lissa_inverse_hvp, loss_grad
 
     data = alt.load_digits(seed=0)
     model = alt.build_model("mlp", data.input_shape, 10, seed=0).eval()

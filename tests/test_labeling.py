@@ -11,9 +11,9 @@ import torch
 from PIL import Image
 
 import altoolkit as alt
-from altoolkit.labeling import LabelingProject, NothingToLabel, list_images, write_digits_demo
-from altoolkit.labelstore import LabelStore
-from altoolkit.loop import derive_seed
+from altoolkit.labelling.project import LabelingProject, NothingToLabel, list_images, write_digits_demo
+from altoolkit.labelling.store import LabelStore
+from altoolkit.engine.loop import derive_seed
 
 SMALL = alt.TrainConfig(epochs=3, batch_size=16)
 
@@ -168,7 +168,7 @@ def test_history_and_figures(tmp_path, demo):
 
 _SESSION = textwrap.dedent("""
     import json, os
-    import altoolkit.labeling as L, altoolkit.widgets as W
+    import altoolkit.labelling.project as L, altoolkit.labelling.widgets as W
     demo = L.write_digits_demo({demo!r}, seed=0, max_images=200)
     project = L.LabelingProject.from_folders({project!r}, demo.unlabeled_dir, demo.heldout_dir, image_size=8,
                                              channels=1, annotator="me")

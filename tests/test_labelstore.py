@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-import altoolkit.labelstore
+import altoolkit.labelling.store
 
-from altoolkit.labelstore import SCHEMA_VERSION, STORE_FILENAME, LabelStore, LabelStoreError
+from altoolkit.labelling.store import SCHEMA_VERSION, STORE_FILENAME, LabelStore, LabelStoreError
 
 CLASSES = ["cat", "dog", "bird"]
 
@@ -194,7 +194,7 @@ def test_a_damaged_store_is_refused_clearly(tmp_path):
 
 _PRELUDE = textwrap.dedent(f"""
     import importlib.util, json, sys, time
-    spec = importlib.util.spec_from_file_location("labelstore", {altoolkit.labelstore.__file__!r})
+    spec = importlib.util.spec_from_file_location("labelstore", {altoolkit.labelling.store.__file__!r})
     labelstore = importlib.util.module_from_spec(spec)
     sys.modules["labelstore"] = labelstore
     spec.loader.exec_module(labelstore)

@@ -3,7 +3,7 @@ import json
 import pytest
 
 import altoolkit as alt
-from altoolkit.loop import budget_schedule
+from altoolkit.engine.loop import budget_schedule
 
 SMALL = dict(epochs=3, cycles=3, batch_size=32)
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from altoolkit import narrate
+from altoolkit.analysis import narrate
 
 
 def test_correlation_phrase_follows_the_sign_and_size():

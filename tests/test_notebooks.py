@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from altoolkit.reproduce import load_profile, run_notebooks
+from altoolkit.teaching.reproduce import load_profile, run_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -50,7 +50,7 @@ def test_notebook_executes(nb_path, tmp_path):
     prefix = nb_path.stem.split("_", 1)[0]
     assert list(figs.glob(f"{prefix}_*.png")), f"{nb_path.name} wrote no figure named {prefix}_*.png"
     if prefix not in OUTPUTS_NOT_YET_CLEAN:
-        from altoolkit.course import output_problems
+        from altoolkit.teaching.course import output_problems
 
         assert output_problems(runs[0].output) == [], f"{nb_path.name}: unclean saved outputs"
 
@@ -76,9 +76,9 @@ def test_failing_notebook_is_reported_and_others_still_run(tmp_path):
 
 
 def test_profiles_only_set_declared_parameters(tmp_path):
-    from altoolkit.reproduce import notebook_parameters
+    from altoolkit.teaching.reproduce import notebook_parameters
 
-    from altoolkit.reproduce import PROFILES
+    from altoolkit.teaching.reproduce import PROFILES
 
     assert "full" in PROFILES
     for profile in PROFILES:
@@ -91,7 +91,7 @@ def test_profiles_only_set_declared_parameters(tmp_path):
 
 
 def test_dataset_and_root_override_only_declaring_notebooks(tmp_path):
-    from altoolkit.reproduce import notebook_parameters
+    from altoolkit.teaching.reproduce import notebook_parameters
 
     prof = load_profile("quick")
     over = {"DATASET": "cifar10", "DATA_ROOT": "/data"}

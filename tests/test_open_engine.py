@@ -17,8 +17,8 @@ from torch import nn
 
 import altoolkit as alt
 from altoolkit.data import DATASET_REGISTRY
-from altoolkit.influence import select_params
-from altoolkit.models import MODEL_REGISTRY, output_layer, penultimate_features
+from altoolkit.math.influence import select_params
+from altoolkit.training.models import MODEL_REGISTRY, output_layer, penultimate_features
 
 REPO = Path(__file__).resolve().parents[1]
 MOD = "altoolkit_user_plugin_t13"
@@ -124,7 +124,7 @@ def test_import_path_errors_say_what_is_missing():
     with pytest.raises(ValueError, match="has no attribute 'nope'"):
         alt.ALConfig(dataset="altoolkit.data:nope")
     with pytest.raises(TypeError, match="names a tuple, not a function"):
-        alt.ALConfig(model="altoolkit.models:MODELS")
+        alt.ALConfig(model="altoolkit.training.models:MODELS")
 
 
 def test_features_without_embed_come_from_the_last_linear_layer():

@@ -1,4 +1,4 @@
-"""The figure style of altoolkit.plots / plots_maps: fixed strategy colours, small multiples,
+"""The figure style of altoolkit.plotting.curves / maps: fixed strategy colours, small multiples,
 linear seconds axes, selection markers unlike any class, byte-identical PNGs, quiet returns."""
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from altoolkit import plots, plots_maps  # noqa: E402
-from altoolkit.progress import progress_enabled, tqdm  # noqa: E402
-from altoolkit.results import CurveSummary  # noqa: E402
+from altoolkit.plotting import curves as plots  # noqa: E402
+from altoolkit.plotting import maps as plots_maps  # noqa: E402
+from altoolkit.util.progress import progress_enabled, tqdm  # noqa: E402
+from altoolkit.analysis.results import CurveSummary  # noqa: E402
 from altoolkit.strategies import strategy_names  # noqa: E402
 
 

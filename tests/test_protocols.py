@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 import altoolkit as alt
-from altoolkit import loop
-from altoolkit.loop import ALConfig, budget_schedule, candidate_subset, run_active_learning
-from altoolkit.models import ResNet18CIFAR, TorchvisionResNet18, build_model, load_pretrained_backbone
+from altoolkit.engine import loop
+from altoolkit.engine.loop import ALConfig, budget_schedule, candidate_subset, run_active_learning
+from altoolkit.training.models import ResNet18CIFAR, TorchvisionResNet18, build_model, load_pretrained_backbone
 from altoolkit.strategies import SelectionContext, get_strategy
 from altoolkit.strategies.bald import ConstantScoresError, bald_scores
 from altoolkit.strategies.tod import freshly_initialised, output_discrepancy
@@ -263,7 +263,7 @@ def test_bald_refuses_constant_scores_and_models_it_cannot_sample():
 
 
 def test_isal_test_reference_is_the_summed_test_gradient_and_is_flagged(small_digits):
-    from altoolkit.influence import loss_grad
+    from altoolkit.math.influence import loss_grad
     from altoolkit.strategies.isal import TABLE3_NAMES, reference_set
 
     model = build_model("mlp", small_digits.input_shape, 10, seed=0).eval()
@@ -366,7 +366,7 @@ def test_caltech101_resize_then_center_crop(tmp_path):
 
 
 def test_flip_augmentation_flips_only():
-    from altoolkit.train import _augment_batch
+    from altoolkit.training.train import _augment_batch
 
     x = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).reshape(2, 3, 4, 5)
     out = _augment_batch(x, torch.Generator().manual_seed(0), crop=False)
@@ -414,7 +414,7 @@ def test_final_and_best_epoch_accuracy_are_recorded_and_labelled(small_digits):
 
 
 def test_new_options_leave_default_configs_and_hashes_unchanged():
-    from altoolkit.sweep import config_hash
+    from altoolkit.engine.sweep import config_hash
 
     d = ALConfig().to_dict()
     assert not set(loop._OPTIONAL_DEFAULTS) & set(d)

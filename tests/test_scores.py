@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from altoolkit.scores import disal_kl, disal_kl_from_logits, entropy, least_confidence, margin, select_top
+from altoolkit.math.scores import disal_kl, disal_kl_from_logits, entropy, least_confidence, margin, select_top
 
 
 def test_disal_kl_equals_hand_computed_value():

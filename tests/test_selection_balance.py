@@ -1,4 +1,4 @@
-"""altoolkit.selection_balance: batch class counts, entropy, largest share, the balance table."""
+"""altoolkit.analysis.selection_balance: batch class counts, entropy, largest share, the balance table."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from altoolkit.selection_balance import (class_counts, largest_class_share, normalised_class_entropy,
+from altoolkit.analysis.selection_balance import (class_counts, largest_class_share, normalised_class_entropy,
                                          record_batch_balance, selection_balance_markdown,
                                          selection_balance_table)
 
@@ -55,8 +55,8 @@ def test_table_from_indices_and_from_counts_agree():
 
 def test_loop_records_selection_diagnostics(digits):
     import altoolkit as alt
-    from altoolkit.models import build_model
-    from altoolkit.selection_balance import selection_diagnostics
+    from altoolkit.training.models import build_model
+    from altoolkit.analysis.selection_balance import selection_diagnostics
 
     rec = alt.run_active_learning(alt.ALConfig(strategy="entropy", epochs=2, cycles=2, batch_size=32), dataset=digits,
                                   progress=False)

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from altoolkit import stats
-from altoolkit.loop import RECORD_FORMAT
-from altoolkit.summary import Claim, summarize
+from altoolkit.math import stats
+from altoolkit.engine.loop import RECORD_FORMAT
+from altoolkit.drivers.active_learning_benchmark import Claim, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = [135, 269, 404, 539]

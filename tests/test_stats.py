@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from altoolkit import stats
+from altoolkit.math import stats
 
 
 def test_aulc_constant_curve_is_its_accuracy_and_trapezoid_otherwise():

@@ -1,7 +1,7 @@
 """Classic baselines: BALD, Core-set, BADGE, AL-GradNorm, TOD.
 
 Each is checked against an independent reference (hand values, brute force, autograd loops,
-per-sample gradients from altoolkit.influence) and run through the AL loop.
+per-sample gradients from altoolkit.math.influence) and run through the AL loop.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import altoolkit as alt
-from altoolkit.influence import flatten, per_sample_grads
-from altoolkit.models import MLP, SmallCNN
+from altoolkit.math.influence import flatten, per_sample_grads
+from altoolkit.training.models import MLP, SmallCNN
 from altoolkit.strategies import SelectionContext, get_strategy
 from altoolkit.strategies import gradnorm as gradnorm_mod
 from altoolkit.strategies.badge import badge_embeddings, kmeans_pp_seeding

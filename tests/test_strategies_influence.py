@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 import altoolkit as alt
-from altoolkit.influence import exact_inverse_hvp, flatten, per_sample_grads, select_params
-from altoolkit.models import MLP
+from altoolkit.math.influence import exact_inverse_hvp, flatten, per_sample_grads, select_params
+from altoolkit.training.models import MLP
 from altoolkit.strategies import SelectionContext, get_strategy
 from altoolkit.strategies.isal import expected_gradient_targets, reference_set
 from altoolkit.strategies.tracin import evenly_spaced_epochs
@@ -266,8 +266,8 @@ def test_al_loop_without_validation_set_names_the_option(digits):
 
 # ------------------------------------------------------------------- isal_study (notebook 07)
 
-from altoolkit import isal_study  # noqa: E402
-from altoolkit.results import CurveSummary  # noqa: E402
+from altoolkit.drivers import isal_influence_functions as isal_study  # noqa: E402
+from altoolkit.analysis.results import CurveSummary  # noqa: E402
 
 
 def _subset(digits, trained) -> "isal_study.TrainedSubset":
@@ -275,7 +275,7 @@ def _subset(digits, trained) -> "isal_study.TrainedSubset":
 
 
 def test_spearman_is_the_stats_module_one():
-    from altoolkit import stats
+    from altoolkit.math import stats
 
     assert isal_study.spearman is stats.spearman  # one rank correlation in the package
     assert stats.spearman([1, 2, 3], [1, 3, 2]) == pytest.approx(0.5)  # 1 − 6·2/(3·8)

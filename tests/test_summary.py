@@ -9,10 +9,10 @@ import pytest
 from scipy.stats import t as student_t
 from scipy.stats import ttest_rel
 
-from altoolkit.loop import RECORD_FORMAT
-from altoolkit.results import labels_to_reach
-from altoolkit.stats import area_under_curve
-from altoolkit.summary import (
+from altoolkit.engine.loop import RECORD_FORMAT
+from altoolkit.analysis.results import labels_to_reach
+from altoolkit.math.stats import area_under_curve
+from altoolkit.drivers.active_learning_benchmark import (
     BLOCK_END,
     BLOCK_START,
     SECONDS_END,

@@ -9,13 +9,13 @@ import os
 import pytest
 import torch
 
-import altoolkit.fresh_model as fresh_model
-import altoolkit.loop as loop
-import altoolkit.sweep as sweep
+import altoolkit.training.fresh_model as fresh_model
+import altoolkit.engine.loop as loop
+import altoolkit.engine.sweep as sweep
 from altoolkit.cli import main
-from altoolkit.loop import ALConfig, run_active_learning
-from altoolkit.models import MODEL_REVISION
-from altoolkit.sweep import SweepError, SweepSpec, config_hash, record_path, run_sweep
+from altoolkit.engine.loop import ALConfig, run_active_learning
+from altoolkit.training.models import MODEL_REVISION
+from altoolkit.engine.sweep import SweepError, SweepSpec, config_hash, record_path, run_sweep
 
 TINY = ALConfig(epochs=2, cycles=2)
 
@@ -261,7 +261,7 @@ def test_cli_sweep_rejects_bad_values(tmp_path, capsys):
 def test_records_of_an_earlier_model_revision_are_not_reused(tmp_path, monkeypatch):
     """A record computed with other built-in networks is neither a cache hit (the hash differs)
     nor resumed (run_active_learning refuses it, naming the revision, and leaves it untouched)."""
-    import altoolkit.models as models_mod
+    import altoolkit.training.models as models_mod
 
     cfg = ALConfig(strategy="random", model="mlp", cycles=1, epochs=1)
     h_now = config_hash(cfg)

@@ -16,8 +16,8 @@ import pytest
 
 SCRIPT = r"""
 import sys
-from altoolkit.loop import ALConfig
-from altoolkit.sweep import run_sweep
+from altoolkit.engine.loop import ALConfig
+from altoolkit.engine.sweep import run_sweep
 
 backend, out = sys.argv[1], sys.argv[2]
 cfgs = [ALConfig(strategy="random", seed=s, model="mlp", epochs=5000, cycles=2) for s in (0, 1)]

@@ -15,13 +15,14 @@ import torch.nn.functional as F
 from torch import nn
 
 import altoolkit as alt
-from altoolkit import fresh_model, loop
-from altoolkit.loop import ALConfig, run_active_learning, train_cycle
-from altoolkit.models import build_model, forward_with_features
+from altoolkit.training import fresh_model
+from altoolkit.engine import loop
+from altoolkit.engine.loop import ALConfig, run_active_learning, train_cycle
+from altoolkit.training.models import build_model, forward_with_features
 from altoolkit.strategies import get_strategy
 from altoolkit.strategies.tod import TOD_CONSISTENCY_WEIGHT, ConsistencyLoss, ema_decay
-from altoolkit.sweep import _canonical
-from altoolkit.train import TrainConfig, train_model
+from altoolkit.engine.sweep import _canonical
+from altoolkit.training.train import TrainConfig, train_model
 from test_resume import _strip  # tests/ is on sys.path (pytest's default import mode)
 
 pytestmark = pytest.mark.filterwarnings("ignore:tod. no previous cycle:UserWarning")
@@ -65,7 +66,7 @@ def test_the_option_is_validated_and_recorded_only_when_on():
 
 
 def _config_digest(cfg: ALConfig) -> str:
-    """What altoolkit.sweep.config_hash digests of a configuration: the canonical JSON of
+    """What altoolkit.engine.sweep.config_hash digests of a configuration: the canonical JSON of
     ``to_dict()`` (config_hash may add keys of its own, e.g. a model revision; not this option's)."""
     text = json.dumps(_canonical(cfg.to_dict()), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
@@ -228,7 +229,7 @@ def test_labelling_project_refuses_the_consistency_loss(tmp_path):
     instead of silently training without the loss."""
     import numpy as np
 
-    from altoolkit.labeling import LabelingProject
+    from altoolkit.labelling.project import LabelingProject
 
     x = np.zeros((6, 1, 8, 8), dtype=np.float32)
     with pytest.raises(ValueError, match="consistency_weight"):

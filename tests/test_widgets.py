@@ -11,9 +11,9 @@ import torch
 from PIL import Image
 
 import altoolkit as alt
-from altoolkit import widgets
-from altoolkit.labeling import LabelingProject
-from altoolkit.labelstore import LabelStore
+from altoolkit.labelling import widgets
+from altoolkit.labelling.project import LabelingProject
+from altoolkit.labelling.store import LabelStore
 
 TINY = alt.TrainConfig(epochs=2, batch_size=32)
 

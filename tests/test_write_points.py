@@ -1,6 +1,6 @@
 """Issue 12 finding 1: a record and its sidecars are one crash-consistent unit.
 
-A kill between any two writes is simulated deterministically: :data:`altoolkit.record_io._FAULT_HOOK`
+A kill between any two writes is simulated deterministically: :data:`altoolkit.engine.record_io._FAULT_HOOK`
 raises at the k-th write point (every ``atomic_write`` has one just before and one just after its
 ``os.replace``), for every k, for every strategy that keeps sidecar state (``needs_previous_cycle_model``).
 The resumed run must end with exactly the uninterrupted record, and at every kill the record on
@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from altoolkit import record_io
+from altoolkit.engine import record_io
 from altoolkit.data import from_arrays
-from altoolkit.loop import ALConfig, load_record, read_sidecar, run_active_learning
+from altoolkit.engine.loop import ALConfig, load_record, read_sidecar, run_active_learning
 from altoolkit.strategies import STRATEGIES
 
 SIDECAR_STRATEGIES = sorted(n for n, c in STRATEGIES.items() if c.needs_previous_cycle_model)

@@ -22,9 +22,9 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..inference import predict_logits
-from ..models import output_layer
-from ..validation import check_bool
+from ..training.inference import predict_logits
+from ..training.models import output_layer
+from ..util.checks import check_bool
 from .base import SelectionContext, Strategy, register_strategy
 
 __all__ = ["BadgeStrategy", "badge_embeddings", "kmeans_pp_seeding"]

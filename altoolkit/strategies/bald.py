@@ -37,8 +37,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from ..inference import batches
-from ..validation import check_float, check_int
+from ..training.inference import batches
+from ..util.checks import check_float, check_int
 from .base import SelectionContext, Strategy, register_strategy
 
 __all__ = ["BaldStrategy", "bald_scores", "mutual_information", "dropout_modules", "mc_dropout_mode",

@@ -24,12 +24,12 @@ import torch
 from torch import nn
 
 from ..data import ALDataset
-from ..inference import predict_logits
-from ..scores import select_top
+from ..training.inference import predict_logits
+from ..math.scores import select_top
 from . import batch_rules
 
 if TYPE_CHECKING:
-    from ..train import AuxiliaryLoss
+    from ..training.train import AuxiliaryLoss
 
 __all__ = [
     "SelectionContext",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from ..inference import predict_logits
+from ..training.inference import predict_logits
 from .base import SelectionContext, Strategy, register_strategy
 
 __all__ = ["CoresetStrategy", "k_center_greedy", "covering_radius"]

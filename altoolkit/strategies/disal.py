@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..inference import predict_logits
-from ..scores import disal_kl_from_logits, select_top
+from ..training.inference import predict_logits
+from ..math.scores import disal_kl_from_logits, select_top
 from .base import SelectionContext, Strategy, register_strategy
 from .uncertainty import RandomStrategy
 

@@ -31,9 +31,9 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..influence import per_sample_grads, select_params
-from ..inference import batches
-from ..validation import check_choice
+from ..math.influence import per_sample_grads, select_params
+from ..training.inference import batches
+from ..util.checks import check_choice
 from .base import SelectionContext, Strategy, register_strategy
 
 __all__ = ["GradNormStrategy", "gradnorm_scores", "expected_loss", "entropy_loss", "GRADNORM_SCHEMES"]

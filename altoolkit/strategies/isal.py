@@ -71,9 +71,9 @@ from typing import Callable, Mapping
 import torch
 from torch import nn
 
-from ..influence import PARAM_SETS, directional_derivatives, lissa_inverse_hvp, loss_grad
-from ..scores import select_top
-from ..validation import check_bool, check_choice, check_float, check_int
+from ..math.influence import PARAM_SETS, directional_derivatives, lissa_inverse_hvp, loss_grad
+from ..math.scores import select_top
+from ..util.checks import check_bool, check_choice, check_float, check_int
 from .base import SelectionContext, Strategy, register_strategy
 
 __all__ = [

@@ -61,11 +61,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..inference import predict_logits
-from ..models import forward_with_features, output_layer
-from ..scores import select_top
-from ..train import AuxiliaryLoss, AuxiliaryRun
-from ..validation import check_choice, check_float
+from ..training.inference import predict_logits
+from ..training.models import forward_with_features, output_layer
+from ..math.scores import select_top
+from ..training.train import AuxiliaryLoss, AuxiliaryRun
+from ..util.checks import check_choice, check_float
 from .base import SelectionContext, Strategy, register_strategy
 from .uncertainty import RandomStrategy
 
@@ -172,7 +172,7 @@ class ConsistencyLoss(AuxiliaryLoss):
         self.alpha = check_float("alpha", alpha, 0.0, 1.0)
 
     def begin(self, model: nn.Module, seed: int, device: torch.device) -> ConsistencyRun:
-        from ..fresh_model import derive_seed
+        from ..training.fresh_model import derive_seed
 
         _, last = output_layer(model)
         with torch.random.fork_rng(devices=[]):

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import torch
 
-from ..influence import PARAM_SETS, tracin_scores
-from ..scores import select_top
-from ..validation import check_bool, check_choice, check_int
+from ..math.influence import PARAM_SETS, tracin_scores
+from ..math.scores import select_top
+from ..util.checks import check_bool, check_choice, check_int
 from .base import SelectionContext, Strategy, register_strategy
 
 __all__ = ["TracInStrategy", "evenly_spaced_epochs"]

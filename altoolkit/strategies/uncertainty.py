@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .. import scores
-from ..inference import predict_proba
+from ..math import scores
+from ..training.inference import predict_proba
 from .base import SelectionContext, Strategy, register_strategy
 
 __all__ = ["RandomStrategy", "EntropyStrategy", "MarginStrategy", "LeastConfidenceStrategy"]

@@ -1,0 +1,10 @@
+"""One module per notebook, named after it: the computations behind each notebook's cells.
+
+01 :mod:`.tracin_to_kl`, 02 :mod:`.dynamic_loss`, 03 :mod:`.scoring_and_selection`,
+04 :mod:`.tsne_selections`, 05 :mod:`.checkpoint_fluctuation`, 06 :mod:`.active_learning_benchmark`,
+07 :mod:`.isal_influence_functions`, 09 :mod:`.why_selections_collapse` (08 is driven by
+:mod:`altoolkit.labelling`).
+
+May import every layer below (util, math, data, training, strategies, engine, analysis); figures live
+in :mod:`altoolkit.plotting`.
+"""

@@ -1,0 +1,304 @@
+"""Figures, thin over the rest of the package, in one style.
+
+Owns the figure style of the whole package: :data:`STRATEGY_STYLE` gives every strategy a fixed
+colour and marker (used by every figure here and in :mod:`altoolkit.plotting.maps`), batch-rule
+variants such as ``"disal+balanced"`` keep their base strategy's colour with their own line style,
+more than :data:`MAX_CURVES_PER_AXIS` curves become small multiples, seconds are drawn on linear
+axes from 0, and :func:`save_figure` writes PNGs at 150 dpi without volatile metadata, so a rerun
+writes the same bytes.  Every ``plot_*`` function returns the matplotlib Figure; ``save_figure``
+returns None, so a cell that ends with it prints nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from ..analysis.results import CurveSummary
+from ..data.datasets import display_image
+
+__all__ = ["STRATEGY_STYLE", "MAX_CURVES_PER_AXIS", "strategy_style", "save_figure", "plot_training_curves", "plot_score_histograms", "plot_learning_curves",
+           "plot_rank_correlation", "plot_selection_gallery", "plot_class_histograms", "plot_seconds"]
+
+
+#: Fixed colour and marker of each strategy (15 strategies of :func:`altoolkit.strategies.strategy_names`).
+#: Colours are far apart (Okabe-Ito and tab20 hues); related strategies share a hue family
+#: (the DISAL ablations are shades of DISAL's red, the uncertainty baselines blues/greens).
+STRATEGY_STYLE: dict[str, dict[str, str]] = {
+    "random": {"color": "#7f7f7f", "marker": "o"},
+    "entropy": {"color": "#0072b2", "marker": "s"},
+    "margin": {"color": "#56b4e9", "marker": "D"},
+    "least_confidence": {"color": "#009e73", "marker": "^"},
+    "disal": {"color": "#d55e00", "marker": "*"},
+    "disal_no_dynamic": {"color": "#f0a15e", "marker": "P"},
+    "disal_no_selection": {"color": "#8c2d04", "marker": "X"},
+    "ce_difference": {"color": "#cc79a7", "marker": "v"},
+    "bald": {"color": "#e6ab02", "marker": "<"},
+    "coreset": {"color": "#8c564b", "marker": ">"},
+    "badge": {"color": "#17becf", "marker": "h"},
+    "gradnorm": {"color": "#9467bd", "marker": "p"},
+    "tod": {"color": "#2ca02c", "marker": "8"},
+    "tracin": {"color": "#000000", "marker": "d"},
+    "isal": {"color": "#b8860b", "marker": "H"},
+}
+_VARIANT_LINESTYLES = ("--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 3)))
+_OTHER_COLORS = ("#393b79", "#637939", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1")
+
+#: More curves than this on one axis are drawn as small multiples (one highlighted per panel).
+MAX_CURVES_PER_AXIS = 6
+
+_PNG_METADATA = {"Software": None}
+
+
+def _base_name(label: str) -> tuple[str, str]:
+    """Split a curve label into (strategy, variant): ``"disal+balanced (n=3)"`` -> ("disal", "balanced")."""
+    head = str(label).split(" (", 1)[0].strip()
+    for sep in ("+", " "):
+        if sep in head:
+            base, rest = head.split(sep, 1)
+            return base.strip().lower(), rest.strip()
+    return head.lower(), ""
+
+
+def strategy_style(label: str) -> dict[str, Any]:
+    """Colour, marker and line style of a curve label (a strategy name, optionally with a variant).
+
+    A known strategy gets its :data:`STRATEGY_STYLE` entry; ``"name+variant"`` or ``"name variant"``
+    keeps the base strategy's colour and marker with a dashed/dotted line chosen deterministically
+    from the variant; any other label gets a fixed colour derived from its text (stable across
+    figures and runs, no hash randomisation)."""
+    base, variant = _base_name(label)
+    if base in STRATEGY_STYLE:
+        style: dict[str, Any] = dict(STRATEGY_STYLE[base], linestyle="-")
+    else:
+        key = sum(ord(ch) * (i + 1) for i, ch in enumerate(str(label)))
+        style = {"color": _OTHER_COLORS[key % len(_OTHER_COLORS)], "marker": "o", "linestyle": "-"}
+        variant = ""
+    if variant:
+        key = sum(ord(ch) * (i + 1) for i, ch in enumerate(variant))
+        style["linestyle"] = _VARIANT_LINESTYLES[key % len(_VARIANT_LINESTYLES)]
+    return style
+
+
+def save_figure(fig: "plt.Figure", figures_dir: str | Path | None, name: str, dpi: int = 150) -> None:
+    """Save ``fig`` as ``figures_dir/name.png`` (folder created if needed); returns None so that a
+    cell ending with it prints nothing.  ``figures_dir=None`` saves nothing (an interactive run
+    that was not asked to write figures).  PNGs are written without the ``Software`` tag and
+    without a timestamp, so the same figure saved twice gives identical bytes."""
+    if dpi < 150:
+        raise ValueError(f"dpi must be >= 150 for readable figures; got {dpi}")
+    if figures_dir is None:
+        return None
+    d = Path(figures_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / (name if name.endswith(".png") else f"{name}.png")
+    fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata=_PNG_METADATA)
+    return None
+
+
+def plot_training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], title: str = "") -> "plt.Figure":
+    """Train loss, dynamic-loss term and test accuracy per epoch, one line per run."""
+    keys = [k for k in ("loss", "dynamic_loss", "test_acc") if any(k in h for h in histories.values())]
+    names = {"loss": "training loss (CE + λ·KL)", "dynamic_loss": "dynamic loss KL(f̄ || f_θ)", "test_acc": "test accuracy"}
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.4), squeeze=False)
+    for ax, k in zip(axes[0], keys):
+        for lab, h in histories.items():
+            if k in h:
+                ax.plot(h["epoch"], h[k], label=lab)
+        ax.set_xlabel("epoch")
+        ax.set_title(names[k])
+        ax.grid(alpha=0.3)
+        if k == "test_acc":
+            lo, hi = _zoomed_range([h for h in histories.values() if k in h], k)
+            if lo is not None:
+                ax.set_ylim(lo, hi)
+                ax.set_title(f"{names[k]} (y zoomed to the last 3/4 of training)", fontsize=9)
+    axes[0][0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _zoomed_range(histories: Sequence[Mapping[str, Sequence[float]]], key: str) -> tuple[float | None, float | None]:
+    """y-limits covering ``key`` over the last three quarters of every history (padded by 10 %),
+    so that the differences between runs fill the panel instead of the first epochs' climb."""
+    tails = []
+    for h in histories:
+        v = np.asarray(h[key], dtype=np.float64)
+        if v.size >= 4:
+            tails.append(v[v.size // 4:])
+    if not tails:
+        return None, None
+    t = np.concatenate(tails)
+    t = t[np.isfinite(t)]
+    if not t.size:
+        return None, None
+    lo, hi = float(t.min()), float(t.max())
+    pad = max(0.1 * (hi - lo), 0.005)
+    return lo - pad, hi + pad
+
+
+def plot_score_histograms(scores: Mapping[str, torch.Tensor], xlabel: str = "KL(f_T-1 || f_T)", log: bool = True,
+                          bins: int = 40) -> "plt.Figure":
+    """Overlaid histograms of per-sample scores (log-spaced bins when ``log``)."""
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    vals = {k: np.asarray(v, dtype=np.float64) for k, v in scores.items()}
+    allv = np.concatenate([v[v > 0] if log else v for v in vals.values()])
+    if log and allv.size:
+        edges = np.logspace(np.log10(allv.min()), np.log10(allv.max()), bins)
+        ax.set_xscale("log")
+    else:
+        edges = bins
+    for k, v in vals.items():
+        ax.hist(v[v > 0] if log else v, bins=edges, histtype="step", linewidth=1.5, label=k,
+                **({"color": strategy_style(k)["color"]} if _base_name(k)[0] in STRATEGY_STYLE else {}))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("pool samples")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def _draw_curve(ax, lab: str, cs: CurveSummary, k: float, highlight: bool = True) -> None:
+    x = cs.fraction * 100
+    st = strategy_style(lab)
+    if highlight:
+        ax.plot(x, cs.mean * k, marker=st["marker"], color=st["color"], linestyle=st["linestyle"], markersize=5,
+                label=f"{lab} (n={len(cs.seeds)})")
+        ax.fill_between(x, (cs.mean - cs.std) * k, (cs.mean + cs.std) * k, color=st["color"], alpha=0.15, linewidth=0)
+    else:
+        ax.plot(x, cs.mean * k, color="#c8c8c8", linewidth=1.0, zorder=1)
+
+
+def plot_learning_curves(curves: Mapping[str, CurveSummary], title: str = "", percent: bool = True,
+                         max_per_axis: int = MAX_CURVES_PER_AXIS) -> "plt.Figure":
+    """Mean test accuracy against labeled share, with a ± std band over seeds, in each strategy's
+    fixed style (:func:`strategy_style`).  With more than ``max_per_axis`` curves the figure
+    becomes small multiples: one panel per curve, highlighted over all the others in light grey,
+    with shared axes so panels compare at a glance."""
+    if not curves:
+        raise ValueError("curves must hold at least one CurveSummary")
+    k = 100.0 if percent else 1.0
+    ylabel = "test accuracy (%)" if percent else "test accuracy"
+    names = list(curves)
+    if len(names) <= max_per_axis:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for lab in names:
+            _draw_curve(ax, lab, curves[lab], k)
+        ax.set_xlabel("% of pool labeled")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        if title:
+            ax.set_title(title)
+        fig.tight_layout()
+        return fig
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.4 * rows + 0.4), squeeze=False, sharex=True, sharey=True)
+    for j, lab in enumerate(names):
+        ax = axes[j // cols][j % cols]
+        for other in names:
+            if other != lab:
+                _draw_curve(ax, other, curves[other], k, highlight=False)
+        _draw_curve(ax, lab, curves[lab], k)
+        ax.set_title(f"{lab} (n={len(curves[lab].seeds)})", fontsize=9, color=strategy_style(lab)["color"])
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7)
+    for j in range(len(names), rows * cols):
+        axes[j // cols][j % cols].axis("off")
+    fig.supxlabel("% of pool labeled (grey: the other curves)", fontsize=9)
+    fig.supylabel(ylabel, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_rank_correlation(names: Sequence[str], rho: np.ndarray, title: str = "Spearman rank correlation of scores") -> "plt.Figure":
+    """Heat map of pairwise rank correlations, values written in the cells."""
+    n = len(names)
+    fig, ax = plt.subplots(figsize=(0.6 * n + 2.5, 0.6 * n + 2))
+    im = ax.imshow(rho, vmin=-1, vmax=1, cmap="RdBu_r")
+    ax.set_xticks(range(n), names, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(n), names, fontsize=8)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, f"{rho[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if abs(rho[i, j]) > 0.6 else "black")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_selection_gallery(dataset, selections: Mapping[str, Sequence[int]], n: int = 8,
+                           scores: Mapping[str, Sequence[float]] | None = None) -> "plt.Figure":
+    """One row per strategy: its first ``n`` selected pool samples (dataset indices), with the
+    true label (and the score when given) above each image."""
+    rows = list(selections)
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.1 * n + 1.5, 1.25 * len(rows) + 0.3), squeeze=False)
+    for r, name in enumerate(rows):
+        idx = list(selections[name])[:n]
+        for c in range(n):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(idx):
+                ax.imshow(display_image(dataset, idx[c]), cmap="gray_r" if dataset.x_train.dim() <= 3 or dataset.x_train.shape[1] == 1 else None)
+                lab = dataset.class_names[int(dataset.y_train[idx[c]])]
+                extra = f"\n{scores[name][c]:.2g}" if scores is not None and name in scores else ""
+                ax.set_title(f"{lab}{extra}", fontsize=7)
+            else:
+                ax.axis("off")
+        axes[r][0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_histograms(dataset, selections: Mapping[str, Sequence[int]]) -> "plt.Figure":
+    """Class counts of each strategy's selection, one small panel per strategy."""
+    names = list(selections)
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.3 * rows), squeeze=False, sharey=True)
+    for k, name in enumerate(names):
+        ax = axes[k // cols][k % cols]
+        counts = np.bincount(dataset.y_train[list(selections[name])].numpy(), minlength=dataset.num_classes)
+        ax.bar(range(dataset.num_classes), counts, color=strategy_style(name)["color"])
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks(range(dataset.num_classes))
+        ax.tick_params(labelsize=7)
+    for k in range(len(names), rows * cols):
+        axes[k // cols][k % cols].axis("off")
+    fig.supxlabel("class")
+    fig.supylabel("selected")
+    fig.tight_layout()
+    return fig
+
+
+def plot_seconds(seconds: Mapping[str, float], title: str = "scoring + selection time") -> "plt.Figure":
+    """Horizontal bar chart of seconds per strategy on a linear axis from 0 (bars in each
+    strategy's colour, the value written at the end of each bar)."""
+    names = list(seconds)
+    vals = [float(seconds[n]) for n in names]
+    if any(v < 0 for v in vals):
+        raise ValueError(f"seconds must be >= 0; got {dict(zip(names, vals))}")
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(names) + 1))
+    ax.barh(names, vals, color=[strategy_style(n)["color"] for n in names])
+    top = max(vals) if vals else 1.0
+    for i, v in enumerate(vals):
+        ax.text(v + 0.01 * top, i, f"{v:.2g} s", va="center", fontsize=7)
+    ax.set_xlim(0, top * 1.15 if top > 0 else 1.0)
+    ax.set_xlabel("seconds")
+    ax.invert_yaxis()
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    return fig

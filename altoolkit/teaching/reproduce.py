@@ -1,0 +1,220 @@
+"""Run every notebook with papermill, with parameters from a YAML profile.
+
+A profile (``altoolkit/profiles/NAME.yaml``) looks like::
+
+    description: one line
+    defaults: {SEED: 0}            # parameters given to every notebook that has them
+    notebooks:
+      01_tracin_to_kl: {EPOCHS: 30}  # per-notebook parameters
+
+Each notebook is executed with its own folder as working directory (so a notebook opened in
+JupyterLab and one run here behave alike), the executed copy is kept in ``output_dir``, and its
+figures go to ``figures_dir``.  A notebook that fails is reported with its name, the cell that
+failed and the error; the others still run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["PROFILES", "load_profile", "notebook_parameters", "run_notebooks", "NotebookRun", "write_runtime_table"]
+
+PROFILES: tuple[str, ...] = ("quick", "test", "paper", "full")
+
+
+def load_profile(name_or_path: str) -> dict[str, Any]:
+    """Load a profile by name (``quick``, ``test``, ``paper``, ``full``) or from a YAML file path."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml"):
+        if not p.exists():
+            raise ValueError(f"profile file {str(p)!r} does not exist")
+        text = p.read_text()
+    else:
+        if name_or_path not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)} or a .yaml path; got {name_or_path!r}")
+        text = resources.files("altoolkit").joinpath("profiles", f"{name_or_path}.yaml").read_text()
+    try:
+        prof = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"profile {name_or_path!r} is not valid YAML: {exc}") from exc
+    if not isinstance(prof, dict) or not isinstance(prof.get("notebooks", {}), dict):
+        raise ValueError(f"profile {name_or_path!r} must be a mapping with a 'notebooks' mapping")
+    prof.setdefault("defaults", {})
+    prof.setdefault("notebooks", {})
+    if not isinstance(prof["defaults"] or {}, dict):
+        raise ValueError(f"profile {name_or_path!r}: 'defaults' must be a mapping of PARAMETER: value, "
+                         f"got a {type(prof['defaults']).__name__}")
+    for nb, params in (prof["notebooks"] or {}).items():
+        if not isinstance(params or {}, dict):
+            raise ValueError(f"profile {name_or_path!r}: notebooks.{nb} must be a mapping of PARAMETER: value, "
+                             f"got a {type(params).__name__}")
+    return prof
+
+
+def _declared_parameters(nb_path: Path) -> set[str]:
+    import papermill as pm
+
+    return set(pm.inspect_notebook(str(nb_path)).keys())
+
+
+def notebook_parameters(profile: dict[str, Any], nb_path: Path, figures_dir: Path,
+                        results_dir: Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The parameters a profile gives one notebook (only those the notebook declares).
+
+    ``FIGURES_DIR`` and (when given) ``RESULTS_DIR``, the cache of AL run records, are set to
+    absolute paths for every notebook that declares them.  ``overrides`` (e.g. ``DATASET`` and
+    ``DATA_ROOT`` from ``altoolkit reproduce --dataset --root``) win over the profile, for the
+    notebooks that declare them."""
+    declared = _declared_parameters(nb_path)
+    params = {k: v for k, v in (profile.get("defaults") or {}).items() if k in declared}
+    specific = profile["notebooks"].get(nb_path.stem, {}) or {}
+    unknown = sorted(set(specific) - declared)
+    if unknown:
+        raise ValueError(
+            f"profile sets parameters {unknown} that notebook {nb_path.name} does not declare; "
+            f"its parameters are {sorted(declared)}"
+        )
+    params.update(specific)
+    if "FIGURES_DIR" in declared:
+        params["FIGURES_DIR"] = str(figures_dir.resolve())
+    params.update({k: v for k, v in (overrides or {}).items() if k in declared})
+    if results_dir is not None and "RESULTS_DIR" in declared:
+        params["RESULTS_DIR"] = str(Path(results_dir).resolve())
+    return params
+
+
+@dataclass
+class NotebookRun:
+    """Outcome of executing one notebook."""
+
+    name: str
+    ok: bool
+    seconds: float
+    output: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    failed_cell: int | None = None
+    error: str | None = None
+
+    def line(self) -> str:
+        if self.ok:
+            return f"ok    {self.name}  ({self.seconds:.0f} s)"
+        return f"FAIL  {self.name}  cell {self.failed_cell}: {self.error}"
+
+
+def _failed_cell(output: Path) -> int | None:
+    try:
+        nb = json.loads(output.read_text())
+    except Exception:
+        return None
+    code_cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    for i, c in enumerate(code_cells):
+        if any(o.get("output_type") == "error" for o in c.get("outputs", [])):
+            return i + 1
+    return None
+
+
+def run_notebooks(
+    profile: str | dict[str, Any] = "quick",
+    notebooks_dir: str | Path = "notebooks",
+    output_dir: str | Path = "runs/notebooks",
+    figures_dir: str | Path = "figures",
+    only: list[str] | None = None,
+    progress: bool = True,
+    kernel_name: str = "python3",
+    results_dir: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> list[NotebookRun]:
+    """Execute the notebooks of ``notebooks_dir`` (sorted by name) with a profile's parameters.
+
+    Args:
+        profile: profile name, YAML path, or an already loaded profile mapping.
+        notebooks_dir: folder with the ``NN_name.ipynb`` notebooks.
+        output_dir: where executed copies are written (same file names).
+        figures_dir: passed to each notebook as ``FIGURES_DIR``.
+        only: notebook stems or number prefixes to run (e.g. ``["01", "02_dynamic_loss"]``).
+        progress: papermill's cell progress bar.
+        results_dir: cache folder of AL run records, given to notebooks as ``RESULTS_DIR``
+            (finished runs are reused by later notebooks and later reproductions).
+        overrides: parameters set in every notebook that declares them (``DATASET``,
+            ``DATA_ROOT``); notebooks without them (the digits-only derivation) keep theirs.
+
+    Returns:
+        One :class:`NotebookRun` per notebook; failures do not stop the others.
+    """
+    import papermill as pm  # noqa: F401  (fail here, before any work, when papermill is missing)
+
+    prof = load_profile(profile) if isinstance(profile, str) else profile
+    nb_dir, out_dir, fig_dir = Path(notebooks_dir), Path(output_dir), Path(figures_dir)
+    if not nb_dir.is_dir():
+        raise ValueError(f"notebooks_dir {str(nb_dir)!r} is not a folder; run from the repository root or pass --notebooks-dir")
+    notebooks = sorted(p for p in nb_dir.glob("*.ipynb") if not p.name.startswith("."))
+    if only:
+        wanted = set(only)
+        notebooks = [p for p in notebooks if p.stem in wanted or p.stem.split("_", 1)[0] in wanted]
+        missing = wanted - {p.stem for p in notebooks} - {p.stem.split("_", 1)[0] for p in notebooks}
+        if missing:
+            raise ValueError(f"no notebook matches {sorted(missing)} in {str(nb_dir)!r}")
+    if not notebooks:
+        raise ValueError(f"no notebooks found in {str(nb_dir)!r}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    runs: list[NotebookRun] = []
+    # the kernels inherit this process's environment: no tqdm bars in the saved outputs
+    saved_env = {k: os.environ.get(k) for k in _KERNEL_ENV}
+    os.environ.update(_KERNEL_ENV)
+    try:
+        _run_each(notebooks, prof, nb_dir, out_dir, fig_dir, results_dir, overrides, kernel_name, progress, runs)
+    finally:
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    write_runtime_table(runs, out_dir / "RUNTIMES.md")
+    return runs
+
+
+#: Environment of the papermill kernels: progress bars off (see :mod:`altoolkit.util.progress`).
+_KERNEL_ENV = {"ALTOOLKIT_PROGRESS": "0", "TQDM_DISABLE": "1"}
+
+
+def write_runtime_table(runs: list[NotebookRun], path: str | Path) -> Path:
+    """Write the measured wall time of each executed notebook as a Markdown table (the notebook
+    headers and the README course outline cite this table instead of quoting invented times)."""
+    lines = ["| notebook | status | seconds |", "|---|---|---:|"]
+    lines += [f"| {r.name} | {'ok' if r.ok else 'FAIL'} | {r.seconds:.0f} |" for r in runs]
+    lines.append(f"\nMeasured on {os.cpu_count()} CPU cores (wall time of papermill's execution).")
+    p = Path(path)
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+def _run_each(notebooks, prof, nb_dir, out_dir, fig_dir, results_dir, overrides, kernel_name, progress, runs) -> None:
+    import papermill as pm
+
+    for nb in notebooks:
+        params = notebook_parameters(prof, nb, fig_dir, results_dir, overrides)
+        out = out_dir / nb.name
+        t0 = time.perf_counter()
+        try:
+            pm.execute_notebook(
+                str(nb), str(out), parameters=params, cwd=str(nb_dir), kernel_name=kernel_name,
+                progress_bar=progress, log_output=False,
+            )
+            runs.append(NotebookRun(nb.stem, True, time.perf_counter() - t0, str(out), params))
+        except pm.PapermillExecutionError as exc:
+            runs.append(NotebookRun(nb.stem, False, time.perf_counter() - t0, str(out), params,
+                                    failed_cell=_failed_cell(out) or exc.exec_count,
+                                    error=f"{exc.ename}: {exc.evalue}"))
+        except Exception as exc:  # kernel died, bad notebook file, ...
+            runs.append(NotebookRun(nb.stem, False, time.perf_counter() - t0, str(out), params,
+                                    error=f"{type(exc).__name__}: {exc}"))
+        print(runs[-1].line(), flush=True)

@@ -1,0 +1,95 @@
+"""Seeds, the default λ, and "train a fresh model for (seed, keys)", written once.
+
+Every experiment in the package (the AL loop's cycles, the labelling project, the notebooks'
+second-cycle comparison, λ sweeps, the ISAL study) trains a model from a fresh initialisation
+on a labeled subset.  They all derive two seeds from the run's ``seed`` and a few integer
+``keys`` (e.g. the cycle): ``derive_seed(seed, *keys, 1)`` initialises the weights and
+``derive_seed(seed, *keys, 2)`` seeds training (shuffling, dropout, augmentation), so the same
+``(seed, keys)`` gives the same model bit for bit.  :func:`train_fresh` is that recipe.
+
+:func:`default_dynamic_weight` is the one λ rule (DISAL Eq. 14): a λ given explicitly is used;
+otherwise strategies trained with the dynamic loss (``Strategy.dynamic_loss``: ``disal``,
+``disal_no_selection``) get 1.0 and the others plain cross-entropy (0).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from .models import build_model
+from .train import train_model
+
+__all__ = ["derive_seed", "default_dynamic_weight", "train_fresh"]
+
+
+def derive_seed(seed: int, *keys: int) -> int:
+    """A 31-bit seed derived from ``seed`` and integer ``keys`` (stable across runs and machines).
+
+    >>> derive_seed(0, 1) == derive_seed(0, 1) != derive_seed(0, 2)
+    True
+    """
+    ss = np.random.SeedSequence([int(seed)] + [int(k) for k in keys])
+    return int(ss.generate_state(1, dtype=np.uint32)[0] & 0x7FFFFFFF)
+
+
+def default_dynamic_weight(strategy: Any, dynamic_weight: float | None = None, otherwise: float = 0.0) -> float:
+    """λ of DISAL Eq. 14 for a run of ``strategy``.
+
+    Args:
+        strategy: a strategy name, class or instance (anything with ``dynamic_loss``), or ``None``.
+        dynamic_weight: an explicit λ; when not ``None`` it is returned as a float.
+        otherwise: λ for strategies not trained with the dynamic loss (default 0: plain CE).
+
+    >>> default_dynamic_weight("disal"), default_dynamic_weight("entropy"), default_dynamic_weight("entropy", 0.5)
+    (1.0, 0.0, 0.5)
+    """
+    if dynamic_weight is not None:
+        return float(dynamic_weight)
+    if isinstance(strategy, str):
+        from ..strategies import STRATEGIES, strategy_names
+        from ..util.checks import check_choice
+
+        strategy = STRATEGIES[check_choice("strategy", strategy, strategy_names())]
+    return 1.0 if getattr(strategy, "dynamic_loss", False) else float(otherwise)
+
+
+def train_fresh(model: str, dataset: Any, indices: torch.Tensor, config: Any, seed: int, *keys: int,
+                labels: torch.Tensor | None = None, init_state: dict[str, torch.Tensor] | None = None,
+                pretrained_weights: str | None = None, **train_kwargs: Any) -> Any:
+    """Build ``model`` freshly initialised from ``derive_seed(seed, *keys, 1)`` and train it on
+    ``dataset.x_train[indices]`` with ``derive_seed(seed, *keys, 2)``.
+
+    Args:
+        model: a model name or import path (:func:`altoolkit.training.models.build_model`).
+        dataset: the :class:`~altoolkit.data.ALDataset` (its ``to_input`` converts batches).
+        indices: pool positions of the labeled samples.
+        config: the :class:`~altoolkit.training.train.TrainConfig`.
+        seed, keys: the run's seed and the integers that tell this training apart (e.g. the cycle).
+        labels: the labels to train on (default ``dataset.y_train[indices]``).
+        init_state: weights to start from instead of the fresh initialisation (a warm start:
+            the previous cycle's final state dict); the training seed is unchanged.
+        pretrained_weights: a local torchvision state dict loaded at initialisation
+            (:func:`altoolkit.training.models.build_model`).
+        train_kwargs: passed to :func:`~altoolkit.training.train.train_model` (``checkpoint_epochs``,
+            ``eval_data``, ``progress``, ``desc``, ...).
+
+    Returns the :class:`~altoolkit.training.train.TrainResult`.
+
+    >>> import altoolkit as alt
+    >>> ds = alt.load_digits(seed=0)
+    >>> idx = torch.arange(100)
+    >>> a = train_fresh("mlp", ds, idx, alt.TrainConfig(epochs=1), 0, 3)
+    >>> b = train_fresh("mlp", ds, idx, alt.TrainConfig(epochs=1), 0, 3)
+    >>> torch.equal(a.model.head.weight, b.model.head.weight)
+    True
+    """
+    net = build_model(model, dataset.input_shape, dataset.num_classes, seed=derive_seed(seed, *keys, 1),
+                      pretrained_weights=pretrained_weights)
+    if init_state is not None:
+        net.load_state_dict(init_state)
+    y = dataset.y_train[indices] if labels is None else labels
+    return train_model(net, dataset.x_train[indices], y, config, seed=derive_seed(seed, *keys, 2),
+                       to_input=dataset.to_input, **train_kwargs)

@@ -1,0 +1,480 @@
+"""The trainer: SGD with momentum and weight decay, an lr schedule, and DISAL's dynamic loss.
+
+``train_model`` minimises L_CE + λ·KL(f̄ || f_θ) (DISAL Eq. 14, see :mod:`altoolkit.dynamic`) and
+keeps what the DISAL score needs without storing every checkpoint: the weights after the last
+epoch (θ_T, the returned model) and one copy of the weights after the epoch before it
+(θ_{T-1}, ``TrainResult.prev_state``).  Extra checkpoints for TracIn or the checkpoint
+fluctuation figure are kept only for the epochs listed in ``checkpoint_epochs``.
+
+A strategy may add an unsupervised term computed on batches of the unlabeled pool
+(:class:`AuxiliaryLoss`, asked for with :meth:`altoolkit.strategies.Strategy.training_loss`; TOD's
+consistency loss).  Without one (the default) nothing of it runs and no RNG draw changes.
+
+Training is deterministic for a seed on the CPU: the shuffling order, the dropout masks and the
+augmentations all come from RNGs seeded by ``seed``, and the global RNG state of the caller is
+left untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from ..util.progress import tqdm
+
+from ..math.dynamic import RunningMeanPredictions, dynamic_kl_from_log_probs
+from ..util.checks import check_choice, check_float, check_int
+
+__all__ = ["TrainConfig", "TrainResult", "train_model", "evaluate", "LR_SCHEDULES", "AUGMENTATIONS",
+           "TrainingDivergedError", "AuxiliaryLoss", "AuxiliaryRun"]
+
+
+class TrainingDivergedError(ValueError):
+    """The training loss became NaN or infinite: a result trained to NaN is never reported.
+
+    The message names λ (``dynamic_weight``), the learning rate and the epoch; the usual cure is
+    a smaller ``lr`` or λ.  Attributes ``dynamic_weight``, ``lr``, ``epoch`` hold the values.
+    """
+
+    def __init__(self, dynamic_weight: float, lr: float, epoch: int, loss: float):
+        self.dynamic_weight, self.lr, self.epoch, self.loss = dynamic_weight, lr, epoch, loss
+        super().__init__(
+            f"training diverged: the loss became {loss} at epoch {epoch} with lr={lr:g} and "
+            f"λ (dynamic_weight)={dynamic_weight:g}; lower lr or λ"
+        )
+
+
+def _check_training_data(x, y) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tensors (numpy arrays are converted), equal lengths, integer labels >= 0, finite inputs."""
+    import numpy as np
+
+    out = []
+    for name, a in (("x", x), ("y", y)):
+        if isinstance(a, np.ndarray):
+            if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+                raise TypeError(f"{name} must be a numeric tensor or array, got dtype {a.dtype}")
+            a = torch.from_numpy(np.ascontiguousarray(a))
+        elif not isinstance(a, torch.Tensor):
+            raise TypeError(f"{name} must be a torch tensor (or numpy array), got {type(a).__name__}")
+        out.append(a)
+    x, y = out
+    if x.dim() < 1 or y.dim() != 1:
+        raise ValueError(f"y must be 1-D labels and x have a sample axis; got x {tuple(x.shape)}, y {tuple(y.shape)}")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x has {x.shape[0]} samples but y has {y.shape[0]}; they must match")
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise TypeError(f"y must hold integer class labels, got dtype {y.dtype}")
+    y = y.long()
+    if y.numel() and int(y.min()) < 0:
+        raise ValueError(f"y holds label {int(y.min())}; labels must be in 0..num_classes-1")
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        raise ValueError("x contains NaN or infinite values")
+    return x, y
+
+
+class AuxiliaryRun:
+    """One training's state of an :class:`AuxiliaryLoss` (extra parameters, teachers, counters).
+
+    :func:`train_model` optimises :meth:`parameters` with the model's (same SGD, lr, momentum and
+    weight decay), calls :meth:`loss` for every mini-batch in place of ``model(xb)`` and
+    :meth:`after_step` after every optimiser step; the run is kept as ``TrainResult.auxiliary``.
+    """
+
+    def parameters(self) -> list[nn.Parameter]:
+        """Extra parameters trained with the model (default: none)."""
+        return []
+
+    def loss(self, model: nn.Module, xb: torch.Tensor, ub: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(model(xb), term)``: the logits of the labeled batch ``xb`` (the cross-entropy's input)
+        and the weighted term added to the loss; ``ub`` is a batch of the unlabeled pool (model
+        input), ``None`` when the pool is empty."""
+        raise NotImplementedError
+
+    def after_step(self, model: nn.Module) -> None:
+        """Called after every optimiser step (e.g. to update an EMA teacher)."""
+
+
+class AuxiliaryLoss:
+    """An unsupervised term of the training objective, on the labeled batch and a batch of the
+    unlabeled pool drawn at every step (``train_model(..., auxiliary=, unlabeled_x=)``).
+
+    :meth:`begin` is called once per training, inside the trainer's seeded RNG context, and returns
+    that training's :class:`AuxiliaryRun`; the loss object itself holds only its settings.
+    """
+
+    def begin(self, model: nn.Module, seed: int, device: torch.device) -> AuxiliaryRun:
+        raise NotImplementedError
+
+
+LR_SCHEDULES = ("step", "cosine", "constant")
+AUGMENTATIONS = ("none", "flip_crop", "flip")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings.  Defaults are small, for 8x8 digits on a CPU; the paper's CIFAR
+    settings are ``epochs=200, batch_size=128, lr=0.1`` (see the ``paper`` profile).
+
+    Attributes:
+        epochs: number of epochs T (an epoch is DISAL's "iteration").
+        batch_size: mini-batch size.
+        lr: initial learning rate of SGD.
+        momentum: SGD momentum (0.9 in both papers).
+        weight_decay: L2 weight decay (5e-4 in both papers).
+        lr_schedule: ``"step"`` (x0.1 at 80% of the epochs, as VAAL/LL4AL/TOD), ``"cosine"`` or
+            ``"constant"``.
+        dynamic_weight: λ of Eq. 14; 0 trains with cross-entropy alone.
+        augment: ``"none"``, ``"flip_crop"`` (random crop with 4-pixel padding + horizontal
+            flip, the CIFAR recipe; only for image inputs) or ``"flip"`` (horizontal flip only:
+            the Caltech101 recipe of siyuhuang/TOD ``main_TOD.py``, whose crop is a fixed
+            CenterCrop(224), see :func:`altoolkit.data.load_caltech101`'s ``resize_to``).
+        device: torch device string.
+
+    Examples:
+        >>> import altoolkit as alt
+        >>> cfg = alt.TrainConfig(epochs=5, lr=0.1)
+        >>> cfg.epochs, cfg.dynamic_weight
+        (5, 0.0)
+    """
+
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_schedule: str = "step"
+    dynamic_weight: float = 0.0
+    augment: str = "none"
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        self.epochs = check_int("epochs", self.epochs, 1)
+        self.batch_size = check_int("batch_size", self.batch_size, 1)
+        self.lr = check_float("lr", self.lr, 0.0, min_inclusive=False)
+        self.momentum = check_float("momentum", self.momentum, 0.0, 1.0, max_inclusive=False)
+        self.weight_decay = check_float("weight_decay", self.weight_decay, 0.0)
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        self.dynamic_weight = check_float("dynamic_weight (λ)", self.dynamic_weight, 0.0)
+        check_choice("augment", self.augment, AUGMENTATIONS)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """What training leaves behind.
+
+    Attributes:
+        model: the trained model, weights θ_T (after the last epoch), in eval mode.
+        prev_state: state dict θ_{T-1} (after epoch T-1; the initial weights when T = 1).
+        history: per-epoch lists ``epoch, lr, loss, ce_loss, dynamic_loss, train_acc`` and, when
+            evaluation data was given, ``test_acc``.
+        running_mean: the f̄ tracker of Eq. 12 (``None`` when it was not tracked).
+        checkpoints: ``{epoch: (state_dict, lr_during_that_epoch)}`` for ``checkpoint_epochs``.
+        seconds: wall-clock training time.
+        auxiliary: the :class:`AuxiliaryRun` of an ``auxiliary`` loss (``None`` without one).
+
+    Examples:
+        >>> import altoolkit as alt
+        >>> ds = alt.load_digits(seed=0)
+        >>> net = alt.build_model("mlp", ds.input_shape, ds.num_classes, seed=0)
+        >>> res = alt.train_model(net, ds.x_train[:64], ds.y_train[:64], alt.TrainConfig(epochs=2), seed=0)
+        >>> len(res.history["loss"]), res.seconds > 0
+        (2, True)
+    """
+
+    model: nn.Module
+    prev_state: dict[str, torch.Tensor]
+    history: dict[str, list[float]]
+    running_mean: RunningMeanPredictions | None = None
+    checkpoints: dict[int, tuple[dict[str, torch.Tensor], float]] = field(default_factory=dict)
+    seconds: float = 0.0
+    auxiliary: Any = None
+
+    def prev_model(self) -> nn.Module:
+        """A copy of the model with the weights θ_{T-1}, in eval mode."""
+        return self.model_from_state(self.prev_state)
+
+    def model_from_state(self, state: dict[str, torch.Tensor]) -> nn.Module:
+        m = copy.deepcopy(self.model)
+        m.load_state_dict(state)
+        return m.eval()
+
+    def checkpoint_model(self, epoch: int) -> nn.Module:
+        """A copy of the model with the weights saved after ``epoch``."""
+        if epoch not in self.checkpoints:
+            raise KeyError(
+                f"epoch {epoch} was not checkpointed; available: {sorted(self.checkpoints)} "
+                "(pass checkpoint_epochs= to train_model)"
+            )
+        return self.model_from_state(self.checkpoints[epoch][0])
+
+
+def _state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig):
+    if cfg.lr_schedule == "step":
+        milestone = max(1, int(round(0.8 * cfg.epochs)))
+        return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[milestone], gamma=0.1)
+    if cfg.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    return None
+
+
+def _augment_batch(x: torch.Tensor, gen: torch.Generator, crop: bool = True) -> torch.Tensor:
+    """Random crop (4-pixel zero padding, when ``crop``) and horizontal flip, per sample."""
+    if x.dim() != 4:
+        return x
+    b, _, h, w = x.shape
+    if not crop:
+        flip_only = torch.rand(b, generator=gen) < 0.5
+        return torch.where(flip_only[:, None, None, None], x.flip(-1), x)
+    pad = 4
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
+    flip = torch.rand(b, generator=gen) < 0.5
+    out = torch.empty_like(x)
+    for i in range(b):
+        patch = padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w]
+        out[i] = patch.flip(-1) if flip[i] else patch
+    return out
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    to_input: Callable[[torch.Tensor], torch.Tensor] = lambda t: t.float(),
+    batch_size: int = 512,
+    device: str = "cpu",
+) -> float:
+    """Accuracy of ``model`` on ``(x, y)``, in eval mode (the mode is restored afterwards).
+
+    Examples:
+        >>> import altoolkit as alt
+        >>> ds = alt.load_digits(seed=0)
+        >>> net = alt.build_model("mlp", ds.input_shape, ds.num_classes, seed=0)
+        >>> 0.0 <= alt.evaluate(net, ds.x_test, ds.y_test) <= 1.0
+        True
+    """
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for s in range(0, x.shape[0], batch_size):
+        xb = to_input(x[s : s + batch_size]).to(device)
+        correct += int((model(xb).argmax(1).cpu() == y[s : s + batch_size]).sum())
+    model.train(was_training)
+    return correct / max(1, x.shape[0])
+
+
+def train_model(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    config: TrainConfig | None = None,
+    *,
+    seed: int = 0,
+    to_input: Callable[[torch.Tensor], torch.Tensor] = lambda t: t.float(),
+    eval_data: tuple[torch.Tensor, torch.Tensor] | None = None,
+    checkpoint_epochs: Sequence[int] = (),
+    track_running_mean: bool | None = None,
+    progress: bool = True,
+    desc: str = "train",
+    on_epoch_end: Callable[[int, nn.Module], None] | None = None,
+    eval_every: int = 1,
+    auxiliary: AuxiliaryLoss | None = None,
+    unlabeled_x: torch.Tensor | None = None,
+) -> TrainResult:
+    """Train ``model`` in place on the labeled set ``(x, y)`` and return a :class:`TrainResult`.
+
+    The objective is cross-entropy plus ``config.dynamic_weight`` times the dynamic loss
+    KL(f̄_(t) || f_θ) of DISAL Eq. 13-14.  f̄ is updated (Eq. 12) from each batch's own forward
+    pass before the loss is computed, so at epoch 1 f̄ = f_θ and the dynamic term is exactly 0.
+
+    Args:
+        model: the network (modified in place and returned as ``result.model``).
+        x, y: labeled inputs (as stored; ``to_input`` maps a batch to model input) and labels.
+        config: optimisation settings (:class:`TrainConfig`).
+        seed: seeds the shuffling, dropout and augmentation RNGs.
+        to_input: batch transform, usually ``dataset.to_input``.
+        eval_data: optional ``(x_test, y_test)`` evaluated after every ``eval_every``-th epoch and
+            after the last (``history['test_acc']``, at the epochs ``history['test_epoch']``).
+        checkpoint_epochs: epochs (1-based) after which a copy of the weights is kept.
+        track_running_mean: keep f̄ even when λ = 0 (default: only when λ > 0).
+        progress: show a tqdm bar over epochs.
+        on_epoch_end: called as ``on_epoch_end(epoch, model)`` after each epoch.
+        auxiliary: an unsupervised term added at every step (:class:`AuxiliaryLoss`, e.g. TOD's
+            :class:`~altoolkit.strategies.tod.ConsistencyLoss`); needs ``unlabeled_x``.  Each step
+            draws ``config.batch_size`` distinct pool samples uniformly (augmented like the
+            labeled batch) with a generator seeded by ``derive_seed(seed, 0x0D)``, so the
+            labeled shuffling stream is the one of a training without it.  ``history`` then has
+            ``auxiliary_loss``, and ``loss`` includes it.
+        unlabeled_x: the unlabeled pool's stored inputs (``to_input`` converts them), for ``auxiliary``.
+
+    Raises:
+        TrainingDivergedError: the loss became NaN/inf (names λ, lr and the epoch).
+        ValueError/TypeError: NaN/inf inputs, labels out of range or not integers, lengths
+            that differ (numpy arrays are converted to tensors).
+
+    Examples:
+        >>> import altoolkit as alt
+        >>> ds = alt.load_digits(seed=0)
+        >>> net = alt.build_model("mlp", ds.input_shape, ds.num_classes, seed=0)
+        >>> res = alt.train_model(net, ds.x_train[:200], ds.y_train[:200], alt.TrainConfig(epochs=3), seed=0)
+        >>> res.history["loss"][-1] < res.history["loss"][0]
+        True
+    """
+    cfg = config or TrainConfig()
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(cfg).__name__}")
+    x, y = _check_training_data(x, y)
+    n = int(x.shape[0])
+    if n == 0:
+        raise ValueError("the labeled set is empty: train_model needs at least one labeled sample")
+    bad = [e for e in checkpoint_epochs if not (isinstance(e, int) and 1 <= e <= cfg.epochs)]
+    if bad:
+        raise ValueError(f"checkpoint_epochs must be integers in [1, {cfg.epochs}], got {bad}")
+    if auxiliary is not None and not isinstance(auxiliary, AuxiliaryLoss):
+        raise TypeError(f"auxiliary must be an AuxiliaryLoss, got {type(auxiliary).__name__}")
+    if (auxiliary is None) != (unlabeled_x is None):
+        raise ValueError("auxiliary and unlabeled_x go together: the auxiliary loss draws its batches from unlabeled_x")
+    if unlabeled_x is not None:
+        if not isinstance(unlabeled_x, torch.Tensor):
+            raise TypeError(f"unlabeled_x must be a torch tensor, got {type(unlabeled_x).__name__}")
+        if tuple(unlabeled_x.shape[1:]) != tuple(x.shape[1:]):
+            raise ValueError(f"unlabeled_x samples have shape {tuple(unlabeled_x.shape[1:])}, the labeled ones "
+                             f"{tuple(x.shape[1:])}; they must match")
+    device = torch.device(cfg.device)
+    model.to(device)
+    lam = cfg.dynamic_weight
+    track = lam > 0 if track_running_mean is None else bool(track_running_mean)
+
+    history: dict[str, list[float]] = {k: [] for k in ("epoch", "lr", "loss", "ce_loss", "dynamic_loss", "train_acc")}
+    eval_every = check_int("eval_every", eval_every, 1)
+    if auxiliary is not None:
+        history["auxiliary_loss"] = []
+    if eval_data is not None:
+        history["test_acc"] = []
+        history["test_epoch"] = []
+    checkpoints: dict[int, tuple[dict[str, torch.Tensor], float]] = {}
+    running = None
+    prev_state = _state_copy(model)  # θ_0; replaced by θ_{T-1} below
+    t0 = time.perf_counter()
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # dropout masks
+        gen = torch.Generator().manual_seed(seed)  # shuffling and augmentation
+        aux: AuxiliaryRun | None = None
+        ugen = torch.Generator()  # unlabeled batches (seeded and drawn only with an auxiliary loss)
+        n_unl = 0
+        params: Any = model.parameters()
+        if auxiliary is not None and unlabeled_x is not None:
+            from .fresh_model import derive_seed  # fresh_model imports this module
+
+            aux = auxiliary.begin(model, seed, device)
+            params = list(model.parameters()) + list(aux.parameters())
+            ugen.manual_seed(derive_seed(seed, 0x0D))
+            n_unl = int(unlabeled_x.shape[0])
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        sched = _make_scheduler(opt, cfg)
+        bar = tqdm(range(1, cfg.epochs + 1), desc=desc, disable=not progress, leave=False)
+        for epoch in bar:
+            if epoch == cfg.epochs:
+                prev_state = _state_copy(model)  # θ_{T-1}
+            model.train()
+            lr_now = opt.param_groups[0]["lr"]
+            perm = torch.randperm(n, generator=gen)
+            sums = {"loss": 0.0, "ce": 0.0, "dyn": 0.0, "aux": 0.0, "correct": 0}
+            for s in range(0, n, cfg.batch_size):
+                idx = perm[s : s + cfg.batch_size]
+                xb = x[idx]
+                if cfg.augment != "none":
+                    xb = _augment_batch(xb, gen, crop=cfg.augment == "flip_crop")
+                xb = to_input(xb).to(device)
+                yb = y[idx].to(device)
+                if aux is None:
+                    logits = model(xb)
+                else:
+                    ub = None
+                    if n_unl and unlabeled_x is not None:
+                        ub = unlabeled_x[torch.randperm(n_unl, generator=ugen)[: cfg.batch_size]]
+                        if cfg.augment != "none":
+                            ub = _augment_batch(ub, ugen, crop=cfg.augment == "flip_crop")
+                        ub = to_input(ub).to(device)
+                    logits, aux_term = aux.loss(model, xb, ub)
+                if s == 0 and epoch == 1 and int(y.max()) >= logits.shape[1]:
+                    raise ValueError(
+                        f"y holds label {int(y.max())} but the model has {logits.shape[1]} outputs; "
+                        f"labels must be in 0..{logits.shape[1] - 1}"
+                    )
+                if track:
+                    # one log-softmax serves the CE, the recorded f_θ (Eq. 12) and the KL (Eq. 13)
+                    log_p = F.log_softmax(logits, dim=1)
+                    ce = F.nll_loss(log_p, yb)
+                    if running is None:
+                        running = RunningMeanPredictions(n, logits.shape[1])
+                    mean_b = running.update(idx, log_p.detach().exp())
+                    if lam > 0:
+                        dyn = dynamic_kl_from_log_probs(mean_b, log_p)
+                        loss = ce + lam * dyn
+                    else:  # λ = 0: log the term (how far f_θ drifts from f̄) without training on it
+                        loss = ce
+                        dyn = dynamic_kl_from_log_probs(mean_b, log_p.detach())
+                    sums["dyn"] += float(dyn.detach()) * len(idx)
+                else:
+                    ce = F.cross_entropy(logits, yb)
+                    loss = ce
+                if aux is not None:
+                    loss = loss + aux_term
+                    sums["aux"] += float(aux_term.detach()) * len(idx)
+                if not bool(torch.isfinite(loss.detach())):
+                    raise TrainingDivergedError(lam, lr_now, epoch, float(loss.detach()))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if aux is not None:
+                    aux.after_step(model)
+                sums["loss"] += float(loss.detach()) * len(idx)
+                sums["ce"] += float(ce.detach()) * len(idx)
+                sums["correct"] += int((logits.detach().argmax(1) == yb).sum())
+            if sched is not None:
+                sched.step()
+            history["epoch"].append(epoch)
+            history["lr"].append(lr_now)
+            history["loss"].append(sums["loss"] / n)
+            history["ce_loss"].append(sums["ce"] / n)
+            history["dynamic_loss"].append(sums["dyn"] / n)
+            history["train_acc"].append(sums["correct"] / n)
+            if aux is not None:
+                history["auxiliary_loss"].append(sums["aux"] / n)
+            if eval_data is not None and (epoch % eval_every == 0 or epoch == cfg.epochs):
+                history["test_acc"].append(evaluate(model, eval_data[0], eval_data[1], to_input, device=cfg.device))
+                history["test_epoch"].append(epoch)
+                bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", test_acc=f"{history['test_acc'][-1]:.3f}")
+            else:
+                bar.set_postfix(loss=f"{history['loss'][-1]:.3f}")
+            if epoch in checkpoint_epochs:
+                checkpoints[epoch] = (_state_copy(model), lr_now)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, model)
+        bar.close()
+    model.eval()
+    return TrainResult(
+        model=model,
+        prev_state=prev_state,
+        history=history,
+        running_mean=running,
+        checkpoints=checkpoints,
+        seconds=time.perf_counter() - t0,
+        auxiliary=aux,
+    )

@@ -226,12 +226,15 @@ def _cmd_al(args: argparse.Namespace) -> int:
 
 
 def _cmd_strategies(args: argparse.Namespace) -> int:
-    from .strategies import STRATEGIES
+    from .strategies import STRATEGIES, describe_options
 
     width = max(len(n) for n in STRATEGIES)
     for name, cls in STRATEGIES.items():
         print(f"{name:<{width}}  {cls.description}{'  [--batch]' if cls.takes_batch() else ''}")
-    print("[--batch]: takes the batch option topk|balanced|diverse (altoolkit.strategies.batch_rules)")
+        for opt, default, allowed, doc in describe_options(cls):
+            print(f"{'':<{width}}    {opt}={default!r} ({allowed}): {doc}")
+    print("Options: --strategy-option KEY=VALUE (repeatable); [--batch]: takes the batch option topk|balanced|diverse "
+          "(altoolkit.strategies.batch_rules)")
     return 0
 
 

@@ -215,3 +215,54 @@ def test_cli_training_flags_come_from_trainconfig():
         assert flags[k].default == getattr(alt.TrainConfig(), k)
         assert flags[k].help and "default" in flags[k].help
     assert "flip_crop" in flags["augment"].help and "cosine" in flags["lr_schedule"].help
+
+
+def test_strategy_options_are_checked_from_their_declaration():
+    from altoolkit.strategies import describe_options
+
+    with pytest.raises(TypeError, match="strategy 'isal' takes no option 'deep'; its options: reference, grad_simi"):
+        alt.get_strategy("isal", deep=3)
+    with pytest.raises(ValueError, match="reference must be one of labeled, initial, validation, test"):
+        alt.get_strategy("isal", reference="train")
+    with pytest.raises(ValueError, match=r"damping must be in \[0.0, 1.0\), got 1.0"):
+        alt.get_strategy("isal", damping=1.0)
+    with pytest.raises(TypeError, match="largest must be True or False"):
+        alt.get_strategy("tracin", largest="yes")
+    with pytest.raises(ValueError, match="takes no options"):
+        alt.get_strategy("random", k=3)
+    s = alt.get_strategy("isal", grad_simi=True, which="all")
+    assert (s.grad_simi, s.which, s.opts.depth) == (True, "all", 250)
+    with pytest.raises(AttributeError):
+        s.no_such_option  # noqa: B018
+    # the help derives from the same fields: every option, its default and what is allowed
+    for name in alt.strategy_names():
+        cls = alt.get_strategy(name).__class__
+        described = describe_options(name)
+        assert [d[0] for d in described] == ([f.name for f in dataclasses.fields(cls.Options)] if cls.Options else [])
+        for opt, default, allowed, doc in described:
+            assert getattr(alt.get_strategy(name), opt) == default and allowed and doc
+            if "Options" in vars(cls):  # declared here (not inherited): its docstring lists the option
+                assert f"{opt} ({allowed}; default {default!r}): {doc}" in cls.__doc__
+    assert ("head_dropout", None, "float in (0.0, 1.0) or None") == describe_options("bald")[1][:3]
+
+
+def test_a_user_strategy_declares_its_options_once():
+    from altoolkit.strategies import Strategy, StrategyOptions, option
+
+    @dataclasses.dataclass(frozen=True)
+    class TopOptions(StrategyOptions):
+        k: int = option(2, "how many", minimum=1)
+        mode: str = option("a", "a or b", choices=("a", "b"), recorded="changed")
+
+    class Top(Strategy):
+        name = "top_test_only"  # not registered
+        Options = TopOptions
+
+        def score(self, ctx):
+            return ctx.pool_x.flatten(1).sum(1)
+
+    s = Top(k=3.0)
+    assert (s.k, s.options(), Top(mode="b", batch="balanced").options()) == (3, {"k": 3}, {"k": 2, "mode": "b", "batch": "balanced"})
+    assert "k (int in [1, inf]; default 2): how many" in Top.__doc__
+    with pytest.raises(ValueError, match="mode must be one of a, b"):
+        Top(mode="c")

@@ -76,10 +76,58 @@ def _add_sweep_parsers(sub: Any, d: Any) -> None:
                     help="a claim to check (repeatable; replaces the papers' default claims), e.g. 'disal > random'")
 
 
-# Options shared by `al` and `sweep`: the fields of ALConfig that are not swept.
-_RUN_FIELDS = ("initial_fraction", "step_fraction", "cycles", "model", "epochs", "batch_size", "lr", "momentum",
-               "weight_decay", "lr_schedule", "augment", "validation_size", "device", "root", "download",
-               "initial_size", "step_size", "subset_size", "warm_start", "eval_every", "pretrained_weights")
+def _attribute_docs(cls: type) -> dict[str, str]:
+    """``{name: text}`` from the ``Attributes:`` section of ``cls``'s docstring (Google style), as one
+    line of plain text each (reST roles and literals unwrapped, ``%`` escaped for argparse)."""
+    import inspect
+    import re
+
+    docs: dict[str, str] = {}
+    names: list[str] = []
+    inside = False
+    for line in inspect.cleandoc(cls.__doc__ or "").splitlines():
+        if line.strip() == "Attributes:":
+            inside = True
+            continue
+        if inside and line and not line.startswith(" "):
+            break
+        m = re.match(r"^    (\w+(?:, \w+)*): (.*)$", line)
+        if inside and m:
+            names = m.group(1).split(", ")
+            for n in names:
+                docs[n] = m.group(2)
+        elif inside and line.startswith("        "):
+            for n in names:
+                docs[n] += " " + line.strip()
+    plain = {k: re.sub(r":\w+:`~?([^`]+)`", r"\1", v).replace("``", "") for k, v in docs.items()}
+    return {k: v.replace("%", "%%") for k, v in plain.items()}
+
+
+def _add_train_options(p: argparse.ArgumentParser, d: Any) -> None:
+    """One flag per training setting of :class:`~altoolkit.train.TrainConfig` (:data:`TRAIN_KEYS`),
+    its type, help and default taken from TrainConfig's fields and docstring."""
+    import dataclasses
+    import typing
+
+    from .engine.loop import TRAIN_KEYS
+    from .training.train import TrainConfig
+
+    docs = _attribute_docs(TrainConfig)
+    types = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in TRAIN_KEYS:
+            kind = types[f.name]
+            p.add_argument("--" + f.name.replace("_", "-"), type=kind if kind in (int, float) else str,
+                           default=getattr(d, f.name), help=f"{docs[f.name].rstrip('.')} (default: %(default)s)")
+
+
+def _run_keys() -> tuple[str, ...]:
+    """Options shared by `al` and `sweep`: the ALConfig settings that are not swept or set apart."""
+    from .engine.loop import ALConfig
+
+    return tuple(k for k in ALConfig.keys()
+                 if k not in ("dataset", "strategy", "strategy_options", "seed", "dynamic_weight", "score_batch_size",
+                              "dataset_options"))
 
 
 def _add_run_options(p: argparse.ArgumentParser, d) -> None:
@@ -91,16 +139,9 @@ def _add_run_options(p: argparse.ArgumentParser, d) -> None:
     p.add_argument("--model", default=d.model,
                    help="model name, or import path package.module:function of function(input_shape, num_classes) -> "
                         "nn.Module (the module on PYTHONPATH; default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="epochs per cycle (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="training batch size (default: %(default)s)")
-    p.add_argument("--lr", type=float, default=d.lr, help="SGD learning rate (default: %(default)s)")
-    p.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum (default: %(default)s)")
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help="weight decay (default: %(default)s)")
-    p.add_argument("--lr-schedule", default=d.lr_schedule, help="step, cosine or constant (default: %(default)s)")
-    p.add_argument("--augment", default=d.augment, help="none or flip_crop (default: %(default)s)")
+    _add_train_options(p, d)
     p.add_argument("--validation-size", type=int, default=d.validation_size,
                    help="pool samples held out as a labeled validation set (ISAL's reference set; default: %(default)s)")
-    p.add_argument("--device", default=d.device, help="torch device (default: %(default)s)")
     p.add_argument("--initial-size", type=int, default=d.initial_size,
                    help="labeled samples at the start, instead of --initial-fraction (e.g. 5000)")
     p.add_argument("--step-size", type=int, default=d.step_size,
@@ -117,7 +158,7 @@ def _add_run_options(p: argparse.ArgumentParser, d) -> None:
 
 
 def _run_fields(args: argparse.Namespace) -> dict[str, Any]:
-    return {f: getattr(args, f) for f in _RUN_FIELDS}
+    return {k: getattr(args, k) for k in _run_keys()}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,12 +226,15 @@ def _cmd_al(args: argparse.Namespace) -> int:
 
 
 def _cmd_strategies(args: argparse.Namespace) -> int:
-    from .strategies import STRATEGIES
+    from .strategies import STRATEGIES, describe_options
 
     width = max(len(n) for n in STRATEGIES)
     for name, cls in STRATEGIES.items():
         print(f"{name:<{width}}  {cls.description}{'  [--batch]' if cls.takes_batch() else ''}")
-    print("[--batch]: takes the batch option topk|balanced|diverse (altoolkit.strategies.batch_rules)")
+        for opt, default, allowed, doc in describe_options(cls):
+            print(f"{'':<{width}}    {opt}={default!r} ({allowed}): {doc}")
+    print("Options: --strategy-option KEY=VALUE (repeatable); [--batch]: takes the batch option topk|balanced|diverse "
+          "(altoolkit.strategies.batch_rules)")
     return 0
 
 

@@ -60,7 +60,7 @@ def test_config_hash_changes_with_every_field():
         "initial_size": 100, "step_size": 50, "subset_size": 500, "warm_start": True, "eval_every": 5,
         "pretrained_weights": "w.pth",
     }
-    assert set(changed) == {f.name for f in dataclasses.fields(ALConfig)}, "a new ALConfig field needs a case here"
+    assert set(changed) == set(ALConfig.keys()), "a new ALConfig field needs a case here"
     hashes = {config_hash(base)}
     for name, value in changed.items():
         if name == "strategy_options":

@@ -19,12 +19,13 @@ error naming the file (its weights depend on every earlier cycle).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,13 +37,13 @@ from ..data import ALDataset, check_dataset_name, load_dataset
 from ..training.fresh_model import default_dynamic_weight, derive_seed, train_fresh
 from ..training.models import MODEL_REVISION, build_model, check_model
 from ..strategies import SelectionContext, get_strategy, strategy_names
-from ..training.train import AUGMENTATIONS, LR_SCHEDULES, TrainConfig, evaluate
+from ..training.train import TrainConfig, evaluate
 from .record_io import (SidecarError, check_output_file, load_sidecar, loads_strict, lock_file, prune_sidecars,
                         save_sidecar, write_json)
 from ..analysis.selection_balance import selection_diagnostics
 from ..util.checks import check_bool, check_choice, check_device, check_float, check_fraction, check_int
 
-__all__ = ["ALConfig", "PoolPlan", "run_active_learning", "load_record", "load_config_dataset", "plan_pool", "train_cycle",
+__all__ = ["ALConfig", "TRAIN_KEYS", "PoolPlan", "run_active_learning", "load_record", "load_config_dataset", "plan_pool", "train_cycle",
            "budget_schedule", "derive_seed", "RECORD_FORMAT", "write_record", "read_sidecar",
            "check_record_indices", "MAX_SEED", "candidate_subset", "ACCURACY_LABELS"]
 
@@ -71,8 +72,24 @@ _OPTIONAL_DEFAULTS: dict[str, Any] = {
 }
 
 
-@dataclass
-class ALConfig:
+#: TrainConfig's settings that ALConfig takes (and records) as flat keywords; λ is ALConfig's own
+#: ``dynamic_weight`` (``None``: the strategy's rule).
+TRAIN_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name != "dynamic_weight")
+
+# ``dataclasses.replace(cfg, ...)`` rebuilds a configuration from its init fields; the training
+# settings are declared to it as keyword pseudo-fields (InitVar) that it reads back from
+# ``cfg.train`` (through the properties set below), so that ``replace(cfg, strategy=...)`` keeps
+# them and ``replace(cfg, epochs=3)`` changes one.
+_TrainKeywords: Any = dataclasses.make_dataclass(
+    "_TrainKeywords",
+    [(f.name, dataclasses.InitVar(f.type), field(default=f.default)) for f in dataclasses.fields(TrainConfig)
+     if f.name in TRAIN_KEYS],
+    init=False,
+)
+
+
+@dataclass(init=False)
+class ALConfig(_TrainKeywords):
     """Configuration of one active-learning run (all fields are written into the record).
 
     Attributes:
@@ -89,14 +106,16 @@ class ALConfig:
         model: model name (:func:`altoolkit.models.model_names`, including those given to
             :func:`altoolkit.register_model`) or import path ``"package.module:function"`` of a
             ``function(input_shape, num_classes) -> nn.Module``; the record stores the string.
-        epochs, batch_size, lr, momentum, weight_decay, lr_schedule, augment: training settings.
+        train: the training settings, a :class:`~altoolkit.train.TrainConfig` (its fields' docs); give
+            either ``train=TrainConfig(...)`` or its fields as keywords (``epochs=5, lr=0.1``), not
+            both.  Every one reads back flat (``cfg.epochs``); ``train.dynamic_weight`` is the λ
+            resolved from ``dynamic_weight``.  ``dataclasses.replace(cfg, epochs=3)`` works.
         dynamic_weight: λ of DISAL Eq. 14.  ``None``: 1.0 for strategies trained with the dynamic
             loss (``disal``, ``disal_no_selection``), 0 for the others; a number applies to all.
         validation_size: number of pool samples held out (seeded) as a labeled validation set,
             never selected or trained on; strategies see it as ``ctx.validation`` (ISAL's
             validation reference set).  0: none.  Budget fractions refer to the rest of the pool.
         score_batch_size: batch size for scoring the pool.
-        device: torch device string.
         root, download: where a torchvision dataset lives and whether to download it.
         dataset_options: extra keyword arguments of the dataset loader.
         initial_size, step_size: absolute budgets (labeled samples at the start, samples added per
@@ -143,17 +162,13 @@ class ALConfig:
     step_fraction: float = 0.05
     cycles: int = 7
     model: str = "cnn"
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    lr_schedule: str = "step"
-    augment: str = "none"
+    #: The training settings (:class:`TrainConfig`, which declares and checks them), its λ resolved
+    #: from ``dynamic_weight``.  Given as ``train=TrainConfig(...)`` or as the flat keywords
+    #: :data:`TRAIN_KEYS`, which also read back (``cfg.epochs`` is ``cfg.train.epochs``).
+    train: TrainConfig = field(default_factory=TrainConfig, init=False)
     dynamic_weight: float | None = None
     validation_size: int = 0
     score_batch_size: int = 512
-    device: str = "cpu"
     root: str | None = None
     download: bool = False
     dataset_options: dict[str, Any] = field(default_factory=dict)
@@ -164,12 +179,31 @@ class ALConfig:
     eval_every: int = 0
     pretrained_weights: str | None = None
 
-    def __post_init__(self) -> None:
+    def __init__(self, *, train: TrainConfig | None = None, **settings: Any) -> None:
+        own = {f.name: f for f in dataclasses.fields(ALConfig) if f.init}
+        flat = {k: settings.pop(k) for k in TRAIN_KEYS if k in settings}
+        unknown = sorted(set(settings) - set(own))
+        if unknown:
+            raise TypeError(f"ALConfig got an unexpected keyword argument {unknown[0]!r}; allowed: {', '.join(self.keys())}, train")
+        for name, f in own.items():
+            if name in settings:
+                setattr(self, name, settings[name])
+            else:
+                setattr(self, name, f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
+        if train is not None:
+            if flat:
+                raise ValueError(f"give the training settings either as train=TrainConfig(...) or as keywords, not both; "
+                                 f"got train= and {', '.join(sorted(flat))}")
+            if not isinstance(train, TrainConfig):
+                raise TypeError(f"train must be a TrainConfig, got {type(train).__name__}")
+        self._check(train, flat)
+
+    def _check(self, train: TrainConfig | None, flat: dict[str, Any]) -> None:
         check_dataset_name(self.dataset)
         check_choice("strategy", self.strategy, strategy_names())
         check_model(self.model)
         self.seed = check_int("seed", self.seed, 0, MAX_SEED)
-        self.device = check_device("device", self.device)
+        device = check_device("device", train.device if train is not None else flat.get("device", TrainConfig.device))
         self.initial_fraction = check_fraction("initial_fraction", self.initial_fraction)
         self.step_fraction = check_fraction("step_fraction", self.step_fraction)
         self.cycles = check_int("cycles", self.cycles, 1)
@@ -201,12 +235,17 @@ class ALConfig:
         self.validation_size = check_int("validation_size", self.validation_size, 0)
         if self.dynamic_weight is not None:
             self.dynamic_weight = check_float("dynamic_weight (λ)", self.dynamic_weight, 0.0)
-        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        check_choice("augment", self.augment, AUGMENTATIONS)
+        settings = TrainConfig(**{**flat, "device": device}) if train is None else dataclasses.replace(train, device=device)
         if not isinstance(self.strategy_options, dict):
             raise TypeError(f"strategy_options must be a dict, got {type(self.strategy_options).__name__}")
-        self.train_config()  # validates epochs, batch_size, lr, momentum, weight_decay
         strat = get_strategy(self.strategy, **self.strategy_options)  # validates the options
+        lam = default_dynamic_weight(strat, self.dynamic_weight)
+        if train is not None and train.dynamic_weight not in (0.0, lam):
+            raise ValueError(
+                f"λ is ALConfig's dynamic_weight (None: the strategy's rule), which gives {lam} here; "
+                f"train.dynamic_weight={train.dynamic_weight} disagrees: set ALConfig(dynamic_weight=...) instead"
+            )
+        self.train = dataclasses.replace(settings, dynamic_weight=lam)
         if getattr(strat, "requires_warm_start", False) and not self.warm_start:
             raise ValueError(
                 f"strategy {self.strategy!r} with options {strat.options()} compares with the previous cycle's "
@@ -218,21 +257,25 @@ class ALConfig:
         return default_dynamic_weight(get_strategy(self.strategy, **self.strategy_options), self.dynamic_weight)
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            momentum=self.momentum,
-            weight_decay=self.weight_decay,
-            lr_schedule=self.lr_schedule,
-            dynamic_weight=self.effective_dynamic_weight() if self.strategy in strategy_names() else 0.0,
-            augment=self.augment,
-            device=self.device,
-        )
+        """The training settings with the resolved λ (:attr:`train`)."""
+        return self.train
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """The configuration's keys in the record's order: its own fields, and in place of
+        ``train`` its settings (:data:`TRAIN_KEYS`), except ``device``, which the record format
+        keeps after ``score_batch_size``."""
+        out: list[str] = []
+        for f in dataclasses.fields(cls):
+            out += [k for k in TRAIN_KEYS if k != "device"] if f.name == "train" else [f.name]
+            if f.name == "score_batch_size":
+                out.append("device")
+        return tuple(out)
 
     def to_dict(self) -> dict[str, Any]:
-        """All fields, except the later ones (:data:`_OPTIONAL_DEFAULTS`) left at their default."""
-        d = asdict(self)
+        """All settings as flat keys (:meth:`keys`), except the later ones (:data:`_OPTIONAL_DEFAULTS`)
+        left at their default: records and sweep hashes keep the format they had before ``train``."""
+        d = {k: copy.deepcopy(getattr(self, k)) for k in self.keys()}
         for k, default in _OPTIONAL_DEFAULTS.items():
             if d[k] == default and type(d[k]) is type(default):
                 del d[k]
@@ -245,11 +288,29 @@ class ALConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ALConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = set(cls.keys())
         unknown = sorted(set(d) - names)
         if unknown:
             raise ValueError(f"unknown configuration keys {unknown}; allowed: {sorted(names)}")
         return cls(**d)
+
+
+
+
+def _train_setting(name: str) -> property:
+    """``cfg.<name>`` reads (and assigning it re-checks) the setting ``name`` of ``cfg.train``."""
+
+    def get(self: ALConfig) -> Any:
+        return getattr(self.train, name)
+
+    def set_(self: ALConfig, value: Any) -> None:
+        self.train = dataclasses.replace(self.train, **{name: value})
+
+    return property(get, set_, doc=f"``train.{name}`` (:class:`~altoolkit.train.TrainConfig`).")
+
+
+for _name in TRAIN_KEYS:
+    setattr(ALConfig, _name, _train_setting(_name))
 
 
 def budget_schedule(n_pool: int, initial_fraction: float, step_fraction: float, cycles: int, *,

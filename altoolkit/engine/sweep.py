@@ -156,7 +156,7 @@ class SweepSpec:
         check_choice("lambdas_apply_to", self.lambdas_apply_to, LAMBDA_TARGETS)
         if not isinstance(self.dataset_overrides, Mapping):
             raise TypeError(f"dataset_overrides must map a dataset name to a dict of fields, got {type(self.dataset_overrides).__name__}")
-        names = {f.name for f in dataclasses.fields(ALConfig)}
+        names = set(ALConfig.keys())
         for ds, over in self.dataset_overrides.items():
             if ds not in self.datasets:
                 raise ValueError(f"dataset_overrides names {ds!r}, which is not among datasets {list(self.datasets)}")

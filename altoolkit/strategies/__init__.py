@@ -1,14 +1,18 @@
 """Selection strategies: one module per family, one registry.
 
-``get_strategy(name, **options)`` builds one; ``describe_strategies()`` lists them.
+``get_strategy(name, **options)`` builds one; ``describe_strategies()`` lists them and
+``describe_options(name)`` a strategy's options (each declared once, in its ``Options`` dataclass).
 """
 
 from .base import (
     STRATEGIES,
     SelectionContext,
     Strategy,
+    StrategyOptions,
+    describe_options,
     describe_strategies,
     get_strategy,
+    option,
     register_strategy,
     strategy_names,
     strategies_taking_batch,
@@ -20,8 +24,11 @@ __all__ = [
     "STRATEGIES",
     "SelectionContext",
     "Strategy",
+    "StrategyOptions",
+    "describe_options",
     "describe_strategies",
     "get_strategy",
+    "option",
     "register_strategy",
     "strategy_names",
     "strategies_taking_batch",

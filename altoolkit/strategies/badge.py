@@ -17,6 +17,8 @@ chosen so far.  Large norms favour uncertain samples, D² sampling favours diver
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from typing import Callable
 
 import torch
@@ -25,9 +27,9 @@ from torch import nn
 from ..training.inference import predict_logits
 from ..training.models import output_layer
 from ..util.checks import check_bool
-from .base import SelectionContext, Strategy, register_strategy
+from .base import SelectionContext, Strategy, StrategyOptions, option, register_strategy
 
-__all__ = ["BadgeStrategy", "badge_embeddings", "kmeans_pp_seeding"]
+__all__ = ["BadgeStrategy", "BadgeOptions", "badge_embeddings", "kmeans_pp_seeding"]
 
 
 def badge_embeddings(
@@ -104,28 +106,26 @@ def kmeans_pp_seeding(emb: torch.Tensor, k: int, generator: torch.Generator) -> 
     return torch.tensor(chosen, dtype=torch.long)
 
 
+@dataclass(frozen=True)
+class BadgeOptions(StrategyOptions):
+    """The option of :class:`BadgeStrategy`."""
+
+    include_bias: bool = option(False, "append the bias gradient p − e_ŷ to the embedding (the public code does not)")
+
+
 @register_strategy
 class BadgeStrategy(Strategy):
-    """BADGE (Ash et al. 2020): k-means++ seeding on last-layer gradient embeddings.
-
-    Options:
-        include_bias: append the bias gradient p − e_ŷ to the embedding (the public code does
-            not; default False).
-    """
+    """BADGE (Ash et al. 2020): k-means++ seeding on last-layer gradient embeddings."""
 
     name = "badge"
     description = "BADGE (Ash et al. 2020): k-means++ seeding on last-layer gradient embeddings (p - onehot) x h"
-
-    def __init__(self, include_bias: bool = False):
-        self.include_bias = check_bool("include_bias", include_bias)
-
-    def options(self) -> dict:
-        return {"include_bias": self.include_bias}
+    Options = BadgeOptions
+    opts: BadgeOptions
 
     def select(self, ctx: SelectionContext, budget: int) -> torch.Tensor:
         emb = badge_embeddings(
             ctx.model, ctx.pool_x, ctx.dataset.to_input, ctx.batch_size, ctx.device, ctx.progress,
-            include_bias=self.include_bias,
+            include_bias=self.opts.include_bias,
         )
         gen = torch.Generator().manual_seed(int(ctx.seed))
         return kmeans_pp_seeding(emb, budget, gen)

@@ -30,6 +30,8 @@ are all equal (:class:`ConstantScoresError`) instead of silently taking pool ord
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from contextlib import contextmanager
 from typing import Callable, Iterator, cast
 
@@ -39,9 +41,9 @@ import torch.nn.functional as F
 
 from ..training.inference import batches
 from ..util.checks import check_float, check_int
-from .base import SelectionContext, Strategy, register_strategy
+from .base import SelectionContext, Strategy, StrategyOptions, option, register_strategy
 
-__all__ = ["BaldStrategy", "bald_scores", "mutual_information", "dropout_modules", "mc_dropout_mode",
+__all__ = ["BaldStrategy", "BaldOptions", "bald_scores", "mutual_information", "dropout_modules", "mc_dropout_mode",
            "ConstantScoresError", "TIDAL_HEAD_DROPOUT"]
 
 #: Dropout rate before the final linear layer at BALD inference in hyperconnect/TiDAL
@@ -165,16 +167,21 @@ def bald_scores(
     return torch.cat(out) if out else torch.empty(0)
 
 
+@dataclass(frozen=True)
+class BaldOptions(StrategyOptions):
+    """The options of :class:`BaldStrategy`."""
+
+    mc_samples: int = option(20, "number T of stochastic forward passes (DBAL uses 20, hyperconnect/TiDAL "
+                                 "methods/selection_methods.py 10)", minimum=2)
+    head_dropout: float | None = option(None, "None: the model's dropout layers, or Dropout(0.5) before the final "
+                                              "linear layer for a model without any (TiDAL); a rate: always that head "
+                                              "dropout", minimum=0.0, maximum=1.0, min_inclusive=False,
+                                        max_inclusive=False, recorded="changed")
+
+
 @register_strategy
 class BaldStrategy(Strategy):
     """BALD (Gal et al. 2017): largest MC-dropout mutual information between label and weights.
-
-    Options:
-        mc_samples: number T of stochastic forward passes (≥ 2; DBAL uses 20, hyperconnect/TiDAL
-            ``methods/selection_methods.py`` 10).
-        head_dropout: ``None`` (default): the model's dropout layers, or Dropout(0.5) before the
-            final linear layer for a model without any (TiDAL); a rate in (0, 1): always that
-            head dropout.
 
     A selection on scores that are all equal raises :class:`ConstantScoresError` (it would be the
     pool order, not BALD's choice).
@@ -182,29 +189,20 @@ class BaldStrategy(Strategy):
 
     name = "bald"
     description = "BALD (Gal et al. 2017): largest MC-dropout mutual information H[mean p] - mean H[p]"
-
-    def __init__(self, mc_samples: int = 20, head_dropout: float | None = None):
-        self.mc_samples = check_int("mc_samples", mc_samples, 2)
-        self.head_dropout = None if head_dropout is None else check_float(
-            "head_dropout", head_dropout, 0.0, 1.0, min_inclusive=False, max_inclusive=False)
-
-    def options(self) -> dict:
-        out: dict = {"mc_samples": self.mc_samples}
-        if self.head_dropout is not None:
-            out["head_dropout"] = self.head_dropout
-        return out
+    Options = BaldOptions
+    opts: BaldOptions
 
     def score(self, ctx: SelectionContext) -> torch.Tensor:
         return bald_scores(
             ctx.model,
             ctx.pool_x,
             ctx.dataset.to_input,
-            mc_samples=self.mc_samples,
+            mc_samples=self.opts.mc_samples,
             seed=ctx.seed,
             batch_size=ctx.batch_size,
             device=ctx.device,
             progress=ctx.progress,
-            head_dropout=self.head_dropout,
+            head_dropout=self.opts.head_dropout,
         )
 
     def select_batch(self, ctx: SelectionContext, scores: torch.Tensor, budget: int) -> torch.Tensor:

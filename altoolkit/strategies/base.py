@@ -15,10 +15,12 @@ of them: :meth:`Strategy.__init_subclass__` wraps each subclass's ``__init__`` (
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
-
+import dataclasses
 import functools
+import inspect
+import typing
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 import torch
 from torch import nn
@@ -26,6 +28,7 @@ from torch import nn
 from ..data import ALDataset
 from ..training.inference import predict_logits
 from ..math.scores import select_top
+from ..util.checks import check_bool, check_choice, check_float, check_int
 from . import batch_rules
 
 if TYPE_CHECKING:
@@ -34,6 +37,9 @@ if TYPE_CHECKING:
 __all__ = [
     "SelectionContext",
     "Strategy",
+    "StrategyOptions",
+    "option",
+    "describe_options",
     "register_strategy",
     "get_strategy",
     "strategy_names",
@@ -109,6 +115,79 @@ class SelectionContext:
         return self.train_result.prev_model()
 
 
+def option(default: Any, doc: str, *, choices: Sequence[str] | None = None, minimum: float | None = None,
+           maximum: float | None = None, min_inclusive: bool = True, max_inclusive: bool = True,
+           recorded: str = "always") -> Any:
+    """One strategy option, a field of a :class:`StrategyOptions` dataclass: its default, a one-line
+    ``doc``, and what is allowed (``choices`` for a string; ``minimum``/``maximum`` for a number,
+    inclusive unless said otherwise).  ``recorded``: ``"always"`` (in :meth:`Strategy.options`,
+    hence in records and sweep hashes) or ``"changed"`` (only when not the default: options added
+    after records existed, whose hashes must not change)."""
+    if recorded not in ("always", "changed"):
+        raise ValueError(f"recorded must be 'always' or 'changed', got {recorded!r}")
+    meta = {"doc": doc, "choices": None if choices is None else tuple(choices), "minimum": minimum,
+            "maximum": maximum, "min_inclusive": min_inclusive, "max_inclusive": max_inclusive, "recorded": recorded}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class StrategyOptions:
+    """Base of a strategy's options: a frozen dataclass of :func:`option` fields, declared once.
+
+    Its fields give the strategy's keyword arguments, their checks (each value is checked by its
+    field's type: ``bool``, ``int``, ``float`` or ``str`` with choices, ``None`` allowed where the
+    type says ``| None``; the error names the option and what is allowed), what
+    :meth:`Strategy.options` records, and the help (:func:`describe_options`, ``altoolkit
+    strategies``, the strategy's docstring).
+
+    Examples:
+        >>> import altoolkit as alt
+        >>> alt.get_strategy("isal", grad_simi=True, which="all").grad_simi
+        True
+        >>> alt.get_strategy("isal", depth=0)
+        Traceback (most recent call last):
+        ValueError: depth must be an integer in [1, inf], got 0
+    """
+
+    def __post_init__(self) -> None:
+        types = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, _check_option(f, types[f.name], getattr(self, f.name)))
+
+
+def _check_option(f: dataclasses.Field, kind: Any, value: Any) -> Any:
+    m = f.metadata
+    args = typing.get_args(kind)
+    if type(None) in args:
+        if value is None:
+            return None
+        kind = next(a for a in args if a is not type(None))
+    if kind is bool:
+        return check_bool(f.name, value)
+    if kind is int:
+        return check_int(f.name, value, m.get("minimum"), m.get("maximum"))
+    if kind is float:
+        return check_float(f.name, value, m.get("minimum"), m.get("maximum"), m.get("min_inclusive", True),
+                           m.get("max_inclusive", True))
+    if m.get("choices") is not None:
+        return check_choice(f.name, value, m["choices"])
+    return value
+
+
+def _allowed(f: dataclasses.Field, kind: Any) -> str:
+    """What an option allows, in words (for the help)."""
+    m = f.metadata
+    if m.get("choices") is not None:
+        return "|".join(m["choices"])
+    args = [a for a in typing.get_args(kind) if a is not type(None)] or [kind]
+    base = args[0].__name__ if isinstance(args[0], type) else str(args[0])
+    if m.get("minimum") is not None or m.get("maximum") is not None:
+        lo = "-inf" if m.get("minimum") is None else m["minimum"]
+        hi = "inf" if m.get("maximum") is None else m["maximum"]
+        base += f" in {'[' if m.get('min_inclusive', True) else '('}{lo}, {hi}{']' if m.get('max_inclusive', True) else ')'}"
+    return base + (" or None" if type(None) in typing.get_args(kind) else "")
+
+
 class Strategy:
     """Base class.  Subclasses set ``name`` and ``description`` and implement :meth:`score`
     (or :meth:`select`).
@@ -121,6 +200,10 @@ class Strategy:
             usable AL strategy).
         needs_previous_cycle_model: the score compares with the previous cycle's model (TOD);
             the loop then keeps that model (and saves it beside the record, for resuming).
+        Options: the :class:`StrategyOptions` dataclass that declares the strategy's keyword
+            options (``None``: none but ``batch``).  The constructor checks them into ``self.opts``
+            (an instance of it), they read back as attributes (``strategy.largest``), and
+            :meth:`options` records them; their help is appended to the class docstring.
 
     A strategy may also change training: :meth:`training_loss` returns an unsupervised term that
     the AL loop's trainer adds at every step on batches of the unlabeled pool (TOD's consistency
@@ -132,18 +215,42 @@ class Strategy:
     dynamic_loss: ClassVar[bool] = False
     peeks_at_labels: ClassVar[bool] = False
     needs_previous_cycle_model: ClassVar[bool] = False
+    Options: ClassVar[type[StrategyOptions] | None] = None
 
     def __init__(self, *, batch: Any = None, **options: Any):
         if batch is not None:
             self._set_batch(batch)
-        if options:
-            raise ValueError(
-                f"strategy {self.name!r} takes no options {sorted(options)}; "
-                f"see help(altoolkit.strategies.get_strategy('{self.name}'))"
-            )
+        spec = type(self).Options
+        if spec is None:
+            if options:
+                raise ValueError(
+                    f"strategy {self.name!r} takes no options {sorted(options)}; "
+                    f"see help(altoolkit.strategies.get_strategy('{self.name}'))"
+                )
+            return
+        allowed = [f.name for f in dataclasses.fields(spec)]
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            raise TypeError(f"strategy {self.name!r} takes no option {', '.join(map(repr, unknown))}; "
+                            f"its options: {', '.join(allowed)}")
+        self.opts = spec(**options)
+
+    if not TYPE_CHECKING:  # reads only; the strategies' own code reads self.opts (typed)
+        def __getattr__(self, name: str) -> Any:
+            opts = self.__dict__.get("opts")
+            if opts is not None and name in {f.name for f in dataclasses.fields(opts)}:
+                return getattr(opts, name)
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "Options" in cls.__dict__ and cls.Options is not None:  # help(cls) and its signature list the options
+            lines = "".join(f"\n        {n} ({allowed}; default {default!r}): {doc}" for n, default, allowed, doc in describe_options(cls))
+            cls.__doc__ = (cls.__doc__ or "").rstrip() + f"\n\n    Options (:class:`{cls.Options.__name__}`):{lines}\n"
+            kw = inspect.Parameter.KEYWORD_ONLY
+            cls.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+                [inspect.Parameter(f.name, kw, default=f.default) for f in dataclasses.fields(cls.Options)]
+                + [inspect.Parameter("batch", kw, default=None)])
         if "__init__" in cls.__dict__:
             cls.__init__ = _accepting_batch(cls.__dict__["__init__"])
         if "options" in cls.__dict__:
@@ -233,9 +340,19 @@ class Strategy:
         return cls.score is not Strategy.score
 
     def options(self) -> dict[str, Any]:
-        """The options this instance was built with (recorded in results); ``batch`` appears
-        when it is not the default ``"topk"``."""
-        return {} if self.batch == batch_rules.DEFAULT_BATCH else {"batch": self.batch}
+        """The options this instance was built with (recorded in results): those of :attr:`Options`
+        (each ``recorded="changed"`` one only when not at its default), then ``batch`` when it is not
+        the default ``"topk"``."""
+        out: dict[str, Any] = {}
+        opts = self.__dict__.get("opts")
+        if opts is not None:
+            for f in dataclasses.fields(opts):
+                value = getattr(opts, f.name)
+                if f.metadata.get("recorded", "always") == "always" or value != f.default:
+                    out[f.name] = value
+        if self.batch != batch_rules.DEFAULT_BATCH:
+            out["batch"] = self.batch
+        return out
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
@@ -289,6 +406,23 @@ def describe_strategies() -> list[tuple[str, str]]:
         True
     """
     return [(n, c.description) for n, c in STRATEGIES.items()]
+
+
+def describe_options(strategy: str | type[Strategy]) -> list[tuple[str, Any, str, str]]:
+    """``(option, default, allowed values, doc)`` for every option of a strategy (a name or class),
+    from its :attr:`Strategy.Options`; ``[]`` for a strategy without options (``batch`` aside).
+
+    Examples:
+        >>> from altoolkit.strategies import describe_options
+        >>> describe_options("disal")[0][:3]
+        ('largest', True, 'bool')
+    """
+    cls = STRATEGIES[check_choice("strategy", strategy, STRATEGIES)] if isinstance(strategy, str) else strategy
+    spec = cls.Options
+    if spec is None:
+        return []
+    types = typing.get_type_hints(spec)
+    return [(f.name, f.default, _allowed(f, types[f.name]), f.metadata.get("doc", "")) for f in dataclasses.fields(spec)]
 
 
 def strategies_taking_batch() -> list[str]:

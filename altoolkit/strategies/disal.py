@@ -13,15 +13,17 @@ passes share one loop over the pool (:func:`altoolkit.inference.predict_logits`)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
 from ..training.inference import predict_logits
 from ..math.scores import disal_kl_from_logits, select_top
-from .base import SelectionContext, Strategy, register_strategy
+from .base import SelectionContext, Strategy, StrategyOptions, option, register_strategy
 from .uncertainty import RandomStrategy
 
-__all__ = ["DisalStrategy", "DisalNoDynamicStrategy", "DisalNoSelectionStrategy", "CEDifferenceStrategy",
+__all__ = ["DisalStrategy", "DisalOptions", "DisalNoDynamicStrategy", "DisalNoSelectionStrategy", "CEDifferenceStrategy",
            "checkpoint_logits"]
 
 
@@ -35,19 +37,23 @@ def checkpoint_logits(ctx: SelectionContext) -> tuple[torch.Tensor, torch.Tensor
     return prev, last
 
 
+@dataclass(frozen=True)
+class DisalOptions(StrategyOptions):
+    """The option of :class:`DisalStrategy` and its variants."""
+
+    largest: bool = option(True, "select the largest KL (Eq. 15 with the sign of altoolkit.scores); False selects "
+                                 "the smallest, i.e. the largest value of Eq. 15 as printed")
+
+
 @register_strategy
 class DisalStrategy(Strategy):
+    """DISAL: the largest KL(f_{T-1} || f_T) between the last two epochs' outputs."""
+
     name = "disal"
     description = "DISAL: largest KL(f_T-1 || f_T) between the last two epochs, trained with the dynamic loss"
     dynamic_loss = True
-
-    def __init__(self, largest: bool = True):
-        if not isinstance(largest, bool):
-            raise TypeError(f"largest must be True or False, got {largest!r}")
-        self.largest = largest
-
-    def options(self) -> dict:
-        return {"largest": self.largest}
+    Options = DisalOptions
+    opts: DisalOptions
 
     def score(self, ctx: SelectionContext) -> torch.Tensor:
         # the KL is computed batch by batch: the pool's logits are never stored (N floats, not 2·N·C)
@@ -58,7 +64,7 @@ class DisalStrategy(Strategy):
 
     def select_from_scores(self, scores: torch.Tensor, budget: int) -> torch.Tensor:
         # largest=False selects the SMALLEST KL, i.e. the largest value of Eq. 15 as printed.
-        return select_top(scores, budget, largest=self.largest)
+        return select_top(scores, budget, largest=self.opts.largest)
 
 
 @register_strategy

@@ -26,6 +26,8 @@ over chunks of the pool so that memory holds one chunk of gradients at a time.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from typing import Callable
 
 import torch
@@ -34,9 +36,9 @@ from torch import nn
 from ..math.influence import per_sample_grads, select_params
 from ..training.inference import batches
 from ..util.checks import check_choice
-from .base import SelectionContext, Strategy, register_strategy
+from .base import SelectionContext, Strategy, StrategyOptions, option, register_strategy
 
-__all__ = ["GradNormStrategy", "gradnorm_scores", "expected_loss", "entropy_loss", "GRADNORM_SCHEMES"]
+__all__ = ["GradNormStrategy", "GradNormOptions", "gradnorm_scores", "expected_loss", "entropy_loss", "GRADNORM_SCHEMES"]
 
 GRADNORM_SCHEMES: tuple[str, ...] = ("expected_loss", "entropy")
 _GRAD_FLOATS_PER_CHUNK = 1 << 27  # per-sample gradient entries held at once (512 MB in float32)
@@ -91,25 +93,24 @@ def gradnorm_scores(
     return torch.cat(out) if out else torch.empty(0)
 
 
+@dataclass(frozen=True)
+class GradNormOptions(StrategyOptions):
+    """The option of :class:`GradNormStrategy`."""
+
+    scheme: str = option("expected_loss", "expected_loss or entropy: the same function, see the module docstring",
+                         choices=GRADNORM_SCHEMES)
+
+
 @register_strategy
 class GradNormStrategy(Strategy):
     """AL-GradNorm (Wang et al. 2022): largest per-sample gradient norm of the expected loss or
-    of the entropy.
-
-    Options:
-        scheme: ``"expected_loss"`` (default) or ``"entropy"``; the same function, see the module
-            docstring.
-    """
+    of the entropy."""
 
     name = "gradnorm"
     description = "AL-GradNorm (Wang et al. 2022): largest gradient norm of the expected loss (or entropy)"
-
-    def __init__(self, scheme: str = "expected_loss"):
-        self.scheme = check_choice("scheme", scheme, GRADNORM_SCHEMES)
-
-    def options(self) -> dict:
-        return {"scheme": self.scheme}
+    Options = GradNormOptions
+    opts: GradNormOptions
 
     def score(self, ctx: SelectionContext) -> torch.Tensor:
-        return gradnorm_scores(ctx.model, ctx.pool_x, ctx.dataset.to_input, self.scheme, ctx.batch_size,
+        return gradnorm_scores(ctx.model, ctx.pool_x, ctx.dataset.to_input, self.opts.scheme, ctx.batch_size,
                                ctx.device, ctx.progress)

@@ -66,18 +66,20 @@ Ablations (ISAL §4.4):
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
 
 from ..math.influence import PARAM_SETS, directional_derivatives, lissa_inverse_hvp, loss_grad
 from ..math.scores import select_top
-from ..util.checks import check_bool, check_choice, check_float, check_int
-from .base import SelectionContext, Strategy, register_strategy
+from ..util.checks import check_bool, check_choice, check_int
+from .base import SelectionContext, Strategy, StrategyOptions, option, register_strategy
 
 __all__ = [
     "IsalStrategy",
+    "IsalOptions",
     "REFERENCE_SETS",
     "TABLE3_NAMES",
     "K_WEIGHTINGS",
@@ -221,81 +223,53 @@ def isal_influence(
     return -d.double() / n_labeled
 
 
+@dataclass(frozen=True)
+class IsalOptions(StrategyOptions):
+    """The options of :class:`IsalStrategy` (ISAL §4.4's ablations and LiSSA's settings)."""
+
+    reference: str = option("labeled", "reference set R: labeled (ISAL_v3), initial (ISAL_v2), validation (needs "
+                            "ALConfig(validation_size=N)) or test (the paper's ISAL as run, dragonlzm/ISAL "
+                            "test_calc_val_grad.py; flagged as looking at test labels)", choices=REFERENCE_SETS)
+    grad_simi: bool = option(False, "Grad-Simi ablation (s_test = v, no inverse Hessian)")
+    k_classes: int = option(1, "K of the expected gradient (Eq. 3); 1 = top-1 pseudo-label (the paper's best)", minimum=1)
+    k_weighting: str = option("renormalized", "renormalized (weights sum to one) or posterior (Eq. 3 literally and the "
+                              "public code's calc_influence_funtion_expectation: unnormalised softmax weights)",
+                              choices=K_WEIGHTINGS)
+    which: str = option("weights", "parameters: weights (conv and linear weights, the public code), all or last_layer",
+                        choices=PARAM_SETS)
+    depth: int = option(250, "LiSSA recursion depth (ISAL: 250)", minimum=1)
+    repeats: int = option(4, "LiSSA repeats averaged (ISAL: 4)", minimum=1)
+    damping: float = option(0.01, "LiSSA damping (ISAL: 0.01)", minimum=0.0, maximum=1.0, max_inclusive=False)
+    scale: float = option(1e4, "LiSSA scale (ISAL: 1e4)", minimum=0.0, min_inclusive=False)
+    lissa_batch_size: int = option(1, "labeled samples per LiSSA step (ISAL: 1; capped at the labeled-set size)", minimum=1)
+    most_negative: bool = option(True, "select the most negative I (ISAL); False selects the most positive")
+
+
 @register_strategy
 class IsalStrategy(Strategy):
     """ISAL / UUIC (Liu et al. 2021): label the pool samples with the most negative
-    I(z, R) = −s_test·G(z)/n (see the module docstring for every option).
-
-    Options:
-        reference: ``"labeled"`` (default, ISAL_v3), ``"initial"`` (ISAL_v2), ``"validation"``
-            (needs ``ALConfig(validation_size=N)``) or ``"test"`` (the paper's ISAL as run,
-            dragonlzm/ISAL ``test_calc_val_grad.py``; flagged as looking at test labels).
-        grad_simi: Grad-Simi ablation (s_test = v, no inverse Hessian).
-        k_classes: K of the expected gradient (Eq. 3); 1 = top-1 pseudo-label (default, best).
-        k_weighting: ``"renormalized"`` (default) or ``"posterior"`` (Eq. 3 literally, and the
-            public code's ``calc_influence_funtion_expectation``: unnormalised softmax weights).
-        which: parameters: ``"weights"`` (default, public code), ``"all"`` or ``"last_layer"``.
-        depth, repeats, damping, scale: LiSSA settings (ISAL: 250, 4, 0.01, 1e4).
-        lissa_batch_size: labeled samples per LiSSA step (ISAL: 1; capped at the labeled-set size).
-        most_negative: select the most negative I (default); ``False`` selects the most positive.
-    """
+    I(z, R) = −s_test·G(z)/n (see the module docstring for every option)."""
 
     name = "isal"
     description = "ISAL (Liu et al. 2021): most negative influence -s_test·G(z)/n, s_test by LiSSA, pseudo-label gradients"
+    Options = IsalOptions
+    opts: IsalOptions
 
-    def __init__(
-        self,
-        reference: str = "labeled",
-        grad_simi: bool = False,
-        k_classes: int = 1,
-        k_weighting: str = "renormalized",
-        which: str = "weights",
-        depth: int = 250,
-        repeats: int = 4,
-        damping: float = 0.01,
-        scale: float = 1e4,
-        lissa_batch_size: int = 1,
-        most_negative: bool = True,
-    ):
-        self.reference = check_choice("reference", reference, REFERENCE_SETS)
-        if self.reference == "test":  # the test set's labels choose what is labeled: an oracle, flag it
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        if self.opts.reference == "test":  # the test set's labels choose what is labeled: an oracle, flag it
             self.peeks_at_labels = True
             self.peeks_at_test_data = True
-        self.grad_simi = check_bool("grad_simi", grad_simi)
-        self.k_classes = check_int("k_classes", k_classes, 1)
-        self.k_weighting = check_choice("k_weighting", k_weighting, K_WEIGHTINGS)
-        self.which = check_choice("which", which, PARAM_SETS)
-        self.depth = check_int("depth", depth, 1)
-        self.repeats = check_int("repeats", repeats, 1)
-        self.damping = check_float("damping", damping, 0.0, 1.0, max_inclusive=False)
-        self.scale = check_float("scale", scale, 0.0, min_inclusive=False)
-        self.lissa_batch_size = check_int("lissa_batch_size", lissa_batch_size, 1)
-        self.most_negative = check_bool("most_negative", most_negative)
-
-    def options(self) -> dict:
-        return {
-            "reference": self.reference,
-            "grad_simi": self.grad_simi,
-            "k_classes": self.k_classes,
-            "k_weighting": self.k_weighting,
-            "which": self.which,
-            "depth": self.depth,
-            "repeats": self.repeats,
-            "damping": self.damping,
-            "scale": self.scale,
-            "lissa_batch_size": self.lissa_batch_size,
-            "most_negative": self.most_negative,
-        }
 
     def s_test(self, ctx: SelectionContext) -> dict[str, torch.Tensor]:
         """v = Σ_{z'∈R} ∇ℓ(z') (true labels), then s_test (LiSSA over the labeled set, or v)."""
-        x_ref, y_ref = reference_set(ctx, self.reference)
+        x_ref, y_ref = reference_set(ctx, self.opts.reference)
         to_input = ctx.dataset.to_input
-        v = loss_grad(ctx.model, x_ref, y_ref, self.which, "sum", ctx.batch_size, to_input, ctx.device)
+        v = loss_grad(ctx.model, x_ref, y_ref, self.opts.which, "sum", ctx.batch_size, to_input, ctx.device)
         return isal_s_test(
             ctx.model, ctx.labeled_x, ctx.labeled_y, v,
-            grad_simi=self.grad_simi, damping=self.damping, scale=self.scale, depth=self.depth,
-            repeats=self.repeats, batch_size=self.lissa_batch_size, seed=ctx.seed,
+            grad_simi=self.opts.grad_simi, damping=self.opts.damping, scale=self.opts.scale, depth=self.opts.depth,
+            repeats=self.opts.repeats, batch_size=self.opts.lissa_batch_size, seed=ctx.seed,
             to_input=to_input, device=ctx.device, progress=ctx.progress,
         )
 
@@ -303,13 +277,13 @@ class IsalStrategy(Strategy):
         """I(z, R) per pool sample with ISAL's sign: the most negative is labeled first.
 
         ``s_test`` (from :meth:`s_test`) may be passed to reuse one LiSSA estimate."""
-        if self.k_classes > ctx.dataset.num_classes:
+        if self.opts.k_classes > ctx.dataset.num_classes:
             raise ValueError(
-                f"k_classes must be at most the number of classes ({ctx.dataset.num_classes}), got {self.k_classes}"
+                f"k_classes must be at most the number of classes ({ctx.dataset.num_classes}), got {self.opts.k_classes}"
             )
         return isal_influence(
             ctx.model, ctx.pool_x, self.s_test(ctx) if s_test is None else s_test, len(ctx.labeled),
-            k_classes=self.k_classes, k_weighting=self.k_weighting, to_input=ctx.dataset.to_input,
+            k_classes=self.opts.k_classes, k_weighting=self.opts.k_weighting, to_input=ctx.dataset.to_input,
             batch_size=ctx.batch_size, device=ctx.device, progress=ctx.progress,
         )
 
@@ -319,4 +293,4 @@ class IsalStrategy(Strategy):
 
     def select_from_scores(self, scores: torch.Tensor, budget: int) -> torch.Tensor:
         # scores are −I: the largest are ISAL's most negative I (most_negative=False flips it)
-        return select_top(scores, budget, largest=self.most_negative)
+        return select_top(scores, budget, largest=self.opts.most_negative)

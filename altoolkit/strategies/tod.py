@@ -54,6 +54,8 @@ only, as ``get_uncertainty``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import copy
 import warnings
 
@@ -65,11 +67,11 @@ from ..training.inference import predict_logits
 from ..training.models import forward_with_features, output_layer
 from ..math.scores import select_top
 from ..training.train import AuxiliaryLoss, AuxiliaryRun
-from ..util.checks import check_choice, check_float
-from .base import SelectionContext, Strategy, register_strategy
+from ..util.checks import check_float
+from .base import SelectionContext, Strategy, StrategyOptions, option, register_strategy
 from .uncertainty import RandomStrategy
 
-__all__ = ["TodStrategy", "output_discrepancy", "freshly_initialised", "TOD_VARIANTS", "ConsistencyLoss",
+__all__ = ["TodStrategy", "TodOptions", "output_discrepancy", "freshly_initialised", "TOD_VARIANTS", "ConsistencyLoss",
            "ConsistencyRun", "ema_decay", "TOD_CONSISTENCY_WEIGHT"]
 
 TOD_VARIANTS: tuple[str, ...] = ("cyclic", "published")
@@ -187,42 +189,37 @@ class ConsistencyLoss(AuxiliaryLoss):
         return f"ConsistencyLoss(weight={self.weight!r})"
 
 
+@dataclass(frozen=True)
+class TodOptions(StrategyOptions):
+    """The options of :class:`TodStrategy` (recorded only when not at their default)."""
+
+    variant: str = option("cyclic", "cyclic (random in cycle 0) or published (siyuhuang/TOD main_TOD.py: needs "
+                                    "warm_start; cycle 0 compares with a separately initialised network and takes the "
+                                    "SMALLEST discrepancies)", choices=TOD_VARIANTS, recorded="changed")
+    consistency_weight: float = option(0.0, "weight of TOD's unsupervised training loss (ConsistencyLoss); 0 trains "
+                                            "with the labeled set only, as main_TOD.py --auxiliary NONE; published: "
+                                            "WEIGHT = 0.02 (config/cifar10.py)", minimum=0.0, recorded="changed")
+
+
 @register_strategy
 class TodStrategy(Strategy):
-    """TOD (Huang et al. 2021): largest ½‖softmax(f_now) − softmax(f_prev cycle)‖².
-
-    Options:
-        variant: ``"cyclic"`` (default; random in cycle 0) or ``"published"`` (siyuhuang/TOD
-            ``main_TOD.py``: needs ``warm_start``; cycle 0 compares with a separately initialised
-            network and takes the SMALLEST discrepancies).
-        consistency_weight: weight of TOD's unsupervised training loss (:class:`ConsistencyLoss`),
-            ≥ 0; 0 (default) trains with the labeled set only, as ``main_TOD.py --auxiliary NONE``;
-            the published value is ``WEIGHT = 0.02`` (``config/cifar10.py``).
-    """
+    """TOD (Huang et al. 2021): largest ½‖softmax(f_now) − softmax(f_prev cycle)‖²."""
 
     name = "tod"
     description = ("TOD (Huang et al. 2021): largest output change since the previous cycle's model (random in "
                    "cycle 0); options variant=cyclic|published, consistency_weight (its unsupervised loss, 0.02 published)")
     needs_previous_cycle_model = True
-
-    def __init__(self, variant: str = "cyclic", consistency_weight: float = 0.0):
-        self.variant = check_choice("variant", variant, TOD_VARIANTS)
-        self.consistency_weight = check_float("consistency_weight", consistency_weight, 0.0)
+    Options = TodOptions
+    opts: TodOptions
 
     @property
     def requires_warm_start(self) -> bool:
         """The published variant compares checkpoints of one trajectory: the loop needs warm start."""
-        return self.variant == "published"
-
-    def options(self) -> dict:
-        out: dict = {} if self.variant == "cyclic" else {"variant": self.variant}
-        if self.consistency_weight:
-            out["consistency_weight"] = self.consistency_weight
-        return out
+        return self.opts.variant == "published"
 
     def training_loss(self) -> ConsistencyLoss | None:
         """TOD's unsupervised loss when ``consistency_weight`` > 0, else ``None`` (plain training)."""
-        return ConsistencyLoss(self.consistency_weight) if self.consistency_weight else None
+        return ConsistencyLoss(self.opts.consistency_weight) if self.opts.consistency_weight else None
 
     def _first_cycle(self, ctx: SelectionContext) -> bool:
         return ctx.previous_cycle_model is None
@@ -230,7 +227,7 @@ class TodStrategy(Strategy):
     def score(self, ctx: SelectionContext) -> torch.Tensor:
         prev = ctx.previous_cycle_model
         if prev is None:
-            if self.variant == "cyclic":
+            if self.opts.variant == "cyclic":
                 warnings.warn(
                     "tod: no previous cycle's model (cycle 0), so this selection is random (seeded by ctx.seed)",
                     UserWarning,
@@ -244,7 +241,7 @@ class TodStrategy(Strategy):
         return output_discrepancy(now, before)
 
     def select_batch(self, ctx: SelectionContext, scores: torch.Tensor, budget: int) -> torch.Tensor:
-        if self.variant == "published" and self._first_cycle(ctx):
+        if self.opts.variant == "published" and self._first_cycle(ctx):
             # main_TOD.py, cycle 0: labeled_set += list(torch.tensor(subset)[arg][:ADDENDUM]) (ascending order)
             if self.batch != "topk":
                 raise ValueError("tod variant='published' takes the smallest scores in cycle 0 and only batch='topk'")

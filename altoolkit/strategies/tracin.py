@@ -25,14 +25,16 @@ including the last one, each with the learning rate used during that epoch (η_t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from ..math.influence import PARAM_SETS, tracin_scores
 from ..math.scores import select_top
-from ..util.checks import check_bool, check_choice, check_int
-from .base import SelectionContext, Strategy, register_strategy
+from ..util.checks import check_int
+from .base import SelectionContext, Strategy, StrategyOptions, option, register_strategy
 
-__all__ = ["TracInStrategy", "evenly_spaced_epochs"]
+__all__ = ["TracInStrategy", "TracInOptions", "evenly_spaced_epochs"]
 
 
 def evenly_spaced_epochs(epochs: int, count: int) -> list[int]:
@@ -46,31 +48,28 @@ def evenly_spaced_epochs(epochs: int, count: int) -> list[int]:
     return sorted({-(-k * epochs // count) for k in range(1, count + 1)})
 
 
+@dataclass(frozen=True)
+class TracInOptions(StrategyOptions):
+    """The options of :class:`TracInStrategy`."""
+
+    checkpoints: int = option(5, "number of evenly spaced epochs to replay (the last epoch is always one of them)",
+                              minimum=1)
+    which: str = option("all", "parameters whose gradients are used: all, weights (conv and linear weights) or "
+                               "last_layer (model.head, the cheap TracIn variant)", choices=PARAM_SETS)
+    largest: bool = option(True, "select the most positive scores; False selects the most negative")
+
+
 @register_strategy
 class TracInStrategy(Strategy):
-    """TracIn-CP of each pool sample (checkpoint pseudo-labels) on the labeled set, largest first.
-
-    Options:
-        checkpoints: number of evenly spaced epochs to replay (default 5; the last epoch is
-            always one of them).
-        which: parameters whose gradients are used: ``"all"`` (default), ``"weights"`` (conv and
-            linear weights) or ``"last_layer"`` (``model.head``, the cheap TracIn variant).
-        largest: select the most positive scores (default); ``False`` selects the most negative.
-    """
+    """TracIn-CP of each pool sample (checkpoint pseudo-labels) on the labeled set, largest first."""
 
     name = "tracin"
     description = "TracIn-CP: pool (pseudo-labels) vs summed labeled-set gradient over checkpoints, largest first"
-
-    def __init__(self, checkpoints: int = 5, which: str = "all", largest: bool = True):
-        self.checkpoints = check_int("checkpoints", checkpoints, 1)
-        self.which = check_choice("which", which, PARAM_SETS)
-        self.largest = check_bool("largest", largest)
-
-    def options(self) -> dict:
-        return {"checkpoints": self.checkpoints, "which": self.which, "largest": self.largest}
+    Options = TracInOptions
+    opts: TracInOptions
 
     def checkpoint_epochs(self, epochs: int) -> list[int]:
-        return evenly_spaced_epochs(epochs, self.checkpoints)
+        return evenly_spaced_epochs(epochs, self.opts.checkpoints)
 
     def score(self, ctx: SelectionContext) -> torch.Tensor:
         """TracIn score per pool sample, float64 (larger = more helpful = label first)."""
@@ -88,7 +87,7 @@ class TracInStrategy(Strategy):
             None,  # pseudo-labels: each checkpoint's own top-1 prediction
             ctx.labeled_x,
             ctx.labeled_y,
-            which=self.which,
+            which=self.opts.which,
             to_input=ctx.dataset.to_input,
             batch_size=ctx.batch_size,
             device=ctx.device,
@@ -97,4 +96,4 @@ class TracInStrategy(Strategy):
 
     def select_from_scores(self, scores: torch.Tensor, budget: int) -> torch.Tensor:
         # largest=False selects the most negative TracIn scores (opponents) instead
-        return select_top(scores, budget, largest=self.largest)
+        return select_top(scores, budget, largest=self.opts.largest)

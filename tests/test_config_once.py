@@ -12,7 +12,7 @@ import json
 import pytest
 
 import altoolkit as alt
-from altoolkit.sweep import config_hash
+from altoolkit.engine.sweep import config_hash
 
 # name -> ALConfig keywords; EXPECTED[name] = (config_hash, json.dumps(to_dict())) on main.
 CONFIGS: dict[str, dict] = {
@@ -203,7 +203,7 @@ def test_strategy_options_unchanged(name, given, options, text, peeks):
 
 def test_cli_training_flags_come_from_trainconfig():
     from altoolkit.cli import build_parser
-    from altoolkit.loop import TRAIN_KEYS
+    from altoolkit.engine.loop import TRAIN_KEYS
 
     parser = build_parser()
     args = parser.parse_args(["al", "--out", "x.json", "--epochs", "3", "--weight-decay", "0"])

@@ -34,6 +34,7 @@ reproduce: $(STAMP)
 test: $(STAMP)
 	bash tools/install_browser.sh $(BIN)/python
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 

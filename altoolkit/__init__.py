@@ -82,10 +82,22 @@ _ATTRS: dict[str, str] = {
 
 # the layers (subpackages), the CLI, and every 0.1 module name (``alt.plots``, ``alt.isal_study``, ...),
 # which the import hook of :mod:`altoolkit._aliases` maps to its 0.2 module
-_LAYERS = frozenset({
-    "analysis", "cli", "data", "drivers", "engine", "labelling", "math", "plotting", "strategies", "teaching",
-    "training", "util",
-})
+_LAYERS = frozenset(
+    {
+        "analysis",
+        "cli",
+        "data",
+        "drivers",
+        "engine",
+        "labelling",
+        "math",
+        "plotting",
+        "strategies",
+        "teaching",
+        "training",
+        "util",
+    }
+)
 _SUBMODULES = _LAYERS | frozenset(_aliases.MOVED)
 
 __all__ = sorted(_ATTRS)
@@ -107,11 +119,30 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # static tools see the eager API
     from . import (  # noqa: F401
-        analysis, cli, data, drivers, engine, labelling, math, plotting, strategies, teaching, training, util,
+        analysis,
+        cli,
+        data,
+        drivers,
+        engine,
+        labelling,
+        math,
+        plotting,
+        strategies,
+        teaching,
+        training,
+        util,
     )
     from .data import (  # noqa: F401
-        DATASETS, ALDataset, CorruptDatasetError, DatasetNotFoundError, from_arrays, from_image_folder,
-        imbalanced_subset, load_dataset, load_digits, register_dataset,
+        DATASETS,
+        ALDataset,
+        CorruptDatasetError,
+        DatasetNotFoundError,
+        from_arrays,
+        from_image_folder,
+        imbalanced_subset,
+        load_dataset,
+        load_digits,
+        register_dataset,
     )
     from .engine.loop import ALConfig, load_record, run_active_learning  # noqa: F401
     from .math.scores import disal_kl, disal_kl_from_logits, entropy, select_top  # noqa: F401

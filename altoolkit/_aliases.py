@@ -65,7 +65,9 @@ MOVED: dict[str, str] = {
 #: 0.2 module -> (module its 0.1 figure functions moved to, their names)
 MOVED_ATTRS: dict[str, tuple[str, frozenset[str]]] = {
     "altoolkit.drivers.isal_influence_functions": (
-        "altoolkit.plotting.isal", frozenset({"plot_upweighting", "plot_lissa_convergence", "plot_score_agreement"})),
+        "altoolkit.plotting.isal",
+        frozenset({"plot_upweighting", "plot_lissa_convergence", "plot_score_agreement"}),
+    ),
     "altoolkit.drivers.checkpoint_fluctuation": ("altoolkit.plotting.maps", frozenset({"epoch_drawer"})),
     "altoolkit.labelling.project": ("altoolkit.plotting.labelling", frozenset({"plot_history", "plot_batch"})),
 }
@@ -88,8 +90,9 @@ class _AliasLoader(_Loader):
 
     def get_code(self, fullname: str) -> CodeType:
         """``python -m altoolkit.<old name>`` runs the new module as ``__main__``."""
-        return compile(f"import runpy\nrunpy.run_module({self.target!r}, run_name='__main__', alter_sys=True)\n",
-                       f"<{fullname}: alias of {self.target}>", "exec")
+        return compile(
+            f"import runpy\nrunpy.run_module({self.target!r}, run_name='__main__', alter_sys=True)\n", f"<{fullname}: alias of {self.target}>", "exec"
+        )
 
 
 class AliasFinder:  # the meta path finder protocol

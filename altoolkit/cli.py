@@ -1,10 +1,10 @@
 """The ``altoolkit`` command line.
 
-    altoolkit al --dataset digits --strategy disal --seed 0 --out results.json
-    altoolkit strategies
-    altoolkit reproduce --profile quick
-    altoolkit sweep --strategies disal random --seeds 0 1 2 --lams none 0.5 --out-dir runs/sweep --jobs 2
-    altoolkit summarize runs/sweep --out figures/RESULTS.md
+altoolkit al --dataset digits --strategy disal --seed 0 --out results.json
+altoolkit strategies
+altoolkit reproduce --profile quick
+altoolkit sweep --strategies disal random --seeds 0 1 2 --lams none 0.5 --out-dir runs/sweep --jobs 2
+altoolkit summarize runs/sweep --out figures/RESULTS.md
 """
 
 from __future__ import annotations
@@ -51,16 +51,24 @@ def _add_sweep_parsers(sub: Any, d: Any) -> None:
     sw = sub.add_parser("sweep", help="run strategies × seeds × datasets × λ in parallel, cached by configuration hash")
     sw.add_argument("--strategies", nargs="+", required=True, help="strategy names (see `altoolkit strategies`)")
     sw.add_argument("--seeds", nargs="+", type=int, default=[d.seed], help="seeds (default: %(default)s)")
-    sw.add_argument("--datasets", nargs="+", default=[d.dataset],
-                    help="dataset names or import paths package.module:function (default: %(default)s)")
-    sw.add_argument("--lams", nargs="+", type=_parse_lambda, default=[None], metavar="LAM",
-                    help="values of λ (DISAL Eq. 14); 'none' is the strategy's default (default: none)")
-    sw.add_argument("--lams-for", choices=LAMBDA_TARGETS, default="dynamic",
-                    help="numeric λ for strategies trained with the dynamic loss only (dynamic; default) or for all")
+    sw.add_argument("--datasets", nargs="+", default=[d.dataset], help="dataset names or import paths package.module:function (default: %(default)s)")
+    sw.add_argument(
+        "--lams",
+        nargs="+",
+        type=_parse_lambda,
+        default=[None],
+        metavar="LAM",
+        help="values of λ (DISAL Eq. 14); 'none' is the strategy's default (default: none)",
+    )
+    sw.add_argument(
+        "--lams-for",
+        choices=LAMBDA_TARGETS,
+        default="dynamic",
+        help="numeric λ for strategies trained with the dynamic loss only (dynamic; default) or for all",
+    )
     _add_run_options(sw, d)
     sw.add_argument("--out-dir", required=True, help="folder of the records, one <config hash>.json per run; finished runs are skipped")
-    sw.add_argument("--backend", choices=BACKENDS, default=None,
-                    help="joblib (local processes), dask or serial (default: dask with --scheduler, else joblib)")
+    sw.add_argument("--backend", choices=BACKENDS, default=None, help="joblib (local processes), dask or serial (default: dask with --scheduler, else joblib)")
     sw.add_argument("--jobs", type=int, default=-1, help="joblib worker processes (default: -1, one per core)")
     sw.add_argument("--scheduler", default=None, help="dask.distributed scheduler address, e.g. tcp://host:8786 (implies --backend dask)")
     sw.add_argument("--summary", default=None, help="also write this RESULTS.md from the records of --out-dir")
@@ -72,8 +80,13 @@ def _add_sweep_parsers(sub: Any, d: Any) -> None:
     sm.add_argument("--title", default="Results", help="title of the document (default: %(default)s)")
     sm.add_argument("--note", action="append", default=[], help="a paragraph under the title (repeatable)")
     sm.add_argument("--reference", default="random", help="the baseline of labels saved and paired tests (default: %(default)s)")
-    sm.add_argument("--claim", action="append", default=None, metavar="'A > B[:final]'",
-                    help="a claim to check (repeatable; replaces the papers' default claims), e.g. 'disal > random'")
+    sm.add_argument(
+        "--claim",
+        action="append",
+        default=None,
+        metavar="'A > B[:final]'",
+        help="a claim to check (repeatable; replaces the papers' default claims), e.g. 'disal > random'",
+    )
 
 
 def _attribute_docs(cls: type) -> dict[str, str]:
@@ -117,17 +130,21 @@ def _add_train_options(p: argparse.ArgumentParser, d: Any) -> None:
     for f in dataclasses.fields(TrainConfig):
         if f.name in TRAIN_KEYS:
             kind = types[f.name]
-            p.add_argument("--" + f.name.replace("_", "-"), type=kind if kind in (int, float) else str,
-                           default=getattr(d, f.name), help=f"{docs[f.name].rstrip('.')} (default: %(default)s)")
+            p.add_argument(
+                "--" + f.name.replace("_", "-"),
+                type=kind if kind in (int, float) else str,
+                default=getattr(d, f.name),
+                help=f"{docs[f.name].rstrip('.')} (default: %(default)s)",
+            )
 
 
 def _run_keys() -> tuple[str, ...]:
     """Options shared by `al` and `sweep`: the ALConfig settings that are not swept or set apart."""
     from .engine.loop import ALConfig
 
-    return tuple(k for k in ALConfig.keys()
-                 if k not in ("dataset", "strategy", "strategy_options", "seed", "dynamic_weight", "score_batch_size",
-                              "dataset_options"))
+    return tuple(
+        k for k in ALConfig.keys() if k not in ("dataset", "strategy", "strategy_options", "seed", "dynamic_weight", "score_batch_size", "dataset_options")
+    )
 
 
 def _add_run_options(p: argparse.ArgumentParser, d) -> None:
@@ -136,25 +153,42 @@ def _add_run_options(p: argparse.ArgumentParser, d) -> None:
     p.add_argument("--initial-fraction", type=float, default=d.initial_fraction, help="labeled share at the start (default: %(default)s)")
     p.add_argument("--step-fraction", type=float, default=d.step_fraction, help="share added per cycle (default: %(default)s)")
     p.add_argument("--cycles", type=int, default=d.cycles, help="number of trainings (default: %(default)s, i.e. 10%%→40%%)")
-    p.add_argument("--model", default=d.model,
-                   help="model name, or import path package.module:function of function(input_shape, num_classes) -> "
-                        "nn.Module (the module on PYTHONPATH; default: %(default)s)")
+    p.add_argument(
+        "--model",
+        default=d.model,
+        help="model name, or import path package.module:function of function(input_shape, num_classes) -> "
+        "nn.Module (the module on PYTHONPATH; default: %(default)s)",
+    )
     _add_train_options(p, d)
-    p.add_argument("--validation-size", type=int, default=d.validation_size,
-                   help="pool samples held out as a labeled validation set (ISAL's reference set; default: %(default)s)")
-    p.add_argument("--initial-size", type=int, default=d.initial_size,
-                   help="labeled samples at the start, instead of --initial-fraction (e.g. 5000)")
-    p.add_argument("--step-size", type=int, default=d.step_size,
-                   help="samples added per cycle, instead of --step-fraction (e.g. 2500)")
-    p.add_argument("--subset-size", type=int, default=d.subset_size,
-                   help="score a seeded random subset of this many unlabeled samples per cycle "
-                        "(TOD/aitom 25000, TiDAL 10000; default: the whole pool)")
-    p.add_argument("--warm-start", action="store_true",
-                   help="continue each cycle from the previous cycle's weights, fresh optimiser and schedule (TOD, aitom, TiDAL)")
-    p.add_argument("--eval-every", type=int, default=d.eval_every,
-                   help="evaluate every N epochs and record the best-epoch accuracy as ISAL reports (default: 0, final epoch only)")
-    p.add_argument("--pretrained-weights", default=d.pretrained_weights, metavar="PATH",
-                   help="local torchvision ResNet-18 state dict for --model resnet18 (ImageNet weights, TOD's Caltech101)")
+    p.add_argument(
+        "--validation-size",
+        type=int,
+        default=d.validation_size,
+        help="pool samples held out as a labeled validation set (ISAL's reference set; default: %(default)s)",
+    )
+    p.add_argument("--initial-size", type=int, default=d.initial_size, help="labeled samples at the start, instead of --initial-fraction (e.g. 5000)")
+    p.add_argument("--step-size", type=int, default=d.step_size, help="samples added per cycle, instead of --step-fraction (e.g. 2500)")
+    p.add_argument(
+        "--subset-size",
+        type=int,
+        default=d.subset_size,
+        help="score a seeded random subset of this many unlabeled samples per cycle (TOD/aitom 25000, TiDAL 10000; default: the whole pool)",
+    )
+    p.add_argument(
+        "--warm-start", action="store_true", help="continue each cycle from the previous cycle's weights, fresh optimiser and schedule (TOD, aitom, TiDAL)"
+    )
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        default=d.eval_every,
+        help="evaluate every N epochs and record the best-epoch accuracy as ISAL reports (default: 0, final epoch only)",
+    )
+    p.add_argument(
+        "--pretrained-weights",
+        default=d.pretrained_weights,
+        metavar="PATH",
+        help="local torchvision ResNet-18 state dict for --model resnet18 (ImageNet weights, TOD's Caltech101)",
+    )
 
 
 def _run_fields(args: argparse.Namespace) -> dict[str, Any]:
@@ -170,19 +204,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     al = sub.add_parser("al", help="run (or resume) an active-learning experiment and write a JSON record")
-    al.add_argument("--dataset", default=d.dataset,
-                    help="dataset name, or import path package.module:function returning an altoolkit ALDataset "
-                         "(the module on PYTHONPATH; default: %(default)s)")
+    al.add_argument(
+        "--dataset",
+        default=d.dataset,
+        help="dataset name, or import path package.module:function returning an altoolkit ALDataset (the module on PYTHONPATH; default: %(default)s)",
+    )
     al.add_argument("--strategy", default=d.strategy, help="selection strategy (see `altoolkit strategies`; default: %(default)s)")
-    al.add_argument("--strategy-option", action="append", default=[], type=_parse_option, metavar="KEY=VALUE",
-                    help="strategy option, JSON value (repeatable), e.g. largest=false")
-    al.add_argument("--batch", choices=("topk", "balanced", "diverse"), default=None,
-                    help="batch rule of a per-sample strategy: topk (default, as the papers), balanced "
-                         "(per pseudo-class top-k) or diverse (score-weighted k-means++); "
-                         "`altoolkit strategies` marks the strategies that take it")
+    al.add_argument(
+        "--strategy-option",
+        action="append",
+        default=[],
+        type=_parse_option,
+        metavar="KEY=VALUE",
+        help="strategy option, JSON value (repeatable), e.g. largest=false",
+    )
+    al.add_argument(
+        "--batch",
+        choices=("topk", "balanced", "diverse"),
+        default=None,
+        help="batch rule of a per-sample strategy: topk (default, as the papers), balanced "
+        "(per pseudo-class top-k) or diverse (score-weighted k-means++); "
+        "`altoolkit strategies` marks the strategies that take it",
+    )
     al.add_argument("--seed", type=int, default=d.seed, help="seed of the initial pool, inits, training and selection")
-    al.add_argument("--lam", type=float, default=None,
-                    help="λ, weight of DISAL's dynamic loss (default: 1 for disal/disal_no_selection, 0 otherwise)")
+    al.add_argument("--lam", type=float, default=None, help="λ, weight of DISAL's dynamic loss (default: 1 for disal/disal_no_selection, 0 otherwise)")
     _add_run_options(al, d)
     al.add_argument("--out", required=True, help="JSON record; an existing record of the same run is resumed")
     al.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -194,11 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--notebooks-dir", default="notebooks", help="folder of the notebooks (default: %(default)s)")
     rp.add_argument("--output-dir", default=None, help="executed notebooks (default: runs/<profile>)")
     rp.add_argument("--figures-dir", default="figures", help="where figures are written (default: %(default)s)")
-    rp.add_argument("--dataset", default=None,
-                    help="run the notebooks that take a DATASET on this one (e.g. cifar10; default: the profile's)")
+    rp.add_argument("--dataset", default=None, help="run the notebooks that take a DATASET on this one (e.g. cifar10; default: the profile's)")
     rp.add_argument("--root", default=None, help="folder of that torchvision dataset (DATA_ROOT)")
-    rp.add_argument("--results-dir", default="runs/records",
-                    help="cache of AL run records shared by the notebooks (default: %(default)s)")
+    rp.add_argument("--results-dir", default="runs/records", help="cache of AL run records shared by the notebooks (default: %(default)s)")
     rp.add_argument("--only", nargs="*", default=None, help="notebook names or numbers to run, e.g. 01 02")
     rp.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -233,8 +276,7 @@ def _cmd_strategies(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}  {cls.description}{'  [--batch]' if cls.takes_batch() else ''}")
         for opt, default, allowed, doc in describe_options(cls):
             print(f"{'':<{width}}    {opt}={default!r} ({allowed}): {doc}")
-    print("Options: --strategy-option KEY=VALUE (repeatable); [--batch]: takes the batch option topk|balanced|diverse "
-          "(altoolkit.strategies.batch_rules)")
+    print("Options: --strategy-option KEY=VALUE (repeatable); [--batch]: takes the batch option topk|balanced|diverse (altoolkit.strategies.batch_rules)")
     return 0
 
 
@@ -250,8 +292,9 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         overrides["DATASET"] = check_dataset_name(args.dataset)
     if args.root is not None:
         overrides["DATA_ROOT"] = str(Path(args.root).resolve())
-    runs = run_notebooks(profile, args.notebooks_dir, out, args.figures_dir, only=args.only,
-                         progress=not args.no_progress, results_dir=args.results_dir, overrides=overrides)
+    runs = run_notebooks(
+        profile, args.notebooks_dir, out, args.figures_dir, only=args.only, progress=not args.no_progress, results_dir=args.results_dir, overrides=overrides
+    )
     failed = [r for r in runs if not r.ok]
     print(f"\n{len(runs) - len(failed)} notebooks ok, {len(failed)} failed; executed copies in {out}, figures in {args.figures_dir}")
     for r in failed:
@@ -267,24 +310,21 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     backend = args.backend or ("dask" if args.scheduler else "joblib")
     base = ALConfig(dataset=args.datasets[0], strategy=args.strategies[0], **_run_fields(args))
-    spec = SweepSpec(base, strategies=args.strategies, seeds=args.seeds, datasets=args.datasets,
-                     lambdas=args.lams, lambdas_apply_to=args.lams_for)
+    spec = SweepSpec(base, strategies=args.strategies, seeds=args.seeds, datasets=args.datasets, lambdas=args.lams, lambdas_apply_to=args.lams_for)
     configs = spec.configs()
     if args.summary:
         check_output_file(args.summary, "--summary")
     print(f"{len(configs)} runs, backend {backend}, records in {args.out_dir}")
     failed = 0
     try:
-        records = run_sweep(configs, args.out_dir, backend=backend, n_jobs=args.jobs, scheduler=args.scheduler,
-                            progress=not args.no_progress)
+        records = run_sweep(configs, args.out_dir, backend=backend, n_jobs=args.jobs, scheduler=args.scheduler, progress=not args.no_progress)
     except SweepError as exc:
         records, failed = exc.records, len(exc.failures)
         print(str(exc), file=sys.stderr)
     print(f"{'dataset':<12} {'strategy':<24} {'seed':>4} {'final acc':>9}  record")
     for r in records:
         cfg = ALConfig.from_dict(r["config"])
-        print(f"{cfg.dataset:<12} {record_label(r):<24} {cfg.seed:>4} {r['cycles'][-1]['test_acc']:>9.4f}  "
-              f"{config_hash(cfg)}.json")
+        print(f"{cfg.dataset:<12} {record_label(r):<24} {cfg.seed:>4} {r['cycles'][-1]['test_acc']:>9.4f}  {config_hash(cfg)}.json")
     if args.summary:
         path = write_results_markdown(summarize_folder(args.out_dir), args.summary, title="Sweep results")
         print(f"summary: {path}")
@@ -298,8 +338,7 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
     records = summarize_folder(args.folder)
     if not records:
         raise ValueError(f"no altoolkit records (*.json) in {args.folder!r}")
-    path = write_results_markdown(records, args.out, title=args.title, notes=args.note or None,
-                                  claims=args.claim, reference=args.reference)
+    path = write_results_markdown(records, args.out, title=args.title, notes=args.note or None, claims=args.claim, reference=args.reference)
     print(f"{len(records)} records summarised in {path}")
     return 0
 
@@ -308,8 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``altoolkit`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"al": _cmd_al, "strategies": _cmd_strategies, "reproduce": _cmd_reproduce,
-                "sweep": _cmd_sweep, "summarize": _cmd_summarize}
+    handlers = {"al": _cmd_al, "strategies": _cmd_strategies, "reproduce": _cmd_reproduce, "sweep": _cmd_sweep, "summarize": _cmd_summarize}
     try:
         return handlers[args.command](args)
     except (KeyboardInterrupt, SystemExit):

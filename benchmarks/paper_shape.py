@@ -53,14 +53,30 @@ def random_dataset(n_labeled: int, n_pool: int, n_test: int = 256, seed: int = 0
 
 def cycle_seconds(data: alt.ALDataset, strategy: str, n_labeled: int, step: int, epochs: int, device: str) -> dict:
     """Train + select seconds of cycle 0 of ``strategy`` at this shape."""
-    cfg = alt.ALConfig(dataset="digits", strategy=strategy, model="resnet18_cifar", epochs=epochs, batch_size=128,
-                       lr=0.1, augment="flip_crop", cycles=2, initial_size=n_labeled, step_size=step, device=device,
-                       score_batch_size=512)
+    cfg = alt.ALConfig(
+        dataset="digits",
+        strategy=strategy,
+        model="resnet18_cifar",
+        epochs=epochs,
+        batch_size=128,
+        lr=0.1,
+        augment="flip_crop",
+        cycles=2,
+        initial_size=n_labeled,
+        step_size=step,
+        device=device,
+        score_batch_size=512,
+    )
     load = os.getloadavg()[0]
     rec = alt.run_active_learning(cfg, dataset=data, progress=False)
     c = rec["cycles"][0]
-    return {"train": c["train_seconds"], "select": c["select_seconds"], "total": c["train_seconds"] + c["select_seconds"],
-            "load_average_before": load, "load_average_after": os.getloadavg()[0]}
+    return {
+        "train": c["train_seconds"],
+        "select": c["select_seconds"],
+        "total": c["train_seconds"] + c["select_seconds"],
+        "load_average_before": load,
+        "load_average_after": os.getloadavg()[0],
+    }
 
 
 def main(argv=None) -> int:
@@ -78,8 +94,10 @@ def main(argv=None) -> int:
     pool = args.pool or max(2, round(PAPER_POOL * factor))
     step = args.step or max(1, round(PAPER_STEP * factor))
     if not (1 <= step <= pool) or args.labeled < 1 or epochs < 1 or args.repeats < 1:
-        raise SystemExit(f"need 1 <= step <= pool, labeled >= 1, epochs >= 1, repeats >= 1; got step {step}, "
-                         f"pool {pool}, labeled {args.labeled}, epochs {epochs}, repeats {args.repeats}")
+        raise SystemExit(
+            f"need 1 <= step <= pool, labeled >= 1, epochs >= 1, repeats >= 1; got step {step}, "
+            f"pool {pool}, labeled {args.labeled}, epochs {epochs}, repeats {args.repeats}"
+        )
     torch.manual_seed(0)
     data = random_dataset(args.labeled, pool)
     t0 = time.perf_counter()
@@ -87,8 +105,7 @@ def main(argv=None) -> int:
     for r in range(args.repeats):
         for name in runs:
             runs[name].append(cycle_seconds(data, name, args.labeled, step, epochs, args.device))
-            print(f"repeat {r}: {name:<6} train {runs[name][-1]['train']:8.1f} s  select {runs[name][-1]['select']:7.2f} s",
-                  flush=True)
+            print(f"repeat {r}: {name:<6} train {runs[name][-1]['train']:8.1f} s  select {runs[name][-1]['select']:7.2f} s", flush=True)
     pair_ratios = [d["total"] / r["total"] for r, d in zip(runs["random"], runs["disal"])]
     ratio = statistics.median(pair_ratios)
     result = {
@@ -96,18 +113,34 @@ def main(argv=None) -> int:
         "spread": [min(pair_ratios), max(pair_ratios)],
         "pair_ratios": pair_ratios,
         "paper": 359.0 / 299.0,
-        "shape": {"model": "resnet18_cifar", "input": [3, 32, 32], "labeled": args.labeled, "pool": pool, "step": step,
-                  "epochs": epochs, "batch_size": 128, "augment": "flip_crop", "device": args.device,
-                  "repeats": args.repeats},
+        "shape": {
+            "model": "resnet18_cifar",
+            "input": [3, 32, 32],
+            "labeled": args.labeled,
+            "pool": pool,
+            "step": step,
+            "epochs": epochs,
+            "batch_size": 128,
+            "augment": "flip_crop",
+            "device": args.device,
+            "repeats": args.repeats,
+        },
         "seconds": runs,
         "bench_seconds": time.perf_counter() - t0,
-        "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-                    "cpus": os.cpu_count(), "platform": platform.platform(),
-                    "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None},
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None,
+        },
     }
     Path(args.out).write_text(json.dumps(result, indent=1))
-    print(f"disal_cycle_over_random_cycle {ratio:.3f} (median of {len(pair_ratios)} pairs, range "
-          f"{min(pair_ratios):.3f}-{max(pair_ratios):.3f}; paper, RTX 3090 Ti: {359 / 299:.3f}); written {args.out}")
+    print(
+        f"disal_cycle_over_random_cycle {ratio:.3f} (median of {len(pair_ratios)} pairs, range "
+        f"{min(pair_ratios):.3f}-{max(pair_ratios):.3f}; paper, RTX 3090 Ti: {359 / 299:.3f}); written {args.out}"
+    )
     return 0
 
 

@@ -55,8 +55,11 @@ def render(payload: dict) -> str:
     agree = payload.get("verdicts_agree_with_previous") or {}
     if any(v is not None for v in agree.values()):
         differ = [n for n, v in agree.items() if v is False]
-        lines += ["", "Verdicts of this run and the run before it on this machine: "
-                  + ("all agree." if not differ else "differ for " + ", ".join(f"`{n}`" for n in differ) + ".")]
+        lines += [
+            "",
+            "Verdicts of this run and the run before it on this machine: "
+            + ("all agree." if not differ else "differ for " + ", ".join(f"`{n}`" for n in differ) + "."),
+        ]
     if payload.get("not_run"):
         lines += ["", "Not measured in this run: " + ", ".join(f"`{n}`" for n in payload["not_run"]) + "."]
     notes = [(n, r["note"]) for n, r in payload["results"].items() if r.get("note")]
@@ -72,12 +75,14 @@ def render_paper_shape(shape: dict) -> str:
     lo, hi = shape["spread"]
     where = m["gpu"] if m.get("gpu") else f"CPU, {m.get('threads', '?')} threads"
     pairs = ", ".join(_fmt(r) for r in shape["pair_ratios"])
-    return (f"Paper shape (`benchmarks/paper_shape.py`, {where}, torch {m.get('torch', '?')}): one AL cycle of the "
-            f"CIFAR ResNet-18 on {sh['labeled']:,} labeled 32x32 inputs, {sh['epochs']} epoch(s), batch "
-            f"{sh['batch_size']}, {sh['augment']}, pool {sh['pool']:,}, step {sh['step']:,}: "
-            f"`disal_cycle_over_random_cycle` {_fmt(shape['disal_cycle_over_random_cycle'])} (median of "
-            f"{len(shape['pair_ratios'])} interleaved pairs: {pairs}; range {_fmt(lo)}..{_fmt(hi)}); "
-            f"DISAL Table 1 on an RTX 3090 Ti: {_fmt(shape['paper'])}.\n")
+    return (
+        f"Paper shape (`benchmarks/paper_shape.py`, {where}, torch {m.get('torch', '?')}): one AL cycle of the "
+        f"CIFAR ResNet-18 on {sh['labeled']:,} labeled 32x32 inputs, {sh['epochs']} epoch(s), batch "
+        f"{sh['batch_size']}, {sh['augment']}, pool {sh['pool']:,}, step {sh['step']:,}: "
+        f"`disal_cycle_over_random_cycle` {_fmt(shape['disal_cycle_over_random_cycle'])} (median of "
+        f"{len(shape['pair_ratios'])} interleaved pairs: {pairs}; range {_fmt(lo)}..{_fmt(hi)}); "
+        f"DISAL Table 1 on an RTX 3090 Ti: {_fmt(shape['paper'])}.\n"
+    )
 
 
 def block(payload: dict, paper_shape: dict | None = None) -> str:

@@ -84,8 +84,9 @@ def ratio(num: list[float], den: list[float]) -> dict:
 
 def _trained(data, n_labeled=300, epochs=4, seed=0, model="cnn", checkpoint_epochs=()):
     net = alt.build_model(model, data.input_shape, data.num_classes, seed=seed)
-    return alt.train_model(net, data.x_train[:n_labeled], data.y_train[:n_labeled], alt.TrainConfig(epochs=epochs),
-                           seed=seed, checkpoint_epochs=checkpoint_epochs, progress=False)
+    return alt.train_model(
+        net, data.x_train[:n_labeled], data.y_train[:n_labeled], alt.TrainConfig(epochs=epochs), seed=seed, checkpoint_epochs=checkpoint_epochs, progress=False
+    )
 
 
 def _big_pool(data, n: int) -> alt.ALDataset:
@@ -105,15 +106,22 @@ def bench_disal_scoring_over_inference(data, rounds: int, **_) -> dict:
     unl = torch.arange(300, n)
     ctx = SelectionContext(pool, res.model, torch.arange(300), unl, train_result=res, batch_size=1024)
     disal = get_strategy("disal")
-    t = interleaved({
-        "inference": lambda: predict_logits(res.model, pool.x_train, pool.to_input, 1024, indices=unl),
-        "disal": lambda: disal.score(ctx),
-    }, rounds)
-    return {**ratio(t["disal"], t["inference"]), "label": f"pool {len(unl):,}",
-            "disal_seconds": t["disal"], "inference_seconds": t["inference"],
-            "note": "DISAL = θ_{T-1} copy + both models on each batch of one pool loop + KL; inference = "
-                    "predict_logits with one model over the same rows. Two forward passes against one: only the "
-                    "shared gather/convert of each batch and the copy separate the ratio from 2."}
+    t = interleaved(
+        {
+            "inference": lambda: predict_logits(res.model, pool.x_train, pool.to_input, 1024, indices=unl),
+            "disal": lambda: disal.score(ctx),
+        },
+        rounds,
+    )
+    return {
+        **ratio(t["disal"], t["inference"]),
+        "label": f"pool {len(unl):,}",
+        "disal_seconds": t["disal"],
+        "inference_seconds": t["inference"],
+        "note": "DISAL = θ_{T-1} copy + both models on each batch of one pool loop + KL; inference = "
+        "predict_logits with one model over the same rows. Two forward passes against one: only the "
+        "shared gather/convert of each batch and the copy separate the ratio from 2.",
+    }
 
 
 def bench_dynamic_loss_epoch_overhead(data, rounds: int, **_) -> dict:
@@ -122,14 +130,13 @@ def bench_dynamic_loss_epoch_overhead(data, rounds: int, **_) -> dict:
 
     def epoch_time(lam: float) -> Callable[[], float]:
         def run() -> float:
-            r = alt.train_model(copy.deepcopy(base), x, y, alt.TrainConfig(epochs=4, dynamic_weight=lam), seed=0,
-                                progress=False)
+            r = alt.train_model(copy.deepcopy(base), x, y, alt.TrainConfig(epochs=4, dynamic_weight=lam), seed=0, progress=False)
             return r.seconds
+
         return run
 
     t = interleaved({"with": epoch_time(1.0), "without": epoch_time(0.0)}, rounds)
-    return {**ratio(t["with"], t["without"]), "label": "1,000 labeled, 4 epochs",
-            "seconds_with": t["with"], "seconds_without": t["without"]}
+    return {**ratio(t["with"], t["without"]), "label": "1,000 labeled, 4 epochs", "seconds_with": t["with"], "seconds_without": t["without"]}
 
 
 def bench_disal_cycle_over_random_cycle(data, rounds: int, **_) -> dict:
@@ -141,6 +148,7 @@ def bench_disal_cycle_over_random_cycle(data, rounds: int, **_) -> dict:
             cfg = alt.ALConfig(strategy=strategy, epochs=200, cycles=2, initial_fraction=0.1, step_fraction=0.05)
             c = alt.run_active_learning(cfg, dataset=data, progress=False)["cycles"][0]
             cycle_seconds[strategy] = c["train_seconds"] + c["select_seconds"]
+
         return run
 
     # the loop's own timer (train + select of cycle 0) is what is compared, not the wall time of the call
@@ -152,9 +160,14 @@ def bench_disal_cycle_over_random_cycle(data, rounds: int, **_) -> dict:
         for k, f in fns.items():
             f()
             log[k].append(cycle_seconds[k])
-    return {**ratio(log["disal"], log["random"]), "label": "digits, 200 epochs on 10%, +5%",
-            "disal_cycle_seconds": log["disal"], "random_cycle_seconds": log["random"], "paper": 359.0 / 299.0,
-            "note": "DISAL's extra cost per cycle = the dynamic loss in every epoch + two forward passes over the pool"}
+    return {
+        **ratio(log["disal"], log["random"]),
+        "label": "digits, 200 epochs on 10%, +5%",
+        "disal_cycle_seconds": log["disal"],
+        "random_cycle_seconds": log["random"],
+        "paper": 359.0 / 299.0,
+        "note": "DISAL's extra cost per cycle = the dynamic loss in every epoch + two forward passes over the pool",
+    }
 
 
 def bench_vmap_speedup_over_loop(data, rounds: int, **_) -> dict:
@@ -169,13 +182,16 @@ def bench_vmap_speedup_over_loop(data, rounds: int, **_) -> dict:
             rows.append(torch.cat([p.grad.reshape(-1) for p in m.parameters()]))
         return torch.stack(rows)
 
-    t = interleaved({"loop": loop, "vmap": lambda: flatten(per_sample_grads(m, x, y, batch_size=256), batched=True)},
-                    rounds)
+    t = interleaved({"loop": loop, "vmap": lambda: flatten(per_sample_grads(m, x, y, batch_size=256), batched=True)}, rounds)
     diff = float((loop() - flatten(per_sample_grads(m, x, y, batch_size=256), batched=True)).abs().max())
-    return {**ratio(t["loop"], t["vmap"]), "label": "digits CNN, 256 samples", "max_abs_diff_float32": diff,
-            "note": "per-sample gradients are only used where they are needed (norms, BADGE, checks); on the tiny "
-                    "digits CNN one backward per sample is cheap and vmap's convolutions become grouped "
-                    "convolutions that CPUs run slowly"}
+    return {
+        **ratio(t["loop"], t["vmap"]),
+        "label": "digits CNN, 256 samples",
+        "max_abs_diff_float32": diff,
+        "note": "per-sample gradients are only used where they are needed (norms, BADGE, checks); on the tiny "
+        "digits CNN one backward per sample is cheap and vmap's convolutions become grouped "
+        "convolutions that CPUs run slowly",
+    }
 
 
 def _conv_linear_only(model: torch.nn.Module) -> list[str]:
@@ -209,9 +225,16 @@ def _captum_tracin(model, paths, x_pool, x_ref, y_ref, layers, batch_size=500) -
         load(net, p)
         with torch.no_grad():
             yp = net(x_pool).argmax(1)
-        tr = TracInCP(net, torch.utils.data.TensorDataset(x_pool, yp), checkpoints=[p], checkpoints_load_func=load,
-                      layers=layers, loss_fn=torch.nn.CrossEntropyLoss(reduction="sum"), batch_size=batch_size,
-                      sample_wise_grads_per_batch=True)
+        tr = TracInCP(
+            net,
+            torch.utils.data.TensorDataset(x_pool, yp),
+            checkpoints=[p],
+            checkpoints_load_func=load,
+            layers=layers,
+            loss_fn=torch.nn.CrossEntropyLoss(reduction="sum"),
+            batch_size=batch_size,
+            sample_wise_grads_per_batch=True,
+        )
         total += tr.influence((x_ref, y_ref)).double().sum(0)
     return total
 
@@ -225,9 +248,11 @@ def _save_checkpoints(items, tmpdir: Path, tag: str) -> list[str]:
     return paths
 
 
-_EQUAL_PARAMS_NOTE = ("both on the parameters captum's hook mode covers (nn.Conv2d and nn.Linear: weights and "
-                      "biases; BatchNorm is frozen, captum's hooks skip it); captum in its fastest mode "
-                      "(sample_wise_grads_per_batch=True); ours: one forward-mode jvp per batch")
+_EQUAL_PARAMS_NOTE = (
+    "both on the parameters captum's hook mode covers (nn.Conv2d and nn.Linear: weights and "
+    "biases; BatchNorm is frozen, captum's hooks skip it); captum in its fastest mode "
+    "(sample_wise_grads_per_batch=True); ours: one forward-mode jvp per batch"
+)
 
 
 def bench_tracin_speedup_over_captum(data, rounds: int, tmpdir: Path, **_) -> dict:
@@ -249,9 +274,16 @@ def bench_tracin_speedup_over_captum(data, rounds: int, tmpdir: Path, **_) -> di
 
     t = interleaved({"captum": captum, "ours": ours}, rounds)
     rel = float((out["ours"] - out["captum"]).abs().max() / out["captum"].abs().max())
-    return {**ratio(t["captum"], t["ours"]), "label": f"pool 1,000, reference 300, 3 checkpoints; scores to {rel:.0e}",
-            "ours_seconds": t["ours"], "captum_seconds": t["captum"], "max_rel_diff": rel,
-            "scores_equal_1e-4": rel < 1e-4, "captum_layers": layers, "note": _EQUAL_PARAMS_NOTE}
+    return {
+        **ratio(t["captum"], t["ours"]),
+        "label": f"pool 1,000, reference 300, 3 checkpoints; scores to {rel:.0e}",
+        "ours_seconds": t["ours"],
+        "captum_seconds": t["captum"],
+        "max_rel_diff": rel,
+        "scores_equal_1e-4": rel < 1e-4,
+        "captum_layers": layers,
+        "note": _EQUAL_PARAMS_NOTE,
+    }
 
 
 def bench_grad_simi_speedup_over_captum(data, rounds: int, tmpdir: Path, **_) -> dict:
@@ -275,9 +307,16 @@ def bench_grad_simi_speedup_over_captum(data, rounds: int, tmpdir: Path, **_) ->
 
     t = interleaved({"captum": captum, "ours": ours}, rounds)
     rel = float((out["ours"] - out["captum"]).abs().max() / out["captum"].abs().max())
-    return {**ratio(t["captum"], t["ours"]), "label": f"pool 1,000, reference 300; scores to {rel:.0e}",
-            "ours_seconds": t["ours"], "captum_seconds": t["captum"], "max_rel_diff": rel,
-            "scores_equal_1e-4": rel < 1e-4, "captum_layers": layers, "note": _EQUAL_PARAMS_NOTE}
+    return {
+        **ratio(t["captum"], t["ours"]),
+        "label": f"pool 1,000, reference 300; scores to {rel:.0e}",
+        "ours_seconds": t["ours"],
+        "captum_seconds": t["captum"],
+        "max_rel_diff": rel,
+        "scores_equal_1e-4": rel < 1e-4,
+        "captum_layers": layers,
+        "note": _EQUAL_PARAMS_NOTE,
+    }
 
 
 _MEM_CHILD = r"""
@@ -327,8 +366,7 @@ def bench_scoring_memory_bytes_per_sample(data, rounds: int, tmpdir: Path, max_p
     sizes = [n for n in (10_000, 30_000, 100_000, 300_000) if n <= max_pool]
 
     def child(n: int) -> dict:
-        out = subprocess.run([sys.executable, "-c", _MEM_CHILD, str(n), "1", str(states)],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run([sys.executable, "-c", _MEM_CHILD, str(n), "1", str(states)], capture_output=True, text=True, check=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
 
     raw: dict[int, list[dict]] = {n: [] for n in sizes}
@@ -349,16 +387,22 @@ def bench_scoring_memory_bytes_per_sample(data, rounds: int, tmpdir: Path, max_p
     within = max(max(r["extra_bytes"] for r in raw[n]) - min(r["extra_bytes"] for r in raw[n]) for n in ns)
     goal = 4 * data.num_classes  # one row of float32 logits: the size of the per-sample outputs
     GOALS["scoring_memory_bytes_per_sample"] = ("<=", float(goal))
-    return {"value": float(slope), "min": float(lo), "max": float(hi), "runs": len(points),
-            "label": f"DISAL, pools {ns[0]:,}..{ns[-1]:,}; peak {med[ns[-1]] / 2**20:.1f} MB at {ns[-1]:,}",
-            "intercept_mb": intercept / 2**20, "median_extra_mb": {str(n): med[n] / 2**20 for n in ns},
-            "largest_within_size_spread_mb": within / 2**20, "seconds_per_10k": per10k,
-            "raw": {str(n): r for n, r in raw.items()},
-            "note": "Theil-Sen slope (min..max: its 95% interval) of the peak RSS growth during DISAL scoring against the "
-                    "pool size, over every fresh process (the pool is stored before the baseline is taken); goal = one "
-                    f"row of float32 logits per sample. Largest spread between processes of one size: {within / 2**20:.1f} MB. "
-                    "Seconds per 10k samples at each size: "
-                    + ", ".join(f"{int(n):,}: {v['value']:.2f} s" for n, v in per10k.items())}
+    return {
+        "value": float(slope),
+        "min": float(lo),
+        "max": float(hi),
+        "runs": len(points),
+        "label": f"DISAL, pools {ns[0]:,}..{ns[-1]:,}; peak {med[ns[-1]] / 2**20:.1f} MB at {ns[-1]:,}",
+        "intercept_mb": intercept / 2**20,
+        "median_extra_mb": {str(n): med[n] / 2**20 for n in ns},
+        "largest_within_size_spread_mb": within / 2**20,
+        "seconds_per_10k": per10k,
+        "raw": {str(n): r for n, r in raw.items()},
+        "note": "Theil-Sen slope (min..max: its 95% interval) of the peak RSS growth during DISAL scoring against the "
+        "pool size, over every fresh process (the pool is stored before the baseline is taken); goal = one "
+        f"row of float32 logits per sample. Largest spread between processes of one size: {within / 2**20:.1f} MB. "
+        "Seconds per 10k samples at each size: " + ", ".join(f"{int(n):,}: {v['value']:.2f} s" for n, v in per10k.items()),
+    }
 
 
 def bench_import_altoolkit_over_torch(data, rounds: int, **_) -> dict:
@@ -366,8 +410,7 @@ def bench_import_altoolkit_over_torch(data, rounds: int, **_) -> dict:
         return lambda: subprocess.run([sys.executable, "-c", f"import {mod}"], check=True)
 
     t = interleaved({"altoolkit": imp("altoolkit"), "torch": imp("torch")}, max(rounds, 5))
-    return {**ratio(t["altoolkit"], t["torch"]), "label": "fresh interpreters, wall time",
-            "altoolkit_seconds": t["altoolkit"], "torch_seconds": t["torch"]}
+    return {**ratio(t["altoolkit"], t["torch"]), "label": "fresh interpreters, wall time", "altoolkit_seconds": t["altoolkit"], "torch_seconds": t["torch"]}
 
 
 def bench_isal_samples_per_second(data, rounds: int, **_) -> dict:
@@ -376,8 +419,7 @@ def bench_isal_samples_per_second(data, rounds: int, **_) -> dict:
     lab, unl = torch.arange(300), torch.arange(300, data.n_train)
     ctx = SelectionContext(data, res.model, lab, unl, train_result=res, initial_labeled=lab, batch_size=512)
     t = interleaved({"isal": lambda: strat.score(ctx)}, rounds)["isal"]
-    return {**spread([len(unl) / s for s in t]), "label": f"LiSSA 250 × 4 + pool pass, pool {len(unl):,}",
-            "options": strat.options()}
+    return {**spread([len(unl) / s for s in t]), "label": f"LiSSA 250 × 4 + pool pass, pool {len(unl):,}", "options": strat.options()}
 
 
 BENCHES: dict[str, Callable[..., dict]] = {
@@ -394,9 +436,15 @@ BENCHES: dict[str, Callable[..., dict]] = {
 
 
 def machine() -> dict:
-    return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
-            "cpus": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
-            "platform": platform.platform(), "load_average_at_start": os.getloadavg()[0]}
+    return {
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_at_start": os.getloadavg()[0],
+    }
 
 
 def previous_run(path: Path) -> dict | None:
@@ -408,9 +456,11 @@ def previous_run(path: Path) -> dict | None:
         old = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return {"machine": old.get("machine", {}), "total_seconds": old.get("total_seconds"),
-            "results": {n: {"value": r.get("value"), "meets_goal": r.get("meets_goal")}
-                        for n, r in old.get("results", {}).items()}}
+    return {
+        "machine": old.get("machine", {}),
+        "total_seconds": old.get("total_seconds"),
+        "results": {n: {"value": r.get("value"), "meets_goal": r.get("meets_goal")} for n, r in old.get("results", {}).items()},
+    }
 
 
 def verdicts_agree(results: dict, previous: dict | None) -> dict[str, bool | None]:
@@ -448,10 +498,16 @@ def main(argv=None) -> int:
     names = args.only or list(BENCHES)
 
     def save() -> dict:  # after every benchmark, so that an interrupted run keeps what it measured
-        payload = {"machine": {**info, "load_average_now": os.getloadavg()[0]}, "rounds": args.rounds,
-                   "max_pool": args.max_pool, "total_seconds": time.perf_counter() - t_all,
-                   "not_run": [n for n in names if n not in results], "results": results,
-                   "previous_run": previous, "verdicts_agree_with_previous": verdicts_agree(results, previous)}
+        payload = {
+            "machine": {**info, "load_average_now": os.getloadavg()[0]},
+            "rounds": args.rounds,
+            "max_pool": args.max_pool,
+            "total_seconds": time.perf_counter() - t_all,
+            "not_run": [n for n in names if n not in results],
+            "results": results,
+            "previous_run": previous,
+            "verdicts_agree_with_previous": verdicts_agree(results, previous),
+        }
         Path(args.out).write_text(json.dumps(payload, indent=1) + "\n")
         return payload
 
@@ -468,8 +524,7 @@ def main(argv=None) -> int:
             results[name] = out
             verdict = "" if "meets_goal" not in out else ("  meets" if out["meets_goal"] else "  MISSES")
             rng = "" if out.get("min") is None else f" ({out['min']:.3g}..{out['max']:.3g})"
-            print(f"{name:<34} {v:>10.4g}{rng:<20} {out.get('goal', ''):<8}{verdict}  [{out['bench_seconds']:.0f} s]",
-                  flush=True)
+            print(f"{name:<34} {v:>10.4g}{rng:<20} {out.get('goal', ''):<8}{verdict}  [{out['bench_seconds']:.0f} s]", flush=True)
             payload = save()
     agree = payload["verdicts_agree_with_previous"]
     if any(v is not None for v in agree.values()):

@@ -75,8 +75,7 @@ def test_data_keeps_every_0_1_name():
 
 @pytest.mark.parametrize("old,new", [("course", "teaching.course"), ("book", "teaching.book")])
 def test_python_m_old_name_runs_the_new_module(old, new):
-    out = subprocess.run([sys.executable, "-m", f"altoolkit.{old}", "--help"], capture_output=True, text=True,
-                         cwd=ROOT, timeout=120)
+    out = subprocess.run([sys.executable, "-m", f"altoolkit.{old}", "--help"], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr
     assert f"python -m altoolkit.{new}" in out.stdout
 
@@ -90,9 +89,12 @@ def test_relayout_tool_rewrites_0_1_imports_only(tmp_path):
     finally:
         sys.path.remove(str(ROOT / "tools"))
     module = tmp_path / "loop.py"
-    module.write_text("from .train import TrainConfig\nfrom ..data import ALDataset\nfrom . import stats\n"
-                      "from .record_io import atomic_write\nimport altoolkit.influence as inf\nFORMAT = 'altoolkit.labelstore'\n")
+    module.write_text(
+        "from .train import TrainConfig\nfrom ..data import ALDataset\nfrom . import stats\n"
+        "from .record_io import atomic_write\nimport altoolkit.influence as inf\nFORMAT = 'altoolkit.labelstore'\n"
+    )
     assert len(tool.rewrite(module, "altoolkit.engine.loop")) == 3
     assert module.read_text() == (
         "from ..training.train import TrainConfig\nfrom ..data import ALDataset\nfrom ..math import stats\n"
-        "from .record_io import atomic_write\nimport altoolkit.math.influence as inf\nFORMAT = 'altoolkit.labelstore'\n")
+        "from .record_io import atomic_write\nimport altoolkit.math.influence as inf\nFORMAT = 'altoolkit.labelstore'\n"
+    )

@@ -34,10 +34,18 @@ def _y(value, n=20):
     return y
 
 
-LABEL_CASES = [(v, ValueError, frag) for v, frag in [
-    (10**9, "label 1000000000"), (10**6, "label 1000000"), (1001, "label 1001"), (5000, "label 5000"),
-    (-1, "label -1"), (-(10**9), "label -1000000000"), (2**40, "label 1099511627776"),
-]]
+LABEL_CASES = [
+    (v, ValueError, frag)
+    for v, frag in [
+        (10**9, "label 1000000000"),
+        (10**6, "label 1000000"),
+        (1001, "label 1001"),
+        (5000, "label 5000"),
+        (-1, "label -1"),
+        (-(10**9), "label -1000000000"),
+        (2**40, "label 1099511627776"),
+    ]
+]
 
 
 @pytest.mark.parametrize("value,exc,frag", LABEL_CASES)
@@ -52,11 +60,19 @@ def test_from_arrays_stray_test_label_refused(value):
         from_arrays(X, Y, XT, _y(value, 6))
 
 
-@pytest.mark.parametrize("num_classes,exc,frag", [
-    (10**9, ValueError, "limit"), (1001, ValueError, "limit"), (1, ValueError, "num_classes"),
-    (0, ValueError, "num_classes"), (-3, ValueError, "num_classes"), (2.5, TypeError, "num_classes"),
-    ("3", TypeError, "num_classes"), (True, TypeError, "num_classes"),
-])
+@pytest.mark.parametrize(
+    "num_classes,exc,frag",
+    [
+        (10**9, ValueError, "limit"),
+        (1001, ValueError, "limit"),
+        (1, ValueError, "num_classes"),
+        (0, ValueError, "num_classes"),
+        (-3, ValueError, "num_classes"),
+        (2.5, TypeError, "num_classes"),
+        ("3", TypeError, "num_classes"),
+        (True, TypeError, "num_classes"),
+    ],
+)
 def test_from_arrays_num_classes_bounds(num_classes, exc, frag):
     with pytest.raises(exc, match=frag):
         from_arrays(X, Y, XT, YT, num_classes=num_classes)
@@ -104,8 +120,7 @@ def test_empty_test_split_is_refused_by_the_loop_before_training(tmp_path):
     run would report 0.0 every cycle: refused before training, and no record is written."""
     from altoolkit.engine.loop import ALConfig, run_active_learning
 
-    ds = ALDataset("d", torch.zeros(40, 2), torch.tensor([0, 1] * 20), torch.zeros(0, 2),
-                   torch.zeros(0, dtype=torch.long), 2)
+    ds = ALDataset("d", torch.zeros(40, 2), torch.tensor([0, 1] * 20), torch.zeros(0, 2), torch.zeros(0, dtype=torch.long), 2)
     cfg = ALConfig(dataset="digits", strategy="random", model="mlp", cycles=2, epochs=1)
     with pytest.raises(ValueError, match="test split of dataset 'd' is empty"):
         run_active_learning(cfg, tmp_path / "r.json", dataset=ds, progress=False)
@@ -115,8 +130,7 @@ def test_empty_test_split_is_refused_by_the_loop_before_training(tmp_path):
 @pytest.mark.parametrize("n", [10**9, 10**7, 5000])
 def test_aldataset_num_classes_bound(n):
     with pytest.raises(ValueError, match="limit"):
-        ALDataset("d", torch.zeros(4, 2), torch.tensor([0, 1, 0, 1]), torch.zeros(2, 2),
-                  torch.tensor([0, 1]), n)
+        ALDataset("d", torch.zeros(4, 2), torch.tensor([0, 1, 0, 1]), torch.zeros(2, 2), torch.tensor([0, 1]), n)
 
 
 # ------------------------------------------------------------------ train_model
@@ -131,22 +145,25 @@ XS = torch.randn(12, 4)
 YS = torch.arange(12) % 3
 
 
-@pytest.mark.parametrize("x,y,exc,frag", [
-    (torch.full((12, 4), float("nan")), YS, ValueError, "NaN"),
-    (torch.full((12, 4), float("inf")), YS, ValueError, "NaN or infinite"),
-    (XS, YS.float(), TypeError, "integer class labels"),
-    (XS, YS.double() + 0.5, TypeError, "integer class labels"),
-    (XS, YS.bool(), TypeError, "integer class labels"),
-    (XS, torch.full((12,), 3), ValueError, "label 3"),
-    (XS, torch.full((12,), 10**6), ValueError, "label 1000000"),
-    (XS, torch.full((12,), -1), ValueError, "label -1"),
-    (XS, YS[:11], ValueError, "must match"),
-    (XS[:0], YS[:0], ValueError, "empty"),
-    (XS.tolist(), YS, TypeError, "torch tensor"),
-    (XS, YS.tolist(), TypeError, "torch tensor"),
-    (XS.numpy().astype(object), YS, TypeError, "numeric"),
-    (XS, YS.reshape(12, 1), ValueError, "1-D"),
-])
+@pytest.mark.parametrize(
+    "x,y,exc,frag",
+    [
+        (torch.full((12, 4), float("nan")), YS, ValueError, "NaN"),
+        (torch.full((12, 4), float("inf")), YS, ValueError, "NaN or infinite"),
+        (XS, YS.float(), TypeError, "integer class labels"),
+        (XS, YS.double() + 0.5, TypeError, "integer class labels"),
+        (XS, YS.bool(), TypeError, "integer class labels"),
+        (XS, torch.full((12,), 3), ValueError, "label 3"),
+        (XS, torch.full((12,), 10**6), ValueError, "label 1000000"),
+        (XS, torch.full((12,), -1), ValueError, "label -1"),
+        (XS, YS[:11], ValueError, "must match"),
+        (XS[:0], YS[:0], ValueError, "empty"),
+        (XS.tolist(), YS, TypeError, "torch tensor"),
+        (XS, YS.tolist(), TypeError, "torch tensor"),
+        (XS.numpy().astype(object), YS, TypeError, "numeric"),
+        (XS, YS.reshape(12, 1), ValueError, "1-D"),
+    ],
+)
 def test_train_model_validates(x, y, exc, frag):
     with pytest.raises(exc, match=frag):
         train_model(_model(), x, y, TrainConfig(epochs=1), progress=False)
@@ -168,14 +185,27 @@ def test_divergence_is_an_error(lr, lam):
     assert isinstance(info.value, ValueError)
 
 
-@pytest.mark.parametrize("field,value,exc", [
-    ("epochs", 0, ValueError), ("epochs", 1.5, TypeError), ("batch_size", 0, ValueError),
-    ("lr", 0.0, ValueError), ("lr", -1.0, ValueError), ("lr", float("nan"), ValueError),
-    ("lr", float("inf"), ValueError), ("momentum", 1.0, ValueError), ("momentum", -0.1, ValueError),
-    ("weight_decay", -1.0, ValueError), ("lr_schedule", "linear", ValueError), ("augment", "rotate", ValueError),
-    ("dynamic_weight", -1.0, ValueError), ("dynamic_weight", float("nan"), ValueError),
-    ("dynamic_weight", float("inf"), ValueError), ("lr", "0.1", TypeError),
-])
+@pytest.mark.parametrize(
+    "field,value,exc",
+    [
+        ("epochs", 0, ValueError),
+        ("epochs", 1.5, TypeError),
+        ("batch_size", 0, ValueError),
+        ("lr", 0.0, ValueError),
+        ("lr", -1.0, ValueError),
+        ("lr", float("nan"), ValueError),
+        ("lr", float("inf"), ValueError),
+        ("momentum", 1.0, ValueError),
+        ("momentum", -0.1, ValueError),
+        ("weight_decay", -1.0, ValueError),
+        ("lr_schedule", "linear", ValueError),
+        ("augment", "rotate", ValueError),
+        ("dynamic_weight", -1.0, ValueError),
+        ("dynamic_weight", float("nan"), ValueError),
+        ("dynamic_weight", float("inf"), ValueError),
+        ("lr", "0.1", TypeError),
+    ],
+)
 def test_train_config_bounds(field, value, exc):
     with pytest.raises(exc, match=field.split("_")[0]):
         TrainConfig(**{field: value})
@@ -240,8 +270,7 @@ def test_image_folder_via_load_dataset_with_download_flag(tmp_path):
     for c in ("a", "b"):
         for i in range(3):
             _png(tmp_path / c / f"{i}.png", "RGB")
-    ds = load_dataset("image_folder", root=str(tmp_path), download=False, image_size=8, progress=False,
-                      test_fraction=0.34)
+    ds = load_dataset("image_folder", root=str(tmp_path), download=False, image_size=8, progress=False, test_fraction=0.34)
     assert ds.num_classes == 2
 
 
@@ -255,21 +284,24 @@ def _cli(argv, capsys):
     return code, err, lines
 
 
-@pytest.mark.parametrize("argv,frag", [
-    (["al", "--dataset", "nosuch", "--out", "{tmp}/r.json"], "dataset"),
-    (["al", "--strategy", "nosuch", "--out", "{tmp}/r.json"], "strategy"),
-    (["al", "--model", "nosuch", "--out", "{tmp}/r.json"], "model"),
-    (["al", "--lam", "-1", "--out", "{tmp}/r.json"], "λ"),
-    (["al", "--lam", "nan", "--out", "{tmp}/r.json"], "λ"),
-    (["al", "--seed", "-1", "--out", "{tmp}/r.json"], "seed"),
-    (["al", "--epochs", "0", "--out", "{tmp}/r.json"], "epochs"),
-    (["al", "--lr", "-0.1", "--out", "{tmp}/r.json"], "lr"),
-    (["al", "--cycles", "0", "--out", "{tmp}/r.json"], "cycles"),
-    (["al", "--initial-fraction", "2", "--out", "{tmp}/r.json"], "initial_fraction"),
-    (["al", "--dataset", "cifar10", "--root", "{tmp}/none", "--out", "{tmp}/r.json"], "cifar10"),
-    (["al", "--dataset", "image_folder", "--root", "{tmp}/none", "--out", "{tmp}/r.json"], "image folder"),
-    (["summarize", "{tmp}/empty"], "no altoolkit records"),
-])
+@pytest.mark.parametrize(
+    "argv,frag",
+    [
+        (["al", "--dataset", "nosuch", "--out", "{tmp}/r.json"], "dataset"),
+        (["al", "--strategy", "nosuch", "--out", "{tmp}/r.json"], "strategy"),
+        (["al", "--model", "nosuch", "--out", "{tmp}/r.json"], "model"),
+        (["al", "--lam", "-1", "--out", "{tmp}/r.json"], "λ"),
+        (["al", "--lam", "nan", "--out", "{tmp}/r.json"], "λ"),
+        (["al", "--seed", "-1", "--out", "{tmp}/r.json"], "seed"),
+        (["al", "--epochs", "0", "--out", "{tmp}/r.json"], "epochs"),
+        (["al", "--lr", "-0.1", "--out", "{tmp}/r.json"], "lr"),
+        (["al", "--cycles", "0", "--out", "{tmp}/r.json"], "cycles"),
+        (["al", "--initial-fraction", "2", "--out", "{tmp}/r.json"], "initial_fraction"),
+        (["al", "--dataset", "cifar10", "--root", "{tmp}/none", "--out", "{tmp}/r.json"], "cifar10"),
+        (["al", "--dataset", "image_folder", "--root", "{tmp}/none", "--out", "{tmp}/r.json"], "image folder"),
+        (["summarize", "{tmp}/empty"], "no altoolkit records"),
+    ],
+)
 def test_cli_one_error_line(argv, frag, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv] + (["--no-progress"] if argv[0] == "al" else [])
@@ -382,8 +414,7 @@ def test_cli_out_in_use_names_the_holder_pid(tmp_path, capsys):
 
 def _hold_lock(path, ready_timeout=60.0):
     """A subprocess holding the lock of ``path`` (its pid is written once it holds it)."""
-    code = ("import sys, time; from altoolkit.engine.record_io import lock_file; lock_file(sys.argv[1]); "
-            "print('held', flush=True); time.sleep(600)")
+    code = "import sys, time; from altoolkit.engine.record_io import lock_file; lock_file(sys.argv[1]); print('held', flush=True); time.sleep(600)"
     proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "held"
     return proc
@@ -428,13 +459,16 @@ def test_lock_unwritable_folder_names_the_lock_file():
 # ------------------------------------------------------------------ strict JSON records (finding 4)
 
 
-@pytest.mark.parametrize("obj,field", [
-    ({"cycles": [{"test_acc": float("nan")}]}, "cycles[0].test_acc"),
-    ({"cycles": [{"a": 1.0}, {"final_train_loss": float("inf")}]}, "cycles[1].final_train_loss"),
-    ({"config": {"lr": float("-inf")}}, "config.lr"),
-    ({"x": [[1.0, float("nan")]]}, "x[0][1]"),
-    ({"strategy": {"dynamic_weight": float("nan")}}, "strategy.dynamic_weight"),
-])
+@pytest.mark.parametrize(
+    "obj,field",
+    [
+        ({"cycles": [{"test_acc": float("nan")}]}, "cycles[0].test_acc"),
+        ({"cycles": [{"a": 1.0}, {"final_train_loss": float("inf")}]}, "cycles[1].final_train_loss"),
+        ({"config": {"lr": float("-inf")}}, "config.lr"),
+        ({"x": [[1.0, float("nan")]]}, "x[0][1]"),
+        ({"strategy": {"dynamic_weight": float("nan")}}, "strategy.dynamic_weight"),
+    ],
+)
 def test_records_are_strict_json(obj, field, tmp_path):
     with pytest.raises(ValueError, match=re.escape(field)):
         write_json(tmp_path / "r.json", obj)
@@ -444,8 +478,9 @@ def test_records_are_strict_json(obj, field, tmp_path):
 def test_cli_divergence_is_one_error_line_and_no_record(tmp_path, capsys):
     """--lam 1e30 used to train to NaN, report accuracy 0.1 and write NaN into the record."""
     out = tmp_path / "r.json"
-    code, err, lines = _cli(["al", "--strategy", "disal", "--lam", "1e30", "--model", "mlp", "--cycles", "2",
-                             "--epochs", "2", "--out", str(out), "--no-progress"], capsys)
+    code, err, lines = _cli(
+        ["al", "--strategy", "disal", "--lam", "1e30", "--model", "mlp", "--cycles", "2", "--epochs", "2", "--out", str(out), "--no-progress"], capsys
+    )
     assert code == 2 and len(lines) == 1 and "λ" in lines[0] and "lr=" in lines[0], err
     assert not out.exists()
 
@@ -498,22 +533,30 @@ def _edit(rec, how):
     return r
 
 
-@pytest.mark.parametrize("how,frag", [
-    ("out_of_range", "index 1000000, outside the pool"), ("negative", "index -1, outside the pool"),
-    ("duplicate_in_cycle", "appears twice"), ("duplicate_of_initial", "appears twice (initial_labeled"),
-    ("duplicate_across_cycles", "appears twice (cycles[0].selected and cycles[1].selected)"),
-    ("float_index", "index 1.5"), ("string_index", "index '7'"), ("too_few", "cycles[0].selected must list"),
-    ("cycle_number", "cycles[1] must be the entry of cycle 1"), ("finished_flag", "'finished' is True"),
-    ("too_many_cycles", "at most 3 entries"), ("validation_indices", "'validation_indices' differ"),
-    ("cycles_not_a_list", "'cycles' must be a list"),
-])
+@pytest.mark.parametrize(
+    "how,frag",
+    [
+        ("out_of_range", "index 1000000, outside the pool"),
+        ("negative", "index -1, outside the pool"),
+        ("duplicate_in_cycle", "appears twice"),
+        ("duplicate_of_initial", "appears twice (initial_labeled"),
+        ("duplicate_across_cycles", "appears twice (cycles[0].selected and cycles[1].selected)"),
+        ("float_index", "index 1.5"),
+        ("string_index", "index '7'"),
+        ("too_few", "cycles[0].selected must list"),
+        ("cycle_number", "cycles[1] must be the entry of cycle 1"),
+        ("finished_flag", "'finished' is True"),
+        ("too_many_cycles", "at most 3 entries"),
+        ("validation_indices", "'validation_indices' differ"),
+        ("cycles_not_a_list", "'cycles' must be a list"),
+    ],
+)
 def test_cli_hand_edited_record_refused(how, frag, small_record, tmp_path, capsys):
     cfg, rec = small_record
     out = tmp_path / "r.json"
     out.write_text(json.dumps(_edit(rec, how)))
     before = out.read_bytes()
-    argv = ["al", "--strategy", "random", "--model", "mlp", "--cycles", "3", "--epochs", "1", "--seed", "2",
-            "--out", str(out), "--no-progress"]
+    argv = ["al", "--strategy", "random", "--model", "mlp", "--cycles", "3", "--epochs", "1", "--seed", "2", "--out", str(out), "--no-progress"]
     code, err, lines = _cli(argv, capsys)
     assert code == 2 and len(lines) == 1 and frag in lines[0] and "r.json" in lines[0], err
     assert out.read_bytes() == before  # left untouched
@@ -524,8 +567,7 @@ def test_cli_resumes_an_unedited_record(small_record, tmp_path, capsys):
     cfg, rec = small_record
     out = tmp_path / "r.json"
     out.write_text(json.dumps(rec))
-    argv = ["al", "--strategy", "random", "--model", "mlp", "--cycles", "3", "--epochs", "1", "--seed", "2",
-            "--out", str(out), "--no-progress"]
+    argv = ["al", "--strategy", "random", "--model", "mlp", "--cycles", "3", "--epochs", "1", "--seed", "2", "--out", str(out), "--no-progress"]
     assert main(argv) == 0
     assert json.loads(out.read_text())["finished"]
 
@@ -535,24 +577,26 @@ def test_cli_resumes_an_unedited_record(small_record, tmp_path, capsys):
 
 def test_cli_sweep_out_dir_is_a_file(tmp_path, capsys):
     (tmp_path / "afile").write_text("x")
-    code, err, lines = _cli(["sweep", "--strategies", "random", "--out-dir", str(tmp_path / "afile"),
-                             "--no-progress"], capsys)
+    code, err, lines = _cli(["sweep", "--strategies", "random", "--out-dir", str(tmp_path / "afile"), "--no-progress"], capsys)
     assert code == 2 and len(lines) == 1 and "--out-dir" in lines[0] and "is a file" in lines[0], err
     assert (tmp_path / "afile").read_text() == "x"
 
 
-@pytest.mark.parametrize("argv,frag", [
-    (["sweep", "--strategies", "random", "--out-dir", "{tmp}/sw", "--summary", "{tmp}/adir"], "--summary"),
-    (["sweep", "--strategies", "random", "--out-dir", "{tmp}/sw", "--summary", "/dev/null"], "not a regular file"),
-    (["sweep", "--strategies", "random", "--out-dir", "{tmp}/sw", "--device", "banana"], "device"),
-    (["sweep", "--strategies", "random", "--out-dir", "{tmp}/sw", "--seeds", "4294967296"], "seed"),
-    (["summarize", "{tmp}/adir", "--out", "{tmp}/adir"], "is a folder"),
-    (["summarize", "{tmp}/adir", "--out", "/dev/null"], "not a regular file"),
-    (["reproduce", "--profile", "{tmp}/list_defaults.yaml"], "'defaults' must be a mapping"),
-    (["reproduce", "--profile", "{tmp}/str_defaults.yaml"], "'defaults' must be a mapping"),
-    (["reproduce", "--profile", "{tmp}/list_notebook.yaml"], "notebooks.01_x must be a mapping"),
-    (["reproduce", "--profile", "{tmp}/missing.yaml"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "argv,frag",
+    [
+        (["sweep", "--strategies", "random", "--out-dir", "{tmp}/sw", "--summary", "{tmp}/adir"], "--summary"),
+        (["sweep", "--strategies", "random", "--out-dir", "{tmp}/sw", "--summary", "/dev/null"], "not a regular file"),
+        (["sweep", "--strategies", "random", "--out-dir", "{tmp}/sw", "--device", "banana"], "device"),
+        (["sweep", "--strategies", "random", "--out-dir", "{tmp}/sw", "--seeds", "4294967296"], "seed"),
+        (["summarize", "{tmp}/adir", "--out", "{tmp}/adir"], "is a folder"),
+        (["summarize", "{tmp}/adir", "--out", "/dev/null"], "not a regular file"),
+        (["reproduce", "--profile", "{tmp}/list_defaults.yaml"], "'defaults' must be a mapping"),
+        (["reproduce", "--profile", "{tmp}/str_defaults.yaml"], "'defaults' must be a mapping"),
+        (["reproduce", "--profile", "{tmp}/list_notebook.yaml"], "notebooks.01_x must be a mapping"),
+        (["reproduce", "--profile", "{tmp}/missing.yaml"], "does not exist"),
+    ],
+)
 def test_cli_other_commands_one_error_line(argv, frag, tmp_path, capsys):
     (tmp_path / "adir").mkdir()
     (tmp_path / "list_defaults.yaml").write_text("defaults: [SEED, 0]\nnotebooks: {}\n")
@@ -574,14 +618,17 @@ def test_run_sweep_out_dir_is_a_file(tmp_path):
         run_sweep([ALConfig(strategy="random")], tmp_path / "f", backend="serial", progress=False)
 
 
-@pytest.mark.parametrize("text,frag", [
-    ("defaults: [1, 2]\n", "'defaults' must be a mapping"),
-    ("defaults: 3\n", "'defaults' must be a mapping"),
-    ("notebooks:\n  01: [1]\n", "notebooks.1 must be a mapping"),
-    ("notebooks: [1]\n", "'notebooks' mapping"),
-    ("- 1\n", "must be a mapping"),
-    ("a: [\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text,frag",
+    [
+        ("defaults: [1, 2]\n", "'defaults' must be a mapping"),
+        ("defaults: 3\n", "'defaults' must be a mapping"),
+        ("notebooks:\n  01: [1]\n", "notebooks.1 must be a mapping"),
+        ("notebooks: [1]\n", "'notebooks' mapping"),
+        ("- 1\n", "must be a mapping"),
+        ("a: [\n", "not valid YAML"),
+    ],
+)
 def test_load_profile_shapes(text, frag, tmp_path):
     from altoolkit.teaching.reproduce import load_profile
 
@@ -599,8 +646,7 @@ def test_cli_corrupt_dataset_is_one_line(tmp_path, capsys):
     folder.mkdir()
     for name, _ in CIFAR10.train_list + CIFAR10.test_list + [(CIFAR10.meta["filename"], None)]:
         (folder / name).write_bytes(b"not a pickle")
-    code, err, lines = _cli(["al", "--dataset", "cifar10", "--root", str(tmp_path), "--out", str(tmp_path / "r.json"),
-                             "--no-progress"], capsys)
+    code, err, lines = _cli(["al", "--dataset", "cifar10", "--root", str(tmp_path), "--out", str(tmp_path / "r.json"), "--no-progress"], capsys)
     assert code == 2 and len(lines) == 1 and "cifar-10-batches-py" in lines[0] and "cannot be read" in lines[0], err
     assert "Traceback" not in err
 
@@ -611,9 +657,30 @@ def test_cli_image_folder_runs(tmp_path, capsys):
         for i in range(10):
             _png(tmp_path / "imgs" / c / f"{i}.png", "RGB", value=(40 * i, 0, 200 if c == "a" else 0))
     out = tmp_path / "r.json"
-    code = main(["al", "--dataset", "image_folder", "--root", str(tmp_path / "imgs"), "--strategy", "random",
-                 "--model", "mlp", "--cycles", "2", "--epochs", "1", "--initial-fraction", "0.3",
-                 "--step-fraction", "0.2", "--out", str(out), "--no-progress"])
+    code = main(
+        [
+            "al",
+            "--dataset",
+            "image_folder",
+            "--root",
+            str(tmp_path / "imgs"),
+            "--strategy",
+            "random",
+            "--model",
+            "mlp",
+            "--cycles",
+            "2",
+            "--epochs",
+            "1",
+            "--initial-fraction",
+            "0.3",
+            "--step-fraction",
+            "0.2",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     rec = json.loads(out.read_text())
     assert rec["dataset"]["num_classes"] == 2 and rec["finished"]
@@ -622,10 +689,16 @@ def test_cli_image_folder_runs(tmp_path, capsys):
 # ------------------------------------------------------------------ API: devices, seeds, output paths
 
 
-@pytest.mark.parametrize("value,exc,frag", [
-    ("banana", ValueError, "device must be a torch device"), ("", TypeError, "device"), (0, TypeError, "device"),
-    (None, TypeError, "device"), ("cuda:x", ValueError, "device must be a torch device"),
-])
+@pytest.mark.parametrize(
+    "value,exc,frag",
+    [
+        ("banana", ValueError, "device must be a torch device"),
+        ("", TypeError, "device"),
+        (0, TypeError, "device"),
+        (None, TypeError, "device"),
+        ("cuda:x", ValueError, "device must be a torch device"),
+    ],
+)
 def test_alconfig_device(value, exc, frag):
     from altoolkit.engine.loop import ALConfig
 
@@ -633,8 +706,7 @@ def test_alconfig_device(value, exc, frag):
         ALConfig(device=value)
 
 
-@pytest.mark.parametrize("value,exc", [(2**32, ValueError), (2**63, ValueError), (-1, ValueError), (1.5, TypeError),
-                                       ("3", TypeError), (True, TypeError)])
+@pytest.mark.parametrize("value,exc", [(2**32, ValueError), (2**63, ValueError), (-1, ValueError), (1.5, TypeError), ("3", TypeError), (True, TypeError)])
 def test_alconfig_seed_bounds(value, exc):
     from altoolkit.engine.loop import ALConfig
 
@@ -648,10 +720,16 @@ def test_alconfig_largest_seed_accepted():
     assert ALConfig(seed=MAX_SEED).seed == 2**32 - 1
 
 
-@pytest.mark.parametrize("kind,frag", [
-    ("dir", "is a folder"), ("fifo", "not a regular file"), ("/dev/null", "not a regular file"),
-    ("/proc/x.csv", "cannot write to folder"), ("/sys/x.csv", "cannot write to folder"),
-])
+@pytest.mark.parametrize(
+    "kind,frag",
+    [
+        ("dir", "is a folder"),
+        ("fifo", "not a regular file"),
+        ("/dev/null", "not a regular file"),
+        ("/proc/x.csv", "cannot write to folder"),
+        ("/sys/x.csv", "cannot write to folder"),
+    ],
+)
 def test_check_output_file(kind, frag, tmp_path):
     with pytest.raises(ValueError, match=frag):
         check_output_file(_special(tmp_path, kind), "out")
@@ -670,13 +748,16 @@ def _store(tmp_path):
     return tmp_path / "labels.sqlite"
 
 
-@pytest.mark.parametrize("sql,frag", [
-    ("UPDATE meta SET value = 'not json' WHERE key = 'classes'", "'classes' must be a JSON list"),
-    ("UPDATE meta SET value = '{\"a\": 1}' WHERE key = 'classes'", "'classes' must be a JSON list"),
-    ("UPDATE meta SET value = '[1, 2]' WHERE key = 'classes'", "'classes' must be a JSON list"),
-    ("UPDATE meta SET value = '[]' WHERE key = 'classes'", "'classes' must be a JSON list"),
-    ("DELETE FROM meta WHERE key = 'classes'", "'classes' must be a JSON list"),
-])
+@pytest.mark.parametrize(
+    "sql,frag",
+    [
+        ("UPDATE meta SET value = 'not json' WHERE key = 'classes'", "'classes' must be a JSON list"),
+        ("UPDATE meta SET value = '{\"a\": 1}' WHERE key = 'classes'", "'classes' must be a JSON list"),
+        ("UPDATE meta SET value = '[1, 2]' WHERE key = 'classes'", "'classes' must be a JSON list"),
+        ("UPDATE meta SET value = '[]' WHERE key = 'classes'", "'classes' must be a JSON list"),
+        ("DELETE FROM meta WHERE key = 'classes'", "'classes' must be a JSON list"),
+    ],
+)
 def test_labelstore_metadata_not_json(sql, frag, tmp_path):
     import sqlite3
 
@@ -704,10 +785,15 @@ def test_labelstore_batch_info_not_json(info_text, tmp_path):
             s.batches()
 
 
-@pytest.mark.parametrize("kind,frag", [
-    ("dir", "export_csv path .* is a folder"), ("fifo", "not a regular file"), ("/dev/null", "not a regular file"),
-    ("/proc/labels.csv", "cannot write to folder"),
-])
+@pytest.mark.parametrize(
+    "kind,frag",
+    [
+        ("dir", "export_csv path .* is a folder"),
+        ("fifo", "not a regular file"),
+        ("/dev/null", "not a regular file"),
+        ("/proc/labels.csv", "cannot write to folder"),
+    ],
+)
 def test_labelstore_export_csv_bad_path(kind, frag, tmp_path):
     from altoolkit.labelling.store import LabelStore
 

@@ -10,7 +10,7 @@ import torch
 import altoolkit as alt
 from altoolkit.training.models import build_model
 from altoolkit.strategies import SelectionContext, get_strategy, strategies_taking_batch
-from altoolkit.strategies.batch_rules import (balanced_quotas, select_balanced, select_diverse)
+from altoolkit.strategies.batch_rules import balanced_quotas, select_balanced, select_diverse
 from altoolkit.math.scores import select_top
 
 
@@ -47,8 +47,7 @@ def test_balanced_never_exceeds_a_share_by_more_than_one(seed):
 
 def test_diverse_budget_one_is_topk_and_deterministic_and_spread():
     g = torch.Generator().manual_seed(0)
-    feats = torch.cat([torch.randn(50, 4, generator=g) + 8 * torch.eye(4)[0],
-                       torch.randn(50, 4, generator=g) + 8 * torch.eye(4)[1]])
+    feats = torch.cat([torch.randn(50, 4, generator=g) + 8 * torch.eye(4)[0], torch.randn(50, 4, generator=g) + 8 * torch.eye(4)[1]])
     scores = torch.rand(100, generator=g)
     scores[:50] += 1.0  # every top-10 sample lies in cluster 0
     order = select_top(scores, 100)
@@ -122,9 +121,9 @@ def test_direction_of_the_strategy_is_respected(ctx):
 
 def test_cli_batch_flag_runs_and_is_recorded(tmp_path):
     from altoolkit.cli import main
+
     out = tmp_path / "r.json"
-    rc = main(["al", "--strategy", "entropy", "--batch", "balanced", "--cycles", "2", "--epochs", "1",
-               "--out", str(out), "--no-progress"])
+    rc = main(["al", "--strategy", "entropy", "--batch", "balanced", "--cycles", "2", "--epochs", "1", "--out", str(out), "--no-progress"])
     assert rc == 0
     rec = alt.load_record(out) if hasattr(alt, "load_record") else __import__("json").loads(out.read_text())
     assert rec["config"]["strategy_options"] == {"batch": "balanced"}

@@ -36,9 +36,11 @@ def test_results_json_records_the_machine_and_repeated_measurements():
 
 def test_update_readme_rewrites_only_the_marked_block(tmp_path):
     rt = _readme_table()
-    payload = {"machine": {"cpu_capability": "AVX2", "cpus": 2, "threads": 2, "torch": "x", "python": "3"},
-               "total_seconds": 12.0,
-               "results": {"r": {"value": 1.5, "min": 1.4, "max": 1.7, "runs": 3, "goal": "<= 2", "meets_goal": True}}}
+    payload = {
+        "machine": {"cpu_capability": "AVX2", "cpus": 2, "threads": 2, "torch": "x", "python": "3"},
+        "total_seconds": 12.0,
+        "results": {"r": {"value": 1.5, "min": 1.4, "max": 1.7, "runs": 3, "goal": "<= 2", "meets_goal": True}},
+    }
     res = tmp_path / "results.json"
     res.write_text(json.dumps(payload))
     readme = tmp_path / "README.md"
@@ -53,14 +55,14 @@ def test_update_readme_rewrites_only_the_marked_block(tmp_path):
 def test_table_shows_the_previous_runs_verdicts_and_whether_they_agree():
     rt = _readme_table()
     base = {"machine": {"cpu_capability": "AVX2", "cpus": 2, "threads": 2, "torch": "x", "python": "3"}, "total_seconds": 1.0}
-    results = {"a": {"value": 1.5, "min": 1.4, "max": 1.7, "runs": 3, "goal": "<= 2", "meets_goal": True},
-               "b": {"value": 9.0, "min": 8.0, "max": 9.5, "runs": 3, "goal": ">= 10", "meets_goal": False}}
+    results = {
+        "a": {"value": 1.5, "min": 1.4, "max": 1.7, "runs": 3, "goal": "<= 2", "meets_goal": True},
+        "b": {"value": 9.0, "min": 8.0, "max": 9.5, "runs": 3, "goal": ">= 10", "meets_goal": False},
+    }
     previous = {"results": {"a": {"value": 1.6, "meets_goal": True}, "b": {"value": 11.0, "meets_goal": True}}}
-    text = rt.render({**base, "results": results, "previous_run": previous,
-                      "verdicts_agree_with_previous": {"a": True, "b": False}})
+    text = rt.render({**base, "results": results, "previous_run": previous, "verdicts_agree_with_previous": {"a": True, "b": False}})
     assert "| `a` | 1.50 | 1.40..1.70 | 3 | ≤ 2 | meets | 1.60 (meets) |" in text
     assert "| `b` | 9.00 | 8.00..9.50 | 3 | ≥ 10 | **misses** | 11.0 (meets) |" in text
     assert "differ for `b`." in text
-    agreeing = rt.render({**base, "results": results, "previous_run": previous,
-                          "verdicts_agree_with_previous": {"a": True, "b": True}})
+    agreeing = rt.render({**base, "results": results, "previous_run": previous, "verdicts_agree_with_previous": {"a": True, "b": True}})
     assert "all agree." in agreeing

@@ -31,9 +31,7 @@ def _notebook(path):
     plt.close(fig)
     png = base64.b64encode(buf.getvalue()).decode()
     cells = [
-        new_markdown_cell(
-            "# 01 · A tiny notebook\n\nInline $\\mathrm{KL}(f_{T-1}\\|f_T)$ at $x'$, $\\mathcal L$ and\n\n$$\\tfrac12 d^\\top F d$$"
-        ),
+        new_markdown_cell("# 01 · A tiny notebook\n\nInline $\\mathrm{KL}(f_{T-1}\\|f_T)$ at $x'$, $\\mathcal L$ and\n\n$$\\tfrac12 d^\\top F d$$"),
         new_code_cell(
             "plot()",
             outputs=[new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"})],
@@ -44,8 +42,7 @@ def _notebook(path):
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     # saved widget state makes nbconvert add the widget manager's script (from a CDN unless removed)
-    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}, "version_major": 2,
-                                                                            "version_minor": 0}}
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}, "version_major": 2, "version_minor": 0}}
     nbformat.write(nb, path)
 
 

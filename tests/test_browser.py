@@ -34,9 +34,17 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "08_label_your_own_data.ipynb"
 INSTALLER = ROOT / "tools" / "install_browser.sh"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 TOP_K = 5
 
 
@@ -67,18 +75,18 @@ def chromium() -> str:
     browser = _find_browser()
     if browser is None or not _have_playwright():
         try:
-            run = subprocess.run(["bash", str(INSTALLER), sys.executable], capture_output=True, text=True,
-                                 timeout=1800)
+            run = subprocess.run(["bash", str(INSTALLER), sys.executable], capture_output=True, text=True, timeout=1800)
             print(run.stdout, run.stderr)
         except (OSError, subprocess.TimeoutExpired) as exc:
             print(f"{INSTALLER} did not finish: {exc}")
         browser = _find_browser()
         if browser is None:
-            _skip("no Chromium browser found on the PATH and tools/install_browser.sh could not install one "
-                  "(it needs root and apt-get: apt-get install chromium chromium-driver)")
+            _skip(
+                "no Chromium browser found on the PATH and tools/install_browser.sh could not install one "
+                "(it needs root and apt-get: apt-get install chromium chromium-driver)"
+            )
         if not _have_playwright():
-            _skip("the playwright Python package is not installed and could not be installed "
-                  f"(pip install playwright into {sys.executable})")
+            _skip(f"the playwright Python package is not installed and could not be installed (pip install playwright into {sys.executable})")
     return browser
 
 
@@ -147,15 +155,28 @@ def lab(tmp_path_factory):
     (root / "notebooks").mkdir(parents=True)
     project = tmp_path / "project"
     papermill.execute_notebook(
-        str(NOTEBOOK), str(root / "notebooks" / NOTEBOOK.name), prepare_only=True, progress_bar=False,
-        parameters={"PROJECT_DIR": str(project), "SIMULATE_CLICKS": False, "TOP_K": TOP_K,
-                    "FIGURES_DIR": str(tmp_path / "figures"), "ANNOTATOR": "browser-test"})
+        str(NOTEBOOK),
+        str(root / "notebooks" / NOTEBOOK.name),
+        prepare_only=True,
+        progress_bar=False,
+        parameters={
+            "PROJECT_DIR": str(project),
+            "SIMULATE_CLICKS": False,
+            "TOP_K": TOP_K,
+            "FIGURES_DIR": str(tmp_path / "figures"),
+            "ANNOTATOR": "browser-test",
+        },
+    )
     calls = tmp_path / "epoch_draw_calls.txt"
     _write_explorers_notebook(root / "notebooks" / "explorers.ipynb", calls)
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(os.environ)
-    for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_RUNTIME_DIR", "runtime"),
-                     ("JUPYTERLAB_WORKSPACES_DIR", "workspaces"), ("JUPYTERLAB_SETTINGS_DIR", "settings")):
+    for var, sub in (
+        ("JUPYTER_CONFIG_DIR", "config"),
+        ("JUPYTER_RUNTIME_DIR", "runtime"),
+        ("JUPYTERLAB_WORKSPACES_DIR", "workspaces"),
+        ("JUPYTERLAB_SETTINGS_DIR", "settings"),
+    ):
         env[var] = str(tmp_path / "jupyter" / sub)
     notification = Path(env["JUPYTERLAB_SETTINGS_DIR"]) / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notification.parent.mkdir(parents=True)
@@ -167,13 +188,22 @@ def lab(tmp_path_factory):
     tracker.parent.mkdir(parents=True)
     tracker.write_text(json.dumps({"windowingMode": "none"}))
     log = tmp_path / "jupyterlab.log"
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-           f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-           f"--ServerApp.root_dir={root}", "--ServerApp.allow_root=True", "--LabApp.news_url=None",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.allow_root=True",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
     with open(log, "w") as log_file:
-        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=root,
-                                start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True)
     server = _Lab(f"http://127.0.0.1:{port}", token, proc, log)
     try:
         deadline = time.monotonic() + 90
@@ -230,14 +260,14 @@ def _open_and_run_all(page, lab, notebook: str, last_output: str) -> None:
     deadline = time.monotonic() + 90  # this notebook's kernel is up, idle and connected to the page
 
     def ready() -> bool:
-        return any(s["path"] == f"notebooks/{notebook}" and s["kernel"]["execution_state"] == "idle"
-                   and s["kernel"]["connections"] for s in lab.api("/api/sessions"))
+        return any(
+            s["path"] == f"notebooks/{notebook}" and s["kernel"]["execution_state"] == "idle" and s["kernel"]["connections"] for s in lab.api("/api/sessions")
+        )
 
     while not ready():
         assert time.monotonic() < deadline, f"the kernel of {notebook} did not start:\n{lab.log_tail()}"
         time.sleep(0.5)
-    page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status='idle']",
-                           timeout=60_000)
+    page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
     page.click(".lm-MenuBar-itemLabel:text-is('Run')")
     page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
     # The last cell prints ``last_output`` only if every cell before it ran without error; "Run All"
@@ -284,8 +314,7 @@ def test_clicking_a_label_button_in_jupyterlab_reaches_the_store(lab, page):
         assert time.monotonic() < deadline, f"the click did not reach {store}:\n{lab.log_tail()}"
         time.sleep(0.2)
     assert _stored_labels(store) == [(item, "3", "browser-test")]
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.altoolkit-status')].some(e => e.innerText.includes('1 labels in the store'))")
+    page.wait_for_function("() => [...document.querySelectorAll('.altoolkit-status')].some(e => e.innerText.includes('1 labels in the store'))")
     assert page.locator(".altoolkit-item-id").inner_text().strip() != item, "the widget moves on to the next image"
 
 
@@ -296,12 +325,9 @@ def test_explorers_respond_in_jupyterlab(lab, page):
     handle = page.locator(".widget-slider .noUi-handle").first
     handle.focus()
     page.keyboard.press("ArrowRight")  # a released move: the slider does not update continuously
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.widget-html')].some(e => e.innerText.trim() === 'epoch 2')")
+    page.wait_for_function("() => [...document.querySelectorAll('.widget-html')].some(e => e.innerText.trim() === 'epoch 2')")
     assert lab.calls.read_text().split() == ["1", "2"]
     page.locator(".widget-dropdown select").first.select_option("margin")
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.widget-html')].some(e => e.innerText.includes('not computed yet'))")
+    page.wait_for_function("() => [...document.querySelectorAll('.widget-html')].some(e => e.innerText.includes('not computed yet'))")
     page.locator("button", has_text="score & select").click()
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.widget-html')].some(e => e.innerText.startsWith('margin: 6 selected'))")
+    page.wait_for_function("() => [...document.querySelectorAll('.widget-html')].some(e => e.innerText.startsWith('margin: 6 selected'))")

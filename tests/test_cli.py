@@ -7,8 +7,7 @@ from altoolkit.cli import main
 
 def test_al_command_writes_record(tmp_path, capsys):
     out = tmp_path / "results.json"
-    rc = main(["al", "--dataset", "digits", "--strategy", "disal", "--seed", "0", "--out", str(out),
-               "--cycles", "2", "--epochs", "2", "--no-progress"])
+    rc = main(["al", "--dataset", "digits", "--strategy", "disal", "--seed", "0", "--out", str(out), "--cycles", "2", "--epochs", "2", "--no-progress"])
     assert rc == 0
     rec = json.loads(out.read_text())
     assert rec["config"]["strategy"] == "disal" and rec["finished"] and len(rec["cycles"]) == 2

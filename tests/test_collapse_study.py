@@ -91,9 +91,22 @@ def rows(small):
 
 def test_study_rows_hold_every_measurement_in_range(rows):
     r = rows[0]
-    for key in ("share_disal", "share_random", "share_no_bn", "share_no_dropout", "share_plain", "share_lam0",
-                "share_lam1", "share_sched_constant", "share_head_only", "share_bias_only", "share_bn_stats_only",
-                "share_avg_kl", "share_swa", "share_subset"):
+    for key in (
+        "share_disal",
+        "share_random",
+        "share_no_bn",
+        "share_no_dropout",
+        "share_plain",
+        "share_lam0",
+        "share_lam1",
+        "share_sched_constant",
+        "share_head_only",
+        "share_bias_only",
+        "share_bn_stats_only",
+        "share_avg_kl",
+        "share_swa",
+        "share_subset",
+    ):
         assert 0.1 - 1e-9 <= r[key] <= 1.0, key  # 10 classes, budget 10
     assert r["share_lam1"] == r["share_disal"] and r["share_sched_step"] == r["share_disal"]
     assert r["step_norm_disal"] > 0 and 0 < r["mass_disal"] <= 1
@@ -110,8 +123,20 @@ def test_study_is_deterministic(rows, small):
 def test_verdicts_and_table(rows):
     setting = cs.StudySetting(**TINY)
     v = cs.hypothesis_verdicts(rows, setting)
-    assert {"collapse", "batchnorm", "dropout", "last_layer", "bn_stats", "lambda", "schedule_constant",
-            "averaging", "swa", "subset", "head_explains_half", "bn_stats_explains_half"} <= set(v)
+    assert {
+        "collapse",
+        "batchnorm",
+        "dropout",
+        "last_layer",
+        "bn_stats",
+        "lambda",
+        "schedule_constant",
+        "averaging",
+        "swa",
+        "subset",
+        "head_explains_half",
+        "bn_stats_explains_half",
+    } <= set(v)
     assert all(x.verdict in alt.stats.VERDICTS and x.n == 2 for x in v.values())
     d = [rows[0]["share_disal"] - rows[0]["share_random"], rows[1]["share_disal"] - rows[1]["share_random"]]
     assert v["collapse"].mean == pytest.approx(np.mean(d))
@@ -129,10 +154,11 @@ def test_setting_rejects_bad_values():
 
 
 def _rec(name, seed, accs, secs, batch=None):
-    return {"config": {"strategy": name, "seed": seed, "strategy_options": {} if batch is None else {"batch": batch}},
-            "strategy": {"name": name},
-            "cycles": [{"fraction_labeled": f, "test_acc": a, "train_seconds": s, "select_seconds": 0.0}
-                       for f, a, s in zip([0.1, 0.2, 0.3], accs, secs)]}
+    return {
+        "config": {"strategy": name, "seed": seed, "strategy_options": {} if batch is None else {"batch": batch}},
+        "strategy": {"name": name},
+        "cycles": [{"fraction_labeled": f, "test_acc": a, "train_seconds": s, "select_seconds": 0.0} for f, a, s in zip([0.1, 0.2, 0.3], accs, secs)],
+    }
 
 
 def test_measurement_verdicts_and_seconds_ratio():
@@ -183,8 +209,14 @@ def test_mean_share_by_seed_and_split_by_verdict():
     recs = []
     for seed, batches in ((0, [[0, 1], [2, 3]]), (1, [[0, 2], [1]])):
         cycles = [{"cycle": i, "selected": b} for i, b in enumerate(batches)] + [{"cycle": 2, "selected": []}]
-        recs.append({"config": {"strategy": "disal", "seed": seed, "strategy_options": {}}, "strategy": {"name": "disal"},
-                     "dataset": {"num_classes": 2}, "cycles": cycles})
+        recs.append(
+            {
+                "config": {"strategy": "disal", "seed": seed, "strategy_options": {}},
+                "strategy": {"name": "disal"},
+                "dataset": {"num_classes": 2},
+                "cycles": cycles,
+            }
+        )
     assert cs.mean_share_by_seed(recs, y) == {"disal": {0: 1.0, 1: 0.75}}
     v = {"a": alt.stats.verdict([1.0, 1.1]), "b": alt.stats.verdict([-1.0, -1.1]), "c": alt.stats.verdict([1.0, -1.0])}
     assert cs.split_by_verdict(v) == {"holds": ["a"], "contradicted": ["b"], "inconclusive": ["c"]}

@@ -31,9 +31,7 @@ def test_every_notebook_has_its_generated_header():
     for e in course.COURSE:
         nb = json.loads((ROOT / "notebooks" / f"{e.stem}.ipynb").read_text())
         first = "".join(nb["cells"][0]["source"])
-        assert course.render_header(e.stem, rt) in first, (
-            f"{e.stem}: header out of date (python -m altoolkit.teaching.course --headers)"
-        )
+        assert course.render_header(e.stem, rt) in first, f"{e.stem}: header out of date (python -m altoolkit.teaching.course --headers)"
 
 
 def test_readme_outline_is_generated():
@@ -62,9 +60,7 @@ def test_exercises_have_solutions_and_hidden_tests():
 
 def test_read_runtimes_and_bad_input(tmp_path):
     p = tmp_path / "RUNTIMES.md"
-    p.write_text(
-        "profile: test\n| notebook | status | seconds |\n|---|---|---:|\n| 01_a | ok | 12 |\n| 02_b | FAIL | 3 |\n"
-    )
+    p.write_text("profile: test\n| notebook | status | seconds |\n|---|---|---:|\n| 01_a | ok | 12 |\n| 02_b | FAIL | 3 |\n")
     assert course.read_runtimes(p) == ("profile: test", {"01_a": 12.0})
     with pytest.raises(ValueError, match="does not exist"):
         course.read_runtimes(tmp_path / "none.md")
@@ -92,12 +88,8 @@ def test_autograde_full_marks_for_instructor_zero_for_student(tmp_path):
     release = course.build_course(tmp_path / "course", [src], parameters={src.stem: TINY_01}, timeout=300)
     student = json.loads((release / src.name).read_text())
     text = json.dumps(student)
-    assert (
-        "### BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text and "raise NotImplementedError()" in text
-    )
-    scores = course.autograde(
-        tmp_path / "course", {"teacher": tmp_path / "course" / "source" / "altoolkit", "student": release}, timeout=600
-    )
+    assert "### BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text and "raise NotImplementedError()" in text
+    scores = course.autograde(tmp_path / "course", {"teacher": tmp_path / "course" / "source" / "altoolkit", "student": release}, timeout=600)
     assert scores["teacher"] == (2.0, 2.0), scores
     assert scores["student"] == (0.0, 2.0), scores
     graded = tmp_path / "course" / "autograded" / "teacher" / "altoolkit" / src.name

@@ -54,8 +54,7 @@ def write_cifar10(root: Path, per_batch: int = 2, n_test: int = 3, seed: int = 0
             n = per_batch if split == "train" else n_test
             x = rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8)
             y = rng.integers(0, 10, size=n).tolist()
-            entry = {"batch_label": name, "labels": y, "data": x.reshape(n, 3072),
-                     "filenames": [f"{name}_{i}.png" for i in range(n)]}
+            entry = {"batch_label": name, "labels": y, "data": x.reshape(n, 3072), "filenames": [f"{name}_{i}.png" for i in range(n)]}
             with open(folder / name, "wb") as f:
                 pickle.dump(entry, f, protocol=2)
             xs.append(x)
@@ -77,8 +76,7 @@ def write_cifar100(root: Path, n_train: int = 6, n_test: int = 4, seed: int = 1)
         fine = rng.integers(0, 100, size=n).tolist()
         coarse = rng.integers(0, 20, size=n).tolist()
         with open(folder / split, "wb") as f:
-            pickle.dump({"data": x.reshape(n, 3072), "fine_labels": fine, "coarse_labels": coarse,
-                         "filenames": [f"{i}.png" for i in range(n)]}, f, protocol=2)
+            pickle.dump({"data": x.reshape(n, 3072), "fine_labels": fine, "coarse_labels": coarse, "filenames": [f"{i}.png" for i in range(n)]}, f, protocol=2)
         out[split] = (x, np.array(fine))
     names = [f"fine{i:02d}" for i in range(100)]
     with open(folder / "meta", "wb") as f:
@@ -178,7 +176,8 @@ def test_cifar10_reads_the_real_pickle_format(tmp_path, cifar_md5_skipped):
     x = ds.to_input(ds.x_train[:4])
     assert x.dtype == torch.float32
     np.testing.assert_allclose(
-        x.numpy(), np.stack([normalised(a, D.CIFAR10_MEAN, D.CIFAR10_STD) for a in ref["train"][0][:4]]),
+        x.numpy(),
+        np.stack([normalised(a, D.CIFAR10_MEAN, D.CIFAR10_STD) for a in ref["train"][0][:4]]),
         atol=1e-5,
     )
 
@@ -281,10 +280,13 @@ def test_missing_dataset_through_load_dataset(tmp_path):
 # --------------------------------------------------------------------------- MNIST family
 
 
-@pytest.mark.parametrize("loader, folder, first_class, mean", [
-    (load_mnist, "MNIST", "0 - zero", D.MNIST_MEAN),
-    (load_fashion_mnist, "FashionMNIST", "T-shirt/top", D.FASHION_MNIST_MEAN),
-])
+@pytest.mark.parametrize(
+    "loader, folder, first_class, mean",
+    [
+        (load_mnist, "MNIST", "0 - zero", D.MNIST_MEAN),
+        (load_fashion_mnist, "FashionMNIST", "T-shirt/top", D.FASHION_MNIST_MEAN),
+    ],
+)
 def test_mnist_family_reads_idx_files(tmp_path, loader, folder, first_class, mean):
     ref = write_mnist(tmp_path, folder)
     ds = loader(root=tmp_path)
@@ -296,9 +298,7 @@ def test_mnist_family_reads_idx_files(tmp_path, loader, folder, first_class, mea
     np.testing.assert_array_equal(ds.y_test.numpy(), ref["test"][1])
     assert ds.num_classes == 10 and ds.class_names[0] == first_class
     assert ds.mean == mean
-    np.testing.assert_allclose(ds.to_input(ds.x_test).numpy(),
-                               np.stack([normalised(a, ds.mean, ds.std) for a in ref["test"][0][:, None]]),
-                               atol=1e-5)
+    np.testing.assert_allclose(ds.to_input(ds.x_test).numpy(), np.stack([normalised(a, ds.mean, ds.std) for a in ref["test"][0][:, None]]), atol=1e-5)
 
 
 def test_mnist_truncated_image_file_is_named(tmp_path):
@@ -369,8 +369,7 @@ def test_caltech101_layout_split_resize_and_grayscale(tmp_path):
     again = load_caltech101(root=tmp_path, image_size=16, test_fraction=0.2, seed=0, progress=False)
     assert torch.equal(again.x_test, ds.x_test) and torch.equal(again.y_train, ds.y_train)
     splits = {
-        tuple(load_caltech101(root=tmp_path, image_size=4, test_fraction=0.2, seed=s,
-                              progress=False).x_test.float().mean(dim=(1, 2, 3)).round().tolist())
+        tuple(load_caltech101(root=tmp_path, image_size=4, test_fraction=0.2, seed=s, progress=False).x_test.float().mean(dim=(1, 2, 3)).round().tolist())
         for s in range(6)
     }
     assert len(splits) > 1  # the split depends on the seed
@@ -437,8 +436,9 @@ def test_image_folder_split_is_stratified_and_seeded(tmp_path):
 def test_image_folder_separate_test_root_and_grayscale(tmp_path):
     write_image_folder(tmp_path / "train", {"cat": 3, "dog": 2}, FOLDER_COLORS)
     write_image_folder(tmp_path / "test", {"cat": 1, "dog": 2}, FOLDER_COLORS)
-    ds = from_image_folder(tmp_path / "train", image_size=(4, 5), test_root=tmp_path / "test",
-                           channels=1, mean=(0.5,), std=(0.25,), name="pets", progress=False)
+    ds = from_image_folder(
+        tmp_path / "train", image_size=(4, 5), test_root=tmp_path / "test", channels=1, mean=(0.5,), std=(0.25,), name="pets", progress=False
+    )
     assert ds.name == "pets" and ds.input_shape == (1, 4, 5)
     assert ds.y_train.tolist() == [0, 0, 0, 1, 1] and ds.y_test.tolist() == [0, 1, 1]
     red_gray = round(0.299 * 255)  # PIL's ITU-R 601-2 luma of pure red
@@ -536,8 +536,7 @@ def cifar_shaped(per_class: int = 5000, n_test: int = 20) -> D.ALDataset:
     y = np.repeat(np.arange(10), per_class)
     y = y[np.random.default_rng(0).permutation(y.size)]
     x = np.arange(y.size, dtype=np.float32)[:, None]
-    return from_arrays(x, y, np.zeros((n_test, 1), np.float32), np.arange(n_test) % 10,
-                       name="cifar10", class_names=CIFAR10_NAMES)
+    return from_arrays(x, y, np.zeros((n_test, 1), np.float32), np.arange(n_test) % 10, name="cifar10", class_names=CIFAR10_NAMES)
 
 
 def test_imbalanced_subset_reproduces_the_paper_counts():
@@ -545,8 +544,18 @@ def test_imbalanced_subset_reproduces_the_paper_counts():
     ir = imbalanced_subset(ds, 10, seed=0)
     assert ir.name == "cifar10_ir10"
     counts = dict(zip(ir.class_names, ir.class_counts("train").tolist()))
-    assert counts == {"airplane": 500, "automobile": 1000, "bird": 1500, "cat": 2000, "deer": 2500,
-                      "dog": 3000, "frog": 3500, "horse": 4000, "ship": 4500, "truck": 5000}
+    assert counts == {
+        "airplane": 500,
+        "automobile": 1000,
+        "bird": 1500,
+        "cat": 2000,
+        "deer": 2500,
+        "dog": 3000,
+        "frog": 3500,
+        "horse": 4000,
+        "ship": 4500,
+        "truck": 5000,
+    }
     assert ir.x_test is ds.x_test and ir.y_test is ds.y_test  # test split untouched
     kept = ir.x_train[:, 0].long()
     assert torch.all(kept[1:] > kept[:-1])  # distinct, in original order
@@ -604,15 +613,13 @@ def test_load_dataset_validates_names_and_options():
         load_dataset("cifar11")
     for name in ("digits", "cifar10", "cifar100", "svhn", "caltech101", "mnist", "fashion_mnist"):
         assert name in str(info.value)
-    assert set(D.DATASETS) >= {"digits", "cifar10", "cifar100", "svhn", "caltech101", "mnist",
-                               "fashion_mnist", "image_folder"}
+    assert set(D.DATASETS) >= {"digits", "cifar10", "cifar100", "svhn", "caltech101", "mnist", "fashion_mnist", "image_folder"}
     with pytest.raises(TypeError, match="unknown option.*colour.*allowed: seed, test_fraction"):
         load_dataset("digits", colour="red")
     with pytest.raises(TypeError, match="string"):
         load_dataset(10)
     # digits is embedded: root/download (passed by the AL loop) are accepted and ignored
-    assert torch.equal(load_dataset("digits", root="anywhere", download=False).y_train,
-                       load_digits().y_train)
+    assert torch.equal(load_dataset("digits", root="anywhere", download=False).y_train, load_digits().y_train)
 
 
 # --------------------------------------------------------------------------- from_arrays
@@ -623,29 +630,31 @@ def test_from_arrays_wraps_and_normalises():
     x = rng.integers(0, 256, size=(6, 2, 3, 3), dtype=np.uint8)
     ds = from_arrays(x, [0, 1, 2, 0, 1, 2], x[:2], [1, 2], mean=(0.5, 0.2), std=(0.1, 0.4))
     assert ds.num_classes == 3 and ds.x_train.dtype == torch.uint8 and ds.y_train.dtype == torch.int64
-    np.testing.assert_allclose(ds.to_input(ds.x_train).numpy(),
-                               np.stack([normalised(a, (0.5, 0.2), (0.1, 0.4)) for a in x]), atol=1e-5)
+    np.testing.assert_allclose(ds.to_input(ds.x_train).numpy(), np.stack([normalised(a, (0.5, 0.2), (0.1, 0.4)) for a in x]), atol=1e-5)
     f = from_arrays(np.ones((4, 3), np.float64), np.array([0, 1, 0, 1.0]), np.ones((2, 3)), [0, 1])
     assert f.x_train.dtype == torch.float32 and f.y_train.dtype == torch.int64
     assert torch.equal(f.to_input(f.x_train), f.x_train)
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(y_train=[0, 1, 0]), "x_train has 4 samples but y_train has 3"),
-    (dict(x_train=np.array([[np.nan, 1.0]] * 4)), "x_train contains NaN"),
-    (dict(x_test=np.array([[np.inf, 1.0]] * 2)), "x_test contains NaN or infinite"),
-    (dict(y_train=[0, 1, 0.5, 1]), "non-integer"),
-    (dict(y_train=[0, 1, np.nan, 1]), "y_train contains NaN"),
-    (dict(x_test=np.ones((2, 3))), "must match"),
-    (dict(x_train=np.ones(4)), "feature axis"),
-    (dict(y_train=np.zeros((4, 1))), "1-D"),
-    (dict(x_test=np.ones((2, 2), np.uint8)), "both as uint8 images or both as float"),
-    (dict(mean=(0.5, 0.5), std=(0.2, 0.2)), "mean/std only apply to uint8"),
-    (dict(y_test=[0, 3], num_classes=3), r"labels outside 0\.\.2"),
-    (dict(y_test=[-1, 0]), "labels outside"),
-    (dict(x_train=np.ones((0, 2)), y_train=[]), "empty"),
-    (dict(num_classes=1), "num_classes"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(y_train=[0, 1, 0]), "x_train has 4 samples but y_train has 3"),
+        (dict(x_train=np.array([[np.nan, 1.0]] * 4)), "x_train contains NaN"),
+        (dict(x_test=np.array([[np.inf, 1.0]] * 2)), "x_test contains NaN or infinite"),
+        (dict(y_train=[0, 1, 0.5, 1]), "non-integer"),
+        (dict(y_train=[0, 1, np.nan, 1]), "y_train contains NaN"),
+        (dict(x_test=np.ones((2, 3))), "must match"),
+        (dict(x_train=np.ones(4)), "feature axis"),
+        (dict(y_train=np.zeros((4, 1))), "1-D"),
+        (dict(x_test=np.ones((2, 2), np.uint8)), "both as uint8 images or both as float"),
+        (dict(mean=(0.5, 0.5), std=(0.2, 0.2)), "mean/std only apply to uint8"),
+        (dict(y_test=[0, 3], num_classes=3), r"labels outside 0\.\.2"),
+        (dict(y_test=[-1, 0]), "labels outside"),
+        (dict(x_train=np.ones((0, 2)), y_train=[]), "empty"),
+        (dict(num_classes=1), "num_classes"),
+    ],
+)
 def test_from_arrays_rejects_bad_input(change, message):
     args = dict(x_train=np.ones((4, 2)), y_train=[0, 1, 0, 1], x_test=np.ones((2, 2)), y_test=[0, 1])
     args.update(change)

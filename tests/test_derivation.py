@@ -37,8 +37,9 @@ def test_correlation_helpers_match_numpy_and_scipy():
 
 
 def test_taylor_remainder_is_second_order(setup):
-    res = der.taylor_error_vs_step(setup.model, setup.x_labeled[:32], setup.y_labeled[:32], setup.x_test[:40],
-                                   setup.y_test[:40], step_sizes=[0.3, 0.1, 0.03, 0.01, 0.003, 0.001])
+    res = der.taylor_error_vs_step(
+        setup.model, setup.x_labeled[:32], setup.y_labeled[:32], setup.x_test[:40], setup.y_test[:40], step_sizes=[0.3, 0.1, 0.03, 0.01, 0.003, 0.001]
+    )
     assert 0.8 < res["slope_relative"] < 1.2, res["relative_error"]
     assert 1.8 < res["slope_absolute"] < 2.2
     assert res["relative_error"][-1] < 1e-2
@@ -48,8 +49,7 @@ def test_taylor_remainder_is_second_order(setup):
 
 
 def test_per_sample_tracin_sums_to_the_loss_reduction(setup):
-    res = der.per_sample_tracin_check(setup.model, setup.x_labeled[:16], setup.y_labeled[:16], setup.x_test[:30],
-                                      setup.y_test[:30], lr=0.003)
+    res = der.per_sample_tracin_check(setup.model, setup.x_labeled[:16], setup.y_labeled[:16], setup.x_test[:30], setup.y_test[:30], lr=0.003)
     assert res["contributions"].shape == (30, 16)
     assert np.allclose(res["contributions"].sum(1), res["approx"])
     assert res["correlation"] > 0.999
@@ -73,8 +73,7 @@ def test_ce_difference_is_exact(setup):
 
 
 def test_kl_substitution_sign_first_order_and_fisher(setup):
-    res = der.kl_substitution_check(setup.prev_model, setup.model, setup.x_test[:60],
-                                    scales=[1.0, 0.25, 0.0625, 0.015625])
+    res = der.kl_substitution_check(setup.prev_model, setup.model, setup.x_test[:60], scales=[1.0, 0.25, 0.0625, 0.015625])
     assert res["eq15_max_abs_error"] < 1e-12
     assert res["eq15_max"] <= 1e-15 and np.all(res["kl"] >= -1e-15)
     assert np.all(res["first_order_grad_norm"] < 1e-10 * (1 + res["top_class_grad_norm"]))
@@ -97,12 +96,10 @@ def test_selection_contrast(setup):
 
 def test_bad_inputs_are_named(setup):
     with pytest.raises(ValueError, match="x_test has 5 samples but y_test has 4"):
-        der.per_sample_tracin_check(setup.model, setup.x_labeled[:4], setup.y_labeled[:4], setup.x_test[:5],
-                                    setup.y_test[:4])
+        der.per_sample_tracin_check(setup.model, setup.x_labeled[:4], setup.y_labeled[:4], setup.x_test[:5], setup.y_test[:4])
     with pytest.raises(ValueError, match="lr"):
         der.accumulated_gradient_check(setup.model, setup.x_labeled, setup.y_labeled, lr=0.0)
     with pytest.raises(TypeError, match="step_sizes must be a list"):
-        der.taylor_error_vs_step(setup.model, setup.x_labeled[:4], setup.y_labeled[:4], setup.x_test[:4],
-                                 setup.y_test[:4], step_sizes="[0.1, 0.01]")
+        der.taylor_error_vs_step(setup.model, setup.x_labeled[:4], setup.y_labeled[:4], setup.x_test[:4], setup.y_test[:4], step_sizes="[0.1, 0.01]")
     with pytest.raises(ValueError, match="n_labeled"):
         der.prepare_digits_setup(n_labeled=10**6)

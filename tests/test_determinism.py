@@ -12,8 +12,9 @@ FAST_OPTIONS = {"bald": {"mc_samples": 4}, "isal": {"depth": 10, "repeats": 2}, 
 @pytest.mark.parametrize("name", strategy_names())
 def test_same_seed_same_record(name, digits):
     cycles = 3 if name == "tod" else 2  # TOD needs a previous cycle to be more than random
-    cfg = alt.ALConfig(strategy=name, strategy_options=FAST_OPTIONS.get(name, {}), seed=7, epochs=3, cycles=cycles,
-                       batch_size=32, validation_size=40 if name == "isal" else 0)
+    cfg = alt.ALConfig(
+        strategy=name, strategy_options=FAST_OPTIONS.get(name, {}), seed=7, epochs=3, cycles=cycles, batch_size=32, validation_size=40 if name == "isal" else 0
+    )
     a = alt.run_active_learning(cfg, dataset=digits, progress=False)
     b = alt.run_active_learning(cfg, dataset=digits, progress=False)
     assert [c["selected"] for c in a["cycles"]] == [c["selected"] for c in b["cycles"]]

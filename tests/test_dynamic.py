@@ -62,7 +62,6 @@ def test_dynamic_loss_positive_and_gradient_only_through_logits():
 
 def test_first_epoch_dynamic_term_is_zero(digits):
     model = alt.build_model("mlp", digits.input_shape, 10, seed=0)
-    res = alt.train_model(model, digits.x_train[:64], digits.y_train[:64],
-                          alt.TrainConfig(epochs=3, dynamic_weight=1.0), progress=False)
+    res = alt.train_model(model, digits.x_train[:64], digits.y_train[:64], alt.TrainConfig(epochs=3, dynamic_weight=1.0), progress=False)
     assert res.history["dynamic_loss"][0] < 1e-7
     assert res.history["dynamic_loss"][2] > 0

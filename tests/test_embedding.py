@@ -54,16 +54,16 @@ def test_tsne_is_deterministic_keeps_clusters_and_applies_pca_first():
     np.testing.assert_array_equal(a, b)
     # independent reference: scikit-learn run by hand on the PCA-reduced features
     reduced = PCA(n_components=5, svd_solver="full", random_state=1).fit_transform(x.astype(np.float64))
-    ref = TSNE(n_components=2, perplexity=15, init="pca", learning_rate="auto", random_state=1,
-               **{em._tsne_iter_keyword(): 300}).fit_transform(reduced)
+    ref = TSNE(n_components=2, perplexity=15, init="pca", learning_rate="auto", random_state=1, **{em._tsne_iter_keyword(): 300}).fit_transform(reduced)
     np.testing.assert_allclose(a, ref, rtol=1e-6, atol=1e-6)
     # well separated clusters stay separated: every point's nearest map neighbour has its class
     d = ((a[:, None, :] - a[None, :, :]) ** 2).sum(-1)
     np.fill_diagonal(d, np.inf)
     assert (y[d.argmin(1)] == y).all()
     # no PCA when pca_dim is None or not smaller than the feature dimension
-    np.testing.assert_array_equal(em.tsne_2d(x, seed=1, perplexity=15, max_iter=300, pca_dim=None),
-                                  em.tsne_2d(x, seed=1, perplexity=15, max_iter=300, pca_dim=20))
+    np.testing.assert_array_equal(
+        em.tsne_2d(x, seed=1, perplexity=15, max_iter=300, pca_dim=None), em.tsne_2d(x, seed=1, perplexity=15, max_iter=300, pca_dim=20)
+    )
 
 
 def test_tsne_rejects_bad_parameters():
@@ -137,8 +137,7 @@ def test_relative_geometry_of_random_selections_is_one_on_average():
     rng = np.random.default_rng(1)
     feats = rng.normal(size=(200, 5)) + np.repeat(rng.normal(size=(4, 5)) * 2, 50, axis=0)
     labels = np.repeat(np.arange(4), 50)
-    rows = [em.relative_geometry(em.selection_geometry(feats, labels, rng.choice(200, 30, replace=False)))
-            for _ in range(300)]
+    rows = [em.relative_geometry(em.selection_geometry(feats, labels, rng.choice(200, 30, replace=False))) for _ in range(300)]
     for m in em.RELATIVE_MEASURES:
         assert np.mean([r[m] for r in rows]) == pytest.approx(1.0, abs=0.08), m
     # a selection of the pool's most boundary-like samples is all in the boundary zone
@@ -152,10 +151,8 @@ def test_relative_geometry_of_random_selections_is_one_on_average():
 
 
 def test_compare_relative_geometry_pairs_seeds():
-    a = [{"spread": 1.2, "boundary_fraction": 2.0}, {"spread": 0.8, "boundary_fraction": float("nan")},
-         {"spread": 1.5, "boundary_fraction": 1.0}]
-    b = [{"spread": 1.0, "boundary_fraction": 3.0}, {"spread": 0.9, "boundary_fraction": 1.0},
-         {"spread": 1.0, "boundary_fraction": 0.5}]
+    a = [{"spread": 1.2, "boundary_fraction": 2.0}, {"spread": 0.8, "boundary_fraction": float("nan")}, {"spread": 1.5, "boundary_fraction": 1.0}]
+    b = [{"spread": 1.0, "boundary_fraction": 3.0}, {"spread": 0.9, "boundary_fraction": 1.0}, {"spread": 1.0, "boundary_fraction": 0.5}]
     c = em.compare_relative_geometry(a, b)
     assert c["spread"] == {"mean_a": pytest.approx(3.5 / 3), "mean_b": pytest.approx(2.9 / 3), "a_higher": 2, "n": 3}
     assert c["boundary_fraction"] == {"mean_a": 1.5, "mean_b": 1.75, "a_higher": 1, "n": 2}
@@ -255,8 +252,7 @@ def test_selection_map_marks_red_blue_and_both():
 
 
 def test_geometry_bars_show_the_means():
-    rel = {"a": [{"spread": 1.0, "boundary_fraction": 2.0}, {"spread": 3.0, "boundary_fraction": 2.0}],
-           "b": [{"spread": 0.5, "boundary_fraction": 1.0}]}
+    rel = {"a": [{"spread": 1.0, "boundary_fraction": 2.0}, {"spread": 3.0, "boundary_fraction": 2.0}], "b": [{"spread": 0.5, "boundary_fraction": 1.0}]}
     fig = pm.plot_selection_geometry(rel)
     heights = [p.get_height() for p in fig.axes[0].patches]
     assert heights == [2.0, 2.0, 0.5, 1.0]

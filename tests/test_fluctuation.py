@@ -46,8 +46,9 @@ def test_selection_at_epoch_e_equals_training_stopped_at_e(small):
     ent = fl.checkpoint_scores(run, "entropy")
     for e in (1, 3, 6):
         net = alt.build_model("mlp", small.input_shape, 3, seed=derive_seed(4, 1))
-        ref = alt.train_model(net, small.x_train[run.labeled], small.y_train[run.labeled],
-                              replace(CFG, epochs=e, dynamic_weight=1.0), seed=derive_seed(4, 2), progress=False)
+        ref = alt.train_model(
+            net, small.x_train[run.labeled], small.y_train[run.labeled], replace(CFG, epochs=e, dynamic_weight=1.0), seed=derive_seed(4, 2), progress=False
+        )
         ctx = SelectionContext(small, ref.model, run.labeled, run.unlabeled, train_result=ref)
         torch.testing.assert_close(kl[e], get_strategy("disal").score(ctx), rtol=1e-5, atol=1e-7)
         with torch.no_grad():
@@ -144,8 +145,7 @@ def test_expected_random_jaccard_by_enumeration_and_simulation():
     assert fl.expected_random_jaccard(n, k) == pytest.approx(brute, rel=1e-12)
     assert fl.expected_random_jaccard(5, 5) == 1.0
     rng = np.random.default_rng(0)
-    sim = np.mean([fl.jaccard(rng.choice(1000, 100, replace=False), rng.choice(1000, 100, replace=False))
-                   for _ in range(2000)])
+    sim = np.mean([fl.jaccard(rng.choice(1000, 100, replace=False), rng.choice(1000, 100, replace=False)) for _ in range(2000)])
     assert fl.expected_random_jaccard(1000, 100) == pytest.approx(sim, abs=0.003)
     assert fl.expected_random_jaccard(1000, 100) == pytest.approx(0.1 / 1.9, abs=0.002)
     with pytest.raises(ValueError, match="k must be"):
@@ -155,8 +155,7 @@ def test_expected_random_jaccard_by_enumeration_and_simulation():
 def test_overlap_vs_rate_against_manual_top_k():
     gen = torch.Generator().manual_seed(0)
     base = torch.rand(200, generator=gen)
-    scores = {5: base + 0.3 * torch.rand(200, generator=gen), 10: base + 0.3 * torch.rand(200, generator=gen),
-              20: torch.rand(200, generator=gen)}
+    scores = {5: base + 0.3 * torch.rand(200, generator=gen), 10: base + 0.3 * torch.rand(200, generator=gen), 20: torch.rand(200, generator=gen)}
     rates = [0.05, 0.1, 0.25]
     cv = fl.overlap_vs_rate(scores, rates)
     assert cv.epochs == [5, 10, 20] and cv.sizes.tolist() == [10, 20, 50]

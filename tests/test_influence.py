@@ -212,8 +212,7 @@ def test_lissa_recursion_is_isal_truncated_series():
     for _ in range(depth):
         term = a @ term
         series = series + term
-    got = inf.lissa_inverse_hvp(model, x, y, v, damping=d, scale=s, depth=depth, repeats=3, batch_size=x.shape[0],
-                                to_input=DOUBLE)
+    got = inf.lissa_inverse_hvp(model, x, y, v, damping=d, scale=s, depth=depth, repeats=3, batch_size=x.shape[0], to_input=DOUBLE)
     assert torch.allclose(inf.flatten(got), series, rtol=1e-10, atol=1e-12)
 
 
@@ -221,8 +220,9 @@ def test_lissa_stochastic_minibatches_estimate_the_inverse():
     model, x, y = _train_logreg()
     v = inf.loss_grad(model, x[:10], y[:10], to_input=DOUBLE)
     exact = inf.flatten(inf.exact_inverse_hvp(model, x, y, v, damping=1.0, to_input=DOUBLE))
-    got = inf.flatten(inf.lissa_inverse_hvp(model, x, y, v, damping=0.2, scale=5.0, depth=60, repeats=8,
-                                            batch_size=5, divide_by_scale=True, seed=3, to_input=DOUBLE))
+    got = inf.flatten(
+        inf.lissa_inverse_hvp(model, x, y, v, damping=0.2, scale=5.0, depth=60, repeats=8, batch_size=5, divide_by_scale=True, seed=3, to_input=DOUBLE)
+    )
     assert ((got - exact).norm() / exact.norm()) < 0.06
 
 
@@ -239,8 +239,7 @@ def test_lissa_is_deterministic_given_seed_and_checks_arguments():
     with pytest.raises(ValueError, match="damping"):
         inf.lissa_inverse_hvp(model, x, y, v, damping=1.5, to_input=DOUBLE)
     with pytest.raises(FloatingPointError, match="increase scale"):
-        inf.lissa_inverse_hvp(model, x, y, v, damping=0.01, scale=1e-3, depth=200, repeats=1, batch_size=x.shape[0],
-                              to_input=DOUBLE)
+        inf.lissa_inverse_hvp(model, x, y, v, damping=0.01, scale=1e-3, depth=200, repeats=1, batch_size=x.shape[0], to_input=DOUBLE)
 
 
 # ------------------------------------------------------------------ TracIn
@@ -250,8 +249,7 @@ def _checkpoints(model, n=2, seed=0):
     g = torch.Generator().manual_seed(seed)
     out = []
     for i in range(n):
-        state = {k: v + 0.3 * torch.randn(v.shape, generator=g, dtype=v.dtype) if v.is_floating_point() else v
-                 for k, v in model.state_dict().items()}
+        state = {k: v + 0.3 * torch.randn(v.shape, generator=g, dtype=v.dtype) if v.is_floating_point() else v for k, v in model.state_dict().items()}
         out.append((state, 0.1 / (i + 1)))
     return out
 
@@ -297,8 +295,7 @@ def test_tracin_pseudo_labels_and_self_scores():
     assert torch.allclose(pseudo, ref, atol=1e-12)
     yp = torch.randint(0, 3, (7,))
     self_scores = inf.tracin_self_scores(model, ckpts, xp, yp, to_input=DOUBLE, batch_size=3)
-    assert torch.allclose(self_scores, inf.tracin_pairwise(model, ckpts, xp, yp, xp, yp, to_input=DOUBLE).diagonal(),
-                          atol=1e-12)
+    assert torch.allclose(self_scores, inf.tracin_pairwise(model, ckpts, xp, yp, xp, yp, to_input=DOUBLE).diagonal(), atol=1e-12)
 
 
 def test_tracin_accepts_train_result_checkpoints():
@@ -306,8 +303,7 @@ def test_tracin_accepts_train_result_checkpoints():
 
     x, y = _data(24, (6,), 3, seed=8)
     torch.manual_seed(0)
-    res = train_model(MLP(6, 3, hidden=5), x.float(), y, TrainConfig(epochs=3, batch_size=8),
-                      checkpoint_epochs=[1, 3], progress=False)
+    res = train_model(MLP(6, 3, hidden=5), x.float(), y, TrainConfig(epochs=3, batch_size=8), checkpoint_epochs=[1, 3], progress=False)
     as_dict = inf.tracin_scores(res.model, res.checkpoints, x[:5], y[:5], x[5:], y[5:])
     as_list = inf.tracin_scores(res.model, [res.checkpoints[1], res.checkpoints[3]], x[:5], y[:5], x[5:], y[5:])
     assert torch.equal(as_dict, as_list)

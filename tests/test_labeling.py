@@ -25,8 +25,7 @@ def demo(tmp_path_factory):
 
 def _project(tmp_path, demo, **kw):
     kw.setdefault("config", SMALL)
-    return LabelingProject.from_folders(tmp_path / "project", demo.unlabeled_dir, demo.heldout_dir,
-                                        image_size=8, channels=1, annotator="tester", **kw)
+    return LabelingProject.from_folders(tmp_path / "project", demo.unlabeled_dir, demo.heldout_dir, image_size=8, channels=1, annotator="tester", **kw)
 
 
 def test_digits_demo_writes_the_digits_with_a_truth_file(tmp_path):
@@ -113,8 +112,7 @@ def test_cold_start_then_resume_then_a_strategy_batch_trained_on_the_stored_labe
     assert [p.classes[c] for c in lab] == [demo.truth[p.items[i]] for i in pos]
     ds = p.dataset()
     net = alt.build_model("cnn", ds.input_shape, 10, seed=derive_seed(0, 1, 1))
-    ref = alt.train_model(net, ds.x_train[pos], lab, p.config, seed=derive_seed(0, 1, 2), to_input=ds.to_input,
-                          progress=False)
+    ref = alt.train_model(net, ds.x_train[pos], lab, p.config, seed=derive_seed(0, 1, 2), to_input=ds.to_input, progress=False)
     assert all(torch.equal(a, b) for a, b in zip(ref.model.state_dict().values(), p.last_result.model.state_dict().values()))
     unl = p.unlabeled()
     ctx = alt.SelectionContext(ds, ref.model, pos, unl, train_result=ref)
@@ -127,8 +125,7 @@ def test_cold_start_then_resume_then_a_strategy_batch_trained_on_the_stored_labe
 def test_set_selection_strategies_store_no_scores_and_the_pool_runs_out(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(9, 5)).astype(np.float32)
-    p = LabelingProject.from_arrays(tmp_path, x, x[:4], np.array([0, 1, 0, 1]), class_names=["no", "yes"],
-                                    model="mlp", strategy="coreset", config=SMALL)
+    p = LabelingProject.from_arrays(tmp_path, x, x[:4], np.array([0, 1, 0, 1]), class_names=["no", "yes"], model="mlp", strategy="coreset", config=SMALL)
     assert p.items == [str(i) for i in range(9)]
     seen = []
     while True:
@@ -208,7 +205,7 @@ def test_labelling_survives_a_kernel_restart_mid_batch(tmp_path, demo):
             kc.stop_channels()
             assert reply["content"]["status"] == "ok", "".join(out)
             line = next(l for l in "".join(out).splitlines() if l.startswith("RESULT "))
-            results.append(json.loads(line[len("RESULT "):]))
+            results.append(json.loads(line[len("RESULT ") :]))
             if clicks == 5:
                 km.restart_kernel(now=True)  # the kernel process is killed and a new one started
     finally:

@@ -53,7 +53,11 @@ def test_label_skip_relabel_and_reads(store):
     assert store.counts() == {"cat": 0, "dog": 1, "bird": 1}
     assert store.num_labels() == 2
     assert [(e.item, e.action, e.label) for e in store.events()] == [
-        ("a.png", "label", "cat"), ("b.png", "label", "dog"), ("c.png", "skip", None), ("a.png", "label", "bird")]
+        ("a.png", "label", "cat"),
+        ("b.png", "label", "dog"),
+        ("c.png", "skip", None),
+        ("a.png", "label", "bird"),
+    ]
     assert store.verify() == {"events": 4, "labels": 2, "skipped": 1, "undos": 0, "batches": 0}
 
 
@@ -242,8 +246,7 @@ print(json.dumps([i for i in range(60) if s.label(f"race{i}", "cat", only_if_pen
 
 
 def _child(script: str, *args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", _PRELUDE + script, *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-c", _PRELUDE + script, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _run_together(tmp_path: Path, script: str, names=("alice", "bob")) -> dict:

@@ -40,16 +40,14 @@ def test_record_contents(digits, tmp_path):
 def test_resume_skips_finished_cycles(digits, tmp_path):
     out = tmp_path / "r.json"
     full = alt.run_active_learning(alt.ALConfig(strategy="disal", **SMALL), dataset=digits, progress=False)
-    partial = alt.run_active_learning(alt.ALConfig(strategy="disal", **{**SMALL, "cycles": 2}), out=tmp_path / "p.json",
-                                      dataset=digits, progress=False)
+    partial = alt.run_active_learning(alt.ALConfig(strategy="disal", **{**SMALL, "cycles": 2}), out=tmp_path / "p.json", dataset=digits, progress=False)
     # Fake an interrupted run: the first cycle of the full run only.
     rec = json.loads(json.dumps(full))
     rec["cycles"] = rec["cycles"][:1]
     rec["finished"] = False
     out.write_text(json.dumps(rec))
     seen = []
-    resumed = alt.run_active_learning(alt.ALConfig(strategy="disal", **SMALL), out=out, dataset=digits,
-                                      progress=False, on_cycle_end=seen.append)
+    resumed = alt.run_active_learning(alt.ALConfig(strategy="disal", **SMALL), out=out, dataset=digits, progress=False, on_cycle_end=seen.append)
     assert [e["cycle"] for e in seen] == [1, 2]
     assert [c["selected"] for c in resumed["cycles"]] == [c["selected"] for c in full["cycles"]]
     assert [c["test_acc"] for c in resumed["cycles"]] == [c["test_acc"] for c in full["cycles"]]
@@ -100,14 +98,12 @@ def test_dynamic_weight_defaults_follow_strategy():
 
 def test_disal_flip_selects_the_other_end(digits):
     a = alt.run_active_learning(alt.ALConfig(strategy="disal", **{**SMALL, "cycles": 2}), dataset=digits, progress=False)
-    b = alt.run_active_learning(alt.ALConfig(strategy="disal", strategy_options={"largest": False}, **{**SMALL, "cycles": 2}),
-                                dataset=digits, progress=False)
+    b = alt.run_active_learning(alt.ALConfig(strategy="disal", strategy_options={"largest": False}, **{**SMALL, "cycles": 2}), dataset=digits, progress=False)
     assert not set(a["cycles"][0]["selected"]) & set(b["cycles"][0]["selected"])
 
 
 def test_validation_set_is_held_out(digits):
-    rec = alt.run_active_learning(alt.ALConfig(strategy="entropy", validation_size=100, **SMALL), dataset=digits,
-                                  progress=False)
+    rec = alt.run_active_learning(alt.ALConfig(strategy="entropy", validation_size=100, **SMALL), dataset=digits, progress=False)
     val = set(rec["validation_indices"])
     assert len(val) == 100
     used = set(rec["initial_labeled"]).union(*[set(c["selected"]) for c in rec["cycles"]])

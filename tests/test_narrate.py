@@ -20,8 +20,7 @@ def test_correlation_phrase_follows_the_sign_and_size():
 def test_rank_map_reading_names_the_largest_entry_not_the_oracle():
     names = ["disal", "entropy", "gradnorm", "ce_difference", "margin"]
     rho = np.eye(5)
-    sym = {(0, 1): 0.61, (0, 3): 0.04, (1, 2): 0.02, (0, 2): 0.1, (1, 4): 0.95, (0, 4): 0.5, (2, 3): 0, (2, 4): 0,
-           (3, 4): 0, (1, 3): 0}
+    sym = {(0, 1): 0.61, (0, 3): 0.04, (1, 2): 0.02, (0, 2): 0.1, (1, 4): 0.95, (0, 4): 0.5, (2, 3): 0, (2, 4): 0, (3, 4): 0, (1, 3): 0}
     for (i, j), v in sym.items():
         rho[i, j] = rho[j, i] = v
     text = narrate.rank_map_reading(names, rho)

@@ -43,8 +43,9 @@ def test_notebooks_are_committed_clean():
 @pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_executes(nb_path, tmp_path):
     figs = tmp_path / "figures"
-    runs = run_notebooks(load_profile("test"), ROOT / "notebooks", tmp_path / "out", figs,
-                         only=[nb_path.stem], progress=False, results_dir=tmp_path / "records")
+    runs = run_notebooks(
+        load_profile("test"), ROOT / "notebooks", tmp_path / "out", figs, only=[nb_path.stem], progress=False, results_dir=tmp_path / "records"
+    )
     assert len(runs) == 1
     assert runs[0].ok, runs[0].line()
     prefix = nb_path.stem.split("_", 1)[0]

@@ -152,23 +152,43 @@ def test_features_without_embed_come_from_the_last_linear_layer():
 
 def _env(user_dir: Path) -> dict[str, str]:
     old = os.environ.get("PYTHONPATH")
-    return {**os.environ, "OMP_NUM_THREADS": "1",
-            "PYTHONPATH": os.pathsep.join([str(user_dir), str(REPO)] + ([old] if old else []))}
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(user_dir), str(REPO)] + ([old] if old else []))}
 
 
 @pytest.mark.slow
 def test_cli_al_runs_a_user_model_and_dataset_by_import_path(user_module):
     out = user_module / "cli.json"
-    cmd = [sys.executable, "-m", "altoolkit", "al", "--model", f"{MOD}:build", "--dataset", f"{MOD}:load",
-           "--strategy", "badge", "--cycles", "2", "--epochs", "1", "--initial-fraction", "0.2",
-           "--step-fraction", "0.1", "--no-progress", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "altoolkit",
+        "al",
+        "--model",
+        f"{MOD}:build",
+        "--dataset",
+        f"{MOD}:load",
+        "--strategy",
+        "badge",
+        "--cycles",
+        "2",
+        "--epochs",
+        "1",
+        "--initial-fraction",
+        "0.2",
+        "--step-fraction",
+        "0.1",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, env=_env(user_module), timeout=600)
     assert r.returncode == 0, r.stderr
     rec = json.loads(out.read_text())
     assert rec["config"]["model"] == f"{MOD}:build" and rec["dataset"]["name"] == "user_digits"
     assert rec["finished"]
-    bad = subprocess.run(cmd[:5] + ["nowhere_t13:build"] + cmd[6:-1] + [str(user_module / "bad.json")],
-                         capture_output=True, text=True, env=_env(user_module), timeout=600)
+    bad = subprocess.run(
+        cmd[:5] + ["nowhere_t13:build"] + cmd[6:-1] + [str(user_module / "bad.json")], capture_output=True, text=True, env=_env(user_module), timeout=600
+    )
     assert bad.returncode == 2 and "cannot import module 'nowhere_t13'" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -183,8 +203,7 @@ def test_sweep_in_joblib_workers_with_import_paths_and_registered_callables(user
         alt.ALConfig(model="lam_t13", dataset=f"{MOD}:load", **SMALL),
     ]
     spec = alt.sweep.SweepSpec(base, strategies=["random", "entropy"], seeds=[0], datasets=[f"{MOD}:load"])
-    records = alt.sweep.run_sweep(configs + spec.configs(), tmp_path / "sweep", backend="joblib", n_jobs=2,
-                                  progress=False)
+    records = alt.sweep.run_sweep(configs + spec.configs(), tmp_path / "sweep", backend="joblib", n_jobs=2, progress=False)
     assert [r["config"]["model"] for r in records] == [f"{MOD}:build", "lam_t13", f"{MOD}:build", f"{MOD}:build"]
     assert all(r["finished"] and r["dataset"]["name"] == "user_digits" for r in records)
     serial = alt.sweep.run_sweep(configs[1], tmp_path / "serial", backend="serial", progress=False)
@@ -194,8 +213,15 @@ def test_sweep_in_joblib_workers_with_import_paths_and_registered_callables(user
 def test_labelling_project_trains_a_user_model_on_a_user_dataset(user_module, tmp_path):
     ds = alt.load_dataset(f"{MOD}:load")
     project = alt.labeling.LabelingProject.from_arrays(
-        tmp_path / "proj", ds.x_train[:120], ds.x_test, ds.y_test, class_names=ds.class_names,
-        model=f"{MOD}:build", strategy="entropy", config=alt.TrainConfig(epochs=1, batch_size=16))
+        tmp_path / "proj",
+        ds.x_train[:120],
+        ds.x_test,
+        ds.y_test,
+        class_names=ds.class_names,
+        model=f"{MOD}:build",
+        strategy="entropy",
+        config=alt.TrainConfig(epochs=1, batch_size=16),
+    )
     truth = {str(i): ds.class_names[int(y)] for i, y in enumerate(ds.y_train[:120])}
     for _ in range(2):
         batch = project.next_batch(10)

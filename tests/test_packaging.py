@@ -55,22 +55,28 @@ def _fresh(code: str) -> list[str]:
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-c", code + f"\nimport json, sys; print(json.dumps([m for m in {_HEAVY!r} if m in sys.modules]))"],
-                         capture_output=True, text=True, check=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", code + f"\nimport json, sys; print(json.dumps([m for m in {_HEAVY!r} if m in sys.modules]))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def test_import_altoolkit_loads_no_gui_stack_and_no_submodule():
     assert _fresh("import altoolkit") == []
     # the only submodule is the import hook of the 0.1 module names (it imports stdlib importlib only)
-    assert _fresh("import altoolkit, sys; assert [m for m in sys.modules if m.startswith('altoolkit.')] == "
-                  "['altoolkit._aliases']") == []
+    assert _fresh("import altoolkit, sys; assert [m for m in sys.modules if m.startswith('altoolkit.')] == ['altoolkit._aliases']") == []
 
 
 def test_cli_and_engine_load_no_gui_stack():
-    code = ("import altoolkit as alt\nfrom altoolkit.cli import main\nmain(['strategies'])\n"
-            "alt.ALConfig, alt.run_active_learning, alt.get_strategy, alt.load_digits, alt.train_model\n"
-            "import altoolkit.engine.sweep, altoolkit.math.influence, altoolkit.training.inference")
+    code = (
+        "import altoolkit as alt\nfrom altoolkit.cli import main\nmain(['strategies'])\n"
+        "alt.ALConfig, alt.run_active_learning, alt.get_strategy, alt.load_digits, alt.train_model\n"
+        "import altoolkit.engine.sweep, altoolkit.math.influence, altoolkit.training.inference"
+    )
     assert _fresh(code) == []
 
 

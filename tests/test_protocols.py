@@ -24,7 +24,6 @@ from altoolkit.strategies.tod import freshly_initialised, output_discrepancy
 from test_resume import _strip as _strip_timings  # tests/ is on sys.path (pytest's default import mode)
 
 
-
 def _strip(rec):
     """The record without timings (as test_resume compares; it also drops the sidecar references,
     which only unfinished records carry)."""
@@ -130,8 +129,7 @@ def test_warm_start_resume_after_a_kill_ends_with_the_uninterrupted_record(small
     assert len(json.loads(out.read_text())["cycles"]) == 2
     ref = json.loads(out.read_text())["sidecars"]["model"]  # cycle 1's final weights, named with their hash
     assert ref["cycle"] == 1 and len(ref["sha256"]) == 64
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("k1.json")) == sorted(
-        ["k1.json", ref["file"]])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("k1.json")) == sorted(["k1.json", ref["file"]])
     assert _strip(run_active_learning(cfg, out, dataset=small_digits, progress=False)) == _strip(full)
 
     # killed between cycle 2's sidecar and cycle 2's record (the sidecar is written first)
@@ -179,8 +177,9 @@ def test_a_changed_sidecar_is_refused_on_resume(small_digits, tmp_path):
 
 
 def _ctx(data, model, n_pool=60, prev=None, seed=0):
-    return SelectionContext(dataset=data, model=model.eval(), labeled=torch.arange(20),
-                            unlabeled=torch.arange(20, 20 + n_pool), previous_cycle_model=prev, seed=seed)
+    return SelectionContext(
+        dataset=data, model=model.eval(), labeled=torch.arange(20), unlabeled=torch.arange(20, 20 + n_pool), previous_cycle_model=prev, seed=seed
+    )
 
 
 def test_tod_published_needs_warm_start():
@@ -284,8 +283,9 @@ def test_isal_test_reference_is_the_summed_test_gradient_and_is_flagged(small_di
     assert strat.peeks_at_labels and strat.peeks_at_test_data
     assert not get_strategy("isal").peeks_at_labels
     assert set(TABLE3_NAMES) == {"test", "validation", "initial", "labeled"}
-    rec = run_active_learning(_small(strategy="isal", cycles=2, strategy_options={
-        "reference": "test", "depth": 2, "repeats": 1}), dataset=small_digits, progress=False)
+    rec = run_active_learning(
+        _small(strategy="isal", cycles=2, strategy_options={"reference": "test", "depth": 2, "repeats": 1}), dataset=small_digits, progress=False
+    )
     assert rec["strategy"]["peeks_at_test_data"] is True and rec["strategy"]["peeks_at_labels"] is True
     plain = run_active_learning(_small(cycles=2), dataset=small_digits, progress=False)
     assert "peeks_at_test_data" not in plain["strategy"]
@@ -426,11 +426,34 @@ def test_new_options_leave_default_configs_and_hashes_unchanged():
 def test_cli_flags_reach_the_config():
     from altoolkit.cli import _run_fields, build_parser
 
-    args = build_parser().parse_args(["al", "--out", "x.json", "--subset-size", "25000", "--warm-start",
-                                      "--initial-size", "5000", "--step-size", "2500", "--eval-every", "1",
-                                      "--model", "resnet18", "--pretrained-weights", "w.pth"])
+    args = build_parser().parse_args(
+        [
+            "al",
+            "--out",
+            "x.json",
+            "--subset-size",
+            "25000",
+            "--warm-start",
+            "--initial-size",
+            "5000",
+            "--step-size",
+            "2500",
+            "--eval-every",
+            "1",
+            "--model",
+            "resnet18",
+            "--pretrained-weights",
+            "w.pth",
+        ]
+    )
     f = _run_fields(args)
-    assert (f["subset_size"], f["warm_start"], f["initial_size"], f["step_size"], f["eval_every"],
-            f["pretrained_weights"]) == (25000, True, 5000, 2500, 1, "w.pth")
+    assert (f["subset_size"], f["warm_start"], f["initial_size"], f["step_size"], f["eval_every"], f["pretrained_weights"]) == (
+        25000,
+        True,
+        5000,
+        2500,
+        1,
+        "w.pth",
+    )
     d = _run_fields(build_parser().parse_args(["al", "--out", "x.json"]))
     assert ALConfig(**d).to_dict() == ALConfig().to_dict() | {k: d[k] for k in ("root", "download")}

@@ -11,8 +11,7 @@ import time
 
 import pytest
 
-ARGS = ["--dataset", "digits", "--strategy", "disal", "--seed", "3", "--cycles", "4", "--epochs", "12",
-        "--no-progress"]
+ARGS = ["--dataset", "digits", "--strategy", "disal", "--seed", "3", "--cycles", "4", "--epochs", "12", "--no-progress"]
 TIMING = {"train_seconds", "select_seconds"}
 
 

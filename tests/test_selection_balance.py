@@ -7,9 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from altoolkit.analysis.selection_balance import (class_counts, largest_class_share, normalised_class_entropy,
-                                         record_batch_balance, selection_balance_markdown,
-                                         selection_balance_table)
+from altoolkit.analysis.selection_balance import (
+    class_counts,
+    largest_class_share,
+    normalised_class_entropy,
+    record_batch_balance,
+    selection_balance_markdown,
+    selection_balance_table,
+)
 
 
 def test_hand_values():
@@ -25,16 +30,16 @@ def test_hand_values():
 
 
 def _rec(name, selected_batches, counts=None, opts=None):
-    cycles = [{"cycle": i, "selected": s, **({} if counts is None else {"selected_class_counts": counts[i]})}
-              for i, s in enumerate(selected_batches)] + [{"cycle": len(selected_batches), "selected": []}]
-    return {"config": {"strategy": name, "strategy_options": opts or {}}, "strategy": {"name": name},
-            "dataset": {"num_classes": 2}, "cycles": cycles}
+    cycles = [{"cycle": i, "selected": s, **({} if counts is None else {"selected_class_counts": counts[i]})} for i, s in enumerate(selected_batches)] + [
+        {"cycle": len(selected_batches), "selected": []}
+    ]
+    return {"config": {"strategy": name, "strategy_options": opts or {}}, "strategy": {"name": name}, "dataset": {"num_classes": 2}, "cycles": cycles}
 
 
 def test_table_from_indices_and_from_counts_agree():
     y = np.array([0, 0, 0, 1, 1, 1])
-    a = _rec("disal", [[0, 1, 2, 3], [4, 5]])          # shares 0.75, 1.0
-    b = _rec("disal", [[0, 3], [0, 1]])                 # shares 0.5, 1.0
+    a = _rec("disal", [[0, 1, 2, 3], [4, 5]])  # shares 0.75, 1.0
+    b = _rec("disal", [[0, 3], [0, 1]])  # shares 0.5, 1.0
     c = _rec("disal", [[0, 1, 2, 3]], counts=[[3, 1]], opts={"batch": "balanced"})
     rows = selection_balance_table([a, b, c], y)
     assert [r["strategy"] for r in rows] == ["disal", "disal+balanced"]
@@ -58,8 +63,7 @@ def test_loop_records_selection_diagnostics(digits):
     from altoolkit.training.models import build_model
     from altoolkit.analysis.selection_balance import selection_diagnostics
 
-    rec = alt.run_active_learning(alt.ALConfig(strategy="entropy", epochs=2, cycles=2, batch_size=32), dataset=digits,
-                                  progress=False)
+    rec = alt.run_active_learning(alt.ALConfig(strategy="entropy", epochs=2, cycles=2, batch_size=32), dataset=digits, progress=False)
     first, last = rec["cycles"]
     y = digits.y_train.numpy()
     assert first["selected_class_counts"] == class_counts(y[first["selected"]], 10)

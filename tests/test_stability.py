@@ -27,20 +27,31 @@ SIZES = [135, 269, 404, 539]
 FRACTIONS = [0.1, 0.2, 0.3, 0.4]
 # true AULC effect against random (accuracy), from clearly worse to clearly better
 EFFECTS = {"random": 0.0, "entropy": 0.015, "margin": 0.004, "coreset": 0.0, "tod": -0.004, "tracin": -0.015}
-CLAIMS = [Claim(a, ">", "random") for a in EFFECTS if a != "random"] + [Claim("entropy", ">", "tracin"),
-                                                                         Claim("margin", ">", "tod")]
+CLAIMS = [Claim(a, ">", "random") for a in EFFECTS if a != "random"] + [Claim("entropy", ">", "tracin"), Claim("margin", ">", "tod")]
 
 
 def _record(strategy, seed, accs):
     return {
         "format": RECORD_FORMAT,
-        "config": {"dataset": "digits", "strategy": strategy, "strategy_options": {}, "seed": seed, "initial_fraction": 0.1,
-                   "step_fraction": 0.1, "cycles": len(accs), "model": "cnn", "epochs": 30, "dynamic_weight": None,
-                   "dataset_options": {}},
+        "config": {
+            "dataset": "digits",
+            "strategy": strategy,
+            "strategy_options": {},
+            "seed": seed,
+            "initial_fraction": 0.1,
+            "step_fraction": 0.1,
+            "cycles": len(accs),
+            "model": "cnn",
+            "epochs": 30,
+            "dynamic_weight": None,
+            "dataset_options": {},
+        },
         "strategy": {"name": strategy, "options": {}, "dynamic_weight": 0.0, "peeks_at_labels": False},
         "budgets": SIZES,
-        "cycles": [{"cycle": i, "n_labeled": n, "fraction_labeled": f, "test_acc": float(a), "selected": [],
-                    "train_seconds": 1.0, "select_seconds": 0.1} for i, (n, f, a) in enumerate(zip(SIZES, FRACTIONS, accs))],
+        "cycles": [
+            {"cycle": i, "n_labeled": n, "fraction_labeled": f, "test_acc": float(a), "selected": [], "train_seconds": 1.0, "select_seconds": 0.1}
+            for i, (n, f, a) in enumerate(zip(SIZES, FRACTIONS, accs))
+        ],
         "finished": True,
         "environment": {"cpu_capability": "AVX2"},
     }

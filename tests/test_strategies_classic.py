@@ -238,8 +238,7 @@ def test_kmeans_pp_seeding_draws_proportional_to_squared_distance():
     x = torch.tensor([[10.0, 0.0], [9.0, 0.0], [7.0, 0.0], [4.0, 0.0]])
     # first = row 0 (largest norm); D² to it = 0, 1, 9, 36 -> P(second) = (0, 1, 9, 36) / 46
     n = 3000
-    counts = np.bincount([int(kmeans_pp_seeding(x, 2, torch.Generator().manual_seed(s))[1]) for s in range(n)],
-                         minlength=4)
+    counts = np.bincount([int(kmeans_pp_seeding(x, 2, torch.Generator().manual_seed(s))[1]) for s in range(n)], minlength=4)
     np.testing.assert_allclose(counts / n, np.array([0, 1, 9, 36]) / 46, atol=0.025)
 
 
@@ -347,8 +346,7 @@ _LOOP_CASES = {
 @pytest.mark.parametrize("name", list(_LOOP_CASES))
 def test_strategy_runs_in_the_al_loop_deterministically(name, digits):
     options, cycles = _LOOP_CASES[name]
-    cfg = alt.ALConfig(strategy=name, strategy_options=options, epochs=2, cycles=cycles,
-                       initial_fraction=0.1, step_fraction=0.05)
+    cfg = alt.ALConfig(strategy=name, strategy_options=options, epochs=2, cycles=cycles, initial_fraction=0.1, step_fraction=0.05)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # TOD's cycle-0 fallback
         rec = alt.run_active_learning(cfg, dataset=digits, progress=False)

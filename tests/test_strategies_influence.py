@@ -38,15 +38,24 @@ def trained(digits):
     strat = get_strategy("tracin", checkpoints=3)
     lab = torch.arange(N_LAB)
     cfg = alt.TrainConfig(epochs=9, batch_size=16, lr=0.1)
-    res = alt.train_model(model, digits.x_train[lab], digits.y_train[lab], cfg, seed=0, to_input=digits.to_input,
-                          checkpoint_epochs=strat.checkpoint_epochs(cfg.epochs), progress=False)
+    res = alt.train_model(
+        model,
+        digits.x_train[lab],
+        digits.y_train[lab],
+        cfg,
+        seed=0,
+        to_input=digits.to_input,
+        checkpoint_epochs=strat.checkpoint_epochs(cfg.epochs),
+        progress=False,
+    )
     res.model.eval()
     return res
 
 
 def _ctx(ds, res, **kw) -> SelectionContext:
-    return SelectionContext(dataset=ds, model=res.model, labeled=torch.arange(N_LAB),
-                            unlabeled=torch.arange(N_LAB, N_LAB + N_POOL), train_result=res, batch_size=32, **kw)
+    return SelectionContext(
+        dataset=ds, model=res.model, labeled=torch.arange(N_LAB), unlabeled=torch.arange(N_LAB, N_LAB + N_POOL), train_result=res, batch_size=32, **kw
+    )
 
 
 def _grads(model, x, target, ds, which="weights") -> torch.Tensor:
@@ -102,9 +111,16 @@ def test_tracin_strategy_equals_captum_tracincp(digits, trained, which, tmp_path
         load(net, path)
         with torch.no_grad():
             pseudo = net(x_pool).argmax(1)  # this checkpoint's top-1 prediction
-        tracin = TracInCP(net, TensorDataset(x_pool, pseudo), [str(path)], checkpoints_load_func=load,
-                          loss_fn=nn.CrossEntropyLoss(reduction="none"), batch_size=N_POOL,
-                          layers=["head"] if which == "last_layer" else None, sample_wise_grads_per_batch=False)
+        tracin = TracInCP(
+            net,
+            TensorDataset(x_pool, pseudo),
+            [str(path)],
+            checkpoints_load_func=load,
+            loss_fn=nn.CrossEntropyLoss(reduction="none"),
+            batch_size=N_POOL,
+            layers=["head"] if which == "last_layer" else None,
+            sample_wise_grads_per_batch=False,
+        )
         ref += tracin.influence(test).double().sum(0)  # (n_test, n_train) summed over the labeled set
     torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-4 * float(ref.abs().max()))
 
@@ -115,8 +131,7 @@ def test_tracin_select_direction_and_missing_checkpoints(digits, trained):
     assert torch.equal(get_strategy("tracin", checkpoints=3).select(ctx, 5), torch.argsort(-s)[:5])
     assert torch.equal(get_strategy("tracin", checkpoints=3, largest=False).select(ctx, 5), torch.argsort(s)[:5])
     assert torch.equal(get_strategy("tracin", largest=False).select_from_scores(s, 5), torch.argsort(s)[:5])
-    no_ck = SelectionContext(dataset=digits, model=trained.model, labeled=torch.arange(N_LAB),
-                             unlabeled=torch.arange(N_LAB, N_LAB + N_POOL))
+    no_ck = SelectionContext(dataset=digits, model=trained.model, labeled=torch.arange(N_LAB), unlabeled=torch.arange(N_LAB, N_LAB + N_POOL))
     with pytest.raises(ValueError, match="checkpoint"):
         get_strategy("tracin").score(no_ck)
     with pytest.raises(ValueError, match="which"):
@@ -137,10 +152,8 @@ def test_isal_equals_exact_inverse_hessian_brute_force(digits, trained):
     got = strat.influence(ctx)
 
     model = trained.model
-    v = {k: t.sum(0) for k, t in per_sample_grads(model, ctx.labeled_x, ctx.labeled_y, "weights",
-                                                   to_input=digits.to_input).items()}
-    s_exact = exact_inverse_hvp(model, ctx.labeled_x, ctx.labeled_y, v, damping=damping * scale,
-                                to_input=digits.to_input)
+    v = {k: t.sum(0) for k, t in per_sample_grads(model, ctx.labeled_x, ctx.labeled_y, "weights", to_input=digits.to_input).items()}
+    s_exact = exact_inverse_hvp(model, ctx.labeled_x, ctx.labeled_y, v, damping=damping * scale, to_input=digits.to_input)
     s_test = scale * flatten(s_exact).double()
     with torch.no_grad():
         pseudo = model(digits.to_input(ctx.pool_x)).argmax(1)
@@ -149,8 +162,7 @@ def test_isal_equals_exact_inverse_hessian_brute_force(digits, trained):
     # score() is −I (larger first) and select() takes the most negative I
     torch.testing.assert_close(strat.score(ctx), -brute, rtol=1e-4, atol=1e-4 * float(brute.abs().max()))
     assert torch.equal(strat.select(ctx, 7), torch.argsort(got)[:7])
-    flipped = get_strategy("isal", damping=damping, scale=scale, depth=150, repeats=1, lissa_batch_size=10_000,
-                           most_negative=False)
+    flipped = get_strategy("isal", damping=damping, scale=scale, depth=150, repeats=1, lissa_batch_size=10_000, most_negative=False)
     assert torch.equal(flipped.select(ctx, 7), torch.argsort(-got)[:7])
     assert torch.equal(flipped.select_from_scores(-got, 7), torch.argsort(-got)[:7])  # what comparison tools call
     assert got.min() < 0 < got.max(), "a trained model should have both helpful and harmful pool samples"
@@ -160,8 +172,7 @@ def test_isal_equals_exact_inverse_hessian_brute_force(digits, trained):
 def test_grad_simi_is_minus_v_dot_g_over_n(digits, trained, reference):
     val_idx = torch.arange(200, 240)
     init_idx = torch.arange(20)
-    ctx = _ctx(digits, trained, initial_labeled=init_idx,
-               validation=(digits.x_train[val_idx], digits.y_train[val_idx]))
+    ctx = _ctx(digits, trained, initial_labeled=init_idx, validation=(digits.x_train[val_idx], digits.y_train[val_idx]))
     ref_idx = {"labeled": torch.arange(N_LAB), "initial": init_idx, "validation": val_idx}[reference]
     model = trained.model
     v = _grads(model, digits.x_train[ref_idx], digits.y_train[ref_idx], digits).sum(0)
@@ -173,7 +184,7 @@ def test_grad_simi_is_minus_v_dot_g_over_n(digits, trained, reference):
 
 
 def test_expected_gradient_k1_is_the_pseudo_label_gradient_and_k2_the_weighted_sum(digits, trained):
-    model, x = trained.model, digits.x_train[N_LAB:N_LAB + 20]
+    model, x = trained.model, digits.x_train[N_LAB : N_LAB + 20]
     with torch.no_grad():
         logits = model(digits.to_input(x))
     p = torch.softmax(logits.double(), 1)
@@ -184,8 +195,7 @@ def test_expected_gradient_k1_is_the_pseudo_label_gradient_and_k2_the_weighted_s
     t1 = expected_gradient_targets(logits, 1)
     assert torch.equal(t1, top.indices[:, 0])
     t1_soft = expected_gradient_targets(logits, 1, "posterior")  # Eq. 3 literally: p_1·∇ℓ(z, ŷ)
-    torch.testing.assert_close(_grads(model, x, t1_soft, digits), top.values[:, :1] * g_of(top.indices[:, 0]),
-                               rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(_grads(model, x, t1_soft, digits), top.values[:, :1] * g_of(top.indices[:, 0]), rtol=1e-4, atol=1e-6)
     w = top.values / top.values.sum(1, keepdim=True)
     t2 = expected_gradient_targets(logits, 2)
     assert torch.allclose(t2.double().sum(1), torch.ones(20, dtype=torch.float64), atol=1e-6)
@@ -215,8 +225,16 @@ def test_isal_reference_errors_and_options(digits, trained):
         reference_set(ctx, "initial")
     with pytest.raises(ValueError, match="k_classes must be at most the number of classes"):
         get_strategy("isal", k_classes=11, grad_simi=True).score(ctx)
-    for bad in [dict(reference="train"), dict(k_weighting="mean"), dict(which="biases"), dict(scale=0),
-                dict(damping=1.0), dict(depth=0), dict(k_classes=0), dict(grad_simi=1)]:
+    for bad in [
+        dict(reference="train"),
+        dict(k_weighting="mean"),
+        dict(which="biases"),
+        dict(scale=0),
+        dict(damping=1.0),
+        dict(depth=0),
+        dict(k_classes=0),
+        dict(grad_simi=1),
+    ]:
         with pytest.raises((ValueError, TypeError), match=next(iter(bad))):
             get_strategy("isal", **bad)
 
@@ -243,8 +261,9 @@ _LOOP_CASES = {
 @pytest.mark.parametrize("case", list(_LOOP_CASES))
 def test_strategy_runs_in_the_al_loop_deterministically(case, digits):
     name, options, validation_size = _LOOP_CASES[case]
-    cfg = alt.ALConfig(strategy=name, strategy_options=options, model="mlp", epochs=3, cycles=2,
-                       initial_fraction=0.1, step_fraction=0.05, validation_size=validation_size)
+    cfg = alt.ALConfig(
+        strategy=name, strategy_options=options, model="mlp", epochs=3, cycles=2, initial_fraction=0.1, step_fraction=0.05, validation_size=validation_size
+    )
     rec = alt.run_active_learning(cfg, dataset=digits, progress=False)
     rec2 = alt.run_active_learning(cfg, dataset=digits, progress=False)
     sel = rec["cycles"][0]["selected"]
@@ -258,8 +277,7 @@ def test_strategy_runs_in_the_al_loop_deterministically(case, digits):
 
 
 def test_al_loop_without_validation_set_names_the_option(digits):
-    cfg = alt.ALConfig(strategy="isal", strategy_options={"reference": "validation", "grad_simi": True},
-                       model="mlp", epochs=2, cycles=2)
+    cfg = alt.ALConfig(strategy="isal", strategy_options={"reference": "validation", "grad_simi": True}, model="mlp", epochs=2, cycles=2)
     with pytest.raises(ValueError, match="validation_size"):
         alt.run_active_learning(cfg, dataset=digits, progress=False)
 
@@ -302,7 +320,7 @@ def test_lissa_convergence_against_exact_inverse(digits, trained):
 def test_isal_vs_grad_simi_ratio_is_the_truncated_series(digits, trained):
     agree = isal_study.isal_vs_grad_simi(_subset(digits, trained), scales=[1e4], budget=10, depth=20, repeats=1)
     assert agree.spearman[0] > 0.999 and agree.top_overlap[0] >= 0.9
-    series = (1 - 0.99 ** 21) / 0.01  # h_0 = v, then 20 steps: s_test ≈ Σ_{k≤20} 0.99^k · v when H/scale is negligible
+    series = (1 - 0.99**21) / 0.01  # h_0 = v, then 20 steps: s_test ≈ Σ_{k≤20} 0.99^k · v when H/scale is negligible
     assert agree.slope[0] == pytest.approx(series, rel=0.02)
 
 
@@ -328,9 +346,11 @@ def test_ordering_claims_verdicts():
     def curve(label, acc):
         return CurveSummary(label, np.array([10, 20]), np.array([0.1, 0.2]), np.array(acc), [0, 1, 2])
 
-    curves = {"a": curve("a", [[0.5, 0.9], [0.5, 0.8], [0.5, 0.7]]),
-              "b": curve("b", [[0.5, 0.8], [0.5, 0.7], [0.5, 0.6]]),
-              "c": curve("c", [[0.5, 0.95], [0.5, 0.7], [0.5, 0.6]])}
+    curves = {
+        "a": curve("a", [[0.5, 0.9], [0.5, 0.8], [0.5, 0.7]]),
+        "b": curve("b", [[0.5, 0.8], [0.5, 0.7], [0.5, 0.6]]),
+        "c": curve("c", [[0.5, 0.95], [0.5, 0.7], [0.5, 0.6]]),
+    }
     ab, ba, ac = isal_study.ordering_claims(curves, [("a", "b"), ("b", "a"), ("a", "c")])
     # a − b is +5 points of AULC on every seed: the interval is [+5, +5], above 0
     assert ab.verdict == "holds" and ab.holds and ab.wins == 3 and "3/3 wins" in ab.line()

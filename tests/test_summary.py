@@ -32,22 +32,49 @@ FRACTIONS = [0.10, 0.15, 0.20]
 KEY = "digits · 100 → 200 labels"  # a section: dataset and budget regime
 
 
-def make_record(strategy, seed, accs, lam=None, effective_lam=None, finished=True, dataset="digits", epochs=30,
-                train_s=1.0, select_s=0.1, options=None):
+def make_record(strategy, seed, accs, lam=None, effective_lam=None, finished=True, dataset="digits", epochs=30, train_s=1.0, select_s=0.1, options=None):
     if effective_lam is None:
         effective_lam = lam if lam is not None else (1.0 if strategy in ("disal", "disal_no_selection") else 0.0)
     return {
         "format": RECORD_FORMAT,
-        "config": {"dataset": dataset, "strategy": strategy, "strategy_options": options or {}, "seed": seed,
-                   "initial_fraction": 0.1, "step_fraction": 0.05, "cycles": len(accs), "model": "cnn",
-                   "epochs": epochs, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4,
-                   "lr_schedule": "step", "augment": "none", "dynamic_weight": lam, "validation_size": 0,
-                   "score_batch_size": 512, "device": "cpu", "root": None, "download": False, "dataset_options": {}},
+        "config": {
+            "dataset": dataset,
+            "strategy": strategy,
+            "strategy_options": options or {},
+            "seed": seed,
+            "initial_fraction": 0.1,
+            "step_fraction": 0.05,
+            "cycles": len(accs),
+            "model": "cnn",
+            "epochs": epochs,
+            "batch_size": 64,
+            "lr": 0.05,
+            "momentum": 0.9,
+            "weight_decay": 5e-4,
+            "lr_schedule": "step",
+            "augment": "none",
+            "dynamic_weight": lam,
+            "validation_size": 0,
+            "score_batch_size": 512,
+            "device": "cpu",
+            "root": None,
+            "download": False,
+            "dataset_options": {},
+        },
         "strategy": {"name": strategy, "options": {}, "dynamic_weight": effective_lam, "peeks_at_labels": False},
-        "cycles": [{"cycle": i, "n_labeled": n, "fraction_labeled": f, "test_acc": a, "selected": [],
-                    "train_seconds": train_s, "select_seconds": select_s if i < len(accs) - 1 else 0.0,
-                    "final_train_loss": 0.1}
-                   for i, (n, f, a) in enumerate(zip(SIZES, FRACTIONS, accs))],
+        "cycles": [
+            {
+                "cycle": i,
+                "n_labeled": n,
+                "fraction_labeled": f,
+                "test_acc": a,
+                "selected": [],
+                "train_seconds": train_s,
+                "select_seconds": select_s if i < len(accs) - 1 else 0.0,
+                "final_train_loss": 0.1,
+            }
+            for i, (n, f, a) in enumerate(zip(SIZES, FRACTIONS, accs))
+        ],
         "budgets": SIZES,
         "finished": finished,
         "environment": {"torch": "2.x", "numpy": "2.y", "cpu_capability": "AVX2", "threads": "1", "device": "cpu"},
@@ -75,8 +102,7 @@ def hand_aulc(accs):
 def test_area_under_curve_and_labels_to_reach_by_hand():
     assert area_under_curve(FRACTIONS, [0.5, 0.7, 0.8]) == pytest.approx(0.675)
     assert area_under_curve(FRACTIONS, [0.4, 0.4, 0.4]) == pytest.approx(0.4)
-    np.testing.assert_allclose(area_under_curve(FRACTIONS, np.array([[0.5, 0.7, 0.8], [0.6, 0.75, 0.9]])),
-                               [0.675, hand_aulc([0.6, 0.75, 0.9])])
+    np.testing.assert_allclose(area_under_curve(FRACTIONS, np.array([[0.5, 0.7, 0.8], [0.6, 0.75, 0.9]])), [0.675, hand_aulc([0.6, 0.75, 0.9])])
     assert area_under_curve([0.3], [0.9]) == pytest.approx(0.9)
     # Linear between 150 (0.75) and 200 (0.90): 0.80 is a third of the way.
     assert labels_to_reach(SIZES, [0.60, 0.75, 0.90], 0.80) == pytest.approx(150 + 50 / 3)
@@ -121,8 +147,7 @@ def test_summary_numbers_match_hand_computations(records):
     cf = ds.comparisons["disal"]["final"]
     assert cf.mean == pytest.approx(np.mean(np.subtract(fa, fb)))
     assert ttest_rel(fa, fb).pvalue > 0.05 and cf.verdict == "inconclusive"
-    assert c.wins == 3 and ds.comparisons["disal_no_dynamic"]["aulc"].wins == sum(
-        hand_aulc(NO_DYN[s]) > hand_aulc(RANDOM[s]) for s in (0, 1, 2))
+    assert c.wins == 3 and ds.comparisons["disal_no_dynamic"]["aulc"].wins == sum(hand_aulc(NO_DYN[s]) > hand_aulc(RANDOM[s]) for s in (0, 1, 2))
 
     # Seconds per cycle: cycles that end with a selection.
     assert d.train_seconds == pytest.approx(2.0) and d.select_seconds == pytest.approx(0.1)
@@ -162,11 +187,18 @@ def test_results_markdown_renders_every_section(records, tmp_path):
     lam = [make_record("disal", s, [a - 0.01 for a in DISAL[s]], lam=0.5) for s in (0, 1, 2)]
     same = [make_record("disal", s, DISAL[s], lam=1.0) for s in (0, 1, 2)]  # the default λ: no Table 3 claim
     unfinished = make_record("random", 9, RANDOM[0][:2], finished=False)
-    path = write_results_markdown(records + lam + same + [unfinished], tmp_path / "out" / "RESULTS.md",
-                                  title="Digits check", notes="Hand-built records.")
+    path = write_results_markdown(records + lam + same + [unfinished], tmp_path / "out" / "RESULTS.md", title="Digits check", notes="Hand-built records.")
     text = path.read_text()
-    for heading in ("# Digits check", "## Verdicts", "## Machine", f"## {KEY}", "### Test accuracy (%)",
-                    "### Area under the learning curve", "### Seconds per cycle", "### Claims of the papers"):
+    for heading in (
+        "# Digits check",
+        "## Verdicts",
+        "## Machine",
+        f"## {KEY}",
+        "### Test accuracy (%)",
+        "### Area under the learning curve",
+        "### Seconds per cycle",
+        "### Claims of the papers",
+    ):
         assert heading in text, heading
     assert "Hand-built records." in text and "1 unfinished run" in text and "95% Student t interval" in text
     assert "| disal (λ=0.5) | 3 |" in text
@@ -270,7 +302,7 @@ def test_results_markdown_shows_the_class_balance_of_selected_batches(records, t
             c["selected_class_counts"] = [10, 0, 0, 0] if one_class else [3, 2, 3, 2]
         r["dataset"] = {"name": "digits", "num_classes": 4}
     text = write_results_markdown(records, tmp_path / "RESULTS.md").read_text()
-    section = text[text.index("### Selection balance"):text.index("### Claims of the papers")]
+    section = text[text.index("### Selection balance") : text.index("### Claims of the papers")]
     assert "| disal | 3 | 6 | 0.00 | 0.00 | 1.00 | 1.00 |" in section
     assert "| random | 3 | 6 |" in section
     # Records without class counts (older ones) are said, not shown as zeros.

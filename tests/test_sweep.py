@@ -52,12 +52,33 @@ def test_config_hash_is_sha256_of_sorted_canonical_json():
 def test_config_hash_changes_with_every_field():
     base = ALConfig(strategy="disal")
     changed = {
-        "dataset": "mnist", "strategy": "random", "strategy_options": {"largest": False}, "seed": 1,
-        "initial_fraction": 0.2, "step_fraction": 0.1, "cycles": 3, "model": "mlp", "epochs": 31,
-        "batch_size": 32, "lr": 0.01, "momentum": 0.5, "weight_decay": 0.0, "lr_schedule": "cosine",
-        "augment": "flip_crop", "dynamic_weight": 0.5, "validation_size": 10, "score_batch_size": 64,
-        "device": "cuda", "root": "/data", "download": True, "dataset_options": {"imbalance_ratio": 10},
-        "initial_size": 100, "step_size": 50, "subset_size": 500, "warm_start": True, "eval_every": 5,
+        "dataset": "mnist",
+        "strategy": "random",
+        "strategy_options": {"largest": False},
+        "seed": 1,
+        "initial_fraction": 0.2,
+        "step_fraction": 0.1,
+        "cycles": 3,
+        "model": "mlp",
+        "epochs": 31,
+        "batch_size": 32,
+        "lr": 0.01,
+        "momentum": 0.5,
+        "weight_decay": 0.0,
+        "lr_schedule": "cosine",
+        "augment": "flip_crop",
+        "dynamic_weight": 0.5,
+        "validation_size": 10,
+        "score_batch_size": 64,
+        "device": "cuda",
+        "root": "/data",
+        "download": True,
+        "dataset_options": {"imbalance_ratio": 10},
+        "initial_size": 100,
+        "step_size": 50,
+        "subset_size": 500,
+        "warm_start": True,
+        "eval_every": 5,
         "pretrained_weights": "w.pth",
     }
     assert set(changed) == set(ALConfig.keys()), "a new ALConfig field needs a case here"
@@ -84,8 +105,7 @@ def test_config_hash_changes_with_every_field():
 
 
 def test_spec_expands_the_grid_with_lambda_only_for_dynamic_strategies():
-    spec = SweepSpec(TINY, strategies=["disal", "random", "disal_no_dynamic"], seeds=[0, 1, 2],
-                     datasets=["digits"], lambdas=[None, 0.5, 1])
+    spec = SweepSpec(TINY, strategies=["disal", "random", "disal_no_dynamic"], seeds=[0, 1, 2], datasets=["digits"], lambdas=[None, 0.5, 1])
     configs = spec.configs()
     # disal: 3 λ values; random and disal_no_dynamic: their default only.
     assert len(configs) == len(spec) == (3 + 1 + 1) * 3
@@ -96,13 +116,11 @@ def test_spec_expands_the_grid_with_lambda_only_for_dynamic_strategies():
     assert len({config_hash(c) for c in configs}) == len(configs)
 
     every = SweepSpec(TINY, strategies=["disal", "random"], seeds=[0], lambdas=[None, 0.5], lambdas_apply_to="all")
-    assert {(c.strategy, c.dynamic_weight) for c in every.configs()} == {
-        ("disal", None), ("disal", 0.5), ("random", None), ("random", 0.5)}
+    assert {(c.strategy, c.dynamic_weight) for c in every.configs()} == {("disal", None), ("disal", 0.5), ("random", None), ("random", 0.5)}
 
 
 def test_spec_dataset_overrides_and_bad_input():
-    spec = SweepSpec(TINY, strategies=["random"], seeds=[0], datasets=["digits", "mnist"],
-                     dataset_overrides={"mnist": {"model": "mlp", "epochs": 3}})
+    spec = SweepSpec(TINY, strategies=["random"], seeds=[0], datasets=["digits", "mnist"], dataset_overrides={"mnist": {"model": "mlp", "epochs": 3}})
     by_ds = {c.dataset: c for c in spec.configs()}
     assert by_ds["digits"].model == "cnn" and by_ds["mnist"].model == "mlp" and by_ds["mnist"].epochs == 3
     with pytest.raises(ValueError, match="strateg"):
@@ -209,8 +227,7 @@ def test_joblib_gives_the_serial_records(tiny_configs, serial_records, tmp_path)
 def test_dask_local_cluster_gives_the_serial_records(tiny_configs, serial_records, tmp_path):
     from dask.distributed import Client, LocalCluster
 
-    cluster = LocalCluster(host="127.0.0.1", n_workers=2, threads_per_worker=1, dashboard_address=None,
-                           processes=True)
+    cluster = LocalCluster(host="127.0.0.1", n_workers=2, threads_per_worker=1, dashboard_address=None, processes=True)
     try:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
         recs = run_sweep(tiny_configs, tmp_path, backend="dask", scheduler=cluster, progress=False)
@@ -234,9 +251,28 @@ def test_dask_backend_needs_a_scheduler(tmp_path):
 
 def test_cli_sweep_then_summarize(tmp_path, capsys):
     out_dir, md = tmp_path / "runs", tmp_path / "RESULTS.md"
-    argv = ["sweep", "--strategies", "random", "disal_no_selection", "--seeds", "0", "--lams", "none", "0.5",
-            "--epochs", "2", "--cycles", "2", "--out-dir", str(out_dir), "--backend", "serial", "--no-progress",
-            "--summary", str(tmp_path / "sweep.md")]
+    argv = [
+        "sweep",
+        "--strategies",
+        "random",
+        "disal_no_selection",
+        "--seeds",
+        "0",
+        "--lams",
+        "none",
+        "0.5",
+        "--epochs",
+        "2",
+        "--cycles",
+        "2",
+        "--out-dir",
+        str(out_dir),
+        "--backend",
+        "serial",
+        "--no-progress",
+        "--summary",
+        str(tmp_path / "sweep.md"),
+    ]
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "3 runs" in text and "disal_no_selection (λ=0.5)" in text

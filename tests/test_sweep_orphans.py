@@ -46,8 +46,7 @@ def _gone(pid: int) -> bool:
 def test_workers_stop_when_the_sweep_parent_is_killed(backend, tmp_path):
     out = tmp_path / "sweep"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, backend, str(out)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, backend, str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pids: set[int] = set()
     try:
         deadline = time.time() + 120
@@ -89,18 +88,15 @@ def test_dask_run_on_an_outside_cluster_stops_with_the_sweep(tmp_path):
     """A cluster that outlives the sweep (started by someone else) keeps its worker, but the run
     the killed sweep had sent there stops: its record lock (held by the worker) is released."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cluster = subprocess.Popen([sys.executable, "-c", CLUSTER], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True)
+    cluster = subprocess.Popen([sys.executable, "-c", CLUSTER], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     sweep = None
     try:
         address = cluster.stdout.readline().strip()
         assert address.startswith("tcp://"), address
-        script = SCRIPT.replace('cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, '
-                                'dashboard_address=None)', f"cluster = {address!r}")
+        script = SCRIPT.replace("cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)", f"cluster = {address!r}")
         assert address in script
         out = tmp_path / "sweep"
-        sweep = subprocess.Popen([sys.executable, "-c", script, "dask", str(out)], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        sweep = subprocess.Popen([sys.executable, "-c", script, "dask", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 120
         locks: list[Path] = []
         while time.time() < deadline and not locks:

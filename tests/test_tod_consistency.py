@@ -35,8 +35,7 @@ def tiny():
 
 
 def _cfg(**kw):
-    base = dict(dataset="digits", strategy="tod", model="mlp", epochs=2, cycles=2, seed=3, batch_size=16,
-                initial_size=24, step_size=12)
+    base = dict(dataset="digits", strategy="tod", model="mlp", epochs=2, cycles=2, seed=3, batch_size=16, initial_size=24, step_size=12)
     base.update(kw)
     return ALConfig(**base)
 
@@ -76,8 +75,7 @@ def test_the_cache_keys_of_existing_configurations_are_unchanged():
     # config_hash of these configurations at main 8103831, before this option existed
     assert _config_digest(ALConfig()) == "d8f8777aa60eed2f"
     assert _config_digest(ALConfig(strategy="tod")) == "b2c0082fe93c30c6"
-    assert _config_digest(ALConfig(strategy="tod", strategy_options={"variant": "published"}, warm_start=True)) == \
-        "0d1206029b8ac05f"
+    assert _config_digest(ALConfig(strategy="tod", strategy_options={"variant": "published"}, warm_start=True)) == "0d1206029b8ac05f"
     assert "consistency_weight" not in json.dumps(ALConfig(strategy="tod").to_dict())
 
 
@@ -155,14 +153,15 @@ def test_training_with_the_loss_changes_the_weights_and_is_seeded(digits):
     c = train(ConsistencyLoss(0.02), seed=1)
     assert not torch.equal(a.model.head.weight, c.model.head.weight)
     with pytest.raises(ValueError, match="unlabeled_x"):
-        train_model(build_model("mlp", digits.input_shape, 10, seed=1), x, y, cfg, auxiliary=ConsistencyLoss(),
-                    progress=False)
+        train_model(build_model("mlp", digits.input_shape, 10, seed=1), x, y, cfg, auxiliary=ConsistencyLoss(), progress=False)
 
 
 def test_weight_zero_trains_bit_for_bit_as_a_strategy_without_the_option(tiny):
     lab = torch.arange(24)
-    models = [train_cycle(_cfg(strategy=s, strategy_options=o), tiny, lab, 1, get_strategy(s, **o)).model
-              for s, o in (("entropy", {}), ("tod", {}), ("tod", {"consistency_weight": 0.0}))]
+    models = [
+        train_cycle(_cfg(strategy=s, strategy_options=o), tiny, lab, 1, get_strategy(s, **o)).model
+        for s, o in (("entropy", {}), ("tod", {}), ("tod", {"consistency_weight": 0.0}))
+    ]
     for m in models[1:]:
         for ta, tb in zip(models[0].state_dict().values(), m.state_dict().values()):
             assert torch.equal(ta, tb)
@@ -233,6 +232,5 @@ def test_labelling_project_refuses_the_consistency_loss(tmp_path):
 
     x = np.zeros((6, 1, 8, 8), dtype=np.float32)
     with pytest.raises(ValueError, match="consistency_weight"):
-        LabelingProject(tmp_path, [f"i{k}" for k in range(6)], x, classes=["a", "b"], strategy="tod",
-                        strategy_options={"consistency_weight": 0.02})
+        LabelingProject(tmp_path, [f"i{k}" for k in range(6)], x, classes=["a", "b"], strategy="tod", strategy_options={"consistency_weight": 0.02})
     LabelingProject(tmp_path / "ok", [f"i{k}" for k in range(6)], x, classes=["a", "b"], strategy="tod")

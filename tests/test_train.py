@@ -7,8 +7,7 @@ import altoolkit as alt
 def _train(digits, seed=0, **cfg):
     model = alt.build_model("cnn", digits.input_shape, 10, seed=1)
     config = alt.TrainConfig(**{"epochs": 3, "batch_size": 32, **cfg})
-    return alt.train_model(model, digits.x_train[:128], digits.y_train[:128], config, seed=seed,
-                           checkpoint_epochs=[1, 2], progress=False)
+    return alt.train_model(model, digits.x_train[:128], digits.y_train[:128], config, seed=seed, checkpoint_epochs=[1, 2], progress=False)
 
 
 def test_training_is_deterministic_for_a_seed(digits):
@@ -30,8 +29,9 @@ def test_prev_state_is_the_second_to_last_epoch(digits):
 
 def test_training_learns_digits(digits):
     model = alt.build_model("cnn", digits.input_shape, 10, seed=0)
-    res = alt.train_model(model, digits.x_train[:400], digits.y_train[:400], alt.TrainConfig(epochs=15),
-                          eval_data=(digits.x_test, digits.y_test), progress=False)
+    res = alt.train_model(
+        model, digits.x_train[:400], digits.y_train[:400], alt.TrainConfig(epochs=15), eval_data=(digits.x_test, digits.y_test), progress=False
+    )
     assert res.history["test_acc"][-1] > 0.85
     assert res.history["lr"][0] == pytest.approx(0.05) and res.history["lr"][-1] == pytest.approx(0.005)
 

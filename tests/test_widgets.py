@@ -24,16 +24,17 @@ def _png_size(data) -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def small(digits):
-    return alt.from_arrays(digits.x_train[:300], digits.y_train[:300], digits.x_test[:100], digits.y_test[:100],
-                           class_names=digits.class_names, name="digits300")
+    return alt.from_arrays(
+        digits.x_train[:300], digits.y_train[:300], digits.x_test[:100], digits.y_test[:100], class_names=digits.class_names, name="digits300"
+    )
 
 
 @pytest.fixture
 def project(tmp_path, digits):
     x = digits.x_train[:60].numpy()
-    return LabelingProject.from_arrays(tmp_path / "p", x, digits.x_test[:50], digits.y_test[:50],
-                                       class_names=digits.class_names, model="mlp", strategy="entropy",
-                                       config=TINY, annotator="me")
+    return LabelingProject.from_arrays(
+        tmp_path / "p", x, digits.x_test[:50], digits.y_test[:50], class_names=digits.class_names, model="mlp", strategy="entropy", config=TINY, annotator="me"
+    )
 
 
 def test_labeling_widget_buttons_commit_to_the_store(project, digits):

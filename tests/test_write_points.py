@@ -38,8 +38,7 @@ def data():
 
 
 def _cfg(strategy):
-    return ALConfig(dataset="digits", strategy=strategy, model="mlp", cycles=3, epochs=2, seed=5,
-                    initial_fraction=0.2, step_fraction=0.1)
+    return ALConfig(dataset="digits", strategy=strategy, model="mlp", cycles=3, epochs=2, seed=5, initial_fraction=0.2, step_fraction=0.1)
 
 
 def _strip(rec):
@@ -179,11 +178,18 @@ def test_load_sidecar_errors_name_the_file(tmp_path):
 
 def test_prune_removes_unnamed_sidecars_and_killed_temporaries_only(tmp_path):
     rp = tmp_path / "r.json"
-    names = ["r.json", "r.json.model.0123456789abcdef.pt", "r.json.model.fedcba9876543210.pt",
-             "r.json.abcd_123.tmp", "r.json.model.0123456789abcdef.pt.zz9_abcd.tmp", "r.json.bak",
-             "r.json.bak.abcdefgh.tmp", "other.json.model.0123456789abcdef.pt", "r.json.lock"]
+    names = [
+        "r.json",
+        "r.json.model.0123456789abcdef.pt",
+        "r.json.model.fedcba9876543210.pt",
+        "r.json.abcd_123.tmp",
+        "r.json.model.0123456789abcdef.pt.zz9_abcd.tmp",
+        "r.json.bak",
+        "r.json.bak.abcdefgh.tmp",
+        "other.json.model.0123456789abcdef.pt",
+        "r.json.lock",
+    ]
     for n in names:
         (tmp_path / n).write_text("x")
     removed = record_io.prune_sidecars(rp, ["r.json.model.0123456789abcdef.pt"])
-    assert sorted(p.name for p in removed) == ["r.json.abcd_123.tmp", "r.json.model.0123456789abcdef.pt.zz9_abcd.tmp",
-                                              "r.json.model.fedcba9876543210.pt"]
+    assert sorted(p.name for p in removed) == ["r.json.abcd_123.tmp", "r.json.model.0123456789abcdef.pt.zz9_abcd.tmp", "r.json.model.fedcba9876543210.pt"]

@@ -112,19 +112,14 @@ def rank_map_reading(names: Sequence[str], rho: np.ndarray) -> str:
     names = list(names)
     rho = np.asarray(rho, dtype=float)
     if rho.shape != (len(names), len(names)):
-        raise ValueError(
-            f"rho must be a {len(names)}x{len(names)} matrix for {len(names)} names, got shape {rho.shape}"
-        )
+        raise ValueError(f"rho must be a {len(names)}x{len(names)} matrix for {len(names)} names, got shape {rho.shape}")
     ix = {n: i for i, n in enumerate(names)}
     out: list[str] = []
     trio = [n for n in _UNCERTAINTY if n in ix]
     if len(trio) >= 2:
         pairs = [rho[ix[a], ix[b]] for k, a in enumerate(trio) for b in trio[k + 1 :]]
         lo, hi = min(pairs), max(pairs)
-        out.append(
-            f"**{', '.join(trio)}** agree with pairwise ρ from {lo:+.2f} to {hi:+.2f}: "
-            f"at the weakest pair they are {correlation_phrase(lo)}."
-        )
+        out.append(f"**{', '.join(trio)}** agree with pairwise ρ from {lo:+.2f} to {hi:+.2f}: at the weakest pair they are {correlation_phrase(lo)}.")
     if "gradnorm" in ix and "entropy" in ix:
         r = rho[ix["gradnorm"], ix["entropy"]]
         out.append(f"**AL-GradNorm** and entropy are {correlation_phrase(r)}.")
@@ -137,8 +132,7 @@ def rank_map_reading(names: Sequence[str], rho: np.ndarray) -> str:
             rank = [n for _, n in row].index("ce_difference") + 1
             r = rho[ix["disal"], ix["ce_difference"]]
             out.append(
-                f"The CE-difference oracle (same two checkpoints, true labels) is only number {rank} of "
-                f"{len(row)} in DISAL's row: {correlation_phrase(r)}."
+                f"The CE-difference oracle (same two checkpoints, true labels) is only number {rank} of {len(row)} in DISAL's row: {correlation_phrase(r)}."
             )
     return " ".join(out) if out else "No pair of the named strategies to read."
 
@@ -156,10 +150,7 @@ def class_spread_reading(spread: Mapping[str, float], groups: Mapping[str, Seque
         return "Fewer than two groups of strategies to compare."
     parts = [f"{g} ({', '.join(ms)}): mean class entropy {v:.2f}" for g, (v, ms) in means.items()]
     order = sorted(means, key=lambda g: -means[g][0])
-    return (
-        "; ".join(parts) + f". The most evenly spread group is **{order[0]}**, the least **{order[-1]}** "
-        "(1 = every class equally often, 0 = one class)."
-    )
+    return "; ".join(parts) + f". The most evenly spread group is **{order[0]}**, the least **{order[-1]}** (1 = every class equally often, 0 = one class)."
 
 
 def overlap_reading(curves: Mapping[str, Any], rate: float) -> str:
@@ -170,9 +161,7 @@ def overlap_reading(curves: Mapping[str, Any], rate: float) -> str:
         rates = np.asarray(cv.rates, dtype=float)
         i = int(np.argmin(np.abs(rates - rate)))
         j, r0 = float(cv.mean_jaccard[i]), float(cv.random_jaccard[i])
-        out.append(
-            f"**{name}** at {rates[i]:.0%}: Jaccard {j:.3f} against {r0:.3f} for random subsets, {ratio_phrase(j, r0)}"
-        )
+        out.append(f"**{name}** at {rates[i]:.0%}: Jaccard {j:.3f} against {r0:.3f} for random subsets, {ratio_phrase(j, r0)}")
     return "; ".join(out) + "." if out else "No curve to read."
 
 
@@ -180,18 +169,13 @@ def _listing(means: Mapping[str, Mapping[str, float]], names: Sequence[str]) -> 
     return ", ".join(f"{s} {means[s]['spread']:.2f}" for s in names)
 
 
-def geometry_reading(
-    means: Mapping[str, Mapping[str, float]], score_based: Sequence[str] = ("disal", "disal_no_dynamic", "entropy")
-) -> str:
+def geometry_reading(means: Mapping[str, Mapping[str, float]], score_based: Sequence[str] = ("disal", "disal_no_dynamic", "entropy")) -> str:
     """Read notebook 04's relative geometry (1 = like random selection): entropy's boundary measures,
     and which score-based selections are more or less spread than random."""
     out = []
     if "entropy" in means:
         e = means["entropy"]
-        out.append(
-            f"Entropy's `boundary_ratio` is {e['boundary_ratio']:.2f} and its `boundary_fraction` "
-            f"{e['boundary_fraction']:.2f} (1 = like random)."
-        )
+        out.append(f"Entropy's `boundary_ratio` is {e['boundary_ratio']:.2f} and its `boundary_fraction` {e['boundary_fraction']:.2f} (1 = like random).")
     less = [s for s in score_based if s in means and means[s]["spread"] < 1]
     more = [s for s in score_based if s in means and means[s]["spread"] >= 1]
     if less:

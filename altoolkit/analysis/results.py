@@ -97,9 +97,7 @@ def record_label(record: dict[str, Any]) -> str:
     return lab
 
 
-def learning_curves(
-    records: Iterable[dict[str, Any]], label: Callable[[dict[str, Any]], str] = record_label
-) -> dict[str, CurveSummary]:
+def learning_curves(records: Iterable[dict[str, Any]], label: Callable[[dict[str, Any]], str] = record_label) -> dict[str, CurveSummary]:
     """Group finished records by ``label`` and stack their accuracies (seeds × cycles)."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:

@@ -14,9 +14,17 @@ from typing import Any, Mapping, Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["class_counts", "normalised_class_entropy", "largest_class_share", "batch_balance",
-           "selection_diagnostics", "record_batch_balance", "strategy_label", "selection_balance_table",
-           "selection_balance_markdown"]
+__all__ = [
+    "class_counts",
+    "normalised_class_entropy",
+    "largest_class_share",
+    "batch_balance",
+    "selection_diagnostics",
+    "record_batch_balance",
+    "strategy_label",
+    "selection_balance_table",
+    "selection_balance_markdown",
+]
 
 
 def class_counts(labels: Sequence[int] | np.ndarray, num_classes: int) -> list[int]:
@@ -57,8 +65,7 @@ def batch_balance(labels: Sequence[int] | np.ndarray, num_classes: int) -> dict[
     return {"counts": counts, "entropy": normalised_class_entropy(counts), "largest_share": largest_class_share(counts)}
 
 
-def selection_diagnostics(dataset: Any, model: Any, selected: Sequence[int], batch_size: int = 512,
-                          device: str = "cpu") -> dict[str, Any]:
+def selection_diagnostics(dataset: Any, model: Any, selected: Sequence[int], batch_size: int = 512, device: str = "cpu") -> dict[str, Any]:
     """The three per-cycle fields of an AL record for the batch ``selected`` (dataset indices):
 
     - ``selected_class_counts``: counts of the TRUE labels ``dataset.y_train[selected]`` (the loop
@@ -74,15 +81,13 @@ def selection_diagnostics(dataset: Any, model: Any, selected: Sequence[int], bat
 
     c = int(dataset.num_classes)
     if len(selected) == 0:
-        return {"selected_class_counts": [0] * c, "selected_pseudo_class_counts": [0] * c,
-                "selection_class_entropy": None}
+        return {"selected_class_counts": [0] * c, "selected_pseudo_class_counts": [0] * c, "selection_class_entropy": None}
     idx = torch.as_tensor(list(selected), dtype=torch.long)
     counts = class_counts(dataset.y_train[idx].numpy(), c)
     logits = predict_logits(model, dataset.x_train, dataset.to_input, batch_size, device, indices=idx)
     assert isinstance(logits, torch.Tensor)  # predict_logits without embed= returns one tensor
     pseudo = class_counts(logits.argmax(1).numpy(), c)
-    return {"selected_class_counts": counts, "selected_pseudo_class_counts": pseudo,
-            "selection_class_entropy": normalised_class_entropy(counts)}
+    return {"selected_class_counts": counts, "selected_pseudo_class_counts": pseudo, "selection_class_entropy": normalised_class_entropy(counts)}
 
 
 def record_batch_balance(record: Mapping[str, Any], y_train: Sequence[int] | np.ndarray | None = None) -> list[dict[str, Any]]:
@@ -100,11 +105,11 @@ def record_batch_balance(record: Mapping[str, Any], y_train: Sequence[int] | np.
         counts = entry.get("selected_class_counts")
         if counts is None:
             if y is None:
-                raise ValueError("this record has no 'selected_class_counts'; pass y_train (the dataset's "
-                                 "training labels) to compute them from the 'selected' indices")
+                raise ValueError(
+                    "this record has no 'selected_class_counts'; pass y_train (the dataset's training labels) to compute them from the 'selected' indices"
+                )
             counts = class_counts(y[np.asarray(entry["selected"], dtype=np.int64)], num_classes)
-        out.append({"cycle": entry["cycle"], "counts": list(counts),
-                    "entropy": normalised_class_entropy(counts), "largest_share": largest_class_share(counts)})
+        out.append({"cycle": entry["cycle"], "counts": list(counts), "entropy": normalised_class_entropy(counts), "largest_share": largest_class_share(counts)})
     return out
 
 
@@ -124,8 +129,7 @@ def strategy_label(record: Mapping[str, Any]) -> str:
     return label
 
 
-def selection_balance_table(records: Iterable[Mapping[str, Any]], y_train: Sequence[int] | np.ndarray | None = None
-                            ) -> list[dict[str, Any]]:
+def selection_balance_table(records: Iterable[Mapping[str, Any]], y_train: Sequence[int] | np.ndarray | None = None) -> list[dict[str, Any]]:
     """The "selection balance" table: one row per strategy label (name plus its options), over all
     selected batches of all its records (seeds pooled): ``strategy, runs, batches,
     mean_entropy, min_entropy, mean_largest_share, max_largest_share``.  Rows keep the order in
@@ -141,25 +145,27 @@ def selection_balance_table(records: Iterable[Mapping[str, Any]], y_train: Seque
     out = []
     for row in rows.values():
         e, s = np.asarray(row.pop("_e")), np.asarray(row.pop("_s"))
-        row.update(batches=int(e.size),
-                   mean_entropy=float(e.mean()) if e.size else float("nan"),
-                   min_entropy=float(e.min()) if e.size else float("nan"),
-                   mean_largest_share=float(s.mean()) if s.size else float("nan"),
-                   max_largest_share=float(s.max()) if s.size else float("nan"))
+        row.update(
+            batches=int(e.size),
+            mean_entropy=float(e.mean()) if e.size else float("nan"),
+            min_entropy=float(e.min()) if e.size else float("nan"),
+            mean_largest_share=float(s.mean()) if s.size else float("nan"),
+            max_largest_share=float(s.max()) if s.size else float("nan"),
+        )
         out.append(row)
     return out
 
 
-def selection_balance_markdown(records: Iterable[dict[str, Any]], y_train: Sequence[int] | np.ndarray | None = None
-                               ) -> str:
+def selection_balance_markdown(records: Iterable[dict[str, Any]], y_train: Sequence[int] | np.ndarray | None = None) -> str:
     """The "selection balance" table of AL ``records`` as Markdown (one row per strategy label,
     seeds pooled; see :func:`selection_balance_table`): mean and minimum normalised class entropy
     of a selected batch, mean and maximum share of its largest class."""
     rows = selection_balance_table(records, y_train)
-    head = ("| strategy | runs | batches | mean class entropy | min class entropy | mean largest-class share "
-            "| max largest-class share |")
+    head = "| strategy | runs | batches | mean class entropy | min class entropy | mean largest-class share | max largest-class share |"
     lines = [head, "|" + "---|" * 7]
     for r in rows:
-        lines.append(f"| {r['strategy']} | {r['runs']} | {r['batches']} | {r['mean_entropy']:.2f} | "
-                     f"{r['min_entropy']:.2f} | {r['mean_largest_share']:.2f} | {r['max_largest_share']:.2f} |")
+        lines.append(
+            f"| {r['strategy']} | {r['runs']} | {r['batches']} | {r['mean_entropy']:.2f} | "
+            f"{r['min_entropy']:.2f} | {r['mean_largest_share']:.2f} | {r['max_largest_share']:.2f} |"
+        )
     return "\n".join(lines)

@@ -14,6 +14,7 @@ import torch
 
 from ..util.checks import check_bool, check_fraction, check_int
 
+
 def _check_int(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
     """:func:`check_int` that also takes numpy/torch integer scalars (e.g. ``counts.min()``)."""
     if isinstance(value, (np.integer, torch.Tensor)) and not isinstance(value, bool):
@@ -124,23 +125,16 @@ class ALDataset:
             if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
                 raise TypeError(f"x_{split} and y_{split} must be torch tensors")
             if x.dim() < 2:
-                raise ValueError(
-                    f"x_{split} must have a sample axis and at least one feature axis, "
-                    f"got shape {tuple(x.shape)}"
-                )
+                raise ValueError(f"x_{split} must have a sample axis and at least one feature axis, got shape {tuple(x.shape)}")
             if y.dim() != 1:
                 raise ValueError(f"y_{split} must be 1-D, got shape {tuple(y.shape)}")
             if x.shape[0] != y.shape[0]:
-                raise ValueError(
-                    f"x_{split} has {x.shape[0]} samples but y_{split} has {y.shape[0]}; "
-                    "they must have the same length"
-                )
+                raise ValueError(f"x_{split} has {x.shape[0]} samples but y_{split} has {y.shape[0]}; they must have the same length")
             if y.dtype != torch.int64:
                 setattr(self, f"y_{split}", y.long())
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
             raise ValueError(
-                f"x_train samples have shape {tuple(self.x_train.shape[1:])} but x_test samples "
-                f"have shape {tuple(self.x_test.shape[1:])}; they must match"
+                f"x_train samples have shape {tuple(self.x_train.shape[1:])} but x_test samples have shape {tuple(self.x_test.shape[1:])}; they must match"
             )
         self.num_classes = _check_int("num_classes", self.num_classes)
         if self.num_classes < 2:
@@ -158,17 +152,12 @@ class ALDataset:
             y = getattr(self, f"y_{split}")
             if y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
                 bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
-                raise ValueError(
-                    f"y_{split} holds label {bad}, outside 0..{self.num_classes - 1} "
-                    f"(min {int(y.min())}, max {int(y.max())})"
-                )
+                raise ValueError(f"y_{split} holds label {bad}, outside 0..{self.num_classes - 1} (min {int(y.min())}, max {int(y.max())})")
         if not self.class_names:
             self.class_names = [str(c) for c in range(self.num_classes)]
         self.class_names = [str(c) for c in self.class_names]
         if len(self.class_names) != self.num_classes:
-            raise ValueError(
-                f"class_names has {len(self.class_names)} names for {self.num_classes} classes"
-            )
+            raise ValueError(f"class_names has {len(self.class_names)} names for {self.num_classes} classes")
         if (self.mean is None) != (self.std is None):
             raise ValueError("mean and std must be given together (or both left as None)")
         if self.mean is not None:
@@ -177,10 +166,7 @@ class ALDataset:
             self.std = tuple(float(s) for s in self.std)
             for label, values in (("mean", self.mean), ("std", self.std)):
                 if len(values) != channels:
-                    raise ValueError(
-                        f"{label} has {len(values)} values but the inputs have {channels} "
-                        "channels (axis 1); give one value per channel"
-                    )
+                    raise ValueError(f"{label} has {len(values)} values but the inputs have {channels} channels (axis 1); give one value per channel")
                 if not all(math.isfinite(v) for v in values):
                     raise ValueError(f"{label} must be finite, got {values}")
             if any(s <= 0 for s in self.std):
@@ -220,18 +206,13 @@ class ALDataset:
         return np.bincount(y.numpy(), minlength=self.num_classes)
 
     def __repr__(self) -> str:
-        return (
-            f"ALDataset(name={self.name!r}, train={self.n_train}, test={self.n_test}, "
-            f"num_classes={self.num_classes}, input_shape={self.input_shape})"
-        )
+        return f"ALDataset(name={self.name!r}, train={self.n_train}, test={self.n_test}, num_classes={self.num_classes}, input_shape={self.input_shape})"
 
 
 # --------------------------------------------------------------------------- splits
 
 
-def stratified_split(
-    labels, test_fraction: float, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(labels, test_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Split sample indices into train and test, class by class, fixed by ``seed``.
 
     Class ``c`` with ``n_c`` samples sends ``round(test_fraction * n_c)`` of them (at least 1,
@@ -248,10 +229,7 @@ def stratified_split(
     for c in np.unique(y):
         idx = np.flatnonzero(y == c)
         if idx.size < 2:
-            raise ValueError(
-                f"class {c} has {idx.size} sample; a stratified train/test split needs at "
-                "least 2 samples per class"
-            )
+            raise ValueError(f"class {c} has {idx.size} sample; a stratified train/test split needs at least 2 samples per class")
         n_test = min(max(int(math.floor(test_fraction * idx.size + 0.5)), 1), idx.size - 1)
         idx = rng.permutation(idx)
         test.append(idx[:n_test])
@@ -287,9 +265,7 @@ def load_digits(seed: int = 0, test_fraction: float = 0.25, flat: bool = False) 
     bunch = _sk_load_digits()
     x = bunch.data.astype(np.float32) / 16.0
     y = bunch.target.astype(np.int64)
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        x, y, test_size=test_fraction, random_state=seed, stratify=y
-    )
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
     mu, sd = float(x_tr.mean()), float(x_tr.std())
     x_tr = (x_tr - mu) / sd
     x_te = (x_te - mu) / sd
@@ -313,7 +289,7 @@ def display_image(dataset: ALDataset, idx: int) -> np.ndarray:
     x = dataset.x_train[idx]
     img = x.float().numpy()
     if img.ndim == 1:
-        side = int(round(img.size ** 0.5))
+        side = int(round(img.size**0.5))
         img = img.reshape(side, side) if side * side == img.size else img.reshape(1, -1)
     elif img.ndim == 3:
         img = img[0] if img.shape[0] == 1 else np.transpose(img, (1, 2, 0))
@@ -374,10 +350,7 @@ def from_arrays(
         ys[k] = y.long()
     for k, x in xs.items():
         if x.dim() < 2:
-            raise ValueError(
-                f"{k} must have a sample axis and at least one feature axis, got shape "
-                f"{tuple(x.shape)}"
-            )
+            raise ValueError(f"{k} must have a sample axis and at least one feature axis, got shape {tuple(x.shape)}")
         if x.is_floating_point() and not torch.isfinite(x).all():
             raise ValueError(f"{k} contains NaN or infinite values")
         if x.dtype not in (torch.uint8, torch.float32):
@@ -385,17 +358,11 @@ def from_arrays(
     for k in ("x_train", "x_test"):
         y = ys["y" + k[1:]]
         if xs[k].shape[0] != y.shape[0]:
-            raise ValueError(
-                f"{k} has {xs[k].shape[0]} samples but y{k[1:]} has {y.shape[0]} labels; "
-                "they must have the same length"
-            )
+            raise ValueError(f"{k} has {xs[k].shape[0]} samples but y{k[1:]} has {y.shape[0]} labels; they must have the same length")
     if xs["x_train"].shape[0] == 0:
         raise ValueError("x_train is empty; the pool needs at least one sample")
     if xs["x_train"].dtype != xs["x_test"].dtype:
-        raise ValueError(
-            f"x_train is {xs['x_train'].dtype} but x_test is {xs['x_test'].dtype}; give both "
-            "as uint8 images or both as float arrays"
-        )
+        raise ValueError(f"x_train is {xs['x_train'].dtype} but x_test is {xs['x_test'].dtype}; give both as uint8 images or both as float arrays")
     if (mean is not None or std is not None) and xs["x_train"].dtype != torch.uint8:
         raise ValueError(
             "mean/std only apply to uint8 images (to_input scales them to [0, 1] and then "
@@ -418,10 +385,7 @@ def from_arrays(
     else:
         num_classes = _check_int("num_classes", num_classes, minimum=2)
         if num_classes > limit:
-            raise ValueError(
-                f"num_classes is {num_classes}, more than the limit {limit} = "
-                f"max({MAX_CLASSES_FLOOR}, number of samples)"
-            )
+            raise ValueError(f"num_classes is {num_classes}, more than the limit {limit} = max({MAX_CLASSES_FLOOR}, number of samples)")
         if labels.numel() and hi >= num_classes:
             raise ValueError(f"found label {hi}: labels outside 0..{num_classes - 1} (num_classes={num_classes})")
     return ALDataset(

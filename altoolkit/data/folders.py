@@ -82,10 +82,7 @@ def _read_images(
             if isinstance(exc, FileNotFoundError):
                 problem = f"{dataset}: image {path} is missing.{hint}"
             else:
-                problem = (
-                    f"{dataset}: image {path} cannot be read ({type(exc).__name__}: {exc}). "
-                    f"Replace it with a readable image.{hint}"
-                )
+                problem = f"{dataset}: image {path} cannot be read ({type(exc).__name__}: {exc}). Replace it with a readable image.{hint}"
             raise CorruptDatasetError(problem, dataset, path) from exc
         if arr.ndim == 2:
             arr = arr[:, :, None]
@@ -126,6 +123,7 @@ def _image_folder(root: Path, what: str):
             root,
             [str(root)],
         )
+
     class _VisibleImageFolder(ImageFolder):
         """ImageFolder without hidden class folders (``.ipynb_checkpoints``, ``.git``...)."""
 
@@ -137,8 +135,7 @@ def _image_folder(root: Path, what: str):
 
     def visible_image(path: str) -> bool:
         rel = Path(path).relative_to(root)
-        return (not any(part.startswith(".") for part in rel.parts)
-                and path.lower().endswith(IMG_EXTENSIONS))
+        return not any(part.startswith(".") for part in rel.parts) and path.lower().endswith(IMG_EXTENSIONS)
 
     try:
         return _VisibleImageFolder(str(root), is_valid_file=visible_image)
@@ -213,10 +210,7 @@ def from_image_folder(
     train_tv = _image_folder(root, "train" if test_root is not None else "train and test")
     classes = list(train_tv.classes)
     if len(classes) < 2:
-        raise ValueError(
-            f"image folder {root} has {len(classes)} class sub-folder ({', '.join(classes)}); "
-            "a classification dataset needs at least 2"
-        )
+        raise ValueError(f"image folder {root} has {len(classes)} class sub-folder ({', '.join(classes)}); a classification dataset needs at least 2")
 
     def reader(tv):
         from PIL import Image  # not tv.loader: it converts to RGB first, clipping 16-bit images
@@ -227,10 +221,8 @@ def from_image_folder(
     open_train, path_train = reader(train_tv)
     if test_root is None:
         train_idx, test_idx = stratified_split(labels, test_fraction, seed)
-        x_train = _read_images(train_idx, open_train, path_train, size, channels, name,
-                               progress, f"{name} train")
-        x_test = _read_images(test_idx, open_train, path_train, size, channels, name,
-                              progress, f"{name} test")
+        x_train = _read_images(train_idx, open_train, path_train, size, channels, name, progress, f"{name} train")
+        x_test = _read_images(test_idx, open_train, path_train, size, channels, name, progress, f"{name} test")
         y_train, y_test = labels[train_idx], labels[test_idx]
     else:
         test_tv = _image_folder(_check_root(test_root), "test")
@@ -241,11 +233,9 @@ def from_image_folder(
                 f"test_root {test_root} must have the same class sub-folders as root {root}; "
                 f"only in root: {only_train or 'none'}; only in test_root: {only_test or 'none'}"
             )
-        x_train = _read_images(range(len(train_tv)), open_train, path_train, size, channels,
-                               name, progress, f"{name} train")
+        x_train = _read_images(range(len(train_tv)), open_train, path_train, size, channels, name, progress, f"{name} train")
         open_test, path_test = reader(test_tv)
-        x_test = _read_images(range(len(test_tv)), open_test, path_test, size, channels, name,
-                              progress, f"{name} test")
+        x_test = _read_images(range(len(test_tv)), open_test, path_test, size, channels, name, progress, f"{name} test")
         y_train, y_test = labels, np.asarray(test_tv.targets, dtype=np.int64)
     if (mean is None) != (std is None):
         raise ValueError("mean and std must be given together (or both left as None)")

@@ -27,10 +27,7 @@ def imbalanced_counts(max_per_class: int, imbalance_ratio: float, num_classes: i
     ratio = check_float("imbalance_ratio", _plain_number(imbalance_ratio), minimum=1.0)
     num_classes = _check_int("num_classes", num_classes, minimum=2)
     low = max_per_class / ratio
-    counts = [
-        int(math.floor(low + (max_per_class - low) * r / (num_classes - 1) + 0.5))
-        for r in range(num_classes)
-    ]
+    counts = [int(math.floor(low + (max_per_class - low) * r / (num_classes - 1) + 0.5)) for r in range(num_classes)]
     if counts[0] < 1:
         raise ValueError(
             f"imbalance_ratio {ratio:g} with max_per_class {max_per_class} leaves the rarest "
@@ -94,24 +91,15 @@ def imbalanced_subset(
         for item in order:
             if isinstance(item, str):
                 if item not in ds.class_names:
-                    raise ValueError(
-                        f"order names class {item!r}, which is not one of {ds.class_names}"
-                    )
+                    raise ValueError(f"order names class {item!r}, which is not one of {ds.class_names}")
                 ranked.append(ds.class_names.index(item))
             else:
                 ranked.append(_check_int("order entries", item, minimum=0, maximum=c - 1))
         if sorted(ranked) != list(range(c)):
-            raise ValueError(
-                f"order must list every one of the {c} classes exactly once (rarest first), "
-                f"got {list(order)}"
-            )
+            raise ValueError(f"order must list every one of the {c} classes exactly once (rarest first), got {list(order)}")
     counts = imbalanced_counts(max_per_class, ratio, c)
     keep_per_class = {cls: counts[r] for r, cls in enumerate(ranked)}
-    short = [
-        f"{ds.class_names[k]} (needs {keep_per_class[k]}, has {int(available[k])})"
-        for k in range(c)
-        if keep_per_class[k] > available[k]
-    ]
+    short = [f"{ds.class_names[k]} (needs {keep_per_class[k]}, has {int(available[k])})" for k in range(c) if keep_per_class[k] > available[k]]
     if short:
         raise ValueError(
             f"imbalance_ratio {ratio:g} with max_per_class {max_per_class} asks for more "

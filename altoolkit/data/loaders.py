@@ -55,10 +55,7 @@ class _Source:
         folder = self.folder(root)
         layout = "\n".join(f"    {folder / f}" for f in (self.layout or self.files))
         if download_error is None:
-            head = (
-                f"{self.title} ({self.key!r}) was not found: looked in {folder} and did not "
-                f"find {', '.join(missing)}."
-            )
+            head = f"{self.title} ({self.key!r}) was not found: looked in {folder} and did not find {', '.join(missing)}."
         else:
             head = (
                 f"{self.title} ({self.key!r}) could not be downloaded into {folder} "
@@ -139,8 +136,7 @@ def _diagnose(source, root, exc, download, check_file, md5) -> Exception:
                 folder / bad[0],
             )
     return CorruptDatasetError(
-        f"{source.title} ({source.key!r}) in {folder} could not be loaded by torchvision: "
-        f"{type(exc).__name__}: {exc}",
+        f"{source.title} ({source.key!r}) in {folder} could not be loaded by torchvision: {type(exc).__name__}: {exc}",
         source.key,
         None,
     )
@@ -214,12 +210,9 @@ def _load_cifar(key: str, root, download: bool, mean, std) -> ALDataset:
 
     splits = {}
     for split, train in (("train", True), ("test", False)):
-        tv = _load_torchvision(
-            source, root, download, lambda d, t=train: cls(str(root), train=t, download=d), check, md5
-        )
+        tv = _load_torchvision(source, root, download, lambda d, t=train: cls(str(root), train=t, download=d), check, md5)
         if len(tv.data) != len(tv.targets):  # torchvision does not check this
-            raise _diagnose(source, root, ValueError("images and labels differ in number"),
-                            False, check, None)
+            raise _diagnose(source, root, ValueError("images and labels differ in number"), False, check, None)
         x = torch.from_numpy(np.ascontiguousarray(tv.data.transpose(0, 3, 1, 2)))
         splits[split] = (x, torch.as_tensor(np.asarray(tv.targets, dtype=np.int64)))
         classes = list(tv.classes)
@@ -305,8 +298,7 @@ def load_svhn(root: str | os.PathLike = DEFAULT_ROOT, download: bool = False) ->
         subdir="",
         files=(lists["train"][1], lists["test"][1]),
         origin=f"{lists['train'][0]} and {lists['test'][0]}",
-        manual="download train_32x32.mat and test_32x32.mat from "
-        "http://ufldl.stanford.edu/housenumbers/ and put them directly in root",
+        manual="download train_32x32.mat and test_32x32.mat from http://ufldl.stanford.edu/housenumbers/ and put them directly in root",
     )
     splits = {}
     for split in ("train", "test"):
@@ -373,19 +365,20 @@ def _load_mnist_like(key: str, root, download: bool) -> ALDataset:
         subdir=f"{cls.__name__}/raw",
         files=_MNIST_FILES,
         origin=f"the four .gz files from {mirror}",
-        manual=f"download the four .gz files from {mirror}, unzip them (gunzip) and put the "
-        f"uncompressed files in root/{cls.__name__}/raw/",
+        manual=f"download the four .gz files from {mirror}, unzip them (gunzip) and put the uncompressed files in root/{cls.__name__}/raw/",
     )
     splits = {}
     for split, train in (("train", True), ("test", False)):
         tv = _load_torchvision(
-            source, root, download, lambda d, t=train: cls(str(root), train=t, download=d),
+            source,
+            root,
+            download,
+            lambda d, t=train: cls(str(root), train=t, download=d),
             _check_idx_file,
         )
         prefix = "train" if train else "t10k"
         if tv.data.dim() != 3 or tuple(tv.data.shape[1:]) != (28, 28):
-            raise _corrupt(source, source.folder(root) / f"{prefix}-images-idx3-ubyte",
-                           f"images must be 28x28, found shape {tuple(tv.data.shape)}")
+            raise _corrupt(source, source.folder(root) / f"{prefix}-images-idx3-ubyte", f"images must be 28x28, found shape {tuple(tv.data.shape)}")
         if len(tv.data) != len(tv.targets):
             raise _corrupt(
                 source,
@@ -398,8 +391,7 @@ def _load_mnist_like(key: str, root, download: bool) -> ALDataset:
     for split, (_, y) in splits.items():
         if y.numel() and int(y.max()) >= len(classes):
             prefix = "train" if split == "train" else "t10k"
-            raise _corrupt(source, source.folder(root) / f"{prefix}-labels-idx1-ubyte",
-                           f"label {int(y.max())} is not a class (0..{len(classes) - 1})")
+            raise _corrupt(source, source.folder(root) / f"{prefix}-labels-idx1-ubyte", f"label {int(y.max())} is not a class (0..{len(classes) - 1})")
     return ALDataset(
         name=key,
         x_train=splits["train"][0],
@@ -477,16 +469,16 @@ def _check_caltech_folder(path: Path) -> None:
             raise ValueError(f"{path / e} is not a folder; only class folders may live here")
 
 
-def _read_center_cropped(indices, open_image, path_of, resize_to: int, size: tuple[int, int], progress: bool,
-                         desc: str, hint: str, chunk: int = 512) -> torch.Tensor:
+def _read_center_cropped(
+    indices, open_image, path_of, resize_to: int, size: tuple[int, int], progress: bool, desc: str, hint: str, chunk: int = 512
+) -> torch.Tensor:
     """``Resize((resize_to, resize_to))`` then ``CenterCrop(size)`` (torchvision's offsets),
     read in chunks so that only one chunk is held at the larger size."""
     h, w = size
     top, left = int(round((resize_to - h) / 2.0)), int(round((resize_to - w) / 2.0))
     out = torch.empty((len(indices), 3, h, w), dtype=torch.uint8)
     for s in range(0, len(indices), chunk):
-        part = _read_images(indices[s : s + chunk], open_image, path_of, (resize_to, resize_to), 3, "caltech101",
-                            progress, desc, hint)
+        part = _read_images(indices[s : s + chunk], open_image, path_of, (resize_to, resize_to), 3, "caltech101", progress, desc, hint)
         out[s : s + len(part)] = part[:, :, top : top + h, left : left + w]
     return out
 
@@ -554,17 +546,12 @@ def load_caltech101(
         img, target = tv[i]
         return img
 
-    hint = (
-        " torchvision's Caltech101 expects each class folder to hold only image_0001.jpg, "
-        "image_0002.jpg, ... numbered without gaps."
-    )
+    hint = " torchvision's Caltech101 expects each class folder to hold only image_0001.jpg, image_0002.jpg, ... numbered without gaps."
     labels = np.asarray(tv.y, dtype=np.int64)
     train_idx, test_idx = stratified_split(labels, test_fraction, seed)
     if resize_to is None:
-        x_train = _read_images(train_idx, open_image, path_of, size, 3, "caltech101", progress,
-                               "Caltech101 train", hint)
-        x_test = _read_images(test_idx, open_image, path_of, size, 3, "caltech101", progress,
-                              "Caltech101 test", hint)
+        x_train = _read_images(train_idx, open_image, path_of, size, 3, "caltech101", progress, "Caltech101 train", hint)
+        x_test = _read_images(test_idx, open_image, path_of, size, 3, "caltech101", progress, "Caltech101 test", hint)
     else:
         resize_to = _check_int("resize_to", resize_to, minimum=max(size))
         x_train = _read_center_cropped(train_idx, open_image, path_of, resize_to, size, progress, "Caltech101 train", hint)

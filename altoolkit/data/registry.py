@@ -114,10 +114,7 @@ def load_dataset(name: str, seed: int = 0, **kwargs) -> ALDataset:
     ratio = kwargs.pop("imbalance_ratio", None)
     if from_name is not None:
         if ratio is not None and float(ratio) != from_name:
-            raise ValueError(
-                f"dataset {name!r} already says imbalance ratio {from_name:g}, but "
-                f"imbalance_ratio={ratio!r} was also given; give one of them"
-            )
+            raise ValueError(f"dataset {name!r} already says imbalance ratio {from_name:g}, but imbalance_ratio={ratio!r} was also given; give one of them")
         ratio = from_name
     max_per_class = kwargs.pop("max_per_class", None)
     order = kwargs.pop("imbalance_order", None)
@@ -134,19 +131,14 @@ def load_dataset(name: str, seed: int = 0, **kwargs) -> ALDataset:
     variadic = {p for p, v in params.items() if v.kind in (v.VAR_POSITIONAL, v.VAR_KEYWORD)}
     unknown = [] if any(params[p].kind == params[p].VAR_KEYWORD for p in variadic) else sorted(set(kwargs) - set(params))
     if unknown:
-        allowed = [p for p in params if p != "seed"] + ["imbalance_ratio", "max_per_class",
-                                                        "imbalance_order"]
-        raise TypeError(
-            f"load_dataset({base!r}) got unknown option(s) {', '.join(unknown)}; "
-            f"allowed: seed, {', '.join(allowed)}"
-        )
+        allowed = [p for p in params if p != "seed"] + ["imbalance_ratio", "max_per_class", "imbalance_order"]
+        raise TypeError(f"load_dataset({base!r}) got unknown option(s) {', '.join(unknown)}; allowed: seed, {', '.join(allowed)}")
     needed = [p for p, v in params.items() if v.default is inspect.Parameter.empty and p not in kwargs and p not in variadic]
     if needed:
         raise TypeError(f"load_dataset({base!r}) needs {', '.join(f'{p}=...' for p in needed)}")
     ds = loader(**kwargs)
     if not isinstance(ds, ALDataset):
-        raise TypeError(f"dataset {base!r}: its loader returned a {type(ds).__name__}, not an altoolkit ALDataset "
-                        "(build one with altoolkit.from_arrays)")
+        raise TypeError(f"dataset {base!r}: its loader returned a {type(ds).__name__}, not an altoolkit ALDataset (build one with altoolkit.from_arrays)")
     if ratio is not None:
         ds = imbalanced_subset(ds, ratio, max_per_class=max_per_class, seed=seed, order=order)
     return ds

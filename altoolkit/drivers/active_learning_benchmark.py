@@ -346,8 +346,7 @@ def summarize(records: Iterable[dict[str, Any]], reference: str = "random") -> S
             tr, se = seconds.get(label, (None, None))
             strategies[label] = StrategySummary(label, cs, cs.aulc, lam[label], tr, se)
         machines = _machines(recs)
-        ds = DatasetSummary(ds_name, reference, settings, first.n_labeled, first.fraction, strategies, {},
-                            unfinished.get(ds_name, 0), machines)
+        ds = DatasetSummary(ds_name, reference, settings, first.n_labeled, first.fraction, strategies, {}, unfinished.get(ds_name, 0), machines)
         if ds.has_reference:
             ref = strategies[reference]
             target = float(ref.curve.mean[-1])
@@ -397,16 +396,27 @@ def _settings_text(ds: DatasetSummary) -> str:
     s = ds.settings
     seeds = sorted({seed for st in ds.strategies.values() for seed in st.seeds})
     pct = ", ".join(f"{n} ({f:.0%})" for n, f in zip(ds.n_labeled, ds.fraction))
-    return (f"Model `{s.get('model')}`, {s.get('epochs')} epochs per cycle, batch {s.get('batch_size')}, lr {s.get('lr')} "
-            f"({s.get('lr_schedule')}), augment `{s.get('augment')}`, {s.get('cycles')} cycles; labeled-set sizes "
-            f"{pct}; validation set {s.get('validation_size')}. Seeds: {', '.join(map(str, seeds))}.")
+    return (
+        f"Model `{s.get('model')}`, {s.get('epochs')} epochs per cycle, batch {s.get('batch_size')}, lr {s.get('lr')} "
+        f"({s.get('lr_schedule')}), augment `{s.get('augment')}`, {s.get('cycles')} cycles; labeled-set sizes "
+        f"{pct}; validation set {s.get('validation_size')}. Seeds: {', '.join(map(str, seeds))}."
+    )
 
 
 def _comparison_table(ds: DatasetSummary) -> str:
     ref = ds.reference
-    head = ["strategy", "seeds", "AULC (%)", "final acc (%)", f"labels to reach {ref}'s final",
-            "labels saved", f"ΔAULC vs {ref}, mean [95% t interval] (points)", f"Δfinal vs {ref} (points)",
-            "wins (AULC)", f"verdict '> {ref}' (AULC)"]
+    head = [
+        "strategy",
+        "seeds",
+        "AULC (%)",
+        "final acc (%)",
+        f"labels to reach {ref}'s final",
+        "labels saved",
+        f"ΔAULC vs {ref}, mean [95% t interval] (points)",
+        f"Δfinal vs {ref} (points)",
+        "wins (AULC)",
+        f"verdict '> {ref}' (AULC)",
+    ]
     rows = []
     for label, s in ds.strategies.items():
         row = [label, str(len(s.seeds)), _pm(s.aulc), _pm(s.final)]
@@ -469,17 +479,19 @@ def results_block(checks_by_section: dict[str, list[ClaimCheck]]) -> str:
     if not total:
         out += ["No claim could be checked on these runs.", "", BLOCK_END]
         return "\n".join(out)
-    out += [f"Of {total} checked claims in these runs: {counts['holds']} hold, {counts['contradicted']} contradicted, "
-            f"{counts['inconclusive']} inconclusive (95% t interval of the mean paired difference "
-            "over seeds, in accuracy points; *holds* when the interval lies above 0, *contradicted* when below):", ""]
+    out += [
+        f"Of {total} checked claims in these runs: {counts['holds']} hold, {counts['contradicted']} contradicted, "
+        f"{counts['inconclusive']} inconclusive (95% t interval of the mean paired difference "
+        "over seeds, in accuracy points; *holds* when the interval lies above 0, *contradicted* when below):",
+        "",
+    ]
     for name, checks in checks_by_section.items():
         done = [c for c in checks if c.verdict is not None]
         if not done:
             continue
         out.append(f"- **{name}**:")
         out += [f"  - {c.claim.text()}: **{c.status}**, {c.numbers()}" for c in done]
-    out += ["", "Exact accuracies differ across CPUs (summation order, vector width); the verdicts are what to "
-            "compare between machines.", "", BLOCK_END]
+    out += ["", "Exact accuracies differ across CPUs (summation order, vector width); the verdicts are what to compare between machines.", "", BLOCK_END]
     return "\n".join(out)
 
 
@@ -488,7 +500,7 @@ def extract_block(text: str) -> str:
     i, j = text.find(BLOCK_START), text.find(BLOCK_END)
     if i < 0 or j < i:
         raise ValueError(f"no results block (between {BLOCK_START!r} and {BLOCK_END!r}) in the text")
-    return text[i:j + len(BLOCK_END)]
+    return text[i : j + len(BLOCK_END)]
 
 
 def update_readme(readme: str | Path, block: str) -> bool:
@@ -525,8 +537,10 @@ def _selection_balance_text(records: list[dict[str, Any]]) -> str:
     with_counts = [r for r in records if any("selected_class_counts" in c for c in r["cycles"][:-1])]
     if not with_counts:
         return "The records carry no per-batch class counts (they predate them), so the balance cannot be shown."
-    note = ("Over every selected batch of every seed (true labels): the batch's class entropy divided by "
-            "log(number of classes) (1 = all classes equally often, 0 = one class), and the share of its largest class.")
+    note = (
+        "Over every selected batch of every seed (true labels): the batch's class entropy divided by "
+        "log(number of classes) (1 = all classes equally often, 0 = one class), and the share of its largest class."
+    )
     left = len(records) - len(with_counts)
     if left:
         note += f" {left} older record(s) without class counts are left out."
@@ -556,8 +570,7 @@ def write_results_markdown(
     auto_lambda = claims is None
     claim_list = [Claim.parse(c) for c in (DEFAULT_CLAIMS if claims is None else claims)]
     summary = summarize(records, reference=reference)
-    checks_by_ds = {name: ds.check_claims(_claims_for(ds, claim_list) if auto_lambda else claim_list)
-                    for name, ds in summary.datasets.items()}
+    checks_by_ds = {name: ds.check_claims(_claims_for(ds, claim_list) if auto_lambda else claim_list) for name, ds in summary.datasets.items()}
     block = results_block(checks_by_ds)
     finished_by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
@@ -571,13 +584,20 @@ def write_results_markdown(
         + (f" ({summary.n_unfinished} unfinished runs left out)" if summary.n_unfinished else "")
         + ", written by `altoolkit.summary` from the run records; every number below is computed from them.",
         "",
-        "## Verdicts", "", block, "",
-        "## Machine", "",
-        "The runs were computed on (from the records; `cpu_capability` is `torch.backends.cpu.get_cpu_capability()`):", "",
-        _machine_table(summary), "",
+        "## Verdicts",
+        "",
+        block,
+        "",
+        "## Machine",
+        "",
+        "The runs were computed on (from the records; `cpu_capability` is `torch.backends.cpu.get_cpu_capability()`):",
+        "",
+        _machine_table(summary),
+        "",
         "Exact floats differ across CPUs (another vector instruction set or thread count changes summation "
         "order and kernels), so a rerun elsewhere gives other accuracies in the last digits and sometimes more; "
-        "the verdicts with their intervals are what to compare, never single numbers.", "",
+        "the verdicts with their intervals are what to compare, never single numbers.",
+        "",
         "How to read it:",
         "",
         "- Accuracies are test accuracies in %, mean ± sample standard deviation (ddof = 1) over seeds; "
@@ -586,11 +606,11 @@ def write_results_markdown(
         "fraction range, so it is an average accuracy over the budgets (in %).",
         f"- Labels to reach {reference}'s final (ISAL Sec. 4.1): the smallest number of labels at which the "
         f"strategy's mean curve reaches {reference}'s final mean accuracy, linear between budgets; labels saved = "
-        f"{reference}'s final budget − that number (and its share of that budget); \"not reached\" when the "
+        f'{reference}\'s final budget − that number (and its share of that budget); "not reached" when the '
         "curve never gets there.",
         "- Paired comparison and claims: differences A − B seed by seed (same initial pool), their mean and "
         "its 95% Student t interval (mean ± t₀.₉₇₅,ₙ₋₁ · s/√n), and the seeds where A is ahead (wins). "
-        "A claim \"A > B\" **holds** when the interval lies above 0, is **contradicted** when it lies below 0, "
+        'A claim "A > B" **holds** when the interval lies above 0, is **contradicted** when it lies below 0, '
         "and is **inconclusive** otherwise (the data cannot tell the two apart).",
         f"- Lines that report seconds sit between `{SECONDS_START}` and `{SECONDS_END}`; they change on every "
         "rerun, everything else is reproduced exactly on the same machine.",
@@ -603,24 +623,37 @@ def write_results_markdown(
         if ds.unfinished:
             out += [f"{ds.unfinished} unfinished run(s) of this section are left out.", ""]
         if not ds.has_reference:
-            out += [f"**Missing:** no finished records of `{reference}` in {name}, so labels saved, the paired "
-                    f"comparisons with {reference} and the claims about {reference} cannot be computed.", ""]
-        out += ["### Test accuracy (%) at each labeled-set size", "",
-                "Columns: labeled samples (share of the pool); cells: mean ± std over seeds.", "",
-                markdown_table({k: s.curve for k, s in ds.strategies.items()}), ""]
-        out += [f"### Area under the learning curve, labels saved, and paired comparison with {reference}", "",
-                _comparison_table(ds), ""]
-        out += ["### Seconds per cycle", "",
-                "Mean over cycles that end with a selection (the last training has none). "
-                f"torch threads per run: {', '.join(sorted({m['threads'] for m in ds.machines}))}; runs in parallel "
-                "share the machine, so compare ratios rather than absolute times (DISAL Table 1 reports one cycle "
-                "on CIFAR as 359 s for DISAL against 299 s for random on a GPU).", "",
-                SECONDS_START, _seconds_table(ds), SECONDS_END, ""]
+            out += [
+                f"**Missing:** no finished records of `{reference}` in {name}, so labels saved, the paired "
+                f"comparisons with {reference} and the claims about {reference} cannot be computed.",
+                "",
+            ]
+        out += [
+            "### Test accuracy (%) at each labeled-set size",
+            "",
+            "Columns: labeled samples (share of the pool); cells: mean ± std over seeds.",
+            "",
+            markdown_table({k: s.curve for k, s in ds.strategies.items()}),
+            "",
+        ]
+        out += [f"### Area under the learning curve, labels saved, and paired comparison with {reference}", "", _comparison_table(ds), ""]
+        out += [
+            "### Seconds per cycle",
+            "",
+            "Mean over cycles that end with a selection (the last training has none). "
+            f"torch threads per run: {', '.join(sorted({m['threads'] for m in ds.machines}))}; runs in parallel "
+            "share the machine, so compare ratios rather than absolute times (DISAL Table 1 reports one cycle "
+            "on CIFAR as 359 s for DISAL against 299 s for random on a GPU).",
+            "",
+            SECONDS_START,
+            _seconds_table(ds),
+            SECONDS_END,
+            "",
+        ]
         out += ["### Selection balance", "", _selection_balance_text(finished_by_key.get(name, [])), ""]
         out += ["### Claims of the papers, checked on these runs", ""]
         checks = checks_by_ds[name]
-        checkable = [c for c in checks if not (c.status == "cannot be checked" and c.claim.a not in ds.strategies
-                                               and c.claim.b not in ds.strategies)]
+        checkable = [c for c in checks if not (c.status == "cannot be checked" and c.claim.a not in ds.strategies and c.claim.b not in ds.strategies)]
         unchecked = [c for c in checks if c not in checkable]
         out += [f"- {c.line()}" for c in checkable] or ["- No claim compares strategies present here."]
         if unchecked:

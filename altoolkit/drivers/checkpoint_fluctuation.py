@@ -116,10 +116,7 @@ class CheckpointRun:
         wanted = strat.checkpoint_epochs(epoch) if strat is not None else []
         missing = [t for t in wanted if t not in self.result.checkpoints]
         if missing:
-            raise ValueError(
-                f"strategy {strat.name!r} replays epochs {missing} that this run did not keep; pass it in "
-                "strategies= of train_checkpoint_run"
-            )
+            raise ValueError(f"strategy {strat.name!r} replays epochs {missing} that this run did not keep; pass it in strategies= of train_checkpoint_run")
         return TrainResult(
             model=self.model_at(epoch),
             prev_state=self.state(epoch - 1),
@@ -134,9 +131,15 @@ class CheckpointRun:
         its seed ``derive_seed(seed, epoch, 3)`` differs per epoch (random selection stays random)."""
         view = self.train_view(epoch, strategy)
         return SelectionContext(
-            dataset=self.dataset, model=view.model, labeled=self.labeled, unlabeled=self.unlabeled,
-            train_result=view, initial_labeled=self.labeled, seed=derive_seed(self.seed, epoch, 3),
-            batch_size=self.batch_size, device=self.device,
+            dataset=self.dataset,
+            model=view.model,
+            labeled=self.labeled,
+            unlabeled=self.unlabeled,
+            train_result=view,
+            initial_labeled=self.labeled,
+            seed=derive_seed(self.seed, epoch, 3),
+            batch_size=self.batch_size,
+            device=self.device,
         )
 
     def test_accuracy(self) -> dict[int, float]:
@@ -196,8 +199,7 @@ def train_checkpoint_run(
     strats = [_strategy(s) for s in strategies]
     if dynamic_weight is not None:
         check_float("dynamic_weight (λ)", dynamic_weight, 0.0)
-    cfg = replace(cfg, dynamic_weight=default_dynamic_weight(strats[0] if strats else None, dynamic_weight,
-                                                             otherwise=cfg.dynamic_weight))
+    cfg = replace(cfg, dynamic_weight=default_dynamic_weight(strats[0] if strats else None, dynamic_weight, otherwise=cfg.dynamic_weight))
     keep = set(rec) | {e - 1 for e in rec if e > 1}
     for s in strats:
         for e in rec:
@@ -206,12 +208,18 @@ def train_checkpoint_run(
     net = build_model(model, dataset.input_shape, dataset.num_classes, seed=derive_seed(seed, 1))
     initial = _state_copy(net.state_dict())
     result = train_model(
-        net, dataset.x_train[lab], dataset.y_train[lab], cfg, seed=derive_seed(seed, 2), to_input=dataset.to_input,
-        eval_data=(dataset.x_test, dataset.y_test) if evaluate else None, checkpoint_epochs=sorted(keep),
-        progress=progress, desc="checkpoint run",
+        net,
+        dataset.x_train[lab],
+        dataset.y_train[lab],
+        cfg,
+        seed=derive_seed(seed, 2),
+        to_input=dataset.to_input,
+        eval_data=(dataset.x_test, dataset.y_test) if evaluate else None,
+        checkpoint_epochs=sorted(keep),
+        progress=progress,
+        desc="checkpoint run",
     )
-    return CheckpointRun(dataset, lab, unl, result, initial, rec, cfg, seed, check_int("batch_size", batch_size, 1),
-                         cfg.device)
+    return CheckpointRun(dataset, lab, unl, result, initial, rec, cfg, seed, check_int("batch_size", batch_size, 1), cfg.device)
 
 
 def budget_for_rate(rate: float, pool_size: int) -> int:
@@ -232,11 +240,9 @@ def checkpoint_scores(
     per-sample scores: use :func:`checkpoint_selections`."""
     strat = _strategy(strategy, options)
     if not strat.scores_per_sample():
-        raise ValueError(f"strategy {strat.name!r} selects a set jointly and has no per-sample scores; "
-                         "use checkpoint_selections")
+        raise ValueError(f"strategy {strat.name!r} selects a set jointly and has no per-sample scores; use checkpoint_selections")
     eps = run.epochs if epochs is None else list(epochs)
-    return {e: strat.score(run.context(e, strat)).detach().cpu()
-            for e in tqdm(eps, desc=f"{strat.name} per epoch", disable=not progress, leave=False)}
+    return {e: strat.score(run.context(e, strat)).detach().cpu() for e in tqdm(eps, desc=f"{strat.name} per epoch", disable=not progress, leave=False)}
 
 
 def checkpoint_selections(
@@ -392,8 +398,7 @@ def overlap_vs_rate(
         rand.append(expected_random_jaccard(n, k))
         matrices[float(r)] = m
         subsets[float(r)] = sel
-    return OverlapCurve(epochs, rates_arr, np.array(sizes), np.array(means), np.array(mins), np.array(maxs),
-                        np.array(rand), matrices, subsets)
+    return OverlapCurve(epochs, rates_arr, np.array(sizes), np.array(means), np.array(mins), np.array(maxs), np.array(rand), matrices, subsets)
 
 
 def __getattr__(name: str):  # the 0.1 figure callback epoch_drawer, now in altoolkit.plotting.maps

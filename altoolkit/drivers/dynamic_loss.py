@@ -69,12 +69,17 @@ def compare_dynamic_weights(
     out: dict[float, LambdaRun] = {}
     for lam in tqdm(lams, desc="λ", disable=not progress, leave=False):
         res = train_fresh(
-            model, dataset, lab, replace(base, dynamic_weight=lam), seed,
-            eval_data=(dataset.x_test, dataset.y_test), track_running_mean=True,
-            progress=progress, desc=f"λ={lam:g}",
+            model,
+            dataset,
+            lab,
+            replace(base, dynamic_weight=lam),
+            seed,
+            eval_data=(dataset.x_test, dataset.y_test),
+            track_running_mean=True,
+            progress=progress,
+            desc=f"λ={lam:g}",
         )
-        prev, last = predict_logits([res.prev_model(), res.model], dataset.x_train[unl], dataset.to_input,
-                                    device=base.device)
+        prev, last = predict_logits([res.prev_model(), res.model], dataset.x_train[unl], dataset.to_input, device=base.device)
         out[lam] = LambdaRun(lam, res, disal_kl_from_logits(prev, last))
     return out
 

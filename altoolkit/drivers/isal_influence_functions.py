@@ -85,9 +85,17 @@ class TrainedSubset:
 
     def context(self, seed: int = 0, batch_size: int = 512, **kw: Any) -> SelectionContext:
         """A :class:`SelectionContext` for scoring the unlabeled rest with any strategy."""
-        return SelectionContext(dataset=self.dataset, model=self.model, labeled=self.labeled,
-                                unlabeled=self.unlabeled, train_result=self.result, initial_labeled=self.labeled,
-                                seed=seed, batch_size=batch_size, **kw)
+        return SelectionContext(
+            dataset=self.dataset,
+            model=self.model,
+            labeled=self.labeled,
+            unlabeled=self.unlabeled,
+            train_result=self.result,
+            initial_labeled=self.labeled,
+            seed=seed,
+            batch_size=batch_size,
+            **kw,
+        )
 
 
 def train_on_subset(
@@ -104,8 +112,9 @@ def train_on_subset(
     if isinstance(model, str):
         res = train_fresh(model, dataset, lab, config or TrainConfig(), seed, progress=progress)
     else:
-        res = train_model(model, dataset.x_train[lab], dataset.y_train[lab], config or TrainConfig(),
-                          seed=derive_seed(seed, 2), to_input=dataset.to_input, progress=progress)
+        res = train_model(
+            model, dataset.x_train[lab], dataset.y_train[lab], config or TrainConfig(), seed=derive_seed(seed, 2), to_input=dataset.to_input, progress=progress
+        )
     res.model.eval()
     return TrainedSubset(dataset, res, lab, unl)
 
@@ -144,15 +153,15 @@ class UpweightingCheck:
         return float(np.max(np.abs(self.predicted - self.actual)) / np.max(np.abs(self.actual)))
 
 
-def _fit_head(head: nn.Linear, feats: torch.Tensor, y: torch.Tensor, ridge: float,
-              extra: tuple[torch.Tensor, torch.Tensor, float] | None = None) -> None:
+def _fit_head(head: nn.Linear, feats: torch.Tensor, y: torch.Tensor, ridge: float, extra: tuple[torch.Tensor, torch.Tensor, float] | None = None) -> None:
     """Minimise mean CE + (ridge/2)‖θ‖² (+ ε·ℓ(z)) over the head's parameters with L-BFGS (float64)."""
-    opt = torch.optim.LBFGS(head.parameters(), lr=1.0, max_iter=500, tolerance_grad=1e-12,
-                            tolerance_change=1e-14, history_size=50, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        head.parameters(), lr=1.0, max_iter=500, tolerance_grad=1e-12, tolerance_change=1e-14, history_size=50, line_search_fn="strong_wolfe"
+    )
 
     def closure():
         opt.zero_grad()
-        loss = F.cross_entropy(head(feats), y) + 0.5 * ridge * sum((p ** 2).sum() for p in head.parameters())
+        loss = F.cross_entropy(head(feats), y) + 0.5 * ridge * sum((p**2).sum() for p in head.parameters())
         if extra is not None:
             fz, yz, eps = extra
             loss = loss + eps * F.cross_entropy(head(fz), yz, reduction="sum")
@@ -187,7 +196,7 @@ def upweighting_check(
     if n_reference + n_candidates > len(trained.unlabeled):
         raise ValueError(f"n_reference + n_candidates must be at most the unlabeled pool ({len(trained.unlabeled)})")
     perm = trained.unlabeled[torch.randperm(len(trained.unlabeled), generator=torch.Generator().manual_seed(seed))]
-    ref_idx, cand_idx = perm[:n_reference], perm[n_reference:n_reference + n_candidates]
+    ref_idx, cand_idx = perm[:n_reference], perm[n_reference : n_reference + n_candidates]
     emb = lambda idx: predict_logits(model, ds.x_train[idx], ds.to_input, embed=True).double()  # noqa: E731
     f_lab, f_ref, f_cand = emb(trained.labeled), emb(ref_idx), emb(cand_idx)
     y_lab, y_ref = ds.y_train[trained.labeled], ds.y_train[ref_idx]
@@ -215,7 +224,7 @@ def upweighting_check(
         losses = []
         for sign in (1.0, -1.0):
             h = copy.deepcopy(head)
-            _fit_head(h, f_lab, y_lab, ridge, extra=(f_cand[i:i + 1], y_cand[i:i + 1], sign * eps))
+            _fit_head(h, f_lab, y_lab, ridge, extra=(f_cand[i : i + 1], y_cand[i : i + 1], sign * eps))
             with torch.no_grad():
                 losses.append(float(F.cross_entropy(h(f_ref), y_ref, reduction="sum")))
         actual[i] = (losses[0] - losses[1]) / (2 * eps) / n
@@ -297,17 +306,29 @@ def lissa_convergence(
         fp_cos[i] = _cos(exact, vf)
         for j, d in enumerate(depths):
             try:
-                est = flatten(lissa_inverse_hvp(model, x, y, v, damping=damping, scale=s, depth=d, repeats=repeats,
-                                                batch_size=batch_size, seed=seed, divide_by_scale=True,
-                                                to_input=ds.to_input)).double()
+                est = flatten(
+                    lissa_inverse_hvp(
+                        model,
+                        x,
+                        y,
+                        v,
+                        damping=damping,
+                        scale=s,
+                        depth=d,
+                        repeats=repeats,
+                        batch_size=batch_size,
+                        seed=seed,
+                        divide_by_scale=True,
+                        to_input=ds.to_input,
+                    )
+                ).double()
             except FloatingPointError:
                 break  # diverged: deeper runs diverge too (NaN left in place)
             if not torch.isfinite(est).all():
                 break
             rel[i, j] = float((est - exact).norm() / exact.norm())
             cosv[i, j] = _cos(est, vf)
-    return LissaConvergence(list(scales), list(depths), float(damping), int(batch_size), int(repeats), rel, cosv,
-                            fp_cos, lam.numpy(), int(vf.numel()))
+    return LissaConvergence(list(scales), list(depths), float(damping), int(batch_size), int(repeats), rel, cosv, fp_cos, lam.numpy(), int(vf.numel()))
 
 
 # ------------------------------------------------------------------- ISAL vs Grad-Simi
@@ -422,13 +443,11 @@ def run_variants(
 
     from ..engine.sweep import run_sweep
 
-    configs = [replace(base, strategy=strategy, strategy_options=dict(options), seed=seed)
-               for strategy, options in variants.values() for seed in seeds]
-    folder = (contextlib.nullcontext(str(out_dir)) if out_dir is not None
-              else tempfile.TemporaryDirectory(prefix="altoolkit-variants-"))
+    configs = [replace(base, strategy=strategy, strategy_options=dict(options), seed=seed) for strategy, options in variants.values() for seed in seeds]
+    folder = contextlib.nullcontext(str(out_dir)) if out_dir is not None else tempfile.TemporaryDirectory(prefix="altoolkit-variants-")
     with folder as records_dir:
         records = run_sweep(configs, records_dir, backend=backend, n_jobs=n_jobs, progress=progress)
-    return {label: records[i * len(seeds):(i + 1) * len(seeds)] for i, label in enumerate(variants)}
+    return {label: records[i * len(seeds) : (i + 1) * len(seeds)] for i, label in enumerate(variants)}
 
 
 def variant_curves(runs: dict[str, list[dict[str, Any]]], labels: Sequence[str] | None = None) -> dict[str, CurveSummary]:

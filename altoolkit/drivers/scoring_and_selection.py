@@ -71,8 +71,7 @@ def prepare_comparison(
     add = other[torch.from_numpy(np.random.default_rng(derive_seed(seed, 7)).permutation(len(other))[:k])]
     l1 = torch.sort(torch.cat([l0, rest[add]])).values
     prev = train_fresh(model, dataset, l0, cfg, seed, 0, progress=progress, desc="previous-cycle model")
-    cur = train_fresh(model, dataset, l1, cfg, seed, 1, checkpoint_epochs=sorted(set(checkpoint_epochs)),
-                      progress=progress, desc="current model")
+    cur = train_fresh(model, dataset, l1, cfg, seed, 1, checkpoint_epochs=sorted(set(checkpoint_epochs)), progress=progress, desc="current model")
     mask = torch.ones(dataset.n_train, dtype=torch.bool)
     mask[l1] = False
     mask[val_idx] = False

@@ -95,8 +95,7 @@ def _params(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: p.detach() for k, p in model.named_parameters()}
 
 
-def _losses(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-            params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+def _losses(model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
     """Per-sample cross-entropy under ``params`` (default: the model's own), eval mode, ``(N,)``."""
     return F.cross_entropy(_logits(model, x, params), y, reduction="none")
 

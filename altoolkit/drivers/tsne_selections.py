@@ -105,8 +105,7 @@ def pool_features(
     idx = torch.arange(dataset.n_train) if indices is None else _as_index_tensor("indices", indices, dataset.n_train)
     x = dataset.x_train[idx]
     if source == "input":
-        rows = [dataset.to_input(x[s : s + batch_size]).reshape(min(batch_size, len(x) - s), -1)
-                for s in range(0, len(x), batch_size)]
+        rows = [dataset.to_input(x[s : s + batch_size]).reshape(min(batch_size, len(x) - s), -1) for s in range(0, len(x), batch_size)]
         feats = torch.cat(rows) if rows else torch.empty(0, int(np.prod(dataset.input_shape)))
     else:
         if model is None:
@@ -158,14 +157,12 @@ def tsne_2d(
             x = PCA(n_components=pca_dim, svd_solver="full", random_state=seed).fit_transform(x)
     if n_threads is not None:
         n_threads = check_int("n_threads", n_threads, 1)
-    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto",
-                random_state=seed, **{_tsne_iter_keyword(): max_iter})
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=seed, **{_tsne_iter_keyword(): max_iter})
     with threadpool_limits(limits=n_threads, user_api="openmp"):
         return tsne.fit_transform(x).astype(np.float64)
 
 
-def positions_in(reference: Sequence[int] | torch.Tensor | np.ndarray,
-                 wanted: Sequence[int] | torch.Tensor | np.ndarray) -> np.ndarray:
+def positions_in(reference: Sequence[int] | torch.Tensor | np.ndarray, wanted: Sequence[int] | torch.Tensor | np.ndarray) -> np.ndarray:
     """Positions in ``reference`` (distinct dataset indices) of each of ``wanted``; a clear error
     names the indices that ``reference`` does not hold."""
     ref = np.asarray(reference.cpu() if isinstance(reference, torch.Tensor) else reference, dtype=np.int64).reshape(-1)
@@ -178,8 +175,7 @@ def positions_in(reference: Sequence[int] | torch.Tensor | np.ndarray,
     found = (at < len(sorted_ref)) & (sorted_ref[np.minimum(at, len(sorted_ref) - 1)] == w) if len(sorted_ref) else np.zeros(len(w), bool)
     if not found.all():
         missing = w[~found].tolist()
-        raise ValueError(f"dataset indices {missing[:10]}{'...' if len(missing) > 10 else ''} are not among the "
-                         f"{len(ref)} reference samples")
+        raise ValueError(f"dataset indices {missing[:10]}{'...' if len(missing) > 10 else ''} are not among the {len(ref)} reference samples")
     return order[at]
 
 
@@ -205,8 +201,7 @@ class PoolMap:
         self.labels = np.asarray(self.labels, dtype=np.int64)
         n = len(self.indices)
         if self.coords.shape != (n, 2) or self.labels.shape != (n,):
-            raise ValueError(f"a PoolMap needs coords (N, 2) and labels (N,) for N={n} indices; got "
-                             f"{self.coords.shape} and {self.labels.shape}")
+            raise ValueError(f"a PoolMap needs coords (N, 2) and labels (N,) for N={n} indices; got {self.coords.shape} and {self.labels.shape}")
         if len(np.unique(self.indices)) != n:
             raise ValueError("PoolMap indices must be distinct dataset indices")
 
@@ -371,9 +366,7 @@ def relative_geometry(geometry: SelectionGeometry) -> dict[str, float]:
     }
 
 
-def compare_relative_geometry(
-    a: Sequence[Mapping[str, float]], b: Sequence[Mapping[str, float]]
-) -> dict[str, dict[str, float]]:
+def compare_relative_geometry(a: Sequence[Mapping[str, float]], b: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
     """Paired comparison of two strategies' :func:`relative_geometry` over the same seeds.
 
     Returns, per measure, ``mean_a``, ``mean_b``, ``a_higher`` (number of seeds where a > b) and
@@ -386,9 +379,12 @@ def compare_relative_geometry(
         va = np.array([float(r[m]) for r in a])
         vb = np.array([float(r[m]) for r in b])
         ok = np.isfinite(va) & np.isfinite(vb)
-        out[m] = {"mean_a": float(va[ok].mean()) if ok.any() else float("nan"),
-                  "mean_b": float(vb[ok].mean()) if ok.any() else float("nan"),
-                  "a_higher": int((va[ok] > vb[ok]).sum()), "n": int(ok.sum())}
+        out[m] = {
+            "mean_a": float(va[ok].mean()) if ok.any() else float("nan"),
+            "mean_b": float(vb[ok].mean()) if ok.any() else float("nan"),
+            "a_higher": int((va[ok] > vb[ok]).sum()),
+            "n": int(ok.sum()),
+        }
     return out
 
 
@@ -472,9 +468,17 @@ def first_cycle(config: ALConfig, dataset: ALDataset | None = None, progress: bo
     unlabeled = plan.unlabeled(dataset.n_train, lab)
     validation = plan.validation(dataset)
     ctx = SelectionContext(
-        dataset=dataset, model=result.model, labeled=lab, unlabeled=unlabeled, train_result=result,
-        previous_cycle_model=None, initial_labeled=lab.clone(), validation=validation,
-        seed=derive_seed(config.seed, 0, 3), batch_size=config.score_batch_size, device=config.device,
+        dataset=dataset,
+        model=result.model,
+        labeled=lab,
+        unlabeled=unlabeled,
+        train_result=result,
+        previous_cycle_model=None,
+        initial_labeled=lab.clone(),
+        validation=validation,
+        seed=derive_seed(config.seed, 0, 3),
+        batch_size=config.score_batch_size,
+        device=config.device,
         progress=progress,
     )
     budget = sizes[1] - sizes[0]
@@ -484,14 +488,11 @@ def first_cycle(config: ALConfig, dataset: ALDataset | None = None, progress: bo
     return FirstCycle(config, dataset, strategy, result, lab, unlabeled, unlabeled[pos], scores, acc, ctx, seconds)
 
 
-def first_cycle_geometry(
-    cycle: FirstCycle, source: str = "embed", boundary_quantile: float = 0.9
-) -> tuple[SelectionGeometry, np.ndarray]:
+def first_cycle_geometry(cycle: FirstCycle, source: str = "embed", boundary_quantile: float = 0.9) -> tuple[SelectionGeometry, np.ndarray]:
     """:func:`selection_geometry` of a first-cycle selection in its own model's feature space,
     relative to the pool it was drawn from (``cycle.unlabeled``).  Also returns the pool
     features ``(N, D)`` (rows in the order of ``cycle.unlabeled``)."""
-    feats = pool_features(cycle.dataset, cycle.unlabeled, cycle.model, source, cycle.config.score_batch_size,
-                          cycle.config.device)
+    feats = pool_features(cycle.dataset, cycle.unlabeled, cycle.model, source, cycle.config.score_batch_size, cycle.config.device)
     pos = positions_in(cycle.unlabeled, cycle.selected)
     labels = cycle.dataset.y_train[cycle.unlabeled].numpy()
     return selection_geometry(feats, labels, pos, boundary_quantile), feats

@@ -47,11 +47,30 @@ from ..strategies import SelectionContext, get_strategy
 from ..training.train import TrainConfig, TrainResult, train_model
 from ..util.checks import check_choice, check_float, check_int
 
-__all__ = ["StudySetting", "LAMBDAS", "SCHEDULES", "labeled_split", "strip_layers", "train_study_model",
-           "disal_scores", "kl_between_states", "moved_state", "averaged_state", "topk_share",
-           "class_mass_share", "running_mean_gap", "study_seed", "run_study", "hypothesis_verdicts",
-           "study_table", "measurement_configs", "measurement_verdicts", "seconds_ratio", "mean_share_by_seed",
-           "split_by_verdict"]
+__all__ = [
+    "StudySetting",
+    "LAMBDAS",
+    "SCHEDULES",
+    "labeled_split",
+    "strip_layers",
+    "train_study_model",
+    "disal_scores",
+    "kl_between_states",
+    "moved_state",
+    "averaged_state",
+    "topk_share",
+    "class_mass_share",
+    "running_mean_gap",
+    "study_seed",
+    "run_study",
+    "hypothesis_verdicts",
+    "study_table",
+    "measurement_configs",
+    "measurement_verdicts",
+    "seconds_ratio",
+    "mean_share_by_seed",
+    "split_by_verdict",
+]
 
 #: λ values of the ablation (DISAL Table 3 and 0).
 LAMBDAS: tuple[float, ...] = (0.0, 0.1, 0.5, 1.0, 2.0)
@@ -99,8 +118,7 @@ class StudySetting:
         self.train_config()
 
     def train_config(self, **changes: Any) -> TrainConfig:
-        kw = dict(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, lr_schedule=self.lr_schedule,
-                  dynamic_weight=self.dynamic_weight)
+        kw = dict(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, lr_schedule=self.lr_schedule, dynamic_weight=self.dynamic_weight)
         kw.update(changes)
         return TrainConfig(**kw)
 
@@ -121,34 +139,48 @@ def strip_layers(model: nn.Module, batchnorm: bool = True, dropout: bool = True)
     (``dropout=False``) replaced by ``nn.Identity`` (in place; returned for chaining).  Without
     both, train-mode and eval-mode forward passes are the same function."""
     for name, child in list(model.named_children()):
-        if (not batchnorm and isinstance(child, nn.modules.batchnorm._BatchNorm)) or (
-                not dropout and isinstance(child, nn.Dropout)):
+        if (not batchnorm and isinstance(child, nn.modules.batchnorm._BatchNorm)) or (not dropout and isinstance(child, nn.Dropout)):
             setattr(model, name, nn.Identity())
         else:
             strip_layers(child, batchnorm, dropout)
     return model
 
 
-def train_study_model(dataset: ALDataset, setting: StudySetting, labeled: torch.Tensor, seed: int, *,
-                      batchnorm: bool = True, dropout: bool = True, checkpoint_epochs: Sequence[int] = (),
-                      on_epoch_end: Callable[[int, nn.Module], None] | None = None,
-                      track_running_mean: bool | None = None, **train_changes: Any) -> TrainResult:
+def train_study_model(
+    dataset: ALDataset,
+    setting: StudySetting,
+    labeled: torch.Tensor,
+    seed: int,
+    *,
+    batchnorm: bool = True,
+    dropout: bool = True,
+    checkpoint_epochs: Sequence[int] = (),
+    on_epoch_end: Callable[[int, nn.Module], None] | None = None,
+    track_running_mean: bool | None = None,
+    **train_changes: Any,
+) -> TrainResult:
     """Train the setting's model (seeded by ``seed``; the same initial weights for every ablation
     of one seed, up to the stripped layers) on ``labeled`` with :func:`altoolkit.training.train.train_model`.
     ``train_changes`` replace TrainConfig fields (``dynamic_weight=0``, ``lr_schedule="cosine"``)."""
     model = build_model(setting.model, dataset.input_shape, dataset.num_classes, seed=derive_seed(seed, 0x09, 1))
     strip_layers(model, batchnorm, dropout)
-    return train_model(model, dataset.x_train[labeled], dataset.y_train[labeled], setting.train_config(**train_changes),
-                       seed=derive_seed(seed, 0x09, 2), to_input=dataset.to_input,
-                       checkpoint_epochs=checkpoint_epochs, on_epoch_end=on_epoch_end,
-                       track_running_mean=track_running_mean, progress=False)
+    return train_model(
+        model,
+        dataset.x_train[labeled],
+        dataset.y_train[labeled],
+        setting.train_config(**train_changes),
+        seed=derive_seed(seed, 0x09, 2),
+        to_input=dataset.to_input,
+        checkpoint_epochs=checkpoint_epochs,
+        on_epoch_end=on_epoch_end,
+        track_running_mean=track_running_mean,
+        progress=False,
+    )
 
 
-def disal_scores(dataset: ALDataset, result: TrainResult, labeled: torch.Tensor, unlabeled: torch.Tensor,
-                 seed: int = 0) -> torch.Tensor:
+def disal_scores(dataset: ALDataset, result: TrainResult, labeled: torch.Tensor, unlabeled: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """DISAL's per-sample score KL(f_{T-1} || f_T) on ``unlabeled``, by the ``disal`` strategy."""
-    ctx = SelectionContext(dataset=dataset, model=result.model, labeled=labeled, unlabeled=unlabeled,
-                           train_result=result, seed=seed)
+    ctx = SelectionContext(dataset=dataset, model=result.model, labeled=labeled, unlabeled=unlabeled, train_result=result, seed=seed)
     return get_strategy("disal").score(ctx)
 
 
@@ -158,16 +190,17 @@ def _model_with(template: nn.Module, state: Mapping[str, torch.Tensor]) -> nn.Mo
     return m.eval()
 
 
-def kl_between_states(template: nn.Module, state_a: Mapping[str, torch.Tensor], state_b: Mapping[str, torch.Tensor],
-                      dataset: ALDataset, indices: torch.Tensor) -> torch.Tensor:
+def kl_between_states(
+    template: nn.Module, state_a: Mapping[str, torch.Tensor], state_b: Mapping[str, torch.Tensor], dataset: ALDataset, indices: torch.Tensor
+) -> torch.Tensor:
     """KL(f_a(x) || f_b(x)) per sample of ``dataset.x_train[indices]`` for two weight states of
     ``template``'s architecture, in eval mode (as DISAL scores)."""
-    return predict_logits([_model_with(template, state_a), _model_with(template, state_b)], dataset.x_train,
-                          dataset.to_input, indices=indices, combine=disal_kl_from_logits)
+    return predict_logits(
+        [_model_with(template, state_a), _model_with(template, state_b)], dataset.x_train, dataset.to_input, indices=indices, combine=disal_kl_from_logits
+    )
 
 
-def moved_state(start: Mapping[str, torch.Tensor], end: Mapping[str, torch.Tensor], keys: Iterable[str]
-                ) -> dict[str, torch.Tensor]:
+def moved_state(start: Mapping[str, torch.Tensor], end: Mapping[str, torch.Tensor], keys: Iterable[str]) -> dict[str, torch.Tensor]:
     """``start`` with the entries ``keys`` taken from ``end`` (e.g. only the last layer moved)."""
     keys = list(keys)
     missing = [k for k in keys if k not in start or k not in end]
@@ -230,8 +263,7 @@ def running_mean_gap(train_mean: torch.Tensor, eval_mean: torch.Tensor, eval_las
     KL(f̄_eval || f_T) (``f_T``: eval-mode predictions after the last epoch)."""
     lt, le, lf = (torch.log(t.double().clamp_min(1e-12)) for t in (train_mean, eval_mean, eval_last))
     kl = lambda p, lp, lq: float((p.double() * (lp - lq)).sum(1).mean())  # noqa: E731
-    return {"kl_train_eval": kl(train_mean, lt, le), "dyn_train": kl(train_mean, lt, lf),
-            "dyn_eval": kl(eval_mean, le, lf)}
+    return {"kl_train_eval": kl(train_mean, lt, le), "dyn_train": kl(train_mean, lt, lf), "dyn_eval": kl(eval_mean, le, lf)}
 
 
 def study_seed(dataset: ALDataset, setting: StudySetting, seed: int) -> dict[str, Any]:
@@ -254,8 +286,7 @@ def study_seed(dataset: ALDataset, setting: StudySetting, seed: int) -> dict[str
     m = setting.average_epochs
     last_epochs = list(range(setting.epochs - m, setting.epochs + 1))  # T-m .. T
     tracker = _EvalMeanTracker(dataset, lab)
-    base = train_study_model(dataset, setting, lab, seed, checkpoint_epochs=last_epochs, on_epoch_end=tracker,
-                             track_running_mean=True)
+    base = train_study_model(dataset, setting, lab, seed, checkpoint_epochs=last_epochs, on_epoch_end=tracker, track_running_mean=True)
 
     def record(key: str, res: TrainResult) -> torch.Tensor:
         # one loop over the pool gives θ_{T-1} and θ_T logits: the KL (as the disal strategy
@@ -271,8 +302,7 @@ def study_seed(dataset: ALDataset, setting: StudySetting, seed: int) -> dict[str
 
     kl_full = record("disal", base)
     rng = np.random.default_rng(derive_seed(seed, 0x09, 3))
-    out["share_random"] = largest_class_share(np.bincount(y_unl[rng.permutation(len(unl))[: setting.budget]].numpy(),
-                                                          minlength=n_cls))
+    out["share_random"] = largest_class_share(np.bincount(y_unl[rng.permutation(len(unl))[: setting.budget]].numpy(), minlength=n_cls))
     # f̄ from train-mode passes (the trainer) vs eval-mode predictions
     eval_last = torch.softmax(predict_logits(base.model, dataset.x_train, dataset.to_input, indices=lab), 1)
     out.update(running_mean_gap(base.running_mean.mean, tracker.mean, eval_last))
@@ -285,8 +315,7 @@ def study_seed(dataset: ALDataset, setting: StudySetting, seed: int) -> dict[str
     for key, parts in parts_of.items():
         if not parts:
             continue
-        kl_part = kl_between_states(base.model, base.prev_state, moved_state(base.prev_state, last_state, parts),
-                                    dataset, unl)
+        kl_part = kl_between_states(base.model, base.prev_state, moved_state(base.prev_state, last_state, parts), dataset, unl)
         out[f"share_{key}"] = topk_share(kl_part, y_unl, setting.budget, n_cls)
         ratio = (kl_part.double() / kl_full.double().clamp_min(1e-30)).numpy()
         name = key.removesuffix("_only")
@@ -309,8 +338,7 @@ def study_seed(dataset: ALDataset, setting: StudySetting, seed: int) -> dict[str
     record("no_dropout", train_study_model(dataset, setting, lab, seed, dropout=False))
     record("plain", train_study_model(dataset, setting, lab, seed, batchnorm=False, dropout=False))
     # λ and the lr schedule (the setting's own value is the baseline run above, not retrained)
-    changes = [(f"lam{v:g}", "dynamic_weight", v) for v in setting.lambdas] + \
-        [(f"sched_{v}", "lr_schedule", v) for v in setting.schedules]
+    changes = [(f"lam{v:g}", "dynamic_weight", v) for v in setting.lambdas] + [(f"sched_{v}", "lr_schedule", v) for v in setting.schedules]
     for key, field_name, value in changes:
         if value == getattr(setting, field_name):
             out.update({f"{p}_{key}": out[f"{p}_disal"] for p in ("share", "mass", "step_norm", "acc")})
@@ -319,8 +347,7 @@ def study_seed(dataset: ALDataset, setting: StudySetting, seed: int) -> dict[str
     return out
 
 
-def run_study(dataset: ALDataset, setting: StudySetting, seeds: Sequence[int], n_jobs: int = 1,
-              progress: bool = True) -> list[dict[str, Any]]:
+def run_study(dataset: ALDataset, setting: StudySetting, seeds: Sequence[int], n_jobs: int = 1, progress: bool = True) -> list[dict[str, Any]]:
     """:func:`study_seed` for every seed (one row per seed, in seed order); ``n_jobs > 1`` runs
     seeds in joblib worker processes with one torch thread each (the rows do not depend on it)."""
     seeds = [check_int("seeds[i]", s, 0) for s in seeds]
@@ -354,32 +381,28 @@ class HypothesisTest:
 
 
 def _tests(setting: StudySetting) -> list[HypothesisTest]:
-    t = [HypothesisTest("collapse", "DISAL's top-k batch is more one-class than a random batch", "share_disal",
-                        "share_random"),
-         HypothesisTest("train_mode_mean", "the train-mode f̄ is further from f_T than an eval-mode f̄ (dynamic loss target)",
-                        "dyn_train", "dyn_eval"),
-         HypothesisTest("train_mode_mean+bn+dropout", "removing BatchNorm and dropout (train mode = eval mode) lowers the share",
-                        "share_disal", "share_plain"),
-         HypothesisTest("dropout", "removing dropout lowers the share", "share_disal", "share_no_dropout"),
-         HypothesisTest("last_layer", "a last-layer shift alone reproduces the collapse (share above random)",
-                        "share_head_only", "share_random"),
-         HypothesisTest("bn_stats", "BatchNorm's running-statistics move alone reproduces the collapse (share above random)",
-                        "share_bn_stats_only", "share_random"),
-         HypothesisTest("averaging", "averaging the KL over the last m epoch pairs lowers the share", "share_disal",
-                        "share_avg_kl"),
-         HypothesisTest("swa", "KL between SWA-averaged weights lowers the share", "share_disal", "share_swa"),
-         HypothesisTest("subset", "scoring a random candidate subset lowers the share", "share_disal", "share_subset")]
+    t = [
+        HypothesisTest("collapse", "DISAL's top-k batch is more one-class than a random batch", "share_disal", "share_random"),
+        HypothesisTest("train_mode_mean", "the train-mode f̄ is further from f_T than an eval-mode f̄ (dynamic loss target)", "dyn_train", "dyn_eval"),
+        HypothesisTest("train_mode_mean+bn+dropout", "removing BatchNorm and dropout (train mode = eval mode) lowers the share", "share_disal", "share_plain"),
+        HypothesisTest("dropout", "removing dropout lowers the share", "share_disal", "share_no_dropout"),
+        HypothesisTest("last_layer", "a last-layer shift alone reproduces the collapse (share above random)", "share_head_only", "share_random"),
+        HypothesisTest(
+            "bn_stats", "BatchNorm's running-statistics move alone reproduces the collapse (share above random)", "share_bn_stats_only", "share_random"
+        ),
+        HypothesisTest("averaging", "averaging the KL over the last m epoch pairs lowers the share", "share_disal", "share_avg_kl"),
+        HypothesisTest("swa", "KL between SWA-averaged weights lowers the share", "share_disal", "share_swa"),
+        HypothesisTest("subset", "scoring a random candidate subset lowers the share", "share_disal", "share_subset"),
+    ]
     if setting.model != "cnn":
         t = [x for x in t if x.name != "bn_stats"]
     else:
         t.insert(3, HypothesisTest("batchnorm", "removing BatchNorm lowers the share", "share_disal", "share_no_bn"))
     if 0.0 in setting.lambdas and setting.dynamic_weight != 0.0:
-        t.append(HypothesisTest("lambda", f"the dynamic loss (λ={setting.dynamic_weight:g}) raises the share over λ=0",
-                                "share_disal", "share_lam0"))
+        t.append(HypothesisTest("lambda", f"the dynamic loss (λ={setting.dynamic_weight:g}) raises the share over λ=0", "share_disal", "share_lam0"))
     for s in setting.schedules:
         if s != setting.lr_schedule:
-            t.append(HypothesisTest(f"schedule_{s}", f"the {setting.lr_schedule} schedule gives a larger share than {s}",
-                                    "share_disal", f"share_sched_{s}"))
+            t.append(HypothesisTest(f"schedule_{s}", f"the {setting.lr_schedule} schedule gives a larger share than {s}", "share_disal", f"share_sched_{s}"))
     return t
 
 
@@ -390,18 +413,22 @@ def hypothesis_verdicts(rows: Sequence[Mapping[str, Any]], setting: StudySetting
     out = {t.name: compare(_col(rows, t.a), _col(rows, t.b), t.claim) for t in _tests(setting)}
     for part, what in (("head", "the last-layer move"), ("bn_stats", "the move of BatchNorm's running statistics")):
         if f"{part}_explained_topk" in rows[0]:
-            out[f"{part}_explains_half"] = verdict([float(r[f"{part}_explained_topk"]) - 0.5 for r in rows],
-                                                   f"{what} alone gives more than half of a top-k sample's KL")
+            out[f"{part}_explains_half"] = verdict(
+                [float(r[f"{part}_explained_topk"]) - 0.5 for r in rows], f"{what} alone gives more than half of a top-k sample's KL"
+            )
     return out
 
 
 def study_table(rows: Sequence[Mapping[str, Any]], setting: StudySetting) -> str:
     """Markdown: one row per variant, mean and min/max over seeds of the top-k batch's largest
     class share, of the KL mass share of the largest pseudo-class and of ‖θ_T − θ_{T-1}‖."""
-    variants = ["random", "disal", "no_bn", "no_dropout", "plain"] + [f"lam{v:g}" for v in setting.lambdas] + \
-        [f"sched_{s}" for s in setting.schedules] + ["head_only", "bias_only", "bn_stats_only", "avg_kl", "swa", "subset"]
-    lines = ["| variant | largest-class share of the batch: mean [min, max] | KL mass of the top pseudo-class | ‖θ_T − θ_T-1‖ |",
-             "|---|---|---|---|"]
+    variants = (
+        ["random", "disal", "no_bn", "no_dropout", "plain"]
+        + [f"lam{v:g}" for v in setting.lambdas]
+        + [f"sched_{s}" for s in setting.schedules]
+        + ["head_only", "bias_only", "bn_stats_only", "avg_kl", "swa", "subset"]
+    )
+    lines = ["| variant | largest-class share of the batch: mean [min, max] | KL mass of the top pseudo-class | ‖θ_T − θ_T-1‖ |", "|---|---|---|---|"]
     for v in variants:
         if f"share_{v}" not in rows[0]:
             continue
@@ -413,8 +440,13 @@ def study_table(rows: Sequence[Mapping[str, Any]], setting: StudySetting) -> str
 
 # ---- item 4: DISAL with each batch rule against random, entropy and DISAL w/o D ----------------
 
-def measurement_configs(base: Any, seeds: Sequence[int], rules: Sequence[str] = ("topk", "balanced", "diverse"),
-                        baselines: Sequence[str] = ("random", "entropy", "disal_no_dynamic")) -> list[Any]:
+
+def measurement_configs(
+    base: Any,
+    seeds: Sequence[int],
+    rules: Sequence[str] = ("topk", "balanced", "diverse"),
+    baselines: Sequence[str] = ("random", "entropy", "disal_no_dynamic"),
+) -> list[Any]:
     """The AL configurations of the measurement: ``baselines`` and DISAL with each batch rule, for
     every seed, on top of ``base`` (an :class:`altoolkit.engine.loop.ALConfig`), for
     :func:`altoolkit.engine.sweep.run_sweep`."""
@@ -439,8 +471,11 @@ def _aulc_by_label(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[int, 
     return out
 
 
-def measurement_verdicts(records: Iterable[Mapping[str, Any]], variants: Sequence[str] = ("disal", "disal+balanced", "disal+diverse"),
-                         references: Sequence[str] = ("random", "entropy", "disal_no_dynamic")) -> dict[tuple[str, str], Verdict]:
+def measurement_verdicts(
+    records: Iterable[Mapping[str, Any]],
+    variants: Sequence[str] = ("disal", "disal+balanced", "disal+diverse"),
+    references: Sequence[str] = ("random", "entropy", "disal_no_dynamic"),
+) -> dict[tuple[str, str], Verdict]:
     """``{(variant, reference): Verdict}`` of "variant's AULC > reference's", paired by seed."""
     aulc = _aulc_by_label(records)
     missing = [m for m in list(variants) + list(references) if m not in aulc]
@@ -464,8 +499,7 @@ def seconds_ratio(records: Iterable[Mapping[str, Any]], reference: str = "random
     return {k: float(np.mean(v)) / ref for k, v in secs.items()}
 
 
-def mean_share_by_seed(records: Iterable[Mapping[str, Any]], y_train: Sequence[int] | np.ndarray | None = None
-                       ) -> dict[str, dict[int, float]]:
+def mean_share_by_seed(records: Iterable[Mapping[str, Any]], y_train: Sequence[int] | np.ndarray | None = None) -> dict[str, dict[int, float]]:
     """``{strategy label: {seed: mean largest-class share of the run's selected batches}}``, the
     per-seed quantity a paired verdict on the collapse of AL runs compares."""
     from ..analysis.selection_balance import record_batch_balance, strategy_label

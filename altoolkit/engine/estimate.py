@@ -72,8 +72,7 @@ def say(seconds: float, what: str) -> str:
     if not math.isfinite(seconds):
         text = f"{what}: no estimate (no measured speed for this model; constants exist for the digits cnn and mlp)"
     else:
-        text = (f"{what}: about {_rounded(seconds)} on {MEASURED_ON} "
-                "(estimate from the measured digits training/t-SNE speed)")
+        text = f"{what}: about {_rounded(seconds)} on {MEASURED_ON} (estimate from the measured digits training/t-SNE speed)"
     print(text)
     return text
 

@@ -38,14 +38,29 @@ from ..training.fresh_model import default_dynamic_weight, derive_seed, train_fr
 from ..training.models import MODEL_REVISION, build_model, check_model
 from ..strategies import SelectionContext, get_strategy, strategy_names
 from ..training.train import TrainConfig, evaluate
-from .record_io import (SidecarError, check_output_file, load_sidecar, loads_strict, lock_file, prune_sidecars,
-                        save_sidecar, write_json)
+from .record_io import SidecarError, check_output_file, load_sidecar, loads_strict, lock_file, prune_sidecars, save_sidecar, write_json
 from ..analysis.selection_balance import selection_diagnostics
 from ..util.checks import check_bool, check_choice, check_device, check_float, check_fraction, check_int
 
-__all__ = ["ALConfig", "TRAIN_KEYS", "PoolPlan", "run_active_learning", "load_record", "load_config_dataset", "plan_pool", "train_cycle",
-           "budget_schedule", "derive_seed", "RECORD_FORMAT", "write_record", "read_sidecar",
-           "check_record_indices", "MAX_SEED", "candidate_subset", "ACCURACY_LABELS"]
+__all__ = [
+    "ALConfig",
+    "TRAIN_KEYS",
+    "PoolPlan",
+    "run_active_learning",
+    "load_record",
+    "load_config_dataset",
+    "plan_pool",
+    "train_cycle",
+    "budget_schedule",
+    "derive_seed",
+    "RECORD_FORMAT",
+    "write_record",
+    "read_sidecar",
+    "check_record_indices",
+    "MAX_SEED",
+    "candidate_subset",
+    "ACCURACY_LABELS",
+]
 
 RECORD_FORMAT = "altoolkit.al_record/1"
 #: Largest seed: numpy seeds (``train_test_split``'s ``random_state``) must be below 2**32.
@@ -55,9 +70,9 @@ MAX_SEED = 2**32 - 1
 ACCURACY_LABELS: dict[str, str] = {
     "test_acc": "final epoch: test accuracy of the model after the last epoch (as DISAL, TOD and AL-GradNorm report)",
     "best_epoch_test_acc": "best epoch: highest test accuracy over the epochs evaluated with eval_every > 0 (the "
-                           "ISAL paper's report as DESIGN.md reads it); it looks at the test set to choose the "
-                           "epoch. dragonlzm/ISAL pycls/core/trainer.py logs BEST_TOP1_ACC from the final "
-                           "epoch's evaluation only, i.e. test_acc",
+    "ISAL paper's report as DESIGN.md reads it); it looks at the test set to choose the "
+    "epoch. dragonlzm/ISAL pycls/core/trainer.py logs BEST_TOP1_ACC from the final "
+    "epoch's evaluation only, i.e. test_acc",
 }
 
 #: Fields added after the record format was fixed; ``to_dict`` leaves them out at their default
@@ -82,8 +97,7 @@ TRAIN_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TrainConf
 # them and ``replace(cfg, epochs=3)`` changes one.
 _TrainKeywords: Any = dataclasses.make_dataclass(
     "_TrainKeywords",
-    [(f.name, dataclasses.InitVar(f.type), field(default=f.default)) for f in dataclasses.fields(TrainConfig)
-     if f.name in TRAIN_KEYS],
+    [(f.name, dataclasses.InitVar(f.type), field(default=f.default)) for f in dataclasses.fields(TrainConfig) if f.name in TRAIN_KEYS],
     init=False,
 )
 
@@ -192,8 +206,9 @@ class ALConfig(_TrainKeywords):
                 setattr(self, name, f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default)
         if train is not None:
             if flat:
-                raise ValueError(f"give the training settings either as train=TrainConfig(...) or as keywords, not both; "
-                                 f"got train= and {', '.join(sorted(flat))}")
+                raise ValueError(
+                    f"give the training settings either as train=TrainConfig(...) or as keywords, not both; got train= and {', '.join(sorted(flat))}"
+                )
             if not isinstance(train, TrainConfig):
                 raise TypeError(f"train must be a TrainConfig, got {type(train).__name__}")
         self._check(train, flat)
@@ -214,16 +229,16 @@ class ALConfig(_TrainKeywords):
         if self.subset_size is not None:
             self.subset_size = check_int("subset_size", self.subset_size, 0)
             if self.step_size is not None and 0 < self.subset_size < self.step_size and self.cycles > 1:
-                raise ValueError(f"subset_size ({self.subset_size}) must be at least step_size ({self.step_size}): "
-                                 "each selection picks step_size samples out of the subset")
+                raise ValueError(
+                    f"subset_size ({self.subset_size}) must be at least step_size ({self.step_size}): each selection picks step_size samples out of the subset"
+                )
         self.warm_start = check_bool("warm_start", self.warm_start)
         self.eval_every = check_int("eval_every", self.eval_every, 0)
         if self.pretrained_weights is not None:
             if not isinstance(self.pretrained_weights, (str, os.PathLike)):
                 raise TypeError(f"pretrained_weights must be a file path, got {self.pretrained_weights!r}")
             if self.model != "resnet18":
-                raise ValueError(f"pretrained_weights applies to model='resnet18' (torchvision's ResNet-18), "
-                                 f"got model={self.model!r}")
+                raise ValueError(f"pretrained_weights applies to model='resnet18' (torchvision's ResNet-18), got model={self.model!r}")
             self.pretrained_weights = str(self.pretrained_weights)
         final = self.initial_fraction + (self.cycles - 1) * self.step_fraction
         if self.initial_size is None and self.step_size is None and final > 1.0 + 1e-9:
@@ -283,8 +298,7 @@ class ALConfig(_TrainKeywords):
 
     def budgets(self, n_pool: int) -> list[int]:
         """Labeled-set size per cycle for a pool of ``n_pool`` samples (fractions or sizes)."""
-        return budget_schedule(n_pool, self.initial_fraction, self.step_fraction, self.cycles,
-                               initial_size=self.initial_size, step_size=self.step_size)
+        return budget_schedule(n_pool, self.initial_fraction, self.step_fraction, self.cycles, initial_size=self.initial_size, step_size=self.step_size)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ALConfig":
@@ -293,8 +307,6 @@ class ALConfig(_TrainKeywords):
         if unknown:
             raise ValueError(f"unknown configuration keys {unknown}; allowed: {sorted(names)}")
         return cls(**d)
-
-
 
 
 def _train_setting(name: str) -> property:
@@ -313,8 +325,9 @@ for _name in TRAIN_KEYS:
     setattr(ALConfig, _name, _train_setting(_name))
 
 
-def budget_schedule(n_pool: int, initial_fraction: float, step_fraction: float, cycles: int, *,
-                    initial_size: int | None = None, step_size: int | None = None) -> list[int]:
+def budget_schedule(
+    n_pool: int, initial_fraction: float, step_fraction: float, cycles: int, *, initial_size: int | None = None, step_size: int | None = None
+) -> list[int]:
     """Labeled-set size at each cycle: ``round((initial + c·step)·n_pool)``, at least 1 and
     strictly increasing, at most ``n_pool``.
 
@@ -329,14 +342,11 @@ def budget_schedule(n_pool: int, initial_fraction: float, step_fraction: float, 
             sizes.append(s)
         if sizes[-1] > n_pool or (len(sizes) > 1 and sizes[-1] <= sizes[-2]):
             raise ValueError(
-                f"the pool of {n_pool} samples is too small for {cycles} cycles with "
-                f"initial_fraction={initial_fraction} and step_fraction={step_fraction}"
+                f"the pool of {n_pool} samples is too small for {cycles} cycles with initial_fraction={initial_fraction} and step_fraction={step_fraction}"
             )
         return sizes
-    first = check_int("initial_size", initial_size, 1) if initial_size is not None else \
-        max(1, int(round(initial_fraction * n_pool)))
-    step = check_int("step_size", step_size, 1) if step_size is not None else \
-        max(1, int(round(step_fraction * n_pool)))
+    first = check_int("initial_size", initial_size, 1) if initial_size is not None else max(1, int(round(initial_fraction * n_pool)))
+    step = check_int("step_size", step_size, 1) if step_size is not None else max(1, int(round(step_fraction * n_pool)))
     sizes = [first + c * step for c in range(cycles)]
     if sizes[-1] > n_pool:
         raise ValueError(
@@ -383,8 +393,7 @@ def load_record(path: str | os.PathLike) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ValueError(
-            f"results file {str(p)!r} is not an altoolkit record (binary, not UTF-8 JSON text); "
-            "choose another --out (nothing was overwritten)"
+            f"results file {str(p)!r} is not an altoolkit record (binary, not UTF-8 JSON text); choose another --out (nothing was overwritten)"
         ) from None
     try:
         rec = loads_strict(text)
@@ -394,10 +403,7 @@ def load_record(path: str | os.PathLike) -> dict[str, Any]:
             "altoolkit record. Choose another --out (nothing was overwritten)."
         ) from exc
     if not isinstance(rec, dict) or rec.get("format") != RECORD_FORMAT:
-        raise ValueError(
-            f"results file {str(p)!r} is not an altoolkit record (format {RECORD_FORMAT!r}); "
-            "choose another --out (nothing was overwritten)"
-        )
+        raise ValueError(f"results file {str(p)!r} is not an altoolkit record (format {RECORD_FORMAT!r}); choose another --out (nothing was overwritten)")
     return rec
 
 
@@ -445,9 +451,7 @@ class PoolPlan:
 def plan_pool(config: ALConfig, n_pool: int) -> PoolPlan:
     """The seeded split of a pool of ``n_pool`` samples for ``config`` (see :class:`PoolPlan`)."""
     if config.validation_size >= n_pool:
-        raise ValueError(
-            f"validation_size must be smaller than the pool ({n_pool} samples), got {config.validation_size}"
-        )
+        raise ValueError(f"validation_size must be smaller than the pool ({n_pool} samples), got {config.validation_size}")
     validation_idx: list[int] = []
     available = np.arange(n_pool)
     if config.validation_size:
@@ -461,12 +465,12 @@ def plan_pool(config: ALConfig, n_pool: int) -> PoolPlan:
 
 
 def _build_cycle_model(config: ALConfig, dataset: ALDataset, seed: int | None):
-    return build_model(config.model, dataset.input_shape, dataset.num_classes, seed=seed,
-                       pretrained_weights=config.pretrained_weights)
+    return build_model(config.model, dataset.input_shape, dataset.num_classes, seed=seed, pretrained_weights=config.pretrained_weights)
 
 
-def train_cycle(config: ALConfig, dataset: ALDataset, labeled: torch.Tensor, cycle: int, strategy,
-                progress: bool = False, init_state: dict[str, torch.Tensor] | None = None):
+def train_cycle(
+    config: ALConfig, dataset: ALDataset, labeled: torch.Tensor, cycle: int, strategy, progress: bool = False, init_state: dict[str, torch.Tensor] | None = None
+):
     """Train cycle ``cycle``'s model on ``labeled``, seeded by ``(seed, cycle)``, keeping the
     checkpoints ``strategy`` needs: from a fresh initialisation, or from ``init_state`` (the
     previous cycle's final weights, ``warm_start``) with a fresh optimiser and schedule.
@@ -483,12 +487,22 @@ def train_cycle(config: ALConfig, dataset: ALDataset, labeled: torch.Tensor, cyc
     if auxiliary is not None:
         pool = plan_pool(config, dataset.n_train).unlabeled(dataset.n_train, labeled)
         unsupervised = {"auxiliary": auxiliary, "unlabeled_x": dataset.x_train[pool]}
-    return train_fresh(config.model, dataset, labeled, tcfg, config.seed, cycle,
-                       init_state=init_state, pretrained_weights=config.pretrained_weights,
-                       eval_data=(dataset.x_test, dataset.y_test) if config.eval_every else None,
-                       eval_every=config.eval_every or 1,
-                       checkpoint_epochs=strategy.checkpoint_epochs(tcfg.epochs), progress=progress,
-                       desc=f"{config.strategy} cycle {cycle} train", **unsupervised)
+    return train_fresh(
+        config.model,
+        dataset,
+        labeled,
+        tcfg,
+        config.seed,
+        cycle,
+        init_state=init_state,
+        pretrained_weights=config.pretrained_weights,
+        eval_data=(dataset.x_test, dataset.y_test) if config.eval_every else None,
+        eval_every=config.eval_every or 1,
+        checkpoint_epochs=strategy.checkpoint_epochs(tcfg.epochs),
+        progress=progress,
+        desc=f"{config.strategy} cycle {cycle} train",
+        **unsupervised,
+    )
 
 
 def run_active_learning(
@@ -543,8 +557,7 @@ def run_active_learning(
         return _run(config, out_path, dataset, progress, on_cycle_end)
 
 
-def write_record(out_path: Path, record: dict[str, Any], sidecars: dict[str, Any] | None = None,
-                 cycle: int | None = None) -> None:
+def write_record(out_path: Path, record: dict[str, Any], sidecars: dict[str, Any] | None = None, cycle: int | None = None) -> None:
     """Write ``record`` to ``out_path`` with its sidecars as one crash-consistent unit.
 
     ``sidecars`` maps a kind (``"model"``, ``"warm_start"``, ...) to a ``torch.save``-able object
@@ -573,11 +586,11 @@ def read_sidecar(out_path: Path, record: dict[str, Any], kind: str, cycle: int |
     naming the file when it is missing, corrupt, or (with ``cycle``) from another cycle."""
     ref = (record.get("sidecars") or {}).get(kind)
     if ref is None:
-        raise SidecarError(f"record {str(out_path)!r} names no {kind} sidecar (written by an older altoolkit?)",
-                           out_path)
+        raise SidecarError(f"record {str(out_path)!r} names no {kind} sidecar (written by an older altoolkit?)", out_path)
     if cycle is not None and ref.get("cycle") != cycle:
-        raise SidecarError(f"{kind} sidecar {ref.get('file')!r} of {str(out_path)!r} is from cycle "
-                           f"{ref.get('cycle')}, the resumed run needs cycle {cycle}", out_path)
+        raise SidecarError(
+            f"{kind} sidecar {ref.get('file')!r} of {str(out_path)!r} is from cycle {ref.get('cycle')}, the resumed run needs cycle {cycle}", out_path
+        )
     return load_sidecar(out_path, ref, kind)
 
 
@@ -613,8 +626,7 @@ def check_record_indices(record: dict[str, Any], plan: PoolPlan, n_pool: int, n_
         raise ValueError(f"{where}: 'finished' is {record.get('finished')!r} with {len(cycles)} of {n_cycles} cycles")
 
 
-def _previous_state(config: ALConfig, dataset: ALDataset, record: dict[str, Any], out_path: Path,
-                    strategy) -> dict[str, torch.Tensor]:
+def _previous_state(config: ALConfig, dataset: ALDataset, record: dict[str, Any], out_path: Path, strategy) -> dict[str, torch.Tensor]:
     """The final weights of the last finished cycle, from the record's verified "model" sidecar.
 
     When the sidecar is missing or corrupt, a run without warm start retrains that cycle from its
@@ -628,9 +640,11 @@ def _previous_state(config: ALConfig, dataset: ALDataset, record: dict[str, Any]
         return state
     except (SidecarError, RuntimeError) as exc:
         if config.warm_start:
-            raise SidecarError(f"{exc}; a warm-started run cannot rebuild cycle {done - 1}'s weights without "
-                               "the earlier cycles' weights: restore the file or start over with another --out",
-                               out_path) from exc
+            raise SidecarError(
+                f"{exc}; a warm-started run cannot rebuild cycle {done - 1}'s weights without "
+                "the earlier cycles' weights: restore the file or start over with another --out",
+                out_path,
+            ) from exc
         warnings.warn(f"{exc}; retraining cycle {done - 1}'s model from its seeds to resume", UserWarning, stacklevel=3)
         labeled = list(record["initial_labeled"])
         for entry in record["cycles"][: done - 1]:
@@ -639,8 +653,9 @@ def _previous_state(config: ALConfig, dataset: ALDataset, record: dict[str, Any]
         return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def _run(config: ALConfig, out_path: Path | None, dataset: ALDataset | None, progress: bool,
-         on_cycle_end: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+def _run(
+    config: ALConfig, out_path: Path | None, dataset: ALDataset | None, progress: bool, on_cycle_end: Callable[[dict[str, Any]], None] | None
+) -> dict[str, Any]:
     strategy = get_strategy(config.strategy, **config.strategy_options)
     record: dict[str, Any] | None = None
     config_dict = json.loads(json.dumps(config.to_dict()))
@@ -706,8 +721,7 @@ def _run(config: ALConfig, out_path: Path | None, dataset: ALDataset | None, pro
             record["strategy"]["peeks_at_test_data"] = True
     elif record["initial_labeled"] != initial or record.get("budgets") != sizes:
         raise ValueError(
-            f"results file {str(out_path)!r} was made from a different dataset or pool "
-            "(its initial labeled set does not match); choose another --out"
+            f"results file {str(out_path)!r} was made from a different dataset or pool (its initial labeled set does not match); choose another --out"
         )
     else:
         check_record_indices(record, plan, n_pool, config.cycles, out_path)
@@ -730,8 +744,7 @@ def _run(config: ALConfig, out_path: Path | None, dataset: ALDataset | None, pro
         previous_model.load_state_dict(previous_state)
         previous_model.eval()
 
-    cycle_bar = tqdm(range(done, config.cycles), desc=f"{config.strategy} seed {config.seed}",
-                     disable=not progress, initial=done, total=config.cycles)
+    cycle_bar = tqdm(range(done, config.cycles), desc=f"{config.strategy} seed {config.seed}", disable=not progress, initial=done, total=config.cycles)
     for c in cycle_bar:
         lab = torch.tensor(labeled, dtype=torch.long)
         if len(labeled) != sizes[c]:
@@ -790,8 +803,7 @@ def _run(config: ALConfig, out_path: Path | None, dataset: ALDataset | None, pro
         labeled.extend(selected)
         record["finished"] = finished
         if out_path is not None:
-            write_record(out_path, record, {"model": previous_state if keep_weights and not finished else None},
-                         cycle=c)
+            write_record(out_path, record, {"model": previous_state if keep_weights and not finished else None}, cycle=c)
         previous_model = result.model
         cycle_bar.set_postfix(labeled=len(labeled), acc=f"{acc:.3f}")
         if on_cycle_end is not None:

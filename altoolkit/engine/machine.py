@@ -15,7 +15,14 @@ __all__ = ["describe", "MACHINE_FIELDS"]
 
 #: The fields of :func:`describe`, in the order RESULTS.md prints them.
 MACHINE_FIELDS: tuple[str, ...] = (
-    "altoolkit", "python", "torch", "numpy", "cpu_capability", "threads", "interop_threads", "device",
+    "altoolkit",
+    "python",
+    "torch",
+    "numpy",
+    "cpu_capability",
+    "threads",
+    "interop_threads",
+    "device",
 )
 
 

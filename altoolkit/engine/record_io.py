@@ -169,10 +169,7 @@ def dumps_strict(obj: Any, what: str = "record", **kwargs: Any) -> str:
     """``json.dumps(obj, allow_nan=False)``; a NaN/infinity raises ``ValueError`` naming its field."""
     bad = find_non_finite(obj)
     if bad is not None:
-        raise ValueError(
-            f"{what} field {bad} is not a finite number; records are strict JSON (no NaN or "
-            "Infinity), nothing was written"
-        )
+        raise ValueError(f"{what} field {bad} is not a finite number; records are strict JSON (no NaN or Infinity), nothing was written")
     return json.dumps(obj, allow_nan=False, **kwargs)
 
 
@@ -201,8 +198,7 @@ class FileLockedError(RuntimeError):
         self.pid = pid
         who = f"pid {pid}" if pid is not None else "a process that has not written its pid yet"
         super().__init__(
-            f"{str(path)!r} is in use by another run ({who}, lock file {str(_lock_path(path))!r}); "
-            "wait for it to finish or stop it, or choose another file"
+            f"{str(path)!r} is in use by another run ({who}, lock file {str(_lock_path(path))!r}); wait for it to finish or stop it, or choose another file"
         )
 
 
@@ -240,10 +236,7 @@ class FileLock:
             try:
                 fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             except OSError as exc:
-                raise ValueError(
-                    f"cannot create the lock file {str(self.lock_path)!r} ({exc.strerror or exc}); "
-                    "is the folder writable?"
-                ) from exc
+                raise ValueError(f"cannot create the lock file {str(self.lock_path)!r} ({exc.strerror or exc}); is the folder writable?") from exc
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
@@ -351,13 +344,12 @@ def load_sidecar(record_path: str | os.PathLike, ref: Any, kind: str = "sidecar"
     try:
         raw = p.read_bytes()
     except OSError as exc:
-        raise SidecarError(f"{kind} sidecar {str(p)!r} named by {str(rp)!r} cannot be read "
-                           f"({exc.strerror or exc})", p) from exc
+        raise SidecarError(f"{kind} sidecar {str(p)!r} named by {str(rp)!r} cannot be read ({exc.strerror or exc})", p) from exc
     digest = hashlib.sha256(raw).hexdigest()
     if digest != ref["sha256"]:
         raise SidecarError(
-            f"{kind} sidecar {str(p)!r} is corrupt: its SHA-256 {digest[:16]}… differs from the "
-            f"{ref['sha256'][:16]}… recorded in {str(rp)!r}", p)
+            f"{kind} sidecar {str(p)!r} is corrupt: its SHA-256 {digest[:16]}… differs from the {ref['sha256'][:16]}… recorded in {str(rp)!r}", p
+        )
     try:
         return torch.load(io.BytesIO(raw), weights_only=True)
     except Exception as exc:

@@ -205,8 +205,9 @@ class SweepSpec:
                 options = self.strategy_options.get(strategy, options)
                 for lam in self._lambdas_for(strategy):
                     for seed in self.seeds:
-                        cfg = dataclasses.replace(self.base, dataset=ds, strategy=strategy, strategy_options=dict(options),
-                                                  seed=seed, dynamic_weight=lam, **over)
+                        cfg = dataclasses.replace(
+                            self.base, dataset=ds, strategy=strategy, strategy_options=dict(options), seed=seed, dynamic_weight=lam, **over
+                        )
                         h = config_hash(cfg)
                         if h not in seen:
                             seen.add(h)
@@ -292,8 +293,7 @@ def _install_plugins(plugins: dict[str, dict[str, Any]] | None) -> None:
         DATASET_REGISTRY.install(plugins.get("dataset", {}))
 
 
-def _run_config(config_dict: dict[str, Any], out: str, restore_threads: bool,
-                plugins: dict[str, dict[str, Any]] | None = None) -> tuple[Any, ...]:
+def _run_config(config_dict: dict[str, Any], out: str, restore_threads: bool, plugins: dict[str, dict[str, Any]] | None = None) -> tuple[Any, ...]:
     """Run (or resume) one configuration in the current process; never raises.
 
     Returns ``("ok", record, warnings)`` (the distinct warnings the run issued, as
@@ -405,8 +405,7 @@ def run_sweep(
     if scheduler is not None and backend != "dask":
         raise ValueError(f'scheduler= is only used with backend="dask" (got backend={backend!r})')
     if backend == "dask" and scheduler is None:
-        raise ValueError('backend="dask" needs scheduler=: an address such as "tcp://127.0.0.1:8786", '
-                         "a dask.distributed.Client or a LocalCluster")
+        raise ValueError('backend="dask" needs scheduler=: an address such as "tcp://127.0.0.1:8786", a dask.distributed.Client or a LocalCluster')
     out = Path(out_dir).resolve()  # workers may run in another folder: give them absolute paths
     if out.exists() and not out.is_dir():
         raise ValueError(f"out_dir (--out-dir) {str(out_dir)!r} is a file, not a folder; give a folder for the records")
@@ -463,8 +462,7 @@ def run_sweep(
             from joblib import Parallel, delayed
 
             parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered")
-            for h, outcome in parallel(delayed(_tagged_run)(h, *args[h], os.getpid(), plugins[h], list(sys.path))
-                                       for h in todo):
+            for h, outcome in parallel(delayed(_tagged_run)(h, *args[h], os.getpid(), plugins[h], list(sys.path)) for h in todo):
                 collect(h, outcome)
         elif todo and backend == "dask":
             from dask.distributed import as_completed
@@ -472,8 +470,7 @@ def run_sweep(
             client, owned = _dask_client(scheduler)
             try:
                 parent = (socket.gethostname(), os.getpid())
-                futures = {client.submit(_run_config_watched, *args[h], parent, plugins[h],
-                                         key=f"altoolkit-run-{h}-{uuid.uuid4().hex[:8]}"): h for h in todo}
+                futures = {client.submit(_run_config_watched, *args[h], parent, plugins[h], key=f"altoolkit-run-{h}-{uuid.uuid4().hex[:8]}"): h for h in todo}
                 for fut in as_completed(futures):
                     h = futures[fut]
                     if fut.status == "error":  # the worker died or the task could not be run
@@ -517,9 +514,9 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _watch_parent(parent_pid: int, on_gone, stop: threading.Event | None = None,
-                  interval: float = 0.5) -> threading.Thread:
+def _watch_parent(parent_pid: int, on_gone, stop: threading.Event | None = None, interval: float = 0.5) -> threading.Thread:
     """A daemon thread that calls ``on_gone()`` once process ``parent_pid`` is gone."""
+
     def watch() -> None:
         while not (stop is not None and stop.is_set()):
             if os.getppid() != parent_pid and not _alive(parent_pid):
@@ -535,9 +532,14 @@ def _watch_parent(parent_pid: int, on_gone, stop: threading.Event | None = None,
 _WATCHED_PARENT: int | None = None
 
 
-def _tagged_run(h: str, config_dict: dict[str, Any], out: str, parent_pid: int | None = None,
-                plugins: dict[str, dict[str, Any]] | None = None,
-                sys_path: list[str] | None = None) -> tuple[str, tuple[Any, ...]]:
+def _tagged_run(
+    h: str,
+    config_dict: dict[str, Any],
+    out: str,
+    parent_pid: int | None = None,
+    plugins: dict[str, dict[str, Any]] | None = None,
+    sys_path: list[str] | None = None,
+) -> tuple[str, tuple[Any, ...]]:
     """joblib task: the run's outcome with its hash (results arrive in completion order).
 
     The worker process exits (``os._exit``) as soon as ``parent_pid``, the sweep's process, is
@@ -560,8 +562,7 @@ class ParentGone(BaseException):
     """Raised inside a Dask task whose sweep process is gone (see :func:`_run_config_watched`)."""
 
 
-def _run_config_watched(config_dict: dict[str, Any], out: str, parent: tuple[str, int],
-                        plugins: dict[str, dict[str, Any]] | None = None) -> tuple[Any, ...]:
+def _run_config_watched(config_dict: dict[str, Any], out: str, parent: tuple[str, int], plugins: dict[str, dict[str, Any]] | None = None) -> tuple[Any, ...]:
     """Dask task: :func:`_run_config`, aborted when the sweep's process ``parent`` (host, pid) is
     gone.  The worker belongs to the cluster and lives on; only this run stops (its record keeps
     the finished cycles and its lock is released), at the next Python instruction of the run."""

@@ -90,8 +90,7 @@ def list_images(folder: str | os.PathLike) -> list[str]:
     found = sorted(
         p.relative_to(root).as_posix()
         for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not any(
-            part.startswith(".") for part in p.relative_to(root).parts)
+        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
     if not found:
         raise ValueError(f"image folder {root} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
@@ -102,8 +101,7 @@ def _read_folder(root: Path, relpaths: Sequence[str], size, channels: int, progr
     from PIL import Image
 
     paths = [root / r for r in relpaths]
-    return _read_images(range(len(paths)), lambda i: Image.open(paths[i]), lambda i: paths[i], size,
-                        channels, what, progress, what)
+    return _read_images(range(len(paths)), lambda i: Image.open(paths[i]), lambda i: paths[i], size, channels, what, progress, what)
 
 
 # --------------------------------------------------------------------------- digits demo
@@ -120,8 +118,7 @@ class DigitsDemo:
     classes: tuple[str, ...]
 
 
-def write_digits_demo(folder: str | os.PathLike, seed: int = 0, heldout_fraction: float = 0.25,
-                      max_images: int | None = None) -> DigitsDemo:
+def write_digits_demo(folder: str | os.PathLike, seed: int = 0, heldout_fraction: float = 0.25, max_images: int | None = None) -> DigitsDemo:
     """Write scikit-learn's 8x8 digits as grayscale PNGs: ``folder/heldout/<digit>/*.png`` (a
     stratified ``heldout_fraction``), ``folder/unlabeled/*.png`` (the rest, names that do not
     reveal the class) and ``folder/truth.csv`` (the pool's true labels, for simulated clicks).
@@ -272,9 +269,17 @@ class LabelingProject:
             mean, std = _channel_stats(pool)
         # The pool's labels are unknown: y_train holds 0 as a placeholder and is overwritten with the
         # stored labels of the labelled items before any training (see dataset()).
-        self.data = from_arrays(pool, torch.zeros(len(items), dtype=torch.long), x_heldout, y_heldout,
-                                num_classes=len(classes), name=self.folder.name or "labeling",
-                                class_names=classes, mean=mean, std=std)
+        self.data = from_arrays(
+            pool,
+            torch.zeros(len(items), dtype=torch.long),
+            x_heldout,
+            y_heldout,
+            num_classes=len(classes),
+            name=self.folder.name or "labeling",
+            class_names=classes,
+            mean=mean,
+            std=std,
+        )
         self.classes = tuple(self.data.class_names)
         self.store = LabelStore(self.folder, classes=self.classes, annotator=annotator)
         self._previous_model = None
@@ -311,12 +316,11 @@ class LabelingProject:
             held = Path(heldout_dir).expanduser()
             if not held.is_dir():
                 raise FileNotFoundError(
-                    f"held-out folder {held} does not exist; it needs one sub-folder per class:\n"
-                    f"    {held}/<class_a>/img1.png\n    {held}/<class_b>/img2.png")
+                    f"held-out folder {held} does not exist; it needs one sub-folder per class:\n    {held}/<class_a>/img1.png\n    {held}/<class_b>/img2.png"
+                )
             found = sorted(p.name for p in held.iterdir() if p.is_dir() and not p.name.startswith("."))
             if len(found) < 2:
-                raise ValueError(f"held-out folder {held} has {len(found)} class sub-folders ({found}); "
-                                 "it needs one per class, at least 2")
+                raise ValueError(f"held-out folder {held} has {len(found)} class sub-folders ({found}); it needs one per class, at least 2")
             if classes is not None and list(classes) != found:
                 raise ValueError(f"classes {list(classes)} differ from the held-out sub-folders {found}")
             classes = found
@@ -350,11 +354,13 @@ class LabelingProject:
     # ------------------------------------------------------------------ state
 
     def __repr__(self) -> str:
-        return (f"LabelingProject(pool={len(self.items)} images of shape {self.data.input_shape}, "
-                f"classes={len(self.classes)}, held-out={self.data.n_test}, "
-                f"labels={self.store.num_labels()}, skipped={len(self.store.skipped())}, "
-                f"batches={len(self.store.batches())}, strategy={self.strategy.name!r}, "
-                f"store={str(self.store.path)!r})")
+        return (
+            f"LabelingProject(pool={len(self.items)} images of shape {self.data.input_shape}, "
+            f"classes={len(self.classes)}, held-out={self.data.n_test}, "
+            f"labels={self.store.num_labels()}, skipped={len(self.store.skipped())}, "
+            f"batches={len(self.store.batches())}, strategy={self.strategy.name!r}, "
+            f"store={str(self.store.path)!r})"
+        )
 
     def labeled(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Pool positions of the labelled items (sorted) and their labels (class indices), from
@@ -397,8 +403,15 @@ class LabelingProject:
         cycle = len(self.store.batches()) if cycle is None else check_int("cycle", cycle, 0)
         ds = self.dataset()
         result = train_fresh(
-            self.model_name, ds, pos, self.config, self.seed, cycle, labels=lab,
-            checkpoint_epochs=self.strategy.checkpoint_epochs(self.config.epochs), progress=self.progress,
+            self.model_name,
+            ds,
+            pos,
+            self.config,
+            self.seed,
+            cycle,
+            labels=lab,
+            checkpoint_epochs=self.strategy.checkpoint_epochs(self.config.epochs),
+            progress=self.progress,
             desc=f"cycle {cycle}: train on {len(pos)} labels",
         )
         acc = evaluate(result.model, ds.x_test, ds.y_test, ds.to_input, device=self.config.device) if ds.n_test else None
@@ -425,9 +438,14 @@ class LabelingProject:
         k = min(k, len(candidates))
         cycle = len(self.store.batches())
         pos, lab = self.labeled()
-        info: dict[str, Any] = {"n_labeled": int(len(pos)), "model": self.model_name, "epochs": self.config.epochs,
-                                "dynamic_weight": self.config.dynamic_weight, "seed": self.seed,
-                                "options": self.strategy.options()}
+        info: dict[str, Any] = {
+            "n_labeled": int(len(pos)),
+            "model": self.model_name,
+            "epochs": self.config.epochs,
+            "dynamic_weight": self.config.dynamic_weight,
+            "seed": self.seed,
+            "options": self.strategy.options(),
+        }
         if len(torch.unique(lab)) < 2:
             order = np.random.default_rng(derive_seed(self.seed, cycle, 0xC0)).permutation(len(candidates))[:k]
             chosen = candidates[torch.from_numpy(order)]
@@ -440,10 +458,17 @@ class LabelingProject:
             t1 = time.perf_counter()
             ds = self.dataset()
             ctx = SelectionContext(
-                dataset=ds, model=result.model, labeled=pos, unlabeled=candidates, train_result=result,
-                previous_cycle_model=self._previous_model, initial_labeled=self._first_labels(),
+                dataset=ds,
+                model=result.model,
+                labeled=pos,
+                unlabeled=candidates,
+                train_result=result,
+                previous_cycle_model=self._previous_model,
+                initial_labeled=self._first_labels(),
                 validation=(ds.x_test, ds.y_test) if ds.n_test else None,
-                seed=derive_seed(self.seed, cycle, 3), device=self.config.device, progress=self.progress,
+                seed=derive_seed(self.seed, cycle, 3),
+                device=self.config.device,
+                progress=self.progress,
             )
             if self.strategy.scores_per_sample():
                 all_scores = self.strategy.score(ctx)
@@ -455,8 +480,7 @@ class LabelingProject:
             chosen = candidates[sel]
             self._previous_model = result.model
             name = self.strategy.name
-            info.update(cold_start=False, test_acc=acc, train_seconds=t1 - t0,
-                        score_seconds=time.perf_counter() - t1)
+            info.update(cold_start=False, test_acc=acc, train_seconds=t1 - t0, score_seconds=time.perf_counter() - t1)
         batch, _created = self.store.create_batch([self.items[int(p)] for p in chosen], scores, name, info)
         return batch
 
@@ -475,11 +499,17 @@ class LabelingProject:
         labels, skipped = self.store.labels(), self.store.skipped()
         rows = []
         for b in self.store.batches():
-            rows.append({
-                "cycle": b.cycle, "strategy": b.strategy, "size": len(b),
-                "n_labeled": b.info.get("n_labeled"), "test_acc": b.info.get("test_acc"),
-                "labeled": sum(i in labels for i in b.items), "skipped": sum(i in skipped for i in b.items),
-            })
+            rows.append(
+                {
+                    "cycle": b.cycle,
+                    "strategy": b.strategy,
+                    "size": len(b),
+                    "n_labeled": b.info.get("n_labeled"),
+                    "test_acc": b.info.get("test_acc"),
+                    "labeled": sum(i in labels for i in b.items),
+                    "skipped": sum(i in skipped for i in b.items),
+                }
+            )
         return rows
 
 

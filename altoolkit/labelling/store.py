@@ -219,17 +219,13 @@ class LabelStore:
             if not create:
                 raise FileNotFoundError(f"no label store at {p} (pass create=True to start one)")
             if classes is None:
-                raise ValueError(
-                    f"creating a new label store at {p} needs classes=[...] (the class names, "
-                    "in the order the model uses them)"
-                )
+                raise ValueError(f"creating a new label store at {p} needs classes=[...] (the class names, in the order the model uses them)")
             p.parent.mkdir(parents=True, exist_ok=True)
         else:
             self._check_magic(p)
         self._lock = threading.RLock()
         try:
-            self._conn = sqlite3.connect(str(p), timeout=float(timeout), isolation_level=None,
-                                         check_same_thread=False)
+            self._conn = sqlite3.connect(str(p), timeout=float(timeout), isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             raise LabelStoreError(f"cannot open the label store {p}: {exc}", p) from exc
         try:
@@ -297,15 +293,12 @@ class LabelStore:
             tables.discard("sqlite_sequence")
             if not tables:
                 if classes is None:
-                    raise ValueError(
-                        f"the label store {self.path} is empty; opening it needs classes=[...]"
-                    )
+                    raise ValueError(f"the label store {self.path} is empty; opening it needs classes=[...]")
                 c.executescript_in_tx(_SCHEMA)
                 now = repr(time.time())
                 c.executemany(
                     "INSERT INTO meta (key, value) VALUES (?, ?)",
-                    [("format", STORE_FORMAT), ("schema_version", str(SCHEMA_VERSION)),
-                     ("classes", json.dumps(list(classes))), ("created", now)],
+                    [("format", STORE_FORMAT), ("schema_version", str(SCHEMA_VERSION)), ("classes", json.dumps(list(classes))), ("created", now)],
                 )
                 return classes
             meta = {}
@@ -320,9 +313,7 @@ class LabelStore:
             try:
                 version = int(meta.get("schema_version", ""))
             except ValueError as exc:
-                raise LabelStoreError(
-                    f"the label store {self.path} has an unreadable schema_version "
-                    f"{meta.get('schema_version')!r}", self.path) from exc
+                raise LabelStoreError(f"the label store {self.path} has an unreadable schema_version {meta.get('schema_version')!r}", self.path) from exc
             if version > SCHEMA_VERSION:
                 raise LabelStoreError(
                     f"the label store {self.path} has schema version {version}, written by a newer "
@@ -331,9 +322,7 @@ class LabelStore:
                 )
             missing = {"events", "state", "batches", "batch_items"} - tables
             if missing:
-                raise LabelStoreError(
-                    f"the label store {self.path} is incomplete (missing tables: "
-                    f"{', '.join(sorted(missing))})", self.path)
+                raise LabelStoreError(f"the label store {self.path} is incomplete (missing tables: {', '.join(sorted(missing))})", self.path)
             stored = self._stored_classes(meta.get("classes"))
             if classes is not None and classes != stored:
                 raise ValueError(
@@ -352,8 +341,9 @@ class LabelStore:
             value = None
         if not isinstance(value, list) or not value or not all(isinstance(c, str) for c in value):
             raise LabelStoreError(
-                f"the label store {self.path} has unreadable metadata: 'classes' must be a JSON list of "
-                f"class names, got {text!r}. Restore it from a backup.", self.path)
+                f"the label store {self.path} has unreadable metadata: 'classes' must be a JSON list of class names, got {text!r}. Restore it from a backup.",
+                self.path,
+            )
         return tuple(value)
 
     # ------------------------------------------------------------------ plumbing
@@ -366,9 +356,7 @@ class LabelStore:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
-                raise LabelStoreError(
-                    f"the label store {self.path} stayed locked by another writer: {exc}", self.path
-                ) from exc
+                raise LabelStoreError(f"the label store {self.path} stayed locked by another writer: {exc}", self.path) from exc
             try:
                 yield _Tx(self._conn)
             except BaseException:
@@ -402,9 +390,11 @@ class LabelStore:
     def __repr__(self) -> str:
         if self._conn is None:
             return f"LabelStore({str(self.path)!r}, closed)"
-        return (f"LabelStore({str(self.path)!r}, classes={len(self.classes)}, "
-                f"labels={self.num_labels()}, skipped={len(self.skipped())}, "
-                f"batches={len(self.batches())})")
+        return (
+            f"LabelStore({str(self.path)!r}, classes={len(self.classes)}, "
+            f"labels={self.num_labels()}, skipped={len(self.skipped())}, "
+            f"batches={len(self.batches())})"
+        )
 
     @property
     def schema_version(self) -> int:
@@ -458,8 +448,7 @@ class LabelStore:
             self._refresh_state(c, item)
             return int(cur.lastrowid)
 
-    def label(self, item: str, label: str, batch: Batch | int | None = None,
-              only_if_pending: bool = False) -> int | None:
+    def label(self, item: str, label: str, batch: Batch | int | None = None, only_if_pending: bool = False) -> int | None:
         """Record that ``item`` is of class ``label``; committed before returning.
 
         Labelling an item again replaces its label (both clicks stay in the log).  With
@@ -526,9 +515,7 @@ class LabelStore:
 
     def events(self, since: int = 0) -> list[Event]:
         """The log, oldest first (events with ``seq > since``)."""
-        rows = self._read(
-            "SELECT seq, item, action, label, target, annotator, batch, created FROM events "
-            "WHERE seq > ? ORDER BY seq", (int(since),))
+        rows = self._read("SELECT seq, item, action, label, target, annotator, batch, created FROM events WHERE seq > ? ORDER BY seq", (int(since),))
         return [Event(*r) for r in rows]
 
     # ------------------------------------------------------------------ batches
@@ -541,11 +528,8 @@ class LabelStore:
         except (TypeError, ValueError):
             meta = None
         if not isinstance(meta, dict):
-            raise LabelStoreError(
-                f"the label store {self.path} has unreadable metadata: batch {bid}'s info must be a JSON "
-                f"object, got {info!r}", self.path)
-        return Batch(int(bid), int(cycle), strategy, tuple(i for i, _ in items),
-                     tuple(s for _, s in items), float(created), meta)
+            raise LabelStoreError(f"the label store {self.path} has unreadable metadata: batch {bid}'s info must be a JSON object, got {info!r}", self.path)
+        return Batch(int(bid), int(cycle), strategy, tuple(i for i, _ in items), tuple(s for _, s in items), float(created), meta)
 
     def batches(self) -> list[Batch]:
         """Every labelling batch, oldest first."""
@@ -557,8 +541,8 @@ class LabelStore:
         if not isinstance(batch, Batch):
             raise TypeError(f"batch must be a Batch, got {type(batch).__name__}")
         rows = self._read(
-            "SELECT b.item FROM batch_items AS b LEFT JOIN state AS s ON s.item = b.item "
-            "WHERE b.batch = ? AND s.item IS NULL ORDER BY b.position", (batch.id,))
+            "SELECT b.item FROM batch_items AS b LEFT JOIN state AS s ON s.item = b.item WHERE b.batch = ? AND s.item IS NULL ORDER BY b.position", (batch.id,)
+        )
         return [r[0] for r in rows]
 
     def open_batch(self) -> Batch | None:
@@ -605,8 +589,8 @@ class LabelStore:
             last = c.execute("SELECT id, cycle, strategy, created, info FROM batches ORDER BY id DESC LIMIT 1").fetchone()
             if last is not None:
                 open_items = c.execute(
-                    "SELECT COUNT(*) FROM batch_items AS b LEFT JOIN state AS s ON s.item = b.item "
-                    "WHERE b.batch = ? AND s.item IS NULL", (last[0],)).fetchone()[0]
+                    "SELECT COUNT(*) FROM batch_items AS b LEFT JOIN state AS s ON s.item = b.item WHERE b.batch = ? AND s.item IS NULL", (last[0],)
+                ).fetchone()[0]
                 if open_items:
                     existing = last
                 else:
@@ -615,15 +599,15 @@ class LabelStore:
                 existing = None
             if existing is None:
                 cycle = 0 if last is None else int(last[1]) + 1
-                cur = c.execute("INSERT INTO batches (cycle, strategy, created, info) VALUES (?, ?, ?, ?)",
-                                (cycle, strategy, time.time(), info_text))
+                cur = c.execute("INSERT INTO batches (cycle, strategy, created, info) VALUES (?, ?, ?, ?)", (cycle, strategy, time.time(), info_text))
                 bid = int(cur.lastrowid)
-                c.executemany("INSERT INTO batch_items (batch, position, item, score) VALUES (?, ?, ?, ?)",
-                              [(bid, k, it, s) for k, (it, s) in enumerate(zip(items, clean))])
+                c.executemany(
+                    "INSERT INTO batch_items (batch, position, item, score) VALUES (?, ?, ?, ?)",
+                    [(bid, k, it, s) for k, (it, s) in enumerate(zip(items, clean))],
+                )
         if existing is not None:
             return self._batch_from_row(existing), False
-        return self._batch_from_row(self._read(
-            "SELECT id, cycle, strategy, created, info FROM batches WHERE id = ?", (bid,))[0]), True
+        return self._batch_from_row(self._read("SELECT id, cycle, strategy, created, info FROM batches WHERE id = ?", (bid,))[0]), True
 
     # ------------------------------------------------------------------ checks and export
 
@@ -674,9 +658,7 @@ class LabelStore:
 
         out = check_output_file(path, "export_csv path")  # a folder or device is refused by name
         statuses = ("labeled", "skipped") if include_skipped else ("labeled",)
-        rows = self._read(
-            f"SELECT item, label, annotator, updated FROM state WHERE status IN ({','.join('?' * len(statuses))}) "
-            "ORDER BY event", statuses)
+        rows = self._read(f"SELECT item, label, annotator, updated FROM state WHERE status IN ({','.join('?' * len(statuses))}) ORDER BY event", statuses)
         buf = io.StringIO(newline="")
         w = csv.writer(buf)
         w.writerow(["item", "label", "annotator", "labeled_at"])

@@ -120,9 +120,13 @@ class LabelingWidget(_ipywidgets().VBox):
             self.buttons[cls] = b
         self.skip_button = w.Button(description="skip", icon="forward", tooltip="skip this image (not offered again)")
         self.undo_button = w.Button(description="undo", icon="undo", tooltip="undo your last label or skip")
-        self.next_button = w.Button(description="train & next batch", icon="refresh", button_style="primary",
-                                    tooltip="train on the stored labels and pick the next images",
-                                    layout=w.Layout(width="auto"))
+        self.next_button = w.Button(
+            description="train & next batch",
+            icon="refresh",
+            button_style="primary",
+            tooltip="train on the stored labels and pick the next images",
+            layout=w.Layout(width="auto"),
+        )
         self.skip_button.add_class("altoolkit-skip-button")
         self.undo_button.add_class("altoolkit-undo-button")
         self.next_button.add_class("altoolkit-next-button")
@@ -133,9 +137,15 @@ class LabelingWidget(_ipywidgets().VBox):
         self.status = w.HTML()
         self.status.add_class("altoolkit-status")
         class_box = w.HBox(list(self.buttons.values()), layout=w.Layout(flex_flow="row wrap"))
-        super().__init__([self.header, w.HBox([self.image, self.caption]), class_box,
-                          w.HBox([self.skip_button, self.undo_button, self.next_button]),
-                          w.HBox([self.progress, self.status])])
+        super().__init__(
+            [
+                self.header,
+                w.HBox([self.image, self.caption]),
+                class_box,
+                w.HBox([self.skip_button, self.undo_button, self.next_button]),
+                w.HBox([self.progress, self.status]),
+            ]
+        )
         self.add_class("altoolkit-labeling")
         if batch is None:
             from .project import NothingToLabel
@@ -169,8 +179,10 @@ class LabelingWidget(_ipywidgets().VBox):
             return "LabelingWidget(nothing left to label)"
         n = len(self.batch)
         store_name = os.path.basename(self.store.path)  # no absolute path in saved outputs
-        return (f"LabelingWidget(batch {self.batch.id}, cycle {self.batch.cycle}, {self.batch.strategy}: "
-                f"{n - len(self.pending)}/{n} decided, {self.store.num_labels()} labels in {store_name})")
+        return (
+            f"LabelingWidget(batch {self.batch.id}, cycle {self.batch.cycle}, {self.batch.strategy}: "
+            f"{n - len(self.pending)}/{n} decided, {self.store.num_labels()} labels in {store_name})"
+        )
 
     def _handler(self, fn: Callable, *args) -> Callable:
         def on_click(_button) -> None:
@@ -180,6 +192,7 @@ class LabelingWidget(_ipywidgets().VBox):
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self.status.value = _message(self.last_error, "error")
                 self._set_enabled()
+
         return on_click
 
     def _set_enabled(self, busy: bool = False) -> None:
@@ -220,8 +233,10 @@ class LabelingWidget(_ipywidgets().VBox):
                 rank = b.items.index(item)
                 score = b.scores[rank]
                 score_text = f"<br>score {score:.3g}" if score is not None else ""
-                self.caption.value = (f'<div style="padding-left:1em">item <code class="altoolkit-item-id">'
-                                      f"{html.escape(item)}</code><br>rank {rank + 1} of {len(b)}{score_text}</div>")
+                self.caption.value = (
+                    f'<div style="padding-left:1em">item <code class="altoolkit-item-id">'
+                    f"{html.escape(item)}</code><br>rank {rank + 1} of {len(b)}{score_text}</div>"
+                )
         text = f"{self.progress.value}/{self.progress.max} in this batch · {labels} labels in the store"
         self.status.value = _message(text + (f" · {note}" if note else ""), kind)
         self._set_enabled()
@@ -302,8 +317,7 @@ def labeling_widget(project, top_k: int = 20, *, image_px: int = 160) -> Labelin
     return LabelingWidget(project, top_k, image_px=image_px)
 
 
-def simulate_clicks(widget: LabelingWidget, oracle: Mapping[str, str], batches: int = 1,
-                    mistake_every: int = 0, skip_every: int = 0) -> dict[str, int]:
+def simulate_clicks(widget: LabelingWidget, oracle: Mapping[str, str], batches: int = 1, mistake_every: int = 0, skip_every: int = 0) -> dict[str, int]:
     """Play the user in a headless run: press the widget's buttons (``Button.click()``, the same
     handlers a person triggers) with the answers of ``oracle`` (item -> class name).
 
@@ -384,11 +398,13 @@ class _FigureExplorer(_ipywidgets().VBox):
     def _safe(self, fn: Callable) -> Callable:
         """Wrap a widget callback: an error is shown in the status line (a callback has nowhere
         else to report it in JupyterLab)."""
+
         def callback(arg) -> None:
             try:
                 fn(arg)
             except Exception as exc:
                 self.status.value = _message(f"{type(exc).__name__}: {exc}", "error")
+
         return callback
 
 
@@ -396,9 +412,21 @@ class LambdaExplorer(_FigureExplorer):
     """Slider over λ: trains the model with that λ (on release; cached) and overlays its DISAL
     score histogram on the reference λ's (see :func:`lambda_explorer`)."""
 
-    def __init__(self, dataset, lambdas: Sequence[float] = (0.0, 0.1, 0.5, 1.0, 2.0), *, runs=None,
-                 reference: float = 0.0, labeled_fraction: float = 0.2, config=None, model: str = "cnn",
-                 seed: int = 0, value: float | None = None, draw: bool = True, progress: bool = False):
+    def __init__(
+        self,
+        dataset,
+        lambdas: Sequence[float] = (0.0, 0.1, 0.5, 1.0, 2.0),
+        *,
+        runs=None,
+        reference: float = 0.0,
+        labeled_fraction: float = 0.2,
+        config=None,
+        model: str = "cnn",
+        seed: int = 0,
+        value: float | None = None,
+        draw: bool = True,
+        progress: bool = False,
+    ):
         from ..util.checks import check_float
 
         w = _ipywidgets()
@@ -413,8 +441,7 @@ class LambdaExplorer(_FigureExplorer):
             value = 1.0 if 1.0 in values else values[-1]
         if float(value) not in values:
             raise ValueError(f"value must be one of the λ values {values}, got {value!r}")
-        self.slider = w.SelectionSlider(options=[(f"{v:g}", v) for v in values], value=float(value),
-                                        description="λ", continuous_update=False)
+        self.slider = w.SelectionSlider(options=[(f"{v:g}", v) for v in values], value=float(value), description="λ", continuous_update=False)
         super().__init__([self.slider])
         self.slider.observe(self._safe(lambda change: self.show(change["new"])), names="value")
         if draw:
@@ -448,13 +475,24 @@ class LambdaExplorer(_FigureExplorer):
         self.shown = lam
         self.status.value = _message(
             f"λ = {lam:g}: test accuracy {cur.final_test_acc:.3f}, median KL {float(cur.kl_scores.median()):.3g}"
-            f" (reference λ = {self.reference:g}: {ref.final_test_acc:.3f}, {float(ref.kl_scores.median()):.3g})")
+            f" (reference λ = {self.reference:g}: {ref.final_test_acc:.3f}, {float(ref.kl_scores.median()):.3g})"
+        )
 
 
-def lambda_explorer(dataset, lambdas: Sequence[float] = (0.0, 0.1, 0.5, 1.0, 2.0), *, runs=None,
-                    reference: float = 0.0, labeled_fraction: float = 0.2, config=None, model: str = "cnn",
-                    seed: int = 0, value: float | None = None, draw: bool = True,
-                    progress: bool = False) -> LambdaExplorer:
+def lambda_explorer(
+    dataset,
+    lambdas: Sequence[float] = (0.0, 0.1, 0.5, 1.0, 2.0),
+    *,
+    runs=None,
+    reference: float = 0.0,
+    labeled_fraction: float = 0.2,
+    config=None,
+    model: str = "cnn",
+    seed: int = 0,
+    value: float | None = None,
+    draw: bool = True,
+    progress: bool = False,
+) -> LambdaExplorer:
     """A λ slider over DISAL's dynamic-loss weight (Eq. 14).
 
     Releasing the slider trains the model with that λ exactly as
@@ -464,15 +502,25 @@ def lambda_explorer(dataset, lambdas: Sequence[float] = (0.0, 0.1, 0.5, 1.0, 2.0
     (same ``labeled_fraction``, ``config``, ``model``, ``seed``) so that those λ cost nothing.
     ``draw=False`` builds the widget without training anything.
     """
-    return LambdaExplorer(dataset, lambdas, runs=runs, reference=reference, labeled_fraction=labeled_fraction,
-                          config=config, model=model, seed=seed, value=value, draw=draw, progress=progress)
+    return LambdaExplorer(
+        dataset,
+        lambdas,
+        runs=runs,
+        reference=reference,
+        labeled_fraction=labeled_fraction,
+        config=config,
+        model=model,
+        seed=seed,
+        value=value,
+        draw=draw,
+        progress=progress,
+    )
 
 
 class EpochExplorer(_FigureExplorer):
     """Slider over epochs; on release calls ``draw(epoch)`` (once per epoch, cached)."""
 
-    def __init__(self, draw: Callable[[int], Any], epochs: Sequence[int], *, value: int | None = None,
-                 description: str = "epoch", draw_now: bool = True):
+    def __init__(self, draw: Callable[[int], Any], epochs: Sequence[int], *, value: int | None = None, description: str = "epoch", draw_now: bool = True):
         w = _ipywidgets()
         if not callable(draw):
             raise TypeError(f"draw must be a function epoch -> matplotlib Figure, got {draw!r}")
@@ -487,8 +535,7 @@ class EpochExplorer(_FigureExplorer):
         value = epochs[-1] if value is None else value
         if value not in epochs:
             raise ValueError(f"value must be one of the recorded epochs {epochs}, got {value!r}")
-        self.slider = w.SelectionSlider(options=[(str(e), e) for e in epochs], value=value,
-                                        description=description, continuous_update=False)
+        self.slider = w.SelectionSlider(options=[(str(e), e) for e in epochs], value=value, description=description, continuous_update=False)
         super().__init__([self.slider])
         self.slider.observe(self._safe(lambda change: self.show(change["new"])), names="value")
         if draw_now:
@@ -509,8 +556,9 @@ class EpochExplorer(_FigureExplorer):
         self.status.value = _message(f"epoch {epoch}")
 
 
-def epoch_explorer(draw: Callable[[int], Any], epochs: Sequence[int], *, value: int | None = None,
-                   description: str = "epoch", draw_now: bool = True) -> EpochExplorer:
+def epoch_explorer(
+    draw: Callable[[int], Any], epochs: Sequence[int], *, value: int | None = None, description: str = "epoch", draw_now: bool = True
+) -> EpochExplorer:
     """A slider over recorded ``epochs`` that shows ``draw(epoch)`` (a matplotlib Figure), e.g.
     a t-SNE map or the checkpoint-fluctuation figure at that epoch.  ``draw`` runs when the slider
     is released, once per epoch (later visits reuse the picture); ``draw_now`` draws ``value``
@@ -522,9 +570,17 @@ class StrategyPicker(_FigureExplorer):
     """Drop-down of strategies; shows the chosen one's selected images with their scores.
     Strategies not computed yet are scored on the shared context when the button is pressed."""
 
-    def __init__(self, ctx, outcomes: Mapping[str, Any] | None = None, *, names: Sequence[str] | None = None,
-                 budget: int | None = None, n: int = 8, options: Mapping[str, Mapping[str, Any]] | None = None,
-                 value: str | None = None):
+    def __init__(
+        self,
+        ctx,
+        outcomes: Mapping[str, Any] | None = None,
+        *,
+        names: Sequence[str] | None = None,
+        budget: int | None = None,
+        n: int = 8,
+        options: Mapping[str, Mapping[str, Any]] | None = None,
+        value: str | None = None,
+    ):
         from ..strategies import SelectionContext, strategy_names
 
         w = _ipywidgets()
@@ -547,8 +603,7 @@ class StrategyPicker(_FigureExplorer):
         if value not in names:
             raise ValueError(f"value must be one of {names}, got {value!r}")
         self.dropdown = w.Dropdown(options=names, value=value, description="strategy")
-        self.compute_button = w.Button(description="score & select", icon="play",
-                                       tooltip="run this strategy on the shared model")
+        self.compute_button = w.Button(description="score & select", icon="play", tooltip="run this strategy on the shared model")
         self.compute_button.on_click(self._safe(lambda _button: self.compute()))
         super().__init__([self.dropdown, self.compute_button])
         self.dropdown.observe(self._safe(lambda change: self.show(change["new"])), names="value")
@@ -588,14 +643,20 @@ class StrategyPicker(_FigureExplorer):
         oracle = " · ORACLE: reads the pool's true labels" if o.peeks_at_labels else ""
         score_note = "" if o.scores is not None else " (set selection: no per-sample scores)"
         self.status.value = _message(
-            f"{name}: {len(idx)} selected from {len(self.ctx.unlabeled)} in {o.seconds:.2f} s{score_note}; "
-            f"per class {counts.tolist()}{oracle}")
+            f"{name}: {len(idx)} selected from {len(self.ctx.unlabeled)} in {o.seconds:.2f} s{score_note}; per class {counts.tolist()}{oracle}"
+        )
 
 
-def strategy_picker(ctx, outcomes: Mapping[str, Any] | None = None, *, names: Sequence[str] | None = None,
-                    budget: int | None = None, n: int = 8,
-                    options: Mapping[str, Mapping[str, Any]] | None = None,
-                    value: str | None = None) -> StrategyPicker:
+def strategy_picker(
+    ctx,
+    outcomes: Mapping[str, Any] | None = None,
+    *,
+    names: Sequence[str] | None = None,
+    budget: int | None = None,
+    n: int = 8,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    value: str | None = None,
+) -> StrategyPicker:
     """A drop-down over strategies showing each one's first ``n`` selected images (true label and
     score above each).  ``ctx`` is the shared :class:`~altoolkit.strategies.SelectionContext`
     (e.g. from :func:`altoolkit.drivers.scoring_and_selection.prepare_comparison`) and ``outcomes`` what

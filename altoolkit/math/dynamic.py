@@ -55,9 +55,7 @@ class RunningMeanPredictions:
         probs = probs.detach().to(self.mean.dtype).cpu()
         index = index.cpu()
         if probs.shape != (index.shape[0], self.mean.shape[1]):
-            raise ValueError(
-                f"probs must have shape ({index.shape[0]}, {self.mean.shape[1]}), got {tuple(probs.shape)}"
-            )
+            raise ValueError(f"probs must have shape ({index.shape[0]}, {self.mean.shape[1]}), got {tuple(probs.shape)}")
         t = self.count.index_select(0, index) + 1
         old = self.mean.index_select(0, index)
         # f̄_t = f̄_{t-1}·(t-1)/t + f_t/t, written as the incremental update f̄ + (f_t − f̄)/t.
@@ -76,10 +74,7 @@ def dynamic_kl_loss(mean_probs: torch.Tensor, logits: torch.Tensor) -> torch.Ten
     ``mean_probs`` is treated as a constant target (detached).  Terms with f̄ = 0 contribute 0.
     """
     if mean_probs.shape != logits.shape:
-        raise ValueError(
-            f"mean_probs has shape {tuple(mean_probs.shape)} but logits has {tuple(logits.shape)}; "
-            "they must match"
-        )
+        raise ValueError(f"mean_probs has shape {tuple(mean_probs.shape)} but logits has {tuple(logits.shape)}; they must match")
     return dynamic_kl_from_log_probs(mean_probs, F.log_softmax(logits, dim=1))
 
 

@@ -622,8 +622,7 @@ def _checkpoint_models(model: nn.Module, checkpoints: Checkpoints, device: str, 
         yield work, lr
 
 
-def _labels_or_pseudo(m: nn.Module, x: torch.Tensor, y: torch.Tensor | None, to_input: ToInput,
-                      batch_size: int, device: str) -> torch.Tensor:
+def _labels_or_pseudo(m: nn.Module, x: torch.Tensor, y: torch.Tensor | None, to_input: ToInput, batch_size: int, device: str) -> torch.Tensor:
     if y is not None:
         return y
     out = []

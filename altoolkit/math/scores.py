@@ -46,10 +46,7 @@ def check_probabilities(name: str, p: torch.Tensor, atol: float = 1e-4) -> torch
     sums = p.sum(dim=1)
     if p.shape[0] and not torch.allclose(sums, torch.ones_like(sums), atol=atol):
         worst = float((sums - 1).abs().max())
-        raise ValueError(
-            f"{name} rows must sum to 1 (within {atol}); the worst row is off by {worst:.3g}. "
-            "Apply softmax to logits first."
-        )
+        raise ValueError(f"{name} rows must sum to 1 (within {atol}); the worst row is off by {worst:.3g}. Apply softmax to logits first.")
     return p.double()
 
 
@@ -92,10 +89,7 @@ def disal_kl_from_logits(logits_prev: torch.Tensor, logits_last: torch.Tensor) -
         True
     """
     if logits_prev.shape != logits_last.shape:
-        raise ValueError(
-            f"logits_prev has shape {tuple(logits_prev.shape)} but logits_last has "
-            f"{tuple(logits_last.shape)}; they must match"
-        )
+        raise ValueError(f"logits_prev has shape {tuple(logits_prev.shape)} but logits_last has {tuple(logits_last.shape)}; they must match")
     lp = torch.log_softmax(logits_prev.double(), dim=1)
     lq = torch.log_softmax(logits_last.double(), dim=1)
     return (lp.exp() * (lp - lq)).sum(dim=1).clamp_min(0.0).float()

@@ -58,9 +58,7 @@ def area_under_curve(fraction: Sequence[float] | np.ndarray, acc: Sequence[float
     f = np.asarray(fraction, dtype=float)
     a = np.asarray(acc, dtype=float)
     if f.ndim != 1 or a.shape[-1:] != f.shape or len(f) == 0:
-        raise ValueError(
-            f"fraction must be 1-D with one entry per budget (the last axis of acc); got {f.shape} and {a.shape}"
-        )
+        raise ValueError(f"fraction must be 1-D with one entry per budget (the last axis of acc); got {f.shape} and {a.shape}")
     if len(f) == 1:
         return a[..., 0]
     width = np.diff(f)
@@ -149,10 +147,7 @@ class Verdict:
     def text(self, scale: float = 100.0, digits: int = 2) -> str:
         """One line: verdict, mean and interval, the interval's kind, seeds and wins."""
         kind = "t" if self.method == "t" else f"bootstrap, seed {self.bootstrap_seed}"
-        return (
-            f"{self.verdict}: {self.interval_text(scale, digits)} ({self.confidence:.0%} {kind} interval, "
-            f"{self.n} seeds, {self.wins}/{self.n} wins)"
-        )
+        return f"{self.verdict}: {self.interval_text(scale, digits)} ({self.confidence:.0%} {kind} interval, {self.n} seeds, {self.wins}/{self.n} wins)"
 
     def line(self, scale: float = 100.0, digits: int = 2) -> str:
         """``claim: verdict: mean [interval] (...)``, the claim named first."""

@@ -15,8 +15,9 @@ from ..analysis.selection_balance import selection_balance_table
 __all__ = ["plot_selection_balance", "plot_study_shares", "plot_verdicts"]
 
 
-def plot_selection_balance(records: Iterable[Mapping[str, Any]], y_train: Sequence[int] | np.ndarray | None = None,
-                           title: str = "class balance of the selected batches") -> "plt.Figure":
+def plot_selection_balance(
+    records: Iterable[Mapping[str, Any]], y_train: Sequence[int] | np.ndarray | None = None, title: str = "class balance of the selected batches"
+) -> "plt.Figure":
     """Two panels per strategy label (seeds pooled, :func:`altoolkit.analysis.selection_balance.selection_balance_table`):
     the share of a batch's largest class (mean bar, maximum as a black tick) and its normalised
     class entropy (mean bar, minimum as a black tick)."""
@@ -27,8 +28,10 @@ def plot_selection_balance(records: Iterable[Mapping[str, Any]], y_train: Sequen
     colors = [strategy_style(n)["color"] for n in names]
     fig, axes = plt.subplots(1, 2, figsize=(9, 0.35 * len(rows) + 1.4), sharey=True)
     y = np.arange(len(rows))
-    for ax, mean, extreme, label in ((axes[0], "mean_largest_share", "max_largest_share", "largest-class share (| max)"),
-                                     (axes[1], "mean_entropy", "min_entropy", "class entropy / log C (| min)")):
+    for ax, mean, extreme, label in (
+        (axes[0], "mean_largest_share", "max_largest_share", "largest-class share (| max)"),
+        (axes[1], "mean_entropy", "min_entropy", "class entropy / log C (| min)"),
+    ):
         ax.barh(y, [r[mean] for r in rows], color=colors)
         ax.scatter([r[extreme] for r in rows], y, marker="|", s=120, color="black", zorder=3)
         ax.set_xlim(0, 1.02)
@@ -41,8 +44,9 @@ def plot_selection_balance(records: Iterable[Mapping[str, Any]], y_train: Sequen
     return fig
 
 
-def plot_study_shares(rows: Sequence[Mapping[str, Any]], variants: Sequence[str], reference: str = "random",
-                      title: str = "share of the largest class in the top-k batch") -> "plt.Figure":
+def plot_study_shares(
+    rows: Sequence[Mapping[str, Any]], variants: Sequence[str], reference: str = "random", title: str = "share of the largest class in the top-k batch"
+) -> "plt.Figure":
     """One column per study variant (``share_<variant>`` of :func:`altoolkit.drivers.why_selections_collapse.study_seed`):
     every seed as a dot, the mean as a bar; ``reference`` (a random batch) as a dashed line."""
     missing = [v for v in list(variants) + [reference] if f"share_{v}" not in rows[0]]
@@ -65,8 +69,9 @@ def plot_study_shares(rows: Sequence[Mapping[str, Any]], variants: Sequence[str]
     return fig
 
 
-def plot_verdicts(verdicts: Mapping[Any, Any], title: str = "paired differences (95% intervals)",
-                  scale: float = 1.0, xlabel: str = "difference") -> "plt.Figure":
+def plot_verdicts(
+    verdicts: Mapping[Any, Any], title: str = "paired differences (95% intervals)", scale: float = 1.0, xlabel: str = "difference"
+) -> "plt.Figure":
     """Mean and confidence interval of each :class:`altoolkit.math.stats.Verdict`, coloured by its
     verdict (holds: green, contradicted: red, inconclusive: grey), with 0 marked."""
     colors = {"holds": "#009e73", "contradicted": "#d55e00", "inconclusive": "#7f7f7f"}

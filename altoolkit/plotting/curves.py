@@ -21,8 +21,19 @@ import torch
 from ..analysis.results import CurveSummary
 from ..data.datasets import display_image
 
-__all__ = ["STRATEGY_STYLE", "MAX_CURVES_PER_AXIS", "strategy_style", "save_figure", "plot_training_curves", "plot_score_histograms", "plot_learning_curves",
-           "plot_rank_correlation", "plot_selection_gallery", "plot_class_histograms", "plot_seconds"]
+__all__ = [
+    "STRATEGY_STYLE",
+    "MAX_CURVES_PER_AXIS",
+    "strategy_style",
+    "save_figure",
+    "plot_training_curves",
+    "plot_score_histograms",
+    "plot_learning_curves",
+    "plot_rank_correlation",
+    "plot_selection_gallery",
+    "plot_class_histograms",
+    "plot_seconds",
+]
 
 
 #: Fixed colour and marker of each strategy (15 strategies of :func:`altoolkit.strategies.strategy_names`).
@@ -131,7 +142,7 @@ def _zoomed_range(histories: Sequence[Mapping[str, Sequence[float]]], key: str) 
     for h in histories:
         v = np.asarray(h[key], dtype=np.float64)
         if v.size >= 4:
-            tails.append(v[v.size // 4:])
+            tails.append(v[v.size // 4 :])
     if not tails:
         return None, None
     t = np.concatenate(tails)
@@ -143,8 +154,7 @@ def _zoomed_range(histories: Sequence[Mapping[str, Sequence[float]]], key: str) 
     return lo - pad, hi + pad
 
 
-def plot_score_histograms(scores: Mapping[str, torch.Tensor], xlabel: str = "KL(f_T-1 || f_T)", log: bool = True,
-                          bins: int = 40) -> "plt.Figure":
+def plot_score_histograms(scores: Mapping[str, torch.Tensor], xlabel: str = "KL(f_T-1 || f_T)", log: bool = True, bins: int = 40) -> "plt.Figure":
     """Overlaid histograms of per-sample scores (log-spaced bins when ``log``)."""
     fig, ax = plt.subplots(figsize=(6, 3.6))
     vals = {k: np.asarray(v, dtype=np.float64) for k, v in scores.items()}
@@ -155,8 +165,14 @@ def plot_score_histograms(scores: Mapping[str, torch.Tensor], xlabel: str = "KL(
     else:
         edges = bins
     for k, v in vals.items():
-        ax.hist(v[v > 0] if log else v, bins=edges, histtype="step", linewidth=1.5, label=k,
-                **({"color": strategy_style(k)["color"]} if _base_name(k)[0] in STRATEGY_STYLE else {}))
+        ax.hist(
+            v[v > 0] if log else v,
+            bins=edges,
+            histtype="step",
+            linewidth=1.5,
+            label=k,
+            **({"color": strategy_style(k)["color"]} if _base_name(k)[0] in STRATEGY_STYLE else {}),
+        )
     ax.set_xlabel(xlabel)
     ax.set_ylabel("pool samples")
     ax.legend(fontsize=8)
@@ -169,15 +185,13 @@ def _draw_curve(ax, lab: str, cs: CurveSummary, k: float, highlight: bool = True
     x = cs.fraction * 100
     st = strategy_style(lab)
     if highlight:
-        ax.plot(x, cs.mean * k, marker=st["marker"], color=st["color"], linestyle=st["linestyle"], markersize=5,
-                label=f"{lab} (n={len(cs.seeds)})")
+        ax.plot(x, cs.mean * k, marker=st["marker"], color=st["color"], linestyle=st["linestyle"], markersize=5, label=f"{lab} (n={len(cs.seeds)})")
         ax.fill_between(x, (cs.mean - cs.std) * k, (cs.mean + cs.std) * k, color=st["color"], alpha=0.15, linewidth=0)
     else:
         ax.plot(x, cs.mean * k, color="#c8c8c8", linewidth=1.0, zorder=1)
 
 
-def plot_learning_curves(curves: Mapping[str, CurveSummary], title: str = "", percent: bool = True,
-                         max_per_axis: int = MAX_CURVES_PER_AXIS) -> "plt.Figure":
+def plot_learning_curves(curves: Mapping[str, CurveSummary], title: str = "", percent: bool = True, max_per_axis: int = MAX_CURVES_PER_AXIS) -> "plt.Figure":
     """Mean test accuracy against labeled share, with a ± std band over seeds, in each strategy's
     fixed style (:func:`strategy_style`).  With more than ``max_per_axis`` curves the figure
     becomes small multiples: one panel per curve, highlighted over all the others in light grey,
@@ -230,16 +244,14 @@ def plot_rank_correlation(names: Sequence[str], rho: np.ndarray, title: str = "S
     ax.set_yticks(range(n), names, fontsize=8)
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, f"{rho[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                    color="white" if abs(rho[i, j]) > 0.6 else "black")
+            ax.text(j, i, f"{rho[i, j]:.2f}", ha="center", va="center", fontsize=7, color="white" if abs(rho[i, j]) > 0.6 else "black")
     fig.colorbar(im, ax=ax, shrink=0.8)
     ax.set_title(title)
     fig.tight_layout()
     return fig
 
 
-def plot_selection_gallery(dataset, selections: Mapping[str, Sequence[int]], n: int = 8,
-                           scores: Mapping[str, Sequence[float]] | None = None) -> "plt.Figure":
+def plot_selection_gallery(dataset, selections: Mapping[str, Sequence[int]], n: int = 8, scores: Mapping[str, Sequence[float]] | None = None) -> "plt.Figure":
     """One row per strategy: its first ``n`` selected pool samples (dataset indices), with the
     true label (and the score when given) above each image."""
     rows = list(selections)

@@ -38,7 +38,7 @@ def plot_lissa_convergence(conv: LissaConvergence) -> "plt.Figure":
         blown = ~np.isfinite(err) | (err >= cap)
         if blown.any():
             lab += ": diverges"
-        line, = axes[0].plot(conv.depths, np.where(blown, cap, err), marker="o", label=lab)
+        (line,) = axes[0].plot(conv.depths, np.where(blown, cap, err), marker="o", label=lab)
         if blown.any():
             axes[0].plot(np.asarray(conv.depths)[blown], np.full(blown.sum(), cap), "x", color=line.get_color(), ms=9)
         axes[1].plot(conv.depths, np.where(blown, np.nan, conv.cos_to_v[i]), marker="o", label=lab)

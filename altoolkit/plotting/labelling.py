@@ -22,8 +22,7 @@ def plot_history(project: LabelingProject, final: tuple[int, float] | None = Non
     if xs:
         ax1.plot(xs, ys, marker="o")
     else:
-        ax1.text(0.5, 0.5, "no trained cycle yet:\nlabel the first batch", ha="center", va="center",
-                 transform=ax1.transAxes)
+        ax1.text(0.5, 0.5, "no trained cycle yet:\nlabel the first batch", ha="center", va="center", transform=ax1.transAxes)
     ax1.set_xlabel("labels the model was trained on")
     ax1.set_ylabel("held-out accuracy (%)")
     ax1.grid(alpha=0.3)

@@ -18,8 +18,17 @@ from .curves import strategy_style
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["SELECTION_STYLES", "SELECTION_COLORS", "class_colors", "plot_selection_map", "plot_selection_maps", "plot_jaccard_matrix",
-           "epoch_drawer", "plot_overlap_vs_rate", "plot_selection_geometry"]
+__all__ = [
+    "SELECTION_STYLES",
+    "SELECTION_COLORS",
+    "class_colors",
+    "plot_selection_map",
+    "plot_selection_maps",
+    "plot_jaccard_matrix",
+    "epoch_drawer",
+    "plot_overlap_vs_rate",
+    "plot_selection_geometry",
+]
 
 #: Marker styles of the 1st, 2nd, ... selection on a map.  Classes are faint filled dots in tab10
 #: colours, so selections use shapes and colours no class uses: black crosses, then white squares
@@ -58,8 +67,9 @@ def _names_for(labels: np.ndarray, class_names: Sequence[str] | None) -> list[st
     return list(class_names)
 
 
-def _draw_map(ax, pool_map, selections: Mapping[str, Any], class_names, colors, faint_alpha: float,
-              point_size: float, marker_size: float, show_overlap: bool) -> tuple[list, list]:
+def _draw_map(
+    ax, pool_map, selections: Mapping[str, Any], class_names, colors, faint_alpha: float, point_size: float, marker_size: float, show_overlap: bool
+) -> tuple[list, list]:
     """Draw the pool (faint, per class) and the selections; return (class handles, selection handles)."""
     labels = pool_map.labels
     names = _names_for(labels, class_names)
@@ -67,8 +77,9 @@ def _draw_map(ax, pool_map, selections: Mapping[str, Any], class_names, colors, 
     class_handles = []
     for c in np.unique(labels):
         m = labels == c
-        class_handles.append(ax.scatter(pool_map.coords[m, 0], pool_map.coords[m, 1], s=point_size, color=cols[c],
-                                        alpha=faint_alpha, linewidths=0, label=names[c]))
+        class_handles.append(
+            ax.scatter(pool_map.coords[m, 0], pool_map.coords[m, 1], s=point_size, color=cols[c], alpha=faint_alpha, linewidths=0, label=names[c])
+        )
     sels = {k: np.asarray(v.cpu() if hasattr(v, "cpu") else v, dtype=np.int64).reshape(-1) for k, v in selections.items()}
     both = set()
     if show_overlap and len(sels) == 2:
@@ -82,14 +93,34 @@ def _draw_map(ax, pool_map, selections: Mapping[str, Any], class_names, colors, 
         own = np.array([i for i in idx if i not in both], dtype=np.int64)
         xy = pool_map.coords_of(own) if own.size else np.empty((0, 2))
         edge = st["edgecolors"] if st["marker"] != "+" else None
-        handles.append(ax.scatter(xy[:, 0], xy[:, 1], s=marker_size * 1.6, c=st["color"], marker=st["marker"],
-                                  edgecolors=edge, linewidths=0.6 if st["marker"] != "+" else 1.2,
-                                  label=f"{name} (n={len(idx)})", zorder=3))
+        handles.append(
+            ax.scatter(
+                xy[:, 0],
+                xy[:, 1],
+                s=marker_size * 1.6,
+                c=st["color"],
+                marker=st["marker"],
+                edgecolors=edge,
+                linewidths=0.6 if st["marker"] != "+" else 1.2,
+                label=f"{name} (n={len(idx)})",
+                zorder=3,
+            )
+        )
     if both:
         xy = pool_map.coords_of(sorted(both))
-        handles.append(ax.scatter(xy[:, 0], xy[:, 1], s=marker_size * 2.4, c=_BOTH_STYLE["color"],
-                                  marker=_BOTH_STYLE["marker"], edgecolors=_BOTH_STYLE["edgecolors"], linewidths=0.4,
-                                  label=f"in both (n={len(both)})", zorder=4))
+        handles.append(
+            ax.scatter(
+                xy[:, 0],
+                xy[:, 1],
+                s=marker_size * 2.4,
+                c=_BOTH_STYLE["color"],
+                marker=_BOTH_STYLE["marker"],
+                edgecolors=_BOTH_STYLE["edgecolors"],
+                linewidths=0.4,
+                label=f"in both (n={len(both)})",
+                zorder=4,
+            )
+        )
     ax.set_xticks([])
     ax.set_yticks([])
     return class_handles, handles
@@ -115,10 +146,8 @@ def plot_selection_map(
     One legend at the right: the classes, then the selections.
     """
     fig, ax = plt.subplots(figsize=figsize)
-    class_handles, sel_handles = _draw_map(ax, pool_map, selections, class_names, colors, faint_alpha, 8, 22,
-                                           show_overlap)
-    leg = ax.legend(handles=class_handles + sel_handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
-                    title="class / selection", frameon=False)
+    class_handles, sel_handles = _draw_map(ax, pool_map, selections, class_names, colors, faint_alpha, 8, 22, show_overlap)
+    leg = ax.legend(handles=class_handles + sel_handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title="class / selection", frameon=False)
     for h in leg.legend_handles[: len(class_handles)]:
         h.set_alpha(0.8)
         h.set_sizes([30])
@@ -158,8 +187,9 @@ def plot_selection_maps(
     class_handles = []
     for k, name in enumerate(names):
         ax = axes[k // cols][k % cols]
-        handles, _ = _draw_map(ax, per[name], {name: selections[name]}, class_names,
-                               SELECTION_COLORS if color == "black" else (color,), faint_alpha, 4, 12, False)
+        handles, _ = _draw_map(
+            ax, per[name], {name: selections[name]}, class_names, SELECTION_COLORS if color == "black" else (color,), faint_alpha, 4, 12, False
+        )
         class_handles = class_handles or handles
         ax.set_title(f"{name} (n={len(selections[name])})", fontsize=9)
     for k in range(len(names), rows * cols):
@@ -174,8 +204,9 @@ def plot_selection_maps(
     return fig
 
 
-def plot_jaccard_matrix(labels: Sequence[Any], matrix: np.ndarray, title: str = "Jaccard overlap of selected subsets",
-                        axis_label: str = "epoch") -> "plt.Figure":
+def plot_jaccard_matrix(
+    labels: Sequence[Any], matrix: np.ndarray, title: str = "Jaccard overlap of selected subsets", axis_label: str = "epoch"
+) -> "plt.Figure":
     """Heat map of pairwise Jaccard overlaps (0 = disjoint, 1 = identical), values in the cells."""
     m = np.asarray(matrix, dtype=np.float64)
     n = len(labels)
@@ -205,8 +236,7 @@ def plot_overlap_vs_rate(curves: Mapping[str, Any], title: str = "overlap of the
     for name, cv in curves.items():
         x = cv.rates * 100
         st = strategy_style(name)
-        line, = ax.plot(x, cv.mean_jaccard, marker=st["marker"], color=st["color"], linestyle=st["linestyle"],
-                        label=f"{name}: mean over epoch pairs")
+        (line,) = ax.plot(x, cv.mean_jaccard, marker=st["marker"], color=st["color"], linestyle=st["linestyle"], label=f"{name}: mean over epoch pairs")
         ax.fill_between(x, cv.min_jaccard, cv.max_jaccard, color=line.get_color(), alpha=0.15)
     first = next(iter(curves.values()))
     ax.plot(first.rates * 100, first.random_jaccard, "k--", label="independent random subsets")
@@ -224,8 +254,9 @@ def plot_overlap_vs_rate(curves: Mapping[str, Any], title: str = "overlap of the
     return fig
 
 
-def plot_selection_geometry(relative: Mapping[str, Sequence[Mapping[str, float]]],
-                            title: str = "first-cycle selections relative to random (= 1)") -> "plt.Figure":
+def plot_selection_geometry(
+    relative: Mapping[str, Sequence[Mapping[str, float]]], title: str = "first-cycle selections relative to random (= 1)"
+) -> "plt.Figure":
     """Grouped bars of relative selection measures (:func:`altoolkit.drivers.tsne_selections.relative_geometry`),
     mean over seeds with ± std error bars, one group per measure, one bar per strategy; the dashed
     line at 1 is what a uniformly random selection gets in expectation."""
@@ -239,8 +270,15 @@ def plot_selection_geometry(relative: Mapping[str, Sequence[Mapping[str, float]]
         vals = np.array([[d[m] for m in measures] for d in relative[name]], dtype=np.float64)
         mean = np.nanmean(vals, axis=0)
         std = np.nanstd(vals, axis=0) if len(vals) > 1 else None
-        ax.bar(np.arange(len(measures)) + (j - (len(names) - 1) / 2) * width, mean, width, yerr=std, capsize=2,
-               color=strategy_style(name)["color"], label=f"{name} (n={len(vals)} seeds)")
+        ax.bar(
+            np.arange(len(measures)) + (j - (len(names) - 1) / 2) * width,
+            mean,
+            width,
+            yerr=std,
+            capsize=2,
+            color=strategy_style(name)["color"],
+            label=f"{name} (n={len(vals)} seeds)",
+        )
     ax.axhline(1.0, color="k", ls="--", lw=1, label="random selection")
     ax.set_xticks(range(len(measures)), [m.replace("_", "\n") for m in measures], fontsize=8)
     ax.set_ylabel("selection / random")

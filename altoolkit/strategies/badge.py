@@ -124,7 +124,12 @@ class BadgeStrategy(Strategy):
 
     def select(self, ctx: SelectionContext, budget: int) -> torch.Tensor:
         emb = badge_embeddings(
-            ctx.model, ctx.pool_x, ctx.dataset.to_input, ctx.batch_size, ctx.device, ctx.progress,
+            ctx.model,
+            ctx.pool_x,
+            ctx.dataset.to_input,
+            ctx.batch_size,
+            ctx.device,
+            ctx.progress,
             include_bias=self.opts.include_bias,
         )
         gen = torch.Generator().manual_seed(int(ctx.seed))

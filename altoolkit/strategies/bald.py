@@ -43,8 +43,16 @@ from ..training.inference import batches
 from ..util.checks import check_float, check_int
 from .base import SelectionContext, Strategy, StrategyOptions, option, register_strategy
 
-__all__ = ["BaldStrategy", "BaldOptions", "bald_scores", "mutual_information", "dropout_modules", "mc_dropout_mode",
-           "ConstantScoresError", "TIDAL_HEAD_DROPOUT"]
+__all__ = [
+    "BaldStrategy",
+    "BaldOptions",
+    "bald_scores",
+    "mutual_information",
+    "dropout_modules",
+    "mc_dropout_mode",
+    "ConstantScoresError",
+    "TIDAL_HEAD_DROPOUT",
+]
 
 #: Dropout rate before the final linear layer at BALD inference in hyperconnect/TiDAL
 #: ``models/resnet.py`` (``nn.Dropout(0.5)``; 0.2 in its MNIST variant ``ResNetfm``).
@@ -53,6 +61,7 @@ TIDAL_HEAD_DROPOUT = 0.5
 
 class ConstantScoresError(ValueError):
     """Every pool sample got the same score: a top-k would be the pool order, not a selection."""
+
 
 #: The layer types whose randomness MC dropout samples.
 DROPOUT_TYPES: tuple[type[nn.Module], ...] = (
@@ -156,10 +165,7 @@ def bald_scores(
                     model.eval()
                     embed, head = cast(Callable[[torch.Tensor], torch.Tensor], model.embed), cast(nn.Module, model.head)
                     feats = embed(xb)
-                    probs = torch.stack([
-                        torch.softmax(head(F.dropout(feats, head_dropout, training=True)).double(), dim=1)
-                        for _ in range(mc_samples)
-                    ])
+                    probs = torch.stack([torch.softmax(head(F.dropout(feats, head_dropout, training=True)).double(), dim=1) for _ in range(mc_samples)])
                 out.append(mutual_information(probs).float().cpu())
     finally:
         for m, mode in saved:  # every submodule's mode as the caller left it
@@ -171,12 +177,16 @@ def bald_scores(
 class BaldOptions(StrategyOptions):
     """The options of :class:`BaldStrategy`."""
 
-    mc_samples: int = option(20, "number T of stochastic forward passes (DBAL uses 20, hyperconnect/TiDAL "
-                                 "methods/selection_methods.py 10)", minimum=2)
-    head_dropout: float | None = option(None, "None: the model's dropout layers, or Dropout(0.5) before the final "
-                                              "linear layer for a model without any (TiDAL); a rate: always that head "
-                                              "dropout", minimum=0.0, maximum=1.0, min_inclusive=False,
-                                        max_inclusive=False, recorded="changed")
+    mc_samples: int = option(20, "number T of stochastic forward passes (DBAL uses 20, hyperconnect/TiDAL methods/selection_methods.py 10)", minimum=2)
+    head_dropout: float | None = option(
+        None,
+        "None: the model's dropout layers, or Dropout(0.5) before the final linear layer for a model without any (TiDAL); a rate: always that head dropout",
+        minimum=0.0,
+        maximum=1.0,
+        min_inclusive=False,
+        max_inclusive=False,
+        recorded="changed",
+    )
 
 
 @register_strategy

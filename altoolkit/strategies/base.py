@@ -108,16 +108,21 @@ class SelectionContext:
     def prev_model(self) -> nn.Module:
         """The model with the weights θ_{T-1} of the epoch before the last."""
         if self.train_result is None:
-            raise ValueError(
-                "this strategy needs the weights of the second-to-last epoch; pass the "
-                "TrainResult of altoolkit.train.train_model as train_result"
-            )
+            raise ValueError("this strategy needs the weights of the second-to-last epoch; pass the TrainResult of altoolkit.train.train_model as train_result")
         return self.train_result.prev_model()
 
 
-def option(default: Any, doc: str, *, choices: Sequence[str] | None = None, minimum: float | None = None,
-           maximum: float | None = None, min_inclusive: bool = True, max_inclusive: bool = True,
-           recorded: str = "always") -> Any:
+def option(
+    default: Any,
+    doc: str,
+    *,
+    choices: Sequence[str] | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    min_inclusive: bool = True,
+    max_inclusive: bool = True,
+    recorded: str = "always",
+) -> Any:
     """One strategy option, a field of a :class:`StrategyOptions` dataclass: its default, a one-line
     ``doc``, and what is allowed (``choices`` for a string; ``minimum``/``maximum`` for a number,
     inclusive unless said otherwise).  ``recorded``: ``"always"`` (in :meth:`Strategy.options`,
@@ -125,8 +130,15 @@ def option(default: Any, doc: str, *, choices: Sequence[str] | None = None, mini
     after records existed, whose hashes must not change)."""
     if recorded not in ("always", "changed"):
         raise ValueError(f"recorded must be 'always' or 'changed', got {recorded!r}")
-    meta = {"doc": doc, "choices": None if choices is None else tuple(choices), "minimum": minimum,
-            "maximum": maximum, "min_inclusive": min_inclusive, "max_inclusive": max_inclusive, "recorded": recorded}
+    meta = {
+        "doc": doc,
+        "choices": None if choices is None else tuple(choices),
+        "minimum": minimum,
+        "maximum": maximum,
+        "min_inclusive": min_inclusive,
+        "max_inclusive": max_inclusive,
+        "recorded": recorded,
+    }
     return field(default=default, metadata=meta)
 
 
@@ -167,8 +179,7 @@ def _check_option(f: dataclasses.Field, kind: Any, value: Any) -> Any:
     if kind is int:
         return check_int(f.name, value, m.get("minimum"), m.get("maximum"))
     if kind is float:
-        return check_float(f.name, value, m.get("minimum"), m.get("maximum"), m.get("min_inclusive", True),
-                           m.get("max_inclusive", True))
+        return check_float(f.name, value, m.get("minimum"), m.get("maximum"), m.get("min_inclusive", True), m.get("max_inclusive", True))
     if m.get("choices") is not None:
         return check_choice(f.name, value, m["choices"])
     return value
@@ -223,19 +234,16 @@ class Strategy:
         spec = type(self).Options
         if spec is None:
             if options:
-                raise ValueError(
-                    f"strategy {self.name!r} takes no options {sorted(options)}; "
-                    f"see help(altoolkit.strategies.get_strategy('{self.name}'))"
-                )
+                raise ValueError(f"strategy {self.name!r} takes no options {sorted(options)}; see help(altoolkit.strategies.get_strategy('{self.name}'))")
             return
         allowed = [f.name for f in dataclasses.fields(spec)]
         unknown = sorted(set(options) - set(allowed))
         if unknown:
-            raise TypeError(f"strategy {self.name!r} takes no option {', '.join(map(repr, unknown))}; "
-                            f"its options: {', '.join(allowed)}")
+            raise TypeError(f"strategy {self.name!r} takes no option {', '.join(map(repr, unknown))}; its options: {', '.join(allowed)}")
         self.opts = spec(**options)
 
     if not TYPE_CHECKING:  # reads only; the strategies' own code reads self.opts (typed)
+
         def __getattr__(self, name: str) -> Any:
             opts = self.__dict__.get("opts")
             if opts is not None and name in {f.name for f in dataclasses.fields(opts)}:
@@ -249,8 +257,8 @@ class Strategy:
             cls.__doc__ = (cls.__doc__ or "").rstrip() + f"\n\n    Options (:class:`{cls.Options.__name__}`):{lines}\n"
             kw = inspect.Parameter.KEYWORD_ONLY
             cls.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-                [inspect.Parameter(f.name, kw, default=f.default) for f in dataclasses.fields(cls.Options)]
-                + [inspect.Parameter("batch", kw, default=None)])
+                [inspect.Parameter(f.name, kw, default=f.default) for f in dataclasses.fields(cls.Options)] + [inspect.Parameter("batch", kw, default=None)]
+            )
         if "__init__" in cls.__dict__:
             cls.__init__ = _accepting_batch(cls.__dict__["__init__"])
         if "options" in cls.__dict__:
@@ -330,8 +338,7 @@ class Strategy:
         if rule == "balanced":
             logits = predict_logits(ctx.model, ctx.pool_x, ctx.dataset.to_input, ctx.batch_size, ctx.device, ctx.progress)
             return batch_rules.select_balanced(order, logits.argmax(1), budget, ctx.dataset.num_classes)
-        feats = predict_logits(ctx.model, ctx.pool_x, ctx.dataset.to_input, ctx.batch_size, ctx.device,
-                               ctx.progress, embed=True)
+        feats = predict_logits(ctx.model, ctx.pool_x, ctx.dataset.to_input, ctx.batch_size, ctx.device, ctx.progress, embed=True)
         return batch_rules.select_diverse(order, feats, budget, ctx.seed)
 
     @classmethod

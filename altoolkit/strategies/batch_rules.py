@@ -32,8 +32,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["BATCH_RULES", "DEFAULT_BATCH", "check_batch", "rank_positions", "balanced_quotas",
-           "select_balanced", "select_diverse"]
+__all__ = ["BATCH_RULES", "DEFAULT_BATCH", "check_batch", "rank_positions", "balanced_quotas", "select_balanced", "select_diverse"]
 
 #: Allowed values of the ``batch`` option.
 BATCH_RULES: tuple[str, ...] = ("topk", "balanced", "diverse")

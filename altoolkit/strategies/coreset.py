@@ -79,10 +79,7 @@ def k_center_greedy(
                 min_d2 = _min_sq_dist_to(feats, feats[centres])
         else:
             if centres.dim() != 2 or centres.shape[1] != feats.shape[1]:
-                raise ValueError(
-                    f"centres must be a boolean mask ({n},) or a float tensor (M, {feats.shape[1]}); "
-                    f"got shape {tuple(centres.shape)}"
-                )
+                raise ValueError(f"centres must be a boolean mask ({n},) or a float tensor (M, {feats.shape[1]}); got shape {tuple(centres.shape)}")
             min_d2 = _min_sq_dist_to(feats, centres.to(feats.dtype))
     n_cand = int(available.sum())
     if isinstance(budget, bool) or not isinstance(budget, int) or not (1 <= budget <= n_cand):

@@ -23,16 +23,20 @@ from ..math.scores import disal_kl_from_logits, select_top
 from .base import SelectionContext, Strategy, StrategyOptions, option, register_strategy
 from .uncertainty import RandomStrategy
 
-__all__ = ["DisalStrategy", "DisalOptions", "DisalNoDynamicStrategy", "DisalNoSelectionStrategy", "CEDifferenceStrategy",
-           "checkpoint_logits"]
+__all__ = ["DisalStrategy", "DisalOptions", "DisalNoDynamicStrategy", "DisalNoSelectionStrategy", "CEDifferenceStrategy", "checkpoint_logits"]
 
 
 def checkpoint_logits(ctx: SelectionContext) -> tuple[torch.Tensor, torch.Tensor]:
     """Pool logits under θ_{T-1} and θ_T, from one loop over the pool (gathered batch by batch:
     the pool is not copied)."""
     prev, last = predict_logits(
-        [ctx.prev_model(), ctx.model], ctx.dataset.x_train, ctx.dataset.to_input, ctx.batch_size, ctx.device,
-        ctx.progress, indices=ctx.unlabeled,
+        [ctx.prev_model(), ctx.model],
+        ctx.dataset.x_train,
+        ctx.dataset.to_input,
+        ctx.batch_size,
+        ctx.device,
+        ctx.progress,
+        indices=ctx.unlabeled,
     )
     return prev, last
 
@@ -41,8 +45,9 @@ def checkpoint_logits(ctx: SelectionContext) -> tuple[torch.Tensor, torch.Tensor
 class DisalOptions(StrategyOptions):
     """The option of :class:`DisalStrategy` and its variants."""
 
-    largest: bool = option(True, "select the largest KL (Eq. 15 with the sign of altoolkit.scores); False selects "
-                                 "the smallest, i.e. the largest value of Eq. 15 as printed")
+    largest: bool = option(
+        True, "select the largest KL (Eq. 15 with the sign of altoolkit.scores); False selects the smallest, i.e. the largest value of Eq. 15 as printed"
+    )
 
 
 @register_strategy
@@ -58,8 +63,14 @@ class DisalStrategy(Strategy):
     def score(self, ctx: SelectionContext) -> torch.Tensor:
         # the KL is computed batch by batch: the pool's logits are never stored (N floats, not 2·N·C)
         return predict_logits(
-            [ctx.prev_model(), ctx.model], ctx.dataset.x_train, ctx.dataset.to_input, ctx.batch_size, ctx.device,
-            ctx.progress, indices=ctx.unlabeled, combine=disal_kl_from_logits,
+            [ctx.prev_model(), ctx.model],
+            ctx.dataset.x_train,
+            ctx.dataset.to_input,
+            ctx.batch_size,
+            ctx.device,
+            ctx.progress,
+            indices=ctx.unlabeled,
+            combine=disal_kl_from_logits,
         )
 
     def select_from_scores(self, scores: torch.Tensor, budget: int) -> torch.Tensor:

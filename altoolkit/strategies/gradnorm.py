@@ -86,8 +86,7 @@ def gradnorm_scores(
     dummy = torch.zeros(n, dtype=torch.long)  # the losses ignore the target
     out = []
     for sl in batches(n, chunk, progress, desc="gradnorm"):
-        g = per_sample_grads(model, x[sl], dummy[sl], which="all", loss_fn=loss_fn, batch_size=chunk,
-                             to_input=to_input, device=device)
+        g = per_sample_grads(model, x[sl], dummy[sl], which="all", loss_fn=loss_fn, batch_size=chunk, to_input=to_input, device=device)
         norms = torch.stack([t.reshape(t.shape[0], -1).norm(dim=1) for t in g.values()], dim=1)
         out.append(norms.sum(dim=1).float().cpu())
     return torch.cat(out) if out else torch.empty(0)
@@ -97,8 +96,7 @@ def gradnorm_scores(
 class GradNormOptions(StrategyOptions):
     """The option of :class:`GradNormStrategy`."""
 
-    scheme: str = option("expected_loss", "expected_loss or entropy: the same function, see the module docstring",
-                         choices=GRADNORM_SCHEMES)
+    scheme: str = option("expected_loss", "expected_loss or entropy: the same function, see the module docstring", choices=GRADNORM_SCHEMES)
 
 
 @register_strategy
@@ -112,5 +110,4 @@ class GradNormStrategy(Strategy):
     opts: GradNormOptions
 
     def score(self, ctx: SelectionContext) -> torch.Tensor:
-        return gradnorm_scores(ctx.model, ctx.pool_x, ctx.dataset.to_input, self.opts.scheme, ctx.batch_size,
-                               ctx.device, ctx.progress)
+        return gradnorm_scores(ctx.model, ctx.pool_x, ctx.dataset.to_input, self.opts.scheme, ctx.batch_size, ctx.device, ctx.progress)

@@ -137,8 +137,10 @@ def reference_set(ctx: SelectionContext, reference: str) -> tuple[torch.Tensor, 
         return ctx.labeled_x, ctx.labeled_y
     if reference == "test":
         if ctx.dataset.n_test == 0:
-            raise ValueError("reference='test' (ISAL as run, dragonlzm/ISAL test_calc_val_grad.py) needs a test split, "
-                             "but the dataset has none; use reference='validation', 'initial' or 'labeled'")
+            raise ValueError(
+                "reference='test' (ISAL as run, dragonlzm/ISAL test_calc_val_grad.py) needs a test split, "
+                "but the dataset has none; use reference='validation', 'initial' or 'labeled'"
+            )
         return ctx.dataset.x_test, ctx.dataset.y_test
     if reference == "initial":
         if ctx.initial_labeled is None:
@@ -187,10 +189,20 @@ def isal_s_test(
     if check_bool("grad_simi", grad_simi):
         return {k: t.detach().clone() for k, t in v.items()}
     return lissa_inverse_hvp(
-        model, x_labeled, y_labeled, dict(v),
-        damping=damping, scale=scale, depth=depth, repeats=repeats,
-        batch_size=min(int(batch_size), int(x_labeled.shape[0])), seed=seed,
-        divide_by_scale=False, to_input=to_input, device=device, progress=progress,
+        model,
+        x_labeled,
+        y_labeled,
+        dict(v),
+        damping=damping,
+        scale=scale,
+        depth=depth,
+        repeats=repeats,
+        batch_size=min(int(batch_size), int(x_labeled.shape[0])),
+        seed=seed,
+        divide_by_scale=False,
+        to_input=to_input,
+        device=device,
+        progress=progress,
     )
 
 
@@ -227,16 +239,22 @@ def isal_influence(
 class IsalOptions(StrategyOptions):
     """The options of :class:`IsalStrategy` (ISAL §4.4's ablations and LiSSA's settings)."""
 
-    reference: str = option("labeled", "reference set R: labeled (ISAL_v3), initial (ISAL_v2), validation (needs "
-                            "ALConfig(validation_size=N)) or test (the paper's ISAL as run, dragonlzm/ISAL "
-                            "test_calc_val_grad.py; flagged as looking at test labels)", choices=REFERENCE_SETS)
+    reference: str = option(
+        "labeled",
+        "reference set R: labeled (ISAL_v3), initial (ISAL_v2), validation (needs "
+        "ALConfig(validation_size=N)) or test (the paper's ISAL as run, dragonlzm/ISAL "
+        "test_calc_val_grad.py; flagged as looking at test labels)",
+        choices=REFERENCE_SETS,
+    )
     grad_simi: bool = option(False, "Grad-Simi ablation (s_test = v, no inverse Hessian)")
     k_classes: int = option(1, "K of the expected gradient (Eq. 3); 1 = top-1 pseudo-label (the paper's best)", minimum=1)
-    k_weighting: str = option("renormalized", "renormalized (weights sum to one) or posterior (Eq. 3 literally and the "
-                              "public code's calc_influence_funtion_expectation: unnormalised softmax weights)",
-                              choices=K_WEIGHTINGS)
-    which: str = option("weights", "parameters: weights (conv and linear weights, the public code), all or last_layer",
-                        choices=PARAM_SETS)
+    k_weighting: str = option(
+        "renormalized",
+        "renormalized (weights sum to one) or posterior (Eq. 3 literally and the "
+        "public code's calc_influence_funtion_expectation: unnormalised softmax weights)",
+        choices=K_WEIGHTINGS,
+    )
+    which: str = option("weights", "parameters: weights (conv and linear weights, the public code), all or last_layer", choices=PARAM_SETS)
     depth: int = option(250, "LiSSA recursion depth (ISAL: 250)", minimum=1)
     repeats: int = option(4, "LiSSA repeats averaged (ISAL: 4)", minimum=1)
     damping: float = option(0.01, "LiSSA damping (ISAL: 0.01)", minimum=0.0, maximum=1.0, max_inclusive=False)
@@ -267,10 +285,20 @@ class IsalStrategy(Strategy):
         to_input = ctx.dataset.to_input
         v = loss_grad(ctx.model, x_ref, y_ref, self.opts.which, "sum", ctx.batch_size, to_input, ctx.device)
         return isal_s_test(
-            ctx.model, ctx.labeled_x, ctx.labeled_y, v,
-            grad_simi=self.opts.grad_simi, damping=self.opts.damping, scale=self.opts.scale, depth=self.opts.depth,
-            repeats=self.opts.repeats, batch_size=self.opts.lissa_batch_size, seed=ctx.seed,
-            to_input=to_input, device=ctx.device, progress=ctx.progress,
+            ctx.model,
+            ctx.labeled_x,
+            ctx.labeled_y,
+            v,
+            grad_simi=self.opts.grad_simi,
+            damping=self.opts.damping,
+            scale=self.opts.scale,
+            depth=self.opts.depth,
+            repeats=self.opts.repeats,
+            batch_size=self.opts.lissa_batch_size,
+            seed=ctx.seed,
+            to_input=to_input,
+            device=ctx.device,
+            progress=ctx.progress,
         )
 
     def influence(self, ctx: SelectionContext, s_test: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
@@ -278,13 +306,18 @@ class IsalStrategy(Strategy):
 
         ``s_test`` (from :meth:`s_test`) may be passed to reuse one LiSSA estimate."""
         if self.opts.k_classes > ctx.dataset.num_classes:
-            raise ValueError(
-                f"k_classes must be at most the number of classes ({ctx.dataset.num_classes}), got {self.opts.k_classes}"
-            )
+            raise ValueError(f"k_classes must be at most the number of classes ({ctx.dataset.num_classes}), got {self.opts.k_classes}")
         return isal_influence(
-            ctx.model, ctx.pool_x, self.s_test(ctx) if s_test is None else s_test, len(ctx.labeled),
-            k_classes=self.opts.k_classes, k_weighting=self.opts.k_weighting, to_input=ctx.dataset.to_input,
-            batch_size=ctx.batch_size, device=ctx.device, progress=ctx.progress,
+            ctx.model,
+            ctx.pool_x,
+            self.s_test(ctx) if s_test is None else s_test,
+            len(ctx.labeled),
+            k_classes=self.opts.k_classes,
+            k_weighting=self.opts.k_weighting,
+            to_input=ctx.dataset.to_input,
+            batch_size=ctx.batch_size,
+            device=ctx.device,
+            progress=ctx.progress,
         )
 
     def score(self, ctx: SelectionContext) -> torch.Tensor:

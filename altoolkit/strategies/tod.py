@@ -71,8 +71,17 @@ from ..util.checks import check_float
 from .base import SelectionContext, Strategy, StrategyOptions, option, register_strategy
 from .uncertainty import RandomStrategy
 
-__all__ = ["TodStrategy", "TodOptions", "output_discrepancy", "freshly_initialised", "TOD_VARIANTS", "ConsistencyLoss",
-           "ConsistencyRun", "ema_decay", "TOD_CONSISTENCY_WEIGHT"]
+__all__ = [
+    "TodStrategy",
+    "TodOptions",
+    "output_discrepancy",
+    "freshly_initialised",
+    "TOD_VARIANTS",
+    "ConsistencyLoss",
+    "ConsistencyRun",
+    "ema_decay",
+    "TOD_CONSISTENCY_WEIGHT",
+]
 
 TOD_VARIANTS: tuple[str, ...] = ("cyclic", "published")
 #: ``WEIGHT`` of siyuhuang/TOD ``config/cifar10.py``: the published weight of the unsupervised loss.
@@ -82,10 +91,7 @@ TOD_CONSISTENCY_WEIGHT = 0.02
 def output_discrepancy(logits_now: torch.Tensor, logits_prev: torch.Tensor) -> torch.Tensor:
     """½ ‖softmax(logits_now) − softmax(logits_prev)‖² per row, ``(N,)`` float32."""
     if logits_now.shape != logits_prev.shape or logits_now.dim() != 2:
-        raise ValueError(
-            f"logits_now and logits_prev must both have shape (N, C); got {tuple(logits_now.shape)} "
-            f"and {tuple(logits_prev.shape)}"
-        )
+        raise ValueError(f"logits_now and logits_prev must both have shape (N, C); got {tuple(logits_now.shape)} and {tuple(logits_prev.shape)}")
     diff = torch.softmax(logits_now.double(), dim=1) - torch.softmax(logits_prev.double(), dim=1)
     return (0.5 * diff.pow(2).sum(dim=1)).float()
 
@@ -193,12 +199,22 @@ class ConsistencyLoss(AuxiliaryLoss):
 class TodOptions(StrategyOptions):
     """The options of :class:`TodStrategy` (recorded only when not at their default)."""
 
-    variant: str = option("cyclic", "cyclic (random in cycle 0) or published (siyuhuang/TOD main_TOD.py: needs "
-                                    "warm_start; cycle 0 compares with a separately initialised network and takes the "
-                                    "SMALLEST discrepancies)", choices=TOD_VARIANTS, recorded="changed")
-    consistency_weight: float = option(0.0, "weight of TOD's unsupervised training loss (ConsistencyLoss); 0 trains "
-                                            "with the labeled set only, as main_TOD.py --auxiliary NONE; published: "
-                                            "WEIGHT = 0.02 (config/cifar10.py)", minimum=0.0, recorded="changed")
+    variant: str = option(
+        "cyclic",
+        "cyclic (random in cycle 0) or published (siyuhuang/TOD main_TOD.py: needs "
+        "warm_start; cycle 0 compares with a separately initialised network and takes the "
+        "SMALLEST discrepancies)",
+        choices=TOD_VARIANTS,
+        recorded="changed",
+    )
+    consistency_weight: float = option(
+        0.0,
+        "weight of TOD's unsupervised training loss (ConsistencyLoss); 0 trains "
+        "with the labeled set only, as main_TOD.py --auxiliary NONE; published: "
+        "WEIGHT = 0.02 (config/cifar10.py)",
+        minimum=0.0,
+        recorded="changed",
+    )
 
 
 @register_strategy
@@ -206,8 +222,10 @@ class TodStrategy(Strategy):
     """TOD (Huang et al. 2021): largest ½‖softmax(f_now) − softmax(f_prev cycle)‖²."""
 
     name = "tod"
-    description = ("TOD (Huang et al. 2021): largest output change since the previous cycle's model (random in "
-                   "cycle 0); options variant=cyclic|published, consistency_weight (its unsupervised loss, 0.02 published)")
+    description = (
+        "TOD (Huang et al. 2021): largest output change since the previous cycle's model (random in "
+        "cycle 0); options variant=cyclic|published, consistency_weight (its unsupervised loss, 0.02 published)"
+    )
     needs_previous_cycle_model = True
     Options = TodOptions
     opts: TodOptions
@@ -236,7 +254,12 @@ class TodStrategy(Strategy):
                 return RandomStrategy().score(ctx)
             prev = freshly_initialised(ctx.model, ctx.seed)
         now, before = predict_logits(
-            [ctx.model, prev], ctx.pool_x, ctx.dataset.to_input, ctx.batch_size, ctx.device, ctx.progress,
+            [ctx.model, prev],
+            ctx.pool_x,
+            ctx.dataset.to_input,
+            ctx.batch_size,
+            ctx.device,
+            ctx.progress,
         )
         return output_discrepancy(now, before)
 

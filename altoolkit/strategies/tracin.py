@@ -52,10 +52,12 @@ def evenly_spaced_epochs(epochs: int, count: int) -> list[int]:
 class TracInOptions(StrategyOptions):
     """The options of :class:`TracInStrategy`."""
 
-    checkpoints: int = option(5, "number of evenly spaced epochs to replay (the last epoch is always one of them)",
-                              minimum=1)
-    which: str = option("all", "parameters whose gradients are used: all, weights (conv and linear weights) or "
-                               "last_layer (model.head, the cheap TracIn variant)", choices=PARAM_SETS)
+    checkpoints: int = option(5, "number of evenly spaced epochs to replay (the last epoch is always one of them)", minimum=1)
+    which: str = option(
+        "all",
+        "parameters whose gradients are used: all, weights (conv and linear weights) or last_layer (model.head, the cheap TracIn variant)",
+        choices=PARAM_SETS,
+    )
     largest: bool = option(True, "select the most positive scores; False selects the most negative")
 
 

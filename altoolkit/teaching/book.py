@@ -54,9 +54,7 @@ def mathjax_dir() -> Path:
     try:
         import jupyter_server_mathjax
     except ImportError as exc:
-        raise RuntimeError(
-            "the site needs a local MathJax: pip install jupyter-server-mathjax (listed in pyproject.toml)"
-        ) from exc
+        raise RuntimeError("the site needs a local MathJax: pip install jupyter-server-mathjax (listed in pyproject.toml)") from exc
     return Path(jupyter_server_mathjax.__file__).parent / "static"
 
 
@@ -65,15 +63,11 @@ def reveal_dir() -> Path:
     try:
         import sphinx_revealjs
     except ImportError as exc:
-        raise RuntimeError(
-            "the slides need a local reveal.js: pip install sphinx-revealjs (listed in pyproject.toml)"
-        ) from exc
+        raise RuntimeError("the slides need a local reveal.js: pip install sphinx-revealjs (listed in pyproject.toml)") from exc
     return Path(sphinx_revealjs.__file__).parent / "_static" / "revealjs"
 
 
-_FETCH = re.compile(
-    r"""<(?:script|img|link|iframe|source)\b[^>]*?\b(?:src|href)\s*=\s*["']((?:https?:)?//[^"']+)["']""", re.I
-)
+_FETCH = re.compile(r"""<(?:script|img|link|iframe|source)\b[^>]*?\b(?:src|href)\s*=\s*["']((?:https?:)?//[^"']+)["']""", re.I)
 #: bodies of scripts that run (not JSON/MathJax config blocks), and URLs quoted in them (a URL a script builds)
 _SCRIPT = re.compile(r"<script(?![^>]*type=\"(?:application/(?:vnd|json)|text/x-mathjax))[^>]*>(.*?)</script>", re.S)
 _QUOTED_URL = re.compile(r"""["'`]((?:https?:)?//[^"'`\s]+)""")
@@ -92,9 +86,7 @@ def external_urls(page: str) -> list[str]:
 def _clean(page: str) -> str:
     page = re.sub(r'<script src=""></script>\s*', "", page)
     # the mermaid loader is a module script that imports from a URL even when emptied: drop it
-    page = re.sub(
-        r'<script type="module">(?:(?!</script>).)*?mermaid(?:(?!</script>).)*?</script>\s*', "", page, flags=re.S
-    )
+    page = re.sub(r'<script type="module">(?:(?!</script>).)*?mermaid(?:(?!</script>).)*?</script>\s*', "", page, flags=re.S)
     # widget state needs the html-manager from a CDN; without it the outputs' static fallbacks show
     page = re.sub(r"<script>(?:(?!</script>).)*?addWidgetsRenderer(?:(?!</script>).)*?</script>\s*", "", page, flags=re.S)
     # jupyter-server-mathjax ships the STIX-Web fonts only (no TeX fontdata, no TeX otf fonts for the hidden
@@ -163,11 +155,7 @@ def _outline_page(notebooks: list[str], slides: list[str], runtimes) -> str:
         "<style>body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .5em;vertical-align:top}</style>"
         "</head><body>\n<h1>altoolkit: influence-based active learning, a course</h1>\n"
-        "<h2>Pages</h2>\n<ul>\n"
-        + "\n".join(rows)
-        + "\n</ul>\n<h2>Course outline</h2>\n"
-        + outline
-        + "\n</body></html>\n"
+        "<h2>Pages</h2>\n<ul>\n" + "\n".join(rows) + "\n</ul>\n<h2>Course outline</h2>\n" + outline + "\n</body></html>\n"
     )
 
 

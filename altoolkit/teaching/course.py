@@ -173,7 +173,7 @@ def read_runtimes(path: str | Path) -> tuple[str, dict[str, float]]:
 
 
 def _short(source: str) -> str:
-    """" with the `test` profile on 2 cores" from a RUNTIMES.md first line, "" if it names neither."""
+    """ " with the `test` profile on 2 cores" from a RUNTIMES.md first line, "" if it names neither."""
     prof = re.search(r"profile (\w+)", source)
     cores = re.search(r"(\d+) CPU cores", source)
     return (f" with the `{prof.group(1)}` profile" if prof else "") + (f" on {cores.group(1)} cores" if cores else "")
@@ -188,16 +188,9 @@ def render_header(stem: str, runtimes: tuple[str, dict[str, float]]) -> str:
     e = _entry(stem)
     source, times = runtimes
     before = ", ".join(f"notebook {b}" for b in e.before) or "none (PyTorch, softmax and cross-entropy, gradients)"
-    runtime = (
-        f"{_duration(times[stem])} measured{_short(source)} (course/RUNTIMES.md)"
-        if stem in times
-        else "not measured yet (run `altoolkit reproduce`)"
-    )
+    runtime = f"{_duration(times[stem])} measured{_short(source)} (course/RUNTIMES.md)" if stem in times else "not measured yet (run `altoolkit reproduce`)"
     goals = "\n".join(f"> * {g}" for g in e.goals)
-    return (
-        f"{HEADER_START}\n> **Learning goals**\n>\n{goals}\n>\n> **Before this:** {before} · "
-        f"**Paper:** {e.sections} · **Runtime:** {runtime}\n{HEADER_END}"
-    )
+    return f"{HEADER_START}\n> **Learning goals**\n>\n{goals}\n>\n> **Before this:** {before} · **Paper:** {e.sections} · **Runtime:** {runtime}\n{HEADER_END}"
 
 
 def apply_headers(notebooks_dir: str | Path, runtimes: tuple[str, dict[str, float]]) -> list[str]:
@@ -247,13 +240,9 @@ def _nbgrader(args: list[str], cwd: Path, timeout: float) -> subprocess.Complete
     # nbgrader runs the console script `alembic` for its gradebook: put this interpreter's scripts
     # folder first on PATH, so it is found when the venv is not activated (make, CI).
     env = dict(os.environ, PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
-    run = subprocess.run(
-        [sys.executable, "-m", "nbgrader", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
-    )
+    run = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     if run.returncode != 0:
-        raise RuntimeError(
-            f"nbgrader {' '.join(args)} failed (exit {run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
-        )
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed (exit {run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
     return run
 
 
@@ -320,9 +309,7 @@ def build_course(
     return release
 
 
-def autograde(
-    course_dir: str | Path, submissions: dict[str, Path], assignment: str = ASSIGNMENT, timeout: float = 600
-) -> dict[str, tuple[float, float]]:
+def autograde(course_dir: str | Path, submissions: dict[str, Path], assignment: str = ASSIGNMENT, timeout: float = 600) -> dict[str, tuple[float, float]]:
     """Copy each student's notebooks into ``submitted/<student>/<assignment>/``, run ``nbgrader
     autograde``, and return ``{student: (score, max_score)}`` from the gradebook."""
     from nbgrader.api import Gradebook
@@ -335,9 +322,7 @@ def autograde(
         if dest.exists():
             shutil.rmtree(dest)
         shutil.copytree(folder, dest)
-    _nbgrader(
-        ["autograde", assignment, "--force", "--create", "--CourseDirectory.root=" + str(course)], course, timeout
-    )
+    _nbgrader(["autograde", assignment, "--force", "--create", "--CourseDirectory.root=" + str(course)], course, timeout)
     scores = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         for student in submissions:
@@ -355,9 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="runs/course", help="course folder (default: runs/course)")
     ap.add_argument("--notebooks-dir", default="notebooks", help="instructor notebooks (default: notebooks)")
     ap.add_argument("--runtimes", default="course/RUNTIMES.md", help="measured runtimes for --headers")
-    ap.add_argument(
-        "--headers", action="store_true", help="rewrite the notebooks' header blocks and the README outline"
-    )
+    ap.add_argument("--headers", action="store_true", help="rewrite the notebooks' header blocks and the README outline")
     ap.add_argument("--readme", default="README.md", help="README holding the course outline (for --headers)")
     args = ap.parse_args(argv)
     try:
@@ -370,12 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, RuntimeError) as exc:
         print(f"altoolkit.teaching.course: error: {exc}", file=sys.stderr)
         return 2
-    print(
-        f"student versions: {release} ({', '.join(sorted(p.name for p in release.glob('*.ipynb')))}); "
-        f"gradebook: {Path(args.out) / 'gradebook.db'}"
-    )
+    print(f"student versions: {release} ({', '.join(sorted(p.name for p in release.glob('*.ipynb')))}); gradebook: {Path(args.out) / 'gradebook.db'}")
     return 0
-
 
 
 _ABS_PATH = re.compile(r"(?<![\w.~])(?:/(?:home|tmp|work|root|Users|usr|var|opt|private|mnt)/|[A-Za-z]:\\\\)")

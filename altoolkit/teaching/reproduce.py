@@ -50,12 +50,10 @@ def load_profile(name_or_path: str) -> dict[str, Any]:
     prof.setdefault("defaults", {})
     prof.setdefault("notebooks", {})
     if not isinstance(prof["defaults"] or {}, dict):
-        raise ValueError(f"profile {name_or_path!r}: 'defaults' must be a mapping of PARAMETER: value, "
-                         f"got a {type(prof['defaults']).__name__}")
+        raise ValueError(f"profile {name_or_path!r}: 'defaults' must be a mapping of PARAMETER: value, got a {type(prof['defaults']).__name__}")
     for nb, params in (prof["notebooks"] or {}).items():
         if not isinstance(params or {}, dict):
-            raise ValueError(f"profile {name_or_path!r}: notebooks.{nb} must be a mapping of PARAMETER: value, "
-                             f"got a {type(params).__name__}")
+            raise ValueError(f"profile {name_or_path!r}: notebooks.{nb} must be a mapping of PARAMETER: value, got a {type(params).__name__}")
     return prof
 
 
@@ -65,8 +63,9 @@ def _declared_parameters(nb_path: Path) -> set[str]:
     return set(pm.inspect_notebook(str(nb_path)).keys())
 
 
-def notebook_parameters(profile: dict[str, Any], nb_path: Path, figures_dir: Path,
-                        results_dir: Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def notebook_parameters(
+    profile: dict[str, Any], nb_path: Path, figures_dir: Path, results_dir: Path | None = None, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The parameters a profile gives one notebook (only those the notebook declares).
 
     ``FIGURES_DIR`` and (when given) ``RESULTS_DIR``, the cache of AL run records, are set to
@@ -78,10 +77,7 @@ def notebook_parameters(profile: dict[str, Any], nb_path: Path, figures_dir: Pat
     specific = profile["notebooks"].get(nb_path.stem, {}) or {}
     unknown = sorted(set(specific) - declared)
     if unknown:
-        raise ValueError(
-            f"profile sets parameters {unknown} that notebook {nb_path.name} does not declare; "
-            f"its parameters are {sorted(declared)}"
-        )
+        raise ValueError(f"profile sets parameters {unknown} that notebook {nb_path.name} does not declare; its parameters are {sorted(declared)}")
     params.update(specific)
     if "FIGURES_DIR" in declared:
         params["FIGURES_DIR"] = str(figures_dir.resolve())
@@ -206,15 +202,27 @@ def _run_each(notebooks, prof, nb_dir, out_dir, fig_dir, results_dir, overrides,
         t0 = time.perf_counter()
         try:
             pm.execute_notebook(
-                str(nb), str(out), parameters=params, cwd=str(nb_dir), kernel_name=kernel_name,
-                progress_bar=progress, log_output=False,
+                str(nb),
+                str(out),
+                parameters=params,
+                cwd=str(nb_dir),
+                kernel_name=kernel_name,
+                progress_bar=progress,
+                log_output=False,
             )
             runs.append(NotebookRun(nb.stem, True, time.perf_counter() - t0, str(out), params))
         except pm.PapermillExecutionError as exc:
-            runs.append(NotebookRun(nb.stem, False, time.perf_counter() - t0, str(out), params,
-                                    failed_cell=_failed_cell(out) or exc.exec_count,
-                                    error=f"{exc.ename}: {exc.evalue}"))
+            runs.append(
+                NotebookRun(
+                    nb.stem,
+                    False,
+                    time.perf_counter() - t0,
+                    str(out),
+                    params,
+                    failed_cell=_failed_cell(out) or exc.exec_count,
+                    error=f"{exc.ename}: {exc.evalue}",
+                )
+            )
         except Exception as exc:  # kernel died, bad notebook file, ...
-            runs.append(NotebookRun(nb.stem, False, time.perf_counter() - t0, str(out), params,
-                                    error=f"{type(exc).__name__}: {exc}"))
+            runs.append(NotebookRun(nb.stem, False, time.perf_counter() - t0, str(out), params, error=f"{type(exc).__name__}: {exc}"))
         print(runs[-1].line(), flush=True)

@@ -56,9 +56,18 @@ def default_dynamic_weight(strategy: Any, dynamic_weight: float | None = None, o
     return 1.0 if getattr(strategy, "dynamic_loss", False) else float(otherwise)
 
 
-def train_fresh(model: str, dataset: Any, indices: torch.Tensor, config: Any, seed: int, *keys: int,
-                labels: torch.Tensor | None = None, init_state: dict[str, torch.Tensor] | None = None,
-                pretrained_weights: str | None = None, **train_kwargs: Any) -> Any:
+def train_fresh(
+    model: str,
+    dataset: Any,
+    indices: torch.Tensor,
+    config: Any,
+    seed: int,
+    *keys: int,
+    labels: torch.Tensor | None = None,
+    init_state: dict[str, torch.Tensor] | None = None,
+    pretrained_weights: str | None = None,
+    **train_kwargs: Any,
+) -> Any:
     """Build ``model`` freshly initialised from ``derive_seed(seed, *keys, 1)`` and train it on
     ``dataset.x_train[indices]`` with ``derive_seed(seed, *keys, 2)``.
 
@@ -86,10 +95,8 @@ def train_fresh(model: str, dataset: Any, indices: torch.Tensor, config: Any, se
     >>> torch.equal(a.model.head.weight, b.model.head.weight)
     True
     """
-    net = build_model(model, dataset.input_shape, dataset.num_classes, seed=derive_seed(seed, *keys, 1),
-                      pretrained_weights=pretrained_weights)
+    net = build_model(model, dataset.input_shape, dataset.num_classes, seed=derive_seed(seed, *keys, 1), pretrained_weights=pretrained_weights)
     if init_state is not None:
         net.load_state_dict(init_state)
     y = dataset.y_train[indices] if labels is None else labels
-    return train_model(net, dataset.x_train[indices], y, config, seed=derive_seed(seed, *keys, 2),
-                       to_input=dataset.to_input, **train_kwargs)
+    return train_model(net, dataset.x_train[indices], y, config, seed=derive_seed(seed, *keys, 2), to_input=dataset.to_input, **train_kwargs)

@@ -23,9 +23,23 @@ import torch.nn.functional as F
 
 from ..util.plugins import Registry
 
-__all__ = ["MLP", "SmallCNN", "ResNet18CIFAR", "TorchvisionResNet18", "build_model", "load_pretrained_backbone",
-           "MODELS", "MODEL_REGISTRY", "RESNET18_IMAGENET_URL", "register_model", "model_names", "check_model",
-           "output_layer", "penultimate_features", "forward_with_features"]
+__all__ = [
+    "MLP",
+    "SmallCNN",
+    "ResNet18CIFAR",
+    "TorchvisionResNet18",
+    "build_model",
+    "load_pretrained_backbone",
+    "MODELS",
+    "MODEL_REGISTRY",
+    "RESNET18_IMAGENET_URL",
+    "register_model",
+    "model_names",
+    "check_model",
+    "output_layer",
+    "penultimate_features",
+    "forward_with_features",
+]
 
 #: Where torchvision's ImageNet ResNet-18 weights come from (the file siyuhuang/TOD
 #: ``main_TOD.py`` loads as ``./resnet18-5c106cde.pth``; torchvision's newer ``IMAGENET1K_V1``
@@ -73,8 +87,7 @@ class SmallCNN(nn.Module):
     run the DISAL claims with 10 seeds in 15 minutes.  Pass ``width=32`` for the earlier network.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, width: int = 16, hidden: int = 128,
-                 dropout: float = 0.2, spatial: int = 8):
+    def __init__(self, in_channels: int, num_classes: int, width: int = 16, hidden: int = 128, dropout: float = 0.2, spatial: int = 8):
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, width, 3, padding=1, bias=False),
@@ -109,9 +122,7 @@ class _BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(planes)
         self.shortcut = nn.Sequential()
         if stride != 1 or in_planes != planes:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
-            )
+            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -216,8 +227,7 @@ def load_pretrained_backbone(model: nn.Module, path: str | os.PathLike[str], fre
     missing = sorted(k for k in own if k not in state)
     if missing:
         raise ValueError(
-            f"pretrained_weights file {str(p)!r} is not a torchvision ResNet-18 state dict: {len(missing)} "
-            f"backbone keys are missing, e.g. {missing[:3]}"
+            f"pretrained_weights file {str(p)!r} is not a torchvision ResNet-18 state dict: {len(missing)} backbone keys are missing, e.g. {missing[:3]}"
         )
     wrong = [k for k in own if tuple(state[k].shape) != tuple(own[k].shape)]
     if wrong:
@@ -226,8 +236,7 @@ def load_pretrained_backbone(model: nn.Module, path: str | os.PathLike[str], fre
             f"{tuple(state[wrong[0]].shape)} vs {tuple(own[wrong[0]].shape)} (3-channel input expected)"
         )
     fresh = tuple(fresh)
-    model.backbone.load_state_dict({k: (own[k] if k.startswith(fresh) and fresh else state[k]) for k in own},
-                                   strict=True)
+    model.backbone.load_state_dict({k: (own[k] if k.startswith(fresh) and fresh else state[k]) for k in own}, strict=True)
     return model
 
 
@@ -249,8 +258,7 @@ _BUILDERS: dict[str, Callable[[tuple[int, ...], int], nn.Module]] = {
 MODELS: tuple[str, ...] = tuple(_BUILDERS)
 
 
-def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed: int | None = None,
-                pretrained_weights: str | None = None) -> nn.Module:
+def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed: int | None = None, pretrained_weights: str | None = None) -> nn.Module:
     """Build a model by name (see :data:`MODELS`), initialised deterministically from ``seed``.
 
     Args:
@@ -271,13 +279,10 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed:
     """
     if name not in _BUILDERS:  # a registered name or an import path (see register_model)
         if pretrained_weights is not None:
-            raise ValueError(f"pretrained_weights applies to model 'resnet18' only, got model {name!r}; "
-                             "a model of your own loads its weights in its factory")
+            raise ValueError(f"pretrained_weights applies to model 'resnet18' only, got model {name!r}; a model of your own loads its weights in its factory")
         return _build_user_model(name, input_shape, num_classes, seed)
     if name != "mlp" and len(input_shape) != 3:
-        raise ValueError(
-            f"model {name!r} needs image inputs of shape (C, H, W); got input_shape={tuple(input_shape)}"
-        )
+        raise ValueError(f"model {name!r} needs image inputs of shape (C, H, W); got input_shape={tuple(input_shape)}")
     if num_classes < 2:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}")
     if pretrained_weights is not None and name != "resnet18":
@@ -412,11 +417,12 @@ def forward_with_features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tens
         raise ValueError(f"{what} was not called by forward(); define embed(x) -> (B, D) penultimate features")
     feats, last = seen["input"], seen["output"]
     if feats.dim() != 2 or feats.shape[0] != x.shape[0]:
-        raise ValueError(f"{what} received input of shape {tuple(feats.shape)}, not (batch, features); "
-                         "define embed(x) -> (B, D) penultimate features")
+        raise ValueError(f"{what} received input of shape {tuple(feats.shape)}, not (batch, features); define embed(x) -> (B, D) penultimate features")
     if not (last is out or (isinstance(out, torch.Tensor) and out.shape == last.shape and torch.equal(out, last))):
-        raise ValueError(f"{what} does not produce the model's output (forward() does more after it); "
-                         "define embed(x) -> (B, D) penultimate features and head = the final nn.Linear")
+        raise ValueError(
+            f"{what} does not produce the model's output (forward() does more after it); "
+            "define embed(x) -> (B, D) penultimate features and head = the final nn.Linear"
+        )
     return out, feats
 
 

@@ -30,8 +30,7 @@ from ..util.progress import tqdm
 from ..math.dynamic import RunningMeanPredictions, dynamic_kl_from_log_probs
 from ..util.checks import check_choice, check_float, check_int
 
-__all__ = ["TrainConfig", "TrainResult", "train_model", "evaluate", "LR_SCHEDULES", "AUGMENTATIONS",
-           "TrainingDivergedError", "AuxiliaryLoss", "AuxiliaryRun"]
+__all__ = ["TrainConfig", "TrainResult", "train_model", "evaluate", "LR_SCHEDULES", "AUGMENTATIONS", "TrainingDivergedError", "AuxiliaryLoss", "AuxiliaryRun"]
 
 
 class TrainingDivergedError(ValueError):
@@ -43,10 +42,7 @@ class TrainingDivergedError(ValueError):
 
     def __init__(self, dynamic_weight: float, lr: float, epoch: int, loss: float):
         self.dynamic_weight, self.lr, self.epoch, self.loss = dynamic_weight, lr, epoch, loss
-        super().__init__(
-            f"training diverged: the loss became {loss} at epoch {epoch} with lr={lr:g} and "
-            f"λ (dynamic_weight)={dynamic_weight:g}; lower lr or λ"
-        )
+        super().__init__(f"training diverged: the loss became {loss} at epoch {epoch} with lr={lr:g} and λ (dynamic_weight)={dynamic_weight:g}; lower lr or λ")
 
 
 def _check_training_data(x, y) -> tuple[torch.Tensor, torch.Tensor]:
@@ -209,10 +205,7 @@ class TrainResult:
     def checkpoint_model(self, epoch: int) -> nn.Module:
         """A copy of the model with the weights saved after ``epoch``."""
         if epoch not in self.checkpoints:
-            raise KeyError(
-                f"epoch {epoch} was not checkpointed; available: {sorted(self.checkpoints)} "
-                "(pass checkpoint_epochs= to train_model)"
-            )
+            raise KeyError(f"epoch {epoch} was not checkpointed; available: {sorted(self.checkpoints)} (pass checkpoint_epochs= to train_model)")
         return self.model_from_state(self.checkpoints[epoch][0])
 
 
@@ -352,8 +345,7 @@ def train_model(
         if not isinstance(unlabeled_x, torch.Tensor):
             raise TypeError(f"unlabeled_x must be a torch tensor, got {type(unlabeled_x).__name__}")
         if tuple(unlabeled_x.shape[1:]) != tuple(x.shape[1:]):
-            raise ValueError(f"unlabeled_x samples have shape {tuple(unlabeled_x.shape[1:])}, the labeled ones "
-                             f"{tuple(x.shape[1:])}; they must match")
+            raise ValueError(f"unlabeled_x samples have shape {tuple(unlabeled_x.shape[1:])}, the labeled ones {tuple(x.shape[1:])}; they must match")
     device = torch.device(cfg.device)
     model.to(device)
     lam = cfg.dynamic_weight
@@ -413,10 +405,7 @@ def train_model(
                         ub = to_input(ub).to(device)
                     logits, aux_term = aux.loss(model, xb, ub)
                 if s == 0 and epoch == 1 and int(y.max()) >= logits.shape[1]:
-                    raise ValueError(
-                        f"y holds label {int(y.max())} but the model has {logits.shape[1]} outputs; "
-                        f"labels must be in 0..{logits.shape[1] - 1}"
-                    )
+                    raise ValueError(f"y holds label {int(y.max())} but the model has {logits.shape[1]} outputs; labels must be in 0..{logits.shape[1] - 1}")
                 if track:
                     # one log-softmax serves the CE, the recorded f_θ (Eq. 12) and the KL (Eq. 13)
                     log_p = F.log_softmax(logits, dim=1)

@@ -87,20 +87,17 @@ def check_device(name: str, value, require_available: bool = False) -> str:
     try:
         dev = torch.device(value)
     except (RuntimeError, ValueError, TypeError):
-        raise ValueError(f"{name} must be a torch device such as 'cpu', 'cuda', 'cuda:0' or 'mps'; "
-                         f"got {value!r}") from None
+        raise ValueError(f"{name} must be a torch device such as 'cpu', 'cuda', 'cuda:0' or 'mps'; got {value!r}") from None
     if require_available and dev.type != "cpu":
         if dev.type == "cuda":
             n = torch.cuda.device_count() if torch.cuda.is_available() else 0
             if n == 0:
-                raise ValueError(f"{name} {value!r} asks for CUDA, but no CUDA device is available on this "
-                                 "machine; use 'cpu'")
+                raise ValueError(f"{name} {value!r} asks for CUDA, but no CUDA device is available on this machine; use 'cpu'")
             if dev.index is not None and dev.index >= n:
                 raise ValueError(f"{name} {value!r}: this machine has {n} CUDA device(s), numbered 0..{n - 1}")
         elif dev.type == "mps":
             if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-                raise ValueError(f"{name} {value!r} asks for Apple MPS, which is not available on this "
-                                 "machine; use 'cpu'")
+                raise ValueError(f"{name} {value!r} asks for Apple MPS, which is not available on this machine; use 'cpu'")
         else:
             raise ValueError(f"{name} {value!r}: device type {dev.type!r} is not supported; use 'cpu', 'cuda' or 'mps'")
     return value

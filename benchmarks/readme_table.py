@@ -27,8 +27,13 @@ def _fmt(v: float | None) -> str:
     return f"{v:.3f}"
 
 
-def _verdict(meets: bool) -> str:
-    return "meets" if meets else "**misses**"
+def two_valued(r: dict) -> str | None:
+    """The verdict of a result written before verdicts had three values (``meets_goal`` only)."""
+    return None if r.get("meets_goal") is None else ("meets" if r["meets_goal"] else "misses")
+
+
+def _verdict(verdict: str | None) -> str:
+    return "" if verdict is None else "**misses**" if verdict == "misses" else verdict
 
 
 def render(payload: dict) -> str:
@@ -40,18 +45,23 @@ def render(payload: dict) -> str:
         f"{_fmt(payload.get('total_seconds'))} s ({payload.get('rounds', '?')} rounds, largest pool "
         f"{payload.get('max_pool', 0):,}; load average {_fmt(m.get('load_average_at_start'))} at the start).",
         "",
-        "| measure | median | spread (min..max) | runs | goal | verdict | previous run |",
+        "| measure | median | interval | rounds | goal | verdict | previous run |",
         "|---|---|---|---|---|---|---|",
     ]
     prev = (payload.get("previous_run") or {}).get("results", {})
     for name, r in payload["results"].items():
         label = f"`{name}`" + (f" ({r['label']})" if r.get("label") else "")
-        spread = f"{_fmt(r.get('min'))}..{_fmt(r.get('max'))}" if r.get("min") is not None else ""
+        pv = r.get("process_values")
+        if pv:
+            interval = f"{_fmt(min(pv))}..{_fmt(max(pv))} ({len(pv)} processes)"
+        else:
+            interval = f"{_fmt(r.get('min'))}..{_fmt(r.get('max'))}" if r.get("min") is not None else ""
         goal = r.get("goal", "").replace("<=", "≤").replace(">=", "≥")
-        verdict = "" if "meets_goal" not in r else _verdict(r["meets_goal"])
         p = prev.get(name, {})
-        before = "" if p.get("value") is None else _fmt(p["value"]) + (f" ({_verdict(p['meets_goal'])})" if p.get("meets_goal") is not None else "")
-        lines.append(f"| {label} | {_fmt(r.get('value'))} | {spread} | {r.get('runs', '')} | {goal} | {verdict} | {before} |")
+        before = "" if p.get("value") is None else _fmt(p["value"]) + (f" ({_verdict(p['verdict'])})" if p.get("verdict") else "")
+        lines.append(
+            f"| {label} | {_fmt(r.get('value'))} | {interval} | {r.get('runs', '')} | {goal} | {_verdict(r.get('verdict', two_valued(r)))} | {before} |"
+        )
     agree = payload.get("verdicts_agree_with_previous") or {}
     if any(v is not None for v in agree.values()):
         differ = [n for n, v in agree.items() if v is False]

@@ -59,10 +59,35 @@ def test_table_shows_the_previous_runs_verdicts_and_whether_they_agree():
         "a": {"value": 1.5, "min": 1.4, "max": 1.7, "runs": 3, "goal": "<= 2", "meets_goal": True},
         "b": {"value": 9.0, "min": 8.0, "max": 9.5, "runs": 3, "goal": ">= 10", "meets_goal": False},
     }
-    previous = {"results": {"a": {"value": 1.6, "meets_goal": True}, "b": {"value": 11.0, "meets_goal": True}}}
+    results["a"]["verdict"], results["b"]["verdict"] = "meets", "misses"
+    previous = {"results": {"a": {"value": 1.6, "verdict": "meets"}, "b": {"value": 11.0, "verdict": "on the line"}}}
     text = rt.render({**base, "results": results, "previous_run": previous, "verdicts_agree_with_previous": {"a": True, "b": False}})
     assert "| `a` | 1.50 | 1.40..1.70 | 3 | ≤ 2 | meets | 1.60 (meets) |" in text
-    assert "| `b` | 9.00 | 8.00..9.50 | 3 | ≥ 10 | **misses** | 11.0 (meets) |" in text
+    assert "| `b` | 9.00 | 8.00..9.50 | 3 | ≥ 10 | **misses** | 11.0 (on the line) |" in text
     assert "differ for `b`." in text
     agreeing = rt.render({**base, "results": results, "previous_run": previous, "verdicts_agree_with_previous": {"a": True, "b": True}})
     assert "all agree." in agreeing
+
+
+def _run_benchmarks():
+    spec = importlib.util.spec_from_file_location("run_benchmarks", ROOT / "benchmarks" / "run_benchmarks.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_a_verdict_has_three_values_read_at_both_ends_of_the_interval():
+    verdict = _run_benchmarks().verdict
+    assert verdict({"value": 1.9, "process_values": [1.87, 1.9, 1.95]}, "<=", 2.0) == "meets"
+    assert verdict({"value": 2.0, "process_values": [1.87, 2.0, 2.02]}, "<=", 2.0) == "on the line"
+    assert verdict({"value": 2.1, "process_values": [2.02, 2.1, 2.2]}, "<=", 2.0) == "misses"
+    assert verdict({"value": 4.2, "min": 4.0, "max": 4.6}, ">=", 10.0) == "misses"  # no processes: the rounds
+    assert verdict({"value": 18.0, "min": -2.5, "max": 48.0}, "<=", 40.0) == "on the line"  # memory: its interval
+    assert verdict({"value": 0.02, "min": None, "max": None}, "<=", 1.2) == "meets"
+
+
+def test_verdicts_agree_compares_three_valued_verdicts_with_the_previous_run():
+    rb = _run_benchmarks()
+    prev = {"results": {"a": {"verdict": "meets"}, "b": {"verdict": "misses"}}}
+    now = {"a": {"verdict": "meets"}, "b": {"verdict": "on the line"}, "c": {"verdict": "meets"}, "d": {}}
+    assert rb.verdicts_agree(now, prev) == {"a": True, "b": False, "c": None}

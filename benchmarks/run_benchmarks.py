@@ -273,24 +273,27 @@ _EQUAL_PARAMS_NOTE = (
 )
 
 
-def _forward_units(t: dict[str, list[float]]) -> dict:
-    """Each method's median time in units of one inference pass over the pool (per checkpoint)."""
+def _captum_comparison(t: dict[str, list[float]], out: dict[str, torch.Tensor], label: str, layers: list[str]) -> dict:
+    """The result of an ours-vs-captum benchmark: speed-up, score agreement, and each method's median
+    time in units of one inference pass over the pool (``t["forward"]``, per checkpoint)."""
+    rel = float((out["ours"] - out["captum"]).abs().max() / out["captum"].abs().max())
     unit = statistics.median(t["forward"])
+    ours, theirs = statistics.median(t["ours"]) / unit, statistics.median(t["captum"]) / unit
     return {
+        **ratio(t["captum"], t["ours"]),
+        "label": f"{label}; scores to {rel:.0e}",
+        "ours_seconds": t["ours"],
+        "captum_seconds": t["captum"],
         "forward_seconds": t["forward"],
-        "ours_forward_passes": statistics.median(t["ours"]) / unit,
-        "captum_forward_passes": statistics.median(t["captum"]) / unit,
+        "ours_forward_passes": ours,
+        "captum_forward_passes": theirs,
+        "max_rel_diff": rel,
+        "scores_equal_1e-4": rel < 1e-4,
+        "captum_layers": layers,
+        "note": _EQUAL_PARAMS_NOTE + f". In units of one inference pass over the pool: ours {ours:.1f} (the jvp over the pool "
+        f"plus the reference set's gradient), captum {theirs:.1f}. A jvp computes each layer's values and their tangents, "
+        "about two passes' work, so at this shape the ratio cannot exceed about half captum's count",
     }
-
-
-def _forward_units_note(t: dict[str, list[float]]) -> str:
-    u = _forward_units(t)
-    return (
-        f". In units of one inference pass over the pool: ours {u['ours_forward_passes']:.1f} (the jvp over the pool "
-        f"plus the reference set's gradient), captum "
-        f"{u['captum_forward_passes']:.1f}. A jvp computes each layer's values and their tangents, about two passes' "
-        f"work, so at this shape the ratio cannot exceed about half captum's count"
-    )
 
 
 def bench_tracin_speedup_over_captum(data, rounds: int, tmpdir: Path, **_) -> dict:
@@ -315,18 +318,7 @@ def bench_tracin_speedup_over_captum(data, rounds: int, tmpdir: Path, **_) -> di
             predict_logits(model, x_pool, lambda t: t.float(), 500)
 
     t = interleaved({"captum": captum, "ours": ours, "forward": forward}, rounds)
-    rel = float((out["ours"] - out["captum"]).abs().max() / out["captum"].abs().max())
-    return {
-        **ratio(t["captum"], t["ours"]),
-        "label": f"pool 1,000, reference 300, 3 checkpoints; scores to {rel:.0e}",
-        "ours_seconds": t["ours"],
-        "captum_seconds": t["captum"],
-        **_forward_units(t),
-        "max_rel_diff": rel,
-        "scores_equal_1e-4": rel < 1e-4,
-        "captum_layers": layers,
-        "note": _EQUAL_PARAMS_NOTE + _forward_units_note(t),
-    }
+    return _captum_comparison(t, out, "pool 1,000, reference 300, 3 checkpoints", layers)
 
 
 def bench_grad_simi_speedup_over_captum(data, rounds: int, tmpdir: Path, **_) -> dict:
@@ -352,18 +344,7 @@ def bench_grad_simi_speedup_over_captum(data, rounds: int, tmpdir: Path, **_) ->
         predict_logits(model, data.x_train[unl], lambda t: t.float(), 500)
 
     t = interleaved({"captum": captum, "ours": ours, "forward": forward}, rounds)
-    rel = float((out["ours"] - out["captum"]).abs().max() / out["captum"].abs().max())
-    return {
-        **ratio(t["captum"], t["ours"]),
-        "label": f"pool 1,000, reference 300; scores to {rel:.0e}",
-        "ours_seconds": t["ours"],
-        "captum_seconds": t["captum"],
-        **_forward_units(t),
-        "max_rel_diff": rel,
-        "scores_equal_1e-4": rel < 1e-4,
-        "captum_layers": layers,
-        "note": _EQUAL_PARAMS_NOTE + _forward_units_note(t),
-    }
+    return _captum_comparison(t, out, "pool 1,000, reference 300", layers)
 
 
 _MEM_CHILD = r"""

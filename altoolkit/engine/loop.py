@@ -269,7 +269,8 @@ class ALConfig(_TrainKeywords):
             )
 
     def effective_dynamic_weight(self) -> float:
-        return default_dynamic_weight(get_strategy(self.strategy, **self.strategy_options), self.dynamic_weight)
+        """λ as trained: ``dynamic_weight``, or the strategy's rule when it is ``None`` (resolved once, into ``train``)."""
+        return self.train.dynamic_weight
 
     def train_config(self) -> TrainConfig:
         """The training settings with the resolved λ (:attr:`train`)."""

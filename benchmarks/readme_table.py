@@ -32,6 +32,18 @@ def two_valued(r: dict) -> str | None:
     return None if r.get("meets_goal") is None else ("meets" if r["meets_goal"] else "misses")
 
 
+def interval_cell(r: dict) -> str:
+    """``lo..hi (kind)``: the 95% interval of a result written with one (``ci_low``, ``ci_high``,
+    ``interval_label``); for a results file written before, what it has: min..max of the processes'
+    medians, or its ``min``..``max`` as that file printed it."""
+    if r.get("ci_low") is not None:
+        return f"{_fmt(r['ci_low'])}..{_fmt(r['ci_high'])} ({r.get('interval_label', '95%')})"
+    pv = r.get("process_values")
+    if pv:
+        return f"{_fmt(min(pv))}..{_fmt(max(pv))} (min..max of {len(pv)} processes)"
+    return f"{_fmt(r.get('min'))}..{_fmt(r.get('max'))}" if r.get("min") is not None else ""
+
+
 def _verdict(verdict: str | None) -> str:
     return "" if verdict is None else "**misses**" if verdict == "misses" else verdict
 
@@ -45,23 +57,27 @@ def render(payload: dict) -> str:
         f"{_fmt(payload.get('total_seconds'))} s ({payload.get('rounds', '?')} rounds, largest pool "
         f"{payload.get('max_pool', 0):,}; load average {_fmt(m.get('load_average_at_start'))} at the start).",
         "",
-        "| measure | median | interval | rounds | goal | verdict | previous run |",
+        "| measure | value | interval | rounds | goal | verdict | previous run |",
         "|---|---|---|---|---|---|---|",
     ]
     prev = (payload.get("previous_run") or {}).get("results", {})
     for name, r in payload["results"].items():
         label = f"`{name}`" + (f" ({r['label']})" if r.get("label") else "")
-        pv = r.get("process_values")
-        if pv:
-            interval = f"{_fmt(min(pv))}..{_fmt(max(pv))} ({len(pv)} processes)"
-        else:
-            interval = f"{_fmt(r.get('min'))}..{_fmt(r.get('max'))}" if r.get("min") is not None else ""
+        interval = interval_cell(r)
         goal = r.get("goal", "").replace("<=", "≤").replace(">=", "≥")
         p = prev.get(name, {})
         before = "" if p.get("value") is None else _fmt(p["value"]) + (f" ({_verdict(p['verdict'])})" if p.get("verdict") else "")
         lines.append(
             f"| {label} | {_fmt(r.get('value'))} | {interval} | {r.get('runs', '')} | {goal} | {_verdict(r.get('verdict', two_valued(r)))} | {before} |"
         )
+    if any(r.get("ci_low") is not None for r in payload["results"].values()):
+        lines += [
+            "",
+            "A row with a 95% interval: its value is the mean of the replicates its interval names (a process: "
+            "the median of its rounds), the centre of a Student t interval (memory: the Theil-Sen slope and its "
+            "interval); its verdict is meets / misses when the interval lies on the goal's side / the other "
+            "side, on the line when it straddles the goal.",
+        ]
     agree = payload.get("verdicts_agree_with_previous") or {}
     if any(v is not None for v in agree.values()):
         differ = [n for n, v in agree.items() if v is False]

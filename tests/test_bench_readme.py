@@ -49,6 +49,7 @@ def test_update_readme_rewrites_only_the_marked_block(tmp_path):
     text = readme.read_text()
     assert text.startswith("before\n") and text.endswith("\nafter\n") and "old" not in text
     assert "| `r` | 1.50 | 1.40..1.70 | 3 | ≤ 2 | meets |  |" in text
+    assert "95% interval" not in text  # a file without intervals gets no sentence about them
     assert not rt.update_readme(readme, res)  # idempotent
 
 
@@ -69,21 +70,23 @@ def test_table_shows_the_previous_runs_verdicts_and_whether_they_agree():
     assert "all agree." in agreeing
 
 
+def test_rows_with_a_95_interval_show_it_and_older_rows_show_what_they_have():
+    rt = _readme_table()
+    base = {"machine": {"cpu_capability": "AVX2", "cpus": 2, "threads": 2, "torch": "x", "python": "3"}, "total_seconds": 1.0}
+    new = {"value": 1.99, "ci_low": 1.83, "ci_high": 2.14, "interval_label": "95% t, 3 processes", "process_values": [2.03, 2.02, 1.92]}
+    old = {"value": 2.01, "min": 1.87, "max": 2.06, "process_values": [2.03, 2.02, 1.92]}
+    results = {n: {**r, "runs": 9, "goal": "<= 2", "meets_goal": r["value"] <= 2, "verdict": "on the line"} for n, r in (("new", new), ("old", old))}
+    text = rt.render({**base, "results": results})
+    assert "| `new` | 1.99 | 1.83..2.14 (95% t, 3 processes) | 9 | ≤ 2 | on the line |  |" in text
+    assert "| `old` | 2.01 | 1.92..2.03 (min..max of 3 processes) | 9 | ≤ 2 | on the line |  |" in text
+    assert "A row with a 95% interval" in text
+
+
 def _run_benchmarks():
     spec = importlib.util.spec_from_file_location("run_benchmarks", ROOT / "benchmarks" / "run_benchmarks.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
-
-
-def test_a_verdict_has_three_values_read_at_both_ends_of_the_interval():
-    verdict = _run_benchmarks().verdict
-    assert verdict({"value": 1.9, "process_values": [1.87, 1.9, 1.95]}, "<=", 2.0) == "meets"
-    assert verdict({"value": 2.0, "process_values": [1.87, 2.0, 2.02]}, "<=", 2.0) == "on the line"
-    assert verdict({"value": 2.1, "process_values": [2.02, 2.1, 2.2]}, "<=", 2.0) == "misses"
-    assert verdict({"value": 4.2, "min": 4.0, "max": 4.6}, ">=", 10.0) == "misses"  # no processes: the rounds
-    assert verdict({"value": 18.0, "min": -2.5, "max": 48.0}, "<=", 40.0) == "on the line"  # memory: its interval
-    assert verdict({"value": 0.02, "min": None, "max": None}, "<=", 1.2) == "meets"
 
 
 def test_verdicts_agree_compares_three_valued_verdicts_with_the_previous_run():

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 import altoolkit as alt
@@ -65,3 +66,113 @@ def test_first_epoch_dynamic_term_is_zero(digits):
     res = alt.train_model(model, digits.x_train[:64], digits.y_train[:64], alt.TrainConfig(epochs=3, dynamic_weight=1.0), progress=False)
     assert res.history["dynamic_loss"][0] < 1e-7
     assert res.history["dynamic_loss"][2] > 0
+
+
+def _step_by_step_gradients(logits_per_epoch, y, lam):
+    """The reference: Eq. 12 updated per batch and CE + λ·KL(f̄_(t) || f_θt) through autograd."""
+    import torch.nn.functional as F
+
+    rm = RunningMeanPredictions(y.shape[0], logits_per_epoch[0].shape[1])
+    grads = []
+    for logits in logits_per_epoch:
+        z = logits.clone().requires_grad_(True)
+        log_p = F.log_softmax(z, 1)
+        mean = rm.update(torch.arange(y.shape[0]), log_p.detach().exp())
+        (F.nll_loss(log_p, y) + lam * dynamic_kl_loss(mean, z)).backward()
+        grads.append(z.grad)
+    return grads, rm
+
+
+def test_epoch_objective_has_the_gradient_of_the_step_by_step_loss():
+    from altoolkit.math.dynamic import EpochDynamicObjective
+
+    torch.manual_seed(0)
+    n, k, lam = 12, 5, 0.7
+    y = torch.randint(0, k, (n,))
+    epochs = [torch.randn(n, k) * 2 for _ in range(4)]
+    ref, rm = _step_by_step_gradients(epochs, y, lam)
+    obj = EpochDynamicObjective(y, k, lam)
+    for e, logits in enumerate(epochs):
+        obj.begin_epoch()
+        z = logits.clone().requires_grad_(True)
+        obj.step_loss(torch.arange(n), z).backward()
+        ce, dyn, correct = obj.end_epoch()
+        assert torch.allclose(z.grad, ref[e], atol=1e-6), (e, (z.grad - ref[e]).abs().max())
+        assert correct == int((logits.argmax(1) == y).sum())
+        assert ce == pytest.approx(float(torch.nn.functional.cross_entropy(logits, y)), rel=1e-6)
+        assert (dyn == 0.0) if e == 0 else dyn > 0
+    assert torch.allclose(obj.running.mean, rm.mean, atol=1e-6) and torch.equal(obj.running.count, rm.count)
+
+
+def test_epoch_objective_in_batches_and_with_lambda_zero():
+    from altoolkit.math.dynamic import EpochDynamicObjective
+
+    torch.manual_seed(1)
+    n, k = 10, 3
+    y = torch.randint(0, k, (n,))
+    for lam in (0.0, 1.0):
+        obj = EpochDynamicObjective(y, k, lam)
+        epochs = [torch.randn(n, k), torch.randn(n, k)]
+        ref, _ = _step_by_step_gradients(epochs, y, lam)
+        for e, logits in enumerate(epochs):
+            obj.begin_epoch()
+            grad = torch.zeros(n, k)
+            for part in (torch.tensor([7, 2, 9, 0]), torch.tensor([1, 3, 4, 5, 6, 8])):  # batches of a permutation
+                z = logits[part].clone().requires_grad_(True)
+                obj.step_loss(part, z).backward()
+                grad[part] = z.grad * len(part) / n  # batch mean -> mean over the epoch
+            obj.end_epoch()
+            assert torch.allclose(grad, ref[e], atol=1e-6)
+
+
+def test_epoch_objective_refuses_an_epoch_that_skipped_samples():
+    from altoolkit.math.dynamic import EpochDynamicObjective
+
+    obj = EpochDynamicObjective(torch.tensor([0, 1, 0]), 2, 1.0)
+    obj.begin_epoch()
+    obj.step_loss(torch.tensor([0, 1]), torch.randn(2, 2, requires_grad=True))
+    with pytest.raises(RuntimeError, match="1 labeled samples were not visited"):
+        obj.end_epoch()
+
+
+def test_trainer_matches_the_step_by_step_dynamic_loss(digits):
+    """Same weights after training (to rounding) as a loop that evaluates Eq. 12-14 per step."""
+    import copy
+
+    import torch.nn.functional as F
+
+    x, y = digits.x_train[:70], digits.y_train[:70]
+    model = alt.build_model("mlp", digits.input_shape, 10, seed=0)
+    ref_model = copy.deepcopy(model)
+    cfg = alt.TrainConfig(epochs=3, batch_size=16, dynamic_weight=1.0)
+    for m in (model, ref_model):  # no dropout, so both loops see the same function
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.Dropout):
+                mod.p = 0.0
+    res = alt.train_model(model, x, y, cfg, seed=3, progress=False)
+    gen = torch.Generator().manual_seed(3)
+    opt = torch.optim.SGD(ref_model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: res.history["lr"][min(e, 2)] / cfg.lr)
+    rm = RunningMeanPredictions(70, 10)
+    to_input = digits.to_input
+    dyn_logged = []
+    for _ in range(3):
+        ref_model.train()
+        perm = torch.randperm(70, generator=gen)
+        total = 0.0
+        for s in range(0, 70, 16):
+            idx = perm[s : s + 16]
+            log_p = F.log_softmax(ref_model(to_input(x[idx])), 1)
+            mean = rm.update(idx, log_p.detach().exp())
+            dyn = F.kl_div(log_p, mean, reduction="batchmean")
+            loss = F.nll_loss(log_p, y[idx]) + dyn
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(dyn) * len(idx)
+        sched.step()
+        dyn_logged.append(total / 70)
+    for (name, a), b in zip(model.state_dict().items(), ref_model.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-5), name
+    assert res.history["dynamic_loss"] == pytest.approx(dyn_logged, abs=1e-6)
+    assert torch.allclose(res.running_mean.mean, rm.mean, atol=1e-5)

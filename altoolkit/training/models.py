@@ -49,8 +49,10 @@ RESNET18_IMAGENET_URL = "https://download.pytorch.org/models/resnet18-f37072fd.p
 
 #: Revision of the built-in networks' definitions; bumped whenever one of them changes, so that
 #: cached run records of the old networks are not mistaken for new ones (it enters
-#: :func:`altoolkit.engine.sweep.config_hash` and every record).  1: altoolkit 0.1; 2: SmallCNN width 16.
-MODEL_REVISION = 2
+#: :func:`altoolkit.engine.sweep.config_hash` and every record).  1: altoolkit 0.1; 2: SmallCNN width 16;
+#: 3: the dynamic loss's gradient formed from a per-epoch target (``EpochDynamicObjective``: the same
+#: gradient as the step-by-step form, other rounding, so other floats after many steps).
+MODEL_REVISION = 3
 
 
 class MLP(nn.Module):

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from ..util.progress import tqdm
 
-from ..math.dynamic import RunningMeanPredictions, dynamic_kl_from_log_probs
+from ..math.dynamic import EpochDynamicObjective, RunningMeanPredictions
 from ..util.checks import check_choice, check_float, check_int
 
 __all__ = ["TrainConfig", "TrainResult", "train_model", "evaluate", "LR_SCHEDULES", "AUGMENTATIONS", "TrainingDivergedError", "AuxiliaryLoss", "AuxiliaryRun"]
@@ -291,8 +291,12 @@ def train_model(
     """Train ``model`` in place on the labeled set ``(x, y)`` and return a :class:`TrainResult`.
 
     The objective is cross-entropy plus ``config.dynamic_weight`` times the dynamic loss
-    KL(f̄_(t) || f_θ) of DISAL Eq. 13-14.  f̄ is updated (Eq. 12) from each batch's own forward
-    pass before the loss is computed, so at epoch 1 f̄ = f_θ and the dynamic term is exactly 0.
+    KL(f̄_(t) || f_θ) of DISAL Eq. 13-14.  f̄_(t) includes each sample's own prediction of this
+    epoch (Eq. 12), so at epoch 1 f̄ = f_θ and the dynamic term is exactly 0.  Each step's
+    gradient comes from a target formed at the start of the epoch
+    (:class:`altoolkit.math.dynamic.EpochDynamicObjective`: the same gradient as the step-by-step
+    form at the cost of a cross-entropy); the logged CE, KL and training accuracy of a tracked run
+    are computed over the epoch's predictions at its end.
 
     Args:
         model: the network (modified in place and returned as ``result.model``).
@@ -359,7 +363,7 @@ def train_model(
         history["test_acc"] = []
         history["test_epoch"] = []
     checkpoints: dict[int, tuple[dict[str, torch.Tensor], float]] = {}
-    running = None
+    objective: EpochDynamicObjective | None = None
     prev_state = _state_copy(model)  # θ_0; replaced by θ_{T-1} below
     t0 = time.perf_counter()
 
@@ -407,19 +411,12 @@ def train_model(
                 if s == 0 and epoch == 1 and int(y.max()) >= logits.shape[1]:
                     raise ValueError(f"y holds label {int(y.max())} but the model has {logits.shape[1]} outputs; labels must be in 0..{logits.shape[1] - 1}")
                 if track:
-                    # one log-softmax serves the CE, the recorded f_θ (Eq. 12) and the KL (Eq. 13)
-                    log_p = F.log_softmax(logits, dim=1)
-                    ce = F.nll_loss(log_p, yb)
-                    if running is None:
-                        running = RunningMeanPredictions(n, logits.shape[1])
-                    mean_b = running.update(idx, log_p.detach().exp())
-                    if lam > 0:
-                        dyn = dynamic_kl_from_log_probs(mean_b, log_p)
-                        loss = ce + lam * dyn
-                    else:  # λ = 0: log the term (how far f_θ drifts from f̄) without training on it
-                        loss = ce
-                        dyn = dynamic_kl_from_log_probs(mean_b, log_p.detach())
-                    sums["dyn"] += float(dyn.detach()) * len(idx)
+                    # Eq. 14's gradient from the target formed at the epoch's start; the logged CE and
+                    # KL are computed over the epoch in end_epoch (EpochDynamicObjective explains why)
+                    if objective is None:
+                        objective = EpochDynamicObjective(y, logits.shape[1], lam, device)
+                        objective.begin_epoch()
+                    loss = objective.step_loss(idx, logits)
                 else:
                     ce = F.cross_entropy(logits, yb)
                     loss = ce
@@ -433,9 +430,16 @@ def train_model(
                 opt.step()
                 if aux is not None:
                     aux.after_step(model)
-                sums["loss"] += float(loss.detach()) * len(idx)
-                sums["ce"] += float(ce.detach()) * len(idx)
-                sums["correct"] += int((logits.detach().argmax(1) == yb).sum())
+                if objective is None:
+                    sums["loss"] += float(loss.detach()) * len(idx)
+                    sums["ce"] += float(ce.detach()) * len(idx)
+                    sums["correct"] += int((logits.detach().argmax(1) == yb).sum())
+            if objective is not None:
+                ce_mean, dyn_mean, correct = objective.end_epoch()
+                sums["ce"], sums["dyn"], sums["correct"] = ce_mean * n, dyn_mean * n, correct
+                sums["loss"] = sums["ce"] + lam * sums["dyn"] + sums["aux"]
+                if epoch < cfg.epochs:
+                    objective.begin_epoch()
             if sched is not None:
                 sched.step()
             history["epoch"].append(epoch)
@@ -462,7 +466,7 @@ def train_model(
         model=model,
         prev_state=prev_state,
         history=history,
-        running_mean=running,
+        running_mean=None if objective is None else objective.running,
         checkpoints=checkpoints,
         seconds=time.perf_counter() - t0,
         auxiliary=aux,

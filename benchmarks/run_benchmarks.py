@@ -8,7 +8,7 @@ How each number is taken, so that a shared or different machine gives the same v
 
 - every timing is repeated (``--rounds``, at least 3) after one warm-up; where two things are
   compared they are timed in alternation (A, B, A, B, ...) and the ratio is formed per round;
-- the quick ratios (``IN_PROCESSES``) are measured in ``--processes`` fresh processes (3),
+- the quick ratios (``IN_PROCESSES``) are measured in ``--processes`` fresh processes (5),
   ``--rounds`` each: the ratio of the same code moved by up to 8% between two runs of this script
   on an idle machine (one process each), more than any run's own spread, so one process cannot
   tell. The processes are the replicates: rounds within one process share warm caches, allocator
@@ -195,10 +195,10 @@ def bench_disal_cycle_over_random_cycle(data, rounds: int, **_) -> dict:
         "train_ratio": train_ratio,
         "select_share": select_share,
         "paper": 359.0 / 299.0,
-        "note": f"DISAL's extra cost per cycle = the dynamic loss in every training step + two forward passes over the "
-        f"pool. Here DISAL's training takes {train_ratio:.3f}x random's (median of the pairs; {n_labeled} labeled, so "
-        f"{-(-n_labeled // 64)} steps per epoch of the small CNN, where the dynamic loss's few small tensor operations "
-        f"per step weigh most) and its scoring adds {100 * select_share:.1f}% of random's cycle.",
+        "note": f"DISAL's extra cost per cycle = the dynamic loss in every training step (one per-epoch target, "
+        f"altoolkit.math.dynamic.EpochDynamicObjective) + two forward passes over the pool. Here DISAL's training takes "
+        f"{train_ratio:.3f}x random's (median of the pairs; {n_labeled} labeled, {-(-n_labeled // 64)} steps per epoch of "
+        f"the small CNN) and its scoring adds {100 * select_share:.1f}% of random's cycle.",
     }
 
 
@@ -638,7 +638,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(HERE / "results.json"), help="JSON file for the results")
     ap.add_argument("--readme-only", action="store_true", help="only rewrite the README table from --out")
     ap.add_argument("--no-readme", action="store_true", help="do not rewrite the README table")
-    ap.add_argument("--processes", type=int, default=3, help="fresh processes for each quick ratio (default 3)")
+    ap.add_argument("--processes", type=int, default=5, help="fresh processes for each quick ratio (default 5)")
     ap.add_argument("--no-previous", action="store_true", help=argparse.SUPPRESS)  # the per-process children
     args = ap.parse_args(argv)
     if args.readme_only:

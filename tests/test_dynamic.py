@@ -176,3 +176,8 @@ def test_trainer_matches_the_step_by_step_dynamic_loss(digits):
         assert torch.allclose(a, b, atol=1e-5), name
     assert res.history["dynamic_loss"] == pytest.approx(dyn_logged, abs=1e-6)
     assert torch.allclose(res.running_mean.mean, rm.mean, atol=1e-5)
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.5, 1.0, 3.0])
+def test_gradient_gap_to_step_by_step_is_rounding(lam):
+    assert alt.dynamic.gradient_gap_to_step_by_step(n=32, num_classes=4, epochs=4, dynamic_weight=lam, seed=2) < 1e-6

@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["RunningMeanPredictions", "EpochDynamicObjective", "dynamic_kl_loss", "dynamic_kl_from_log_probs"]
+__all__ = ["RunningMeanPredictions", "EpochDynamicObjective", "dynamic_kl_loss", "dynamic_kl_from_log_probs", "gradient_gap_to_step_by_step"]
 
 
 class RunningMeanPredictions:
@@ -178,3 +178,33 @@ class EpochDynamicObjective:
         correct = int((log_p.argmax(1) == self.y).sum())
         self._log_p = self._seen = self._target = None
         return ce, dyn, correct
+
+
+def gradient_gap_to_step_by_step(n: int = 64, num_classes: int = 10, epochs: int = 5, dynamic_weight: float = 1.0, seed: int = 0) -> float:
+    """Largest absolute difference between the logits' gradients of the two forms of Eq. 14, over
+    ``epochs`` epochs of random logits (the labeled set as one batch, seeded):
+
+    - step by step: f̄ updated with this step's prediction (:meth:`RunningMeanPredictions.update`),
+      then CE + λ·KL(f̄_(t) || f_θt) through autograd (:func:`dynamic_kl_loss`);
+    - the trainer's :class:`EpochDynamicObjective`: -Σ A log p with A formed at the epoch's start.
+
+    A float-rounding gap (about 1e-8) confirms the derivation in :class:`EpochDynamicObjective`.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, num_classes, (n,), generator=gen)
+    reference = RunningMeanPredictions(n, num_classes)
+    objective = EpochDynamicObjective(y, num_classes, dynamic_weight)
+    gap = 0.0
+    for _ in range(epochs):
+        logits = torch.randn(n, num_classes, generator=gen) * 2
+        z_ref = logits.clone().requires_grad_(True)
+        log_p = F.log_softmax(z_ref, dim=1)
+        mean = reference.update(torch.arange(n), log_p.detach().exp())
+        (F.nll_loss(log_p, y) + dynamic_weight * dynamic_kl_loss(mean, z_ref)).backward()
+        z = logits.clone().requires_grad_(True)
+        objective.begin_epoch()
+        objective.step_loss(torch.arange(n), z).backward()
+        objective.end_epoch()
+        assert z.grad is not None and z_ref.grad is not None
+        gap = max(gap, float((z.grad - z_ref.grad).abs().max()))
+    return gap

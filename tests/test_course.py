@@ -94,3 +94,18 @@ def test_autograde_full_marks_for_instructor_zero_for_student(tmp_path):
     assert scores["student"] == (0.0, 2.0), scores
     graded = tmp_path / "course" / "autograded" / "teacher" / "altoolkit" / src.name
     assert course.output_problems(graded) == [], "executed notebook 01 has unclean outputs"
+
+
+def test_partial_rerun_keeps_the_other_notebooks_runtimes(tmp_path):
+    from altoolkit.teaching.reproduce import NotebookRun, write_runtime_table
+
+    path = tmp_path / "RUNTIMES.md"
+
+    def run(name: str, seconds: float, ok: bool = True) -> NotebookRun:
+        return NotebookRun(name=name, ok=ok, seconds=seconds, output=str(tmp_path / f"{name}.ipynb"))
+
+    write_runtime_table([run("01_a", 20), run("02_b", 100), run("03_c", 30, ok=False)], path)
+    write_runtime_table([run("02_b", 25)], path)  # `altoolkit reproduce --only 02`
+    _, times = course.read_runtimes(path)
+    assert times == {"01_a": 20.0, "02_b": 25.0}  # 03_c failed: kept as FAIL, not a time
+    assert "| 03_c | FAIL | 30 |" in path.read_text()

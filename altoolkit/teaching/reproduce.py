@@ -184,12 +184,25 @@ _KERNEL_ENV = {"ALTOOLKIT_PROGRESS": "0", "TQDM_DISABLE": "1"}
 
 def write_runtime_table(runs: list[NotebookRun], path: str | Path) -> Path:
     """Write the measured wall time of each executed notebook as a Markdown table (the notebook
-    headers and the README course outline cite this table instead of quoting invented times)."""
-    lines = ["| notebook | status | seconds |", "|---|---|---:|"]
-    lines += [f"| {r.name} | {'ok' if r.ok else 'FAIL'} | {r.seconds:.0f} |" for r in runs]
-    lines.append(f"\nMeasured on {os.cpu_count()} CPU cores (wall time of papermill's execution).")
+    headers and the README course outline cite this table instead of quoting invented times).
+
+    Rows of notebooks that were not run this time (``--only``) are kept from the existing table,
+    so a partial rerun updates its rows and loses none of the others."""
+    import re
+
+    from ..engine.record_io import atomic_write
+
     p = Path(path)
-    p.write_text("\n".join(lines) + "\n")
+    rows = {}
+    if p.is_file():
+        for line in p.read_text().splitlines():
+            m = re.match(r"\|\s*(\S+)\s*\|\s*(ok|FAIL)\s*\|\s*[0-9.]+\s*\|", line)
+            if m:
+                rows[m.group(1)] = line
+    rows.update({r.name: f"| {r.name} | {'ok' if r.ok else 'FAIL'} | {r.seconds:.0f} |" for r in runs})
+    lines = ["| notebook | status | seconds |", "|---|---|---:|", *(rows[k] for k in sorted(rows))]
+    lines.append(f"\nMeasured on {os.cpu_count()} CPU cores (wall time of papermill's execution).")
+    atomic_write(p, "\n".join(lines) + "\n")
     return p
 
 

@@ -190,8 +190,6 @@ def write_runtime_table(runs: list[NotebookRun], path: str | Path) -> Path:
     so a partial rerun updates its rows and loses none of the others."""
     import re
 
-    from ..engine.record_io import atomic_write
-
     p = Path(path)
     rows = {}
     if p.is_file():
@@ -202,7 +200,7 @@ def write_runtime_table(runs: list[NotebookRun], path: str | Path) -> Path:
     rows.update({r.name: f"| {r.name} | {'ok' if r.ok else 'FAIL'} | {r.seconds:.0f} |" for r in runs})
     lines = ["| notebook | status | seconds |", "|---|---|---:|", *(rows[k] for k in sorted(rows))]
     lines.append(f"\nMeasured on {os.cpu_count()} CPU cores (wall time of papermill's execution).")
-    atomic_write(p, "\n".join(lines) + "\n")
+    p.write_text("\n".join(lines) + "\n")
     return p
 
 

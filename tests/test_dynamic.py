@@ -93,7 +93,6 @@ def test_epoch_objective_has_the_gradient_of_the_step_by_step_loss():
     ref, rm = _step_by_step_gradients(epochs, y, lam)
     obj = EpochDynamicObjective(y, k, lam)
     for e, logits in enumerate(epochs):
-        obj.begin_epoch()
         z = logits.clone().requires_grad_(True)
         obj.step_loss(torch.arange(n), z).backward()
         ce, dyn, correct = obj.end_epoch()
@@ -115,7 +114,6 @@ def test_epoch_objective_in_batches_and_with_lambda_zero():
         epochs = [torch.randn(n, k), torch.randn(n, k)]
         ref, _ = _step_by_step_gradients(epochs, y, lam)
         for e, logits in enumerate(epochs):
-            obj.begin_epoch()
             grad = torch.zeros(n, k)
             for part in (torch.tensor([7, 2, 9, 0]), torch.tensor([1, 3, 4, 5, 6, 8])):  # batches of a permutation
                 z = logits[part].clone().requires_grad_(True)
@@ -129,7 +127,6 @@ def test_epoch_objective_refuses_an_epoch_that_skipped_samples():
     from altoolkit.math.dynamic import EpochDynamicObjective
 
     obj = EpochDynamicObjective(torch.tensor([0, 1, 0]), 2, 1.0)
-    obj.begin_epoch()
     obj.step_loss(torch.tensor([0, 1]), torch.randn(2, 2, requires_grad=True))
     with pytest.raises(RuntimeError, match="1 labeled samples were not visited"):
         obj.end_epoch()

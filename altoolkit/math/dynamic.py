@@ -48,6 +48,7 @@ class RunningMeanPredictions:
             raise ValueError(f"num_classes must be at least 2, got {num_classes}")
         self.mean = torch.zeros(n_samples, num_classes)
         self.count = torch.zeros(n_samples, dtype=torch.long)
+        self._visits: int | None = 0  # every sample's count while they are all equal (fold_epoch), else None
 
     @torch.no_grad()
     def update(self, index: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
@@ -61,6 +62,7 @@ class RunningMeanPredictions:
         index = index.cpu()
         if probs.shape != (index.shape[0], self.mean.shape[1]):
             raise ValueError(f"probs must have shape ({index.shape[0]}, {self.mean.shape[1]}), got {tuple(probs.shape)}")
+        self._visits = None
         t = self.count.index_select(0, index) + 1
         old = self.mean.index_select(0, index)
         # f̄_t = f̄_{t-1}·(t-1)/t + f_t/t, written as the incremental update f̄ + (f_t − f̄)/t.
@@ -77,7 +79,11 @@ class RunningMeanPredictions:
         if probs.shape != self.mean.shape:
             raise ValueError(f"probs must have shape {tuple(self.mean.shape)}, got {tuple(probs.shape)}")
         self.count += 1
-        self.mean.add_((probs - self.mean).div_(self.count.unsqueeze(1).to(self.mean.dtype)))
+        if self._visits is not None:  # one count for all: f̄ + (f_t − f̄)/t as one lerp
+            self._visits += 1
+            self.mean.lerp_(probs, 1.0 / self._visits)
+        else:
+            self.mean.add_((probs - self.mean).div_(self.count.unsqueeze(1).to(self.mean.dtype)))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {"mean": self.mean.clone(), "count": self.count.clone()}
@@ -132,52 +138,44 @@ class EpochDynamicObjective:
         self.y = y.detach().to(torch.long).cpu()
         self.lam = float(dynamic_weight)
         self.device = torch.device(device)
-        self.running = RunningMeanPredictions(int(self.y.shape[0]), num_classes)
-        self._target: torch.Tensor | None = None
-        self._log_p: torch.Tensor | None = None
-        self._seen: torch.Tensor | None = None
+        n = int(self.y.shape[0])
+        self.running = RunningMeanPredictions(n, num_classes)
         self._y_dev = self.y.to(self.device)
-
-    def begin_epoch(self) -> None:
-        """Form A = e_y + λ·c/(c+1)·f̄_(t-1) for every sample (the start of an epoch)."""
-        n, k = self.running.mean.shape
-        if self.lam > 0:
-            c = self.running.count.to(self.running.mean.dtype).unsqueeze(1)
-            target = self.running.mean * (self.lam * c / (c + 1))
-            target.scatter_add_(1, self.y.unsqueeze(1), torch.ones(n, 1))
-            self._target = target.to(self.device)
-        self._log_p = torch.empty(n, k, device=self.device)
-        self._seen = torch.zeros(n, dtype=torch.bool)
+        self._onehot = F.one_hot(self._y_dev, num_classes).to(torch.float32)
+        # epoch 1: f̄_(0) is not used (c = 0), so A = e_y
+        self._target: torch.Tensor | None = self._onehot if self.lam > 0 else None
+        # this epoch's log p of every sample; NaN marks a sample not visited yet
+        self._log_p = torch.full((n, num_classes), float("nan"), device=self.device)
 
     def step_loss(self, index: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """The loss to backpropagate for the samples ``index`` (positions in the labeled set):
         -mean_n Σ_k A_nk log p_nk (its gradient is Eq. 14's; with λ = 0 it is the CE itself)."""
-        if self._log_p is None or self._seen is None:
-            raise RuntimeError("call begin_epoch() before step_loss()")
         log_p = F.log_softmax(logits, dim=1)
-        dev_index = index.to(self.device)
-        self._log_p.index_copy_(0, dev_index, log_p.detach())
-        self._seen[index.cpu()] = True
+        if self.device.type != "cpu":
+            index = index.to(self.device)
+        self._log_p.index_copy_(0, index, log_p.detach())
         if self._target is None:  # λ = 0: train on the cross-entropy, only record f̄
-            return F.nll_loss(log_p, self._y_dev.index_select(0, dev_index))
-        return (self._target.index_select(0, dev_index) * log_p).sum().div(-logits.shape[0])
+            return F.nll_loss(log_p, self._y_dev.index_select(0, index))
+        return (self._target.index_select(0, index) * log_p).sum().div(-logits.shape[0])
 
     @torch.no_grad()
     def end_epoch(self) -> tuple[float, float, int]:
-        """Fold this epoch's predictions into f̄ (Eq. 12) and return the epoch's mean cross-entropy,
-        mean KL(f̄_(t) || f_θt) (Eq. 13, each sample against its own prediction of this epoch) and
-        the number of correctly classified samples."""
-        if self._log_p is None or self._seen is None:
-            raise RuntimeError("call begin_epoch() before end_epoch()")
-        if not bool(self._seen.all()):
-            raise RuntimeError(f"{int((~self._seen).sum())} labeled samples were not visited this epoch; the dynamic loss needs every sample once per epoch")
+        """Fold this epoch's predictions into f̄ (Eq. 12), form the next epoch's target, and return
+        the epoch's mean cross-entropy, mean KL(f̄_(t) || f_θt) (Eq. 13, each sample against its own
+        prediction of this epoch) and the number of correctly classified samples."""
         log_p = self._log_p.cpu()
         self.running.fold_epoch(log_p.exp())
-        ce = float(-log_p.gather(1, self.y.unsqueeze(1)).mean())
-        dyn = float(dynamic_kl_from_log_probs(self.running.mean, log_p))
-        correct = int((log_p.argmax(1) == self.y).sum())
-        self._log_p = self._seen = self._target = None
-        return ce, dyn, correct
+        mean = self.running.mean
+        stats = torch.stack([F.nll_loss(log_p, self.y), F.kl_div(log_p, mean, reduction="batchmean"), (log_p.argmax(1) == self.y).sum()]).tolist()
+        if stats[0] != stats[0]:  # NaN: a row of log p was never written
+            missing = int(log_p.isnan().any(1).sum())
+            raise RuntimeError(f"{missing} labeled samples were not visited this epoch; the dynamic loss needs each sample once per epoch")
+        if self._target is not None:  # A = e_y + λ·c/(c+1)·f̄ for the next epoch, c = visits so far
+            c = self.running._visits or 0
+            # a tensor product, not add's alpha: a huge λ must reach the trainer's divergence check
+            self._target = mean.to(self.device).mul(self.lam * c / (c + 1)).add_(self._onehot)
+        self._log_p.fill_(float("nan"))
+        return float(stats[0]), float(stats[1]), int(stats[2])
 
 
 def gradient_gap_to_step_by_step(n: int = 64, num_classes: int = 10, epochs: int = 5, dynamic_weight: float = 1.0, seed: int = 0) -> float:
@@ -202,7 +200,6 @@ def gradient_gap_to_step_by_step(n: int = 64, num_classes: int = 10, epochs: int
         mean = reference.update(torch.arange(n), log_p.detach().exp())
         (F.nll_loss(log_p, y) + dynamic_weight * dynamic_kl_loss(mean, z_ref)).backward()
         z = logits.clone().requires_grad_(True)
-        objective.begin_epoch()
         objective.step_loss(torch.arange(n), z).backward()
         objective.end_epoch()
         assert z.grad is not None and z_ref.grad is not None

@@ -415,7 +415,6 @@ def train_model(
                     # KL are computed over the epoch in end_epoch (EpochDynamicObjective explains why)
                     if objective is None:
                         objective = EpochDynamicObjective(y, logits.shape[1], lam, device)
-                        objective.begin_epoch()
                     loss = objective.step_loss(idx, logits)
                 else:
                     ce = F.cross_entropy(logits, yb)
@@ -438,8 +437,6 @@ def train_model(
                 ce_mean, dyn_mean, correct = objective.end_epoch()
                 sums["ce"], sums["dyn"], sums["correct"] = ce_mean * n, dyn_mean * n, correct
                 sums["loss"] = sums["ce"] + lam * sums["dyn"] + sums["aux"]
-                if epoch < cfg.epochs:
-                    objective.begin_epoch()
             if sched is not None:
                 sched.step()
             history["epoch"].append(epoch)

@@ -9,7 +9,8 @@ How each number is taken, so that a shared or different machine gives the same v
 - every timing is repeated (``--rounds``, at least 3) after one warm-up; where two things are
   compared they are timed in alternation (A, B, A, B, ...) and the ratio is formed per round;
 - the quick ratios (``IN_PROCESSES``) are measured in ``--processes`` fresh processes (5),
-  ``--rounds`` each: the ratio of the same code moved by up to 8% between two runs of this script
+  ``--rounds`` each, taken in turns (process 1 of every quick ratio, then process 2, ...) so that
+  each ratio's processes span the whole run (:func:`spread_over_the_run`): the ratio of the same code moved by up to 8% between two runs of this script
   on an idle machine (one process each), more than any run's own spread, so one process cannot
   tell. The processes are the replicates: rounds within one process share warm caches, allocator
   state and clock, so they are not independent. A process's value is the median of its rounds;
@@ -513,18 +514,45 @@ _POOLED = ("value", "min", "max", "runs", "ratios", "median_of_rounds", "bench_s
 _JUDGED = ("goal", "meets_goal", "verdict", "ci_low", "ci_high", "interval_kind", "interval_label")
 
 
+def in_process(name: str, index: int, rounds: int, tmpdir: Path) -> dict:
+    """Run benchmark ``name`` once in a fresh interpreter (``--processes 1``) and return its result."""
+    path = tmpdir / f"{name}.{index}.json"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--only", name, "--rounds", str(rounds), "--processes", "1"]
+    subprocess.run(cmd + ["--out", str(path), "--no-readme", "--no-previous"], check=True, stdout=subprocess.DEVNULL)
+    return json.loads(path.read_text())["results"][name]
+
+
 def in_processes(name: str, processes: int, rounds: int, tmpdir: Path) -> dict:
-    """Run benchmark ``name`` in ``processes`` fresh interpreters and pool their rounds:
-    ``process_values`` are the processes' own medians of their rounds (the replicates that
-    :func:`with_interval` and :func:`verdict` use), ``ratios`` every round, ``median_of_rounds`` their
-    median; scalar side measurements are the median over processes, lists are concatenated, the
-    note and label are those of the process whose median is the middle one."""
-    outs = []
+    """Run benchmark ``name`` in ``processes`` fresh interpreters, one after the other, and pool them
+    (:func:`pool_processes`)."""
+    return pool_processes([in_process(name, i, rounds, tmpdir) for i in range(processes)], processes)
+
+
+def spread_over_the_run(names: list[str], processes: int, rounds: int, tmpdir: Path) -> dict[str, tuple[dict, float]]:
+    """Run the fresh processes of several benchmarks in turn: pass ``i`` runs process ``i`` of every
+    name, so that each ratio's processes are spread over the whole run instead of one minute.
+
+    Why: in two consecutive runs whose processes ran back to back, vmap_speedup_over_loop's five
+    process values were 9.7-13.4 and then 8.8-9.6: the machine's state drifts over minutes, and
+    replicates taken within one minute share it, so their interval did not cover the next run.
+    Returns ``{name: (pooled result, seconds spent on it)}``."""
+    outs: dict[str, list[dict]] = {n: [] for n in names}
+    seconds = dict.fromkeys(names, 0.0)
     for i in range(processes):
-        path = tmpdir / f"{name}.{i}.json"
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--only", name, "--rounds", str(rounds), "--processes", "1"]
-        subprocess.run(cmd + ["--out", str(path), "--no-readme", "--no-previous"], check=True, stdout=subprocess.DEVNULL)
-        outs.append(json.loads(path.read_text())["results"][name])
+        for n in names:
+            t0 = time.perf_counter()
+            outs[n].append(in_process(n, i, rounds, tmpdir))
+            seconds[n] += time.perf_counter() - t0
+        print(f"quick ratios: pass {i + 1} of {processes} done", flush=True)
+    return {n: (pool_processes(outs[n], processes), seconds[n]) for n in names}
+
+
+def pool_processes(outs: list[dict], processes: int) -> dict:
+    """Pool the results of one benchmark's fresh processes: ``process_values`` are the processes' own
+    medians of their rounds (the replicates that :func:`with_interval` and :func:`verdict` use),
+    ``ratios`` every round, ``median_of_rounds`` their median; scalar side measurements are the
+    median over processes, lists are concatenated, the note and label are those of the process whose
+    median is the middle one."""
     ratios = [r for o in outs for r in o["ratios"]]
     middle = sorted(outs, key=lambda o: o["median_of_rounds"])[len(outs) // 2]
     merged: dict = {**spread(ratios, "ratios"), "process_values": [o["median_of_rounds"] for o in outs], "processes": processes}
@@ -672,10 +700,13 @@ def main(argv=None) -> int:
         return payload
 
     with tempfile.TemporaryDirectory() as tmp:
+        quick = [n for n in names if n in IN_PROCESSES] if args.processes > 1 else []
+        spread_out = spread_over_the_run(quick, args.processes, args.rounds, Path(tmp)) if quick else {}
         for name in names:
             t0 = time.perf_counter()
-            if args.processes > 1 and name in IN_PROCESSES:
-                out = in_processes(name, args.processes, args.rounds, Path(tmp))
+            taken = None
+            if name in spread_out:
+                out, taken = spread_out[name]
             else:
                 out = BENCHES[name](data, rounds=args.rounds, tmpdir=Path(tmp), max_pool=args.max_pool)
             out = with_interval(out)
@@ -685,7 +716,7 @@ def main(argv=None) -> int:
                 out["goal"] = f"{op} {goal:g}"
                 out["meets_goal"] = bool(v <= goal if op == "<=" else v >= goal)  # the value alone, no interval
                 out["verdict"] = verdict(out, op, goal)
-            out["bench_seconds"] = time.perf_counter() - t0
+            out["bench_seconds"] = taken if taken is not None else time.perf_counter() - t0
             results[name] = out
             said = f"  {out['verdict'].upper() if out['verdict'] == 'misses' else out['verdict']}" if "verdict" in out else ""
             rng = f" [{out['ci_low']:.3g}, {out['ci_high']:.3g}] {out['interval_label']}" if "ci_low" in out else ""

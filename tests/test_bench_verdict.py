@@ -110,3 +110,18 @@ def test_main_records_value_interval_and_verdict(rb, tmp_path, monkeypatch):
     r = rb.json.loads(out.read_text())["results"]["fake"]
     assert r["verdict"] == "meets" and r["meets_goal"] and r["goal"] == "<= 2"
     assert r["ci_low"] < r["value"] < r["ci_high"] < 2.0 and "ONE process" in r["interval_kind"]
+
+
+def test_quick_ratios_take_their_processes_in_turns(rb, tmp_path, monkeypatch):
+    """Process i of every quick ratio runs before process i+1 of any, so each ratio's replicates
+    span the whole run (back-to-back processes shared one minute's machine state)."""
+    order = []
+
+    def fake_process(name, index, rounds, tmpdir):
+        order.append((name, index))
+        return rb.with_interval(rb.ratio([1.0 + index / 10] * rounds, [1.0] * rounds))
+
+    monkeypatch.setattr(rb, "in_process", fake_process)
+    pooled = rb.spread_over_the_run(["a", "b"], 3, 3, tmp_path)
+    assert order == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
+    assert pooled["a"][0]["process_values"] == pytest.approx([1.0, 1.1, 1.2]) and pooled["b"][1] >= 0

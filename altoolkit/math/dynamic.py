@@ -71,6 +71,11 @@ class RunningMeanPredictions:
         self.count.index_copy_(0, index, t)
         return new
 
+    @property
+    def visits(self) -> int | None:
+        """Every sample's visit count while they are all equal (only :meth:`fold_epoch` was used), else None."""
+        return self._visits
+
     @torch.no_grad()
     def fold_epoch(self, probs: torch.Tensor) -> None:
         """Eq. 12 for every sample at once: fold ``probs`` ``(n_samples, C)``, the prediction each
@@ -122,7 +127,7 @@ class EpochDynamicObjective:
     prediction's cross-entropy against itself is at its minimum.  So every step's gradient is
     that of -Σ_k A_k log p_k, i.e. (Σ_k A_k)·p - A (divided by the batch size), with A known at
     the start of the epoch.  :meth:`step_loss` returns that surrogate (same gradient, not the
-    same value); :meth:`end_epoch` records each sample's log p of the epoch and computes the
+    same value); ``step_loss`` records each sample's log p of the epoch and :meth:`end_epoch` computes the
     logged CE, KL and training accuracy over the whole labeled set, then folds f̄ (Eq. 12).
 
     Equal to the step-by-step form (``dynamic_kl_loss`` on ``RunningMeanPredictions.update``)
@@ -171,7 +176,7 @@ class EpochDynamicObjective:
             missing = int(log_p.isnan().any(1).sum())
             raise RuntimeError(f"{missing} labeled samples were not visited this epoch; the dynamic loss needs each sample once per epoch")
         if self._target is not None:  # A = e_y + λ·c/(c+1)·f̄ for the next epoch, c = visits so far
-            c = self.running._visits or 0
+            c = self.running.visits or 0
             # a tensor product, not add's alpha: a huge λ must reach the trainer's divergence check
             self._target = mean.to(self.device).mul(self.lam * c / (c + 1)).add_(self._onehot)
         self._log_p.fill_(float("nan"))

@@ -168,7 +168,7 @@ def per_sample_grads(
             res = g(params, to_input(x[sl]).to(device), target[sl].to(device))
             for k in params:
                 chunks[k].append(res[k].detach())
-    return {k: torch.cat(v) for k, v in chunks.items()}
+    return {k: v[0] if len(v) == 1 else torch.cat(v) for k, v in chunks.items()}
 
 
 def loss_grad(

@@ -47,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -268,7 +269,10 @@ def _captum_tracin(model, paths, x_pool, x_ref, y_ref, layers, batch_size=500) -
             batch_size=batch_size,
             sample_wise_grads_per_batch=True,
         )
-        total += tr.influence((x_ref, y_ref)).double().sum(0)
+        with warnings.catch_warnings():
+            # captum sets requires_grad on the inputs itself and says so once per call: not a fault
+            warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")
+            total += tr.influence((x_ref, y_ref)).double().sum(0)
     return total
 
 

@@ -55,7 +55,7 @@ def test_dynamic_loss_positive_and_gradient_only_through_logits():
     loss.backward()
     p = torch.softmax(logits.detach(), 1)
     ref = (mean.detach() * (mean.detach().log() - p.log())).sum(1).mean()
-    assert torch.allclose(loss.detach(), ref, atol=1e-6) and float(loss) > 0
+    assert torch.allclose(loss.detach(), ref, atol=1e-6) and float(loss.detach()) > 0
     assert mean.grad is None  # f̄ is a constant target
     # d/dlogits KL(m || softmax(z)) = (softmax(z) - m) / B
     assert torch.allclose(logits.grad, (p - mean.detach()) / 8, atol=1e-6)
@@ -166,7 +166,7 @@ def test_trainer_matches_the_step_by_step_dynamic_loss(digits):
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(dyn) * len(idx)
+            total += float(dyn.detach()) * len(idx)
         sched.step()
         dyn_logged.append(total / 70)
     for (name, a), b in zip(model.state_dict().items(), ref_model.state_dict().values()):

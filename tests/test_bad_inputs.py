@@ -200,6 +200,7 @@ def test_divergence_is_an_error(lr, lam):
         ("weight_decay", -1.0, ValueError),
         ("lr_schedule", "linear", ValueError),
         ("augment", "rotate", ValueError),
+        ("batch_split", "drop_last", ValueError),
         ("dynamic_weight", -1.0, ValueError),
         ("dynamic_weight", float("nan"), ValueError),
         ("dynamic_weight", float("inf"), ValueError),
@@ -374,6 +375,7 @@ CLI_RUN_CASES = [
     (["--momentum", "1"], "momentum"),
     (["--lr-schedule", "nope"], "lr_schedule"),
     (["--augment", "nope"], "augment"),
+    (["--batch-split", "drop"], "batch_split"),
     (["--weight-decay", "-1"], "weight_decay"),
     (["--strategy", "isal", "--strategy-option", "nosuch=1"], "nosuch"),
 ]

@@ -79,6 +79,7 @@ def test_config_hash_changes_with_every_field():
         "subset_size": 500,
         "warm_start": True,
         "eval_every": 5,
+        "batch_split": "even",
         "pretrained_weights": "w.pth",
     }
     assert set(changed) == set(ALConfig.keys()), "a new ALConfig field needs a case here"

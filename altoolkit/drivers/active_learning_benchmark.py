@@ -18,10 +18,15 @@ every verdict is :func:`altoolkit.math.stats.compare`'s (holds / contradicted / 
 ``RESULTS.md`` starts with a block between :data:`BLOCK_START` and :data:`BLOCK_END` that the
 README carries verbatim (:func:`update_readme`), and marks the lines that report seconds
 (between :data:`SECONDS_START` and :data:`SECONDS_END`) so a rerun can be diffed without them.
+
+It also holds the notebook's study of the low-budget dip (:func:`batch_split_study`): the same
+trainings with the epoch cut into batches as the authors' ``DataLoader`` cuts it and into batches of
+even size.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -39,6 +44,8 @@ from ..util.checks import check_choice
 __all__ = [
     "BLOCK_END",
     "BLOCK_START",
+    "BatchSplitStudy",
+    "batch_split_study",
     "Claim",
     "ClaimCheck",
     "DEFAULT_CLAIMS",
@@ -665,3 +672,107 @@ def write_results_markdown(
     if readme is not None:
         update_readme(readme, block)
     return p
+
+
+# --- The last batch of an epoch: why the low-budget curves dip (notebook 06) -------------------
+
+
+@dataclass
+class BatchSplitStudy:
+    """Test accuracy of the same trainings cut into batches two ways (:func:`batch_split_study`).
+
+    ``accuracy[split][size][seed]``: test accuracy after training on ``size`` labeled samples, with
+    ``split`` one of :data:`altoolkit.training.train.BATCH_SPLITS`.  Per size, ``fixed`` and ``even``
+    share the labeled set, the initial weights and the training seed: only the batches differ.
+    """
+
+    sizes: list[int]
+    seeds: list[int]
+    batch_size: int
+    accuracy: dict[str, dict[int, dict[int, float]]]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def last_batch(self, size: int) -> int:
+        """Samples in the last batch of an epoch under ``batch_split="fixed"``."""
+        return size - (math.ceil(size / self.batch_size) - 1) * self.batch_size
+
+    def same_batches(self, size: int) -> bool:
+        """Whether both splits cut ``size`` samples into the same batches (one batch, or no remainder)."""
+        return size <= self.batch_size or size % self.batch_size == 0
+
+    def verdict(self, size: int) -> stats.Verdict:
+        """Verdict of "even > fixed" at ``size``, paired by seed (:func:`altoolkit.math.stats.compare`)."""
+        return stats.compare(self.accuracy["even"][size], self.accuracy["fixed"][size], f"even > fixed at {size} labels (test accuracy)")
+
+    def max_gap_where_same(self) -> float:
+        """Largest |even - fixed| over the sizes where both splits give the same batches (0 when they
+        train identically, as they must)."""
+        gaps = [abs(self.accuracy["even"][n][s] - self.accuracy["fixed"][n][s]) for n in self.sizes if self.same_batches(n) for s in self.seeds]
+        return max(gaps, default=0.0)
+
+    def table(self) -> str:
+        """Markdown: per size, the last batch under ``fixed``, both mean accuracies and the verdict."""
+        rows = []
+        for n in self.sizes:
+            fixed = np.array([self.accuracy["fixed"][n][s] for s in self.seeds])
+            even = np.array([self.accuracy["even"][n][s] for s in self.seeds])
+            v = "same batches" if self.same_batches(n) else self.verdict(n).text()
+            rows.append([str(n), str(self.last_batch(n)), _pm(fixed), _pm(even), v])
+        return _table(["labeled", "last batch (fixed)", "fixed: acc (%)", "even: acc (%)", "even > fixed"], rows)
+
+
+def batch_split_study(
+    dataset: Any,
+    sizes: Sequence[int],
+    seeds: Sequence[int],
+    model: str = "cnn",
+    epochs: int = 20,
+    batch_size: int = 64,
+    lr: float = 0.05,
+    progress: bool = True,
+    dataset_options: dict[str, Any] | None = None,
+) -> BatchSplitStudy:
+    """Train on random labeled sets of each size, once with ``batch_split="fixed"`` and once with
+    ``"even"`` (:func:`altoolkit.training.train.epoch_batches`), and record the test accuracy.
+
+    ``dataset`` is an :class:`~altoolkit.data.ALDataset` used for every seed, or a dataset name
+    loaded for each seed as an active-learning run loads it (``load_dataset(name, seed=seed,
+    **dataset_options)``: digits' train/test split depends on the seed).  The labeled sets of one
+    seed are nested (the first ``size`` samples of one seeded permutation of the pool), as random
+    sampling grows them; each (seed, size) draws its initial weights and its training seed from
+    :func:`altoolkit.training.fresh_model.train_fresh`, the same for both splits.  The rest of the
+    training follows :class:`~altoolkit.training.train.TrainConfig`'s defaults.
+    """
+    import torch
+
+    from ..data import ALDataset, load_dataset
+    from ..training.fresh_model import derive_seed, train_fresh
+    from ..training.train import BATCH_SPLITS, TrainConfig, evaluate
+    from ..util.checks import check_int
+    from ..util.progress import tqdm
+
+    if not isinstance(dataset, (str, ALDataset)):
+        raise TypeError(f"dataset must be an ALDataset or a dataset name, got {type(dataset).__name__}")
+    seeds = [check_int("seeds", s, 0) for s in seeds]
+
+    def data_for(seed: int) -> ALDataset:
+        return dataset if isinstance(dataset, ALDataset) else load_dataset(dataset, seed=seed, **(dataset_options or {}))
+
+    pool = int(data_for(seeds[0] if seeds else 0).x_train.shape[0])
+    sizes = [check_int("sizes", n, 1, pool) for n in sizes]
+    if not sizes or not seeds:
+        raise ValueError(f"sizes and seeds must each hold at least one value; got sizes={sizes}, seeds={seeds}")
+    batch_size = check_int("batch_size", batch_size, 1)
+    configs = {split: TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, batch_split=split) for split in BATCH_SPLITS}
+    accuracy: dict[str, dict[int, dict[int, float]]] = {split: {n: {} for n in sizes} for split in BATCH_SPLITS}
+    bar = tqdm(total=len(sizes) * len(seeds) * len(BATCH_SPLITS), desc="batch split", disable=not progress, leave=False)
+    for seed in seeds:
+        data = data_for(seed)
+        order = torch.randperm(int(data.x_train.shape[0]), generator=torch.Generator().manual_seed(derive_seed(seed, 0xBA7C)))
+        for n in sizes:
+            for split, cfg in configs.items():
+                res = train_fresh(model, data, order[:n], cfg, seed, n, progress=False)
+                accuracy[split][n][seed] = evaluate(res.model, data.x_test, data.y_test, data.to_input)
+                bar.update()
+    bar.close()
+    return BatchSplitStudy(sizes, seeds, batch_size, accuracy, {"model": model, "epochs": epochs, "lr": lr})

@@ -84,6 +84,7 @@ _OPTIONAL_DEFAULTS: dict[str, Any] = {
     "warm_start": False,
     "eval_every": 0,
     "pretrained_weights": None,
+    "batch_split": "fixed",
 }
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..analysis.results import CurveSummary
+from ..drivers.active_learning_benchmark import BatchSplitStudy
 from ..data.datasets import display_image
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "plot_selection_gallery",
     "plot_class_histograms",
     "plot_seconds",
+    "plot_batch_split_study",
 ]
 
 
@@ -312,5 +314,32 @@ def plot_seconds(seconds: Mapping[str, float], title: str = "scoring + selection
     ax.invert_yaxis()
     ax.set_title(title)
     ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    return fig
+
+
+def plot_batch_split_study(studies: Mapping[str, BatchSplitStudy], title: str = "") -> "plt.Figure":
+    """One panel per network (``{name: study}``): mean test accuracy ± std over seeds against the
+    labeled-set size, with the epoch cut into batches as ``DataLoader`` cuts it ("fixed") and into
+    batches of even size ("even"); each tick names the last batch under "fixed"."""
+    if not studies:
+        raise ValueError("studies must hold at least one BatchSplitStudy")
+    fig, axes = plt.subplots(1, len(studies), figsize=(4.6 * len(studies), 3.6), squeeze=False, sharey=True)
+    styles = {"fixed": {"color": "#d55e00", "marker": "o"}, "even": {"color": "#0072b2", "marker": "s"}}
+    for ax, (name, st) in zip(axes[0], studies.items()):
+        x = np.array(st.sizes)
+        for split, style in styles.items():
+            acc = np.array([[st.accuracy[split][n][s] for s in st.seeds] for n in st.sizes]) * 100
+            mean, std = acc.mean(1), acc.std(1, ddof=1) if acc.shape[1] > 1 else np.zeros(len(x))
+            ax.plot(x, mean, label=f"{split} (n={len(st.seeds)} seeds)", markersize=5, **style)
+            ax.fill_between(x, mean - std, mean + std, color=style["color"], alpha=0.15, linewidth=0)
+        ax.set_xticks(x, [f"{n}\n(last {st.last_batch(n)})" for n in st.sizes], fontsize=8)
+        ax.set_xlabel(f"labeled samples (last batch under fixed, batch {st.batch_size})", fontsize=9)
+        ax.set_title(name, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("test accuracy (%)")
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

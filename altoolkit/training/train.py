@@ -30,7 +30,19 @@ from ..util.progress import tqdm
 from ..math.dynamic import EpochDynamicObjective, RunningMeanPredictions
 from ..util.checks import check_choice, check_float, check_int
 
-__all__ = ["TrainConfig", "TrainResult", "train_model", "evaluate", "LR_SCHEDULES", "AUGMENTATIONS", "TrainingDivergedError", "AuxiliaryLoss", "AuxiliaryRun"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "train_model",
+    "evaluate",
+    "LR_SCHEDULES",
+    "AUGMENTATIONS",
+    "BATCH_SPLITS",
+    "epoch_batches",
+    "TrainingDivergedError",
+    "AuxiliaryLoss",
+    "AuxiliaryRun",
+]
 
 
 class TrainingDivergedError(ValueError):
@@ -109,6 +121,7 @@ class AuxiliaryLoss:
 
 LR_SCHEDULES = ("step", "cosine", "constant")
 AUGMENTATIONS = ("none", "flip_crop", "flip")
+BATCH_SPLITS = ("fixed", "even")
 
 
 @dataclass
@@ -130,6 +143,11 @@ class TrainConfig:
             the Caltech101 recipe of siyuhuang/TOD ``main_TOD.py``, whose crop is a fixed
             CenterCrop(224), see :func:`altoolkit.data.load_caltech101`'s ``resize_to``).
         device: torch device string.
+        batch_split: how an epoch's shuffled labeled set is cut into batches
+            (:func:`epoch_batches`): ``"fixed"`` (batches of ``batch_size``, the last one holding
+            the remainder: PyTorch's ``DataLoader`` with ``drop_last=False``, as the authors' code)
+            or ``"even"`` (as many batches, of sizes that differ by at most one, so no epoch ends
+            with a step on a few samples).
 
     Examples:
         >>> import altoolkit as alt
@@ -147,6 +165,7 @@ class TrainConfig:
     dynamic_weight: float = 0.0
     augment: str = "none"
     device: str = "cpu"
+    batch_split: str = "fixed"
 
     def __post_init__(self) -> None:
         self.epochs = check_int("epochs", self.epochs, 1)
@@ -157,6 +176,7 @@ class TrainConfig:
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         self.dynamic_weight = check_float("dynamic_weight (λ)", self.dynamic_weight, 0.0)
         check_choice("augment", self.augment, AUGMENTATIONS)
+        check_choice("batch_split", self.batch_split, BATCH_SPLITS)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -268,6 +288,37 @@ def evaluate(
         correct += int((model(xb).argmax(1).cpu() == y[s : s + batch_size]).sum())
     model.train(was_training)
     return correct / max(1, x.shape[0])
+
+
+def epoch_batches(n: int, batch_size: int, batch_split: str = "fixed") -> list[tuple[int, int]]:
+    """The ``[start, stop)`` bounds of an epoch's batches over ``n`` shuffled samples.
+
+    ``"fixed"``: ``ceil(n / batch_size)`` batches of ``batch_size``, the last one holding the
+    remainder, as ``torch.utils.data.DataLoader(..., drop_last=False)`` cuts them, which is how
+    the authors' code trains (hyperconnect/TiDAL ``main.py``: ``DataLoader(data_train,
+    batch_size=BATCH, sampler=SubsetRandomSampler(labeled_set))``).  ``"even"``: the same
+    number of batches, of sizes that differ by at most one (``torch.tensor_split``'s rule), so
+    67 samples at ``batch_size=64`` train as 34 + 33 rather than 64 + 3.  Every sample is in
+    exactly one batch either way, so DISAL's running mean (Eq. 12) sees each once per epoch.
+
+    >>> epoch_batches(67, 64)
+    [(0, 64), (64, 67)]
+    >>> epoch_batches(67, 64, "even")
+    [(0, 34), (34, 67)]
+    """
+    n = check_int("n", n, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
+    check_choice("batch_split", batch_split, BATCH_SPLITS)
+    if batch_split == "fixed":
+        return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+    k = -(-n // batch_size)
+    q, r = divmod(n, k)
+    bounds, start = [], 0
+    for i in range(k):
+        stop = start + q + (1 if i < r else 0)
+        bounds.append((start, stop))
+        start = stop
+    return bounds
 
 
 def train_model(
@@ -383,6 +434,7 @@ def train_model(
             n_unl = int(unlabeled_x.shape[0])
         opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         sched = _make_scheduler(opt, cfg)
+        batch_bounds = epoch_batches(n, cfg.batch_size, cfg.batch_split)
         bar = tqdm(range(1, cfg.epochs + 1), desc=desc, disable=not progress, leave=False)
         for epoch in bar:
             if epoch == cfg.epochs:
@@ -391,8 +443,8 @@ def train_model(
             lr_now = opt.param_groups[0]["lr"]
             perm = torch.randperm(n, generator=gen)
             sums = {"loss": 0.0, "ce": 0.0, "dyn": 0.0, "aux": 0.0, "correct": 0}
-            for s in range(0, n, cfg.batch_size):
-                idx = perm[s : s + cfg.batch_size]
+            for s, stop in batch_bounds:
+                idx = perm[s:stop]
                 xb = x[idx]
                 if cfg.augment != "none":
                     xb = _augment_batch(xb, gen, crop=cfg.augment == "flip_crop")

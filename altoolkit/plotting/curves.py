@@ -320,14 +320,14 @@ def plot_seconds(seconds: Mapping[str, float], title: str = "scoring + selection
 
 def plot_batch_split_study(studies: Mapping[str, BatchSplitStudy], title: str = "") -> "plt.Figure":
     """One panel per network (``{name: study}``): mean test accuracy ± std over seeds against the
-    labeled-set size, with the epoch cut into batches as ``DataLoader`` cuts it ("fixed") and into
+    labeled-set size (one evenly spaced slot per size), with the epoch cut into batches as ``DataLoader`` cuts it ("fixed") and into
     batches of even size ("even"); each tick names the last batch under "fixed"."""
     if not studies:
         raise ValueError("studies must hold at least one BatchSplitStudy")
     fig, axes = plt.subplots(1, len(studies), figsize=(4.6 * len(studies), 3.6), squeeze=False, sharey=True)
     styles = {"fixed": {"color": "#d55e00", "marker": "o"}, "even": {"color": "#0072b2", "marker": "s"}}
     for ax, (name, st) in zip(axes[0], studies.items()):
-        x = np.array(st.sizes)
+        x = np.arange(len(st.sizes))  # one slot per size: 65, 67 and 70 would overlap on a linear axis
         for split, style in styles.items():
             acc = np.array([[st.accuracy[split][n][s] for s in st.seeds] for n in st.sizes]) * 100
             mean, std = acc.mean(1), acc.std(1, ddof=1) if acc.shape[1] > 1 else np.zeros(len(x))

@@ -112,6 +112,7 @@ COURSE: tuple[CourseEntry, ...] = (
         (
             "run the benchmark of all strategies with cached, resumable sweeps",
             "compare learning curves, cost, ablations and the λ sweep with the paper's claims",
+            "trace a low-budget dip to how an epoch is cut into batches, with a paired ablation",
         ),
         ("02", "03"),
         "DISAL §4.1-4.5 (Fig. 3, 5, 7; Tables 1-3)",

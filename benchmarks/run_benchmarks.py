@@ -526,12 +526,6 @@ def in_process(name: str, index: int, rounds: int, tmpdir: Path) -> dict:
     return json.loads(path.read_text())["results"][name]
 
 
-def in_processes(name: str, processes: int, rounds: int, tmpdir: Path) -> dict:
-    """Run benchmark ``name`` in ``processes`` fresh interpreters, one after the other, and pool them
-    (:func:`pool_processes`)."""
-    return pool_processes([in_process(name, i, rounds, tmpdir) for i in range(processes)], processes)
-
-
 def spread_over_the_run(names: list[str], processes: int, rounds: int, tmpdir: Path) -> dict[str, tuple[dict, float]]:
     """Run the fresh processes of several benchmarks in turn: pass ``i`` runs process ``i`` of every
     name, so that each ratio's processes are spread over the whole run instead of one minute.

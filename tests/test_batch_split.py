@@ -94,3 +94,12 @@ def test_plot_batch_split_study(digits):
     assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 2
     with pytest.raises(ValueError, match="studies"):
         alt.plots.plot_batch_split_study({})
+
+
+def test_same_batches_follows_the_cut_itself():
+    """13 samples at batch 7 are 7 + 6 under both cuts: a remainder that is not small is not a difference."""
+    from altoolkit.drivers.active_learning_benchmark import BatchSplitStudy
+
+    study = BatchSplitStudy([], [], 7, {})
+    assert study.same_batches(13) and study.same_batches(14) and study.same_batches(5)
+    assert not study.same_batches(15) and study.last_batch(15) == 1

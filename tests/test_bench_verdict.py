@@ -83,7 +83,7 @@ def test_bad_input_names_what_is_allowed(rb):
         rb.verdict({"value": 1.0}, "<=", 2.0)
 
 
-def test_in_processes_takes_each_process_median_and_rejudges_the_pool(rb, tmp_path, monkeypatch):
+def test_pooled_processes_take_each_process_median_and_rejudge_the_pool(rb, tmp_path, monkeypatch):
     """The parent keeps each child's median of rounds as its process value and drops the child's
     own interval and verdict (over its rounds) so that the pooled result is judged anew."""
     children = iter([[1.0, 1.1, 1.2], [1.3, 1.4, 1.5], [0.9, 1.0, 1.05]])
@@ -94,7 +94,7 @@ def test_in_processes_takes_each_process_median_and_rejudges_the_pool(rb, tmp_pa
         Path(cmd[cmd.index("--out") + 1]).write_text(rb.json.dumps({"results": {"r": out}}))
 
     monkeypatch.setattr(rb.subprocess, "run", fake_run)
-    merged = rb.with_interval(rb.in_processes("r", 3, 3, tmp_path))
+    merged = rb.with_interval(rb.spread_over_the_run(["r"], 3, 3, tmp_path)["r"][0])
     assert merged["process_values"] == pytest.approx([1.1, 1.4, 1.0])
     assert merged["value"] == pytest.approx(3.5 / 3) and merged["interval_label"] == "95% t, 3 processes"
     assert merged["runs"] == 9 and merged["median_of_rounds"] == pytest.approx(1.1)

@@ -26,7 +26,6 @@ even size.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ import numpy as np
 from ..math import stats
 from ..engine.loop import load_record
 from ..engine.machine import MACHINE_FIELDS
+from ..training.train import epoch_batches
 from ..analysis.results import CurveSummary, budget_regime, cycle_seconds, labels_to_reach, learning_curves, markdown_table, record_label
 from ..util.checks import check_choice
 
@@ -694,11 +694,12 @@ class BatchSplitStudy:
 
     def last_batch(self, size: int) -> int:
         """Samples in the last batch of an epoch under ``batch_split="fixed"``."""
-        return size - (math.ceil(size / self.batch_size) - 1) * self.batch_size
+        start, stop = epoch_batches(size, self.batch_size, "fixed")[-1]
+        return stop - start
 
     def same_batches(self, size: int) -> bool:
         """Whether both splits cut ``size`` samples into the same batches (one batch, or no remainder)."""
-        return size <= self.batch_size or size % self.batch_size == 0
+        return epoch_batches(size, self.batch_size, "fixed") == epoch_batches(size, self.batch_size, "even")
 
     def verdict(self, size: int) -> stats.Verdict:
         """Verdict of "even > fixed" at ``size``, paired by seed (:func:`altoolkit.math.stats.compare`)."""
@@ -754,20 +755,20 @@ def batch_split_study(
     if not isinstance(dataset, (str, ALDataset)):
         raise TypeError(f"dataset must be an ALDataset or a dataset name, got {type(dataset).__name__}")
     seeds = [check_int("seeds", s, 0) for s in seeds]
+    if not sizes or not seeds:
+        raise ValueError(f"sizes and seeds must each hold at least one value; got sizes={list(sizes)}, seeds={seeds}")
 
     def data_for(seed: int) -> ALDataset:
         return dataset if isinstance(dataset, ALDataset) else load_dataset(dataset, seed=seed, **(dataset_options or {}))
 
-    pool = int(data_for(seeds[0] if seeds else 0).x_train.shape[0])
-    sizes = [check_int("sizes", n, 1, pool) for n in sizes]
-    if not sizes or not seeds:
-        raise ValueError(f"sizes and seeds must each hold at least one value; got sizes={sizes}, seeds={seeds}")
+    first = data_for(seeds[0])  # loaded once, before any training, to check the sizes against its pool
+    sizes = [check_int("sizes", n, 1, int(first.x_train.shape[0])) for n in sizes]
     batch_size = check_int("batch_size", batch_size, 1)
     configs = {split: TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, batch_split=split) for split in BATCH_SPLITS}
     accuracy: dict[str, dict[int, dict[int, float]]] = {split: {n: {} for n in sizes} for split in BATCH_SPLITS}
     bar = tqdm(total=len(sizes) * len(seeds) * len(BATCH_SPLITS), desc="batch split", disable=not progress, leave=False)
-    for seed in seeds:
-        data = data_for(seed)
+    for i, seed in enumerate(seeds):
+        data = first if i == 0 else data_for(seed)
         order = torch.randperm(int(data.x_train.shape[0]), generator=torch.Generator().manual_seed(derive_seed(seed, 0xBA7C)))
         for n in sizes:
             for split, cfg in configs.items():

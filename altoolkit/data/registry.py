@@ -9,10 +9,11 @@ from typing import Callable
 
 
 from ..util.plugins import Registry
-from .datasets import ALDataset, load_digits
+from .datasets import ALDataset, PoolDataset, load_digits
 from .folders import from_image_folder
 from .imbalance import imbalanced_subset
 from .loaders import load_caltech101, load_cifar10, load_cifar100, load_fashion_mnist, load_mnist, load_svhn
+from .segmentation import load_cityscapes, load_digit_scenes
 
 # --------------------------------------------------------------------------- by name
 
@@ -25,7 +26,12 @@ _LOADERS: dict[str, Callable[..., ALDataset]] = {
     "mnist": load_mnist,
     "fashion_mnist": load_fashion_mnist,
     "image_folder": from_image_folder,
+    "digit_scenes": load_digit_scenes,
+    "cityscapes": load_cityscapes,
 }
+
+#: Datasets built in memory from scikit-learn's digits: ``root``/``download`` do not apply.
+EMBEDDED: tuple[str, ...] = ("digits", "digit_scenes")
 
 #: Names accepted by :func:`load_dataset` (each may carry an ``_ir<ratio>`` suffix).
 DATASETS: tuple[str, ...] = tuple(_LOADERS)
@@ -120,7 +126,7 @@ def load_dataset(name: str, seed: int = 0, **kwargs) -> ALDataset:
     order = kwargs.pop("imbalance_order", None)
     if ratio is None and (max_per_class is not None or order is not None):
         raise ValueError("max_per_class and imbalance_order need imbalance_ratio (or an _ir name)")
-    if base == "digits":
+    if base in EMBEDDED:
         kwargs.pop("root", None)
         kwargs.pop("download", None)
     if base == "image_folder" and not kwargs.get("download"):
@@ -137,8 +143,11 @@ def load_dataset(name: str, seed: int = 0, **kwargs) -> ALDataset:
     if needed:
         raise TypeError(f"load_dataset({base!r}) needs {', '.join(f'{p}=...' for p in needed)}")
     ds = loader(**kwargs)
-    if not isinstance(ds, ALDataset):
-        raise TypeError(f"dataset {base!r}: its loader returned a {type(ds).__name__}, not an altoolkit ALDataset (build one with altoolkit.from_arrays)")
+    if not isinstance(ds, PoolDataset):
+        raise TypeError(
+            f"dataset {base!r}: its loader returned a {type(ds).__name__}, not an altoolkit dataset "
+            "(build one with altoolkit.from_arrays, or altoolkit.SegmentationDataset for masks)"
+        )
     if ratio is not None:
         ds = imbalanced_subset(ds, ratio, max_per_class=max_per_class, seed=seed, order=order)
     return ds

@@ -4,6 +4,8 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
+
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,6 +73,7 @@ def test_import_altoolkit_loads_no_gui_stack_and_no_submodule():
     assert _fresh("import altoolkit, sys; assert [m for m in sys.modules if m.startswith('altoolkit.')] == ['altoolkit._aliases']") == []
 
 
+@pytest.mark.slow
 def test_cli_and_engine_load_no_gui_stack():
     code = (
         "import altoolkit as alt\nfrom altoolkit.cli import main\nmain(['strategies'])\n"

@@ -22,7 +22,7 @@ CIFAR-10 (:func:`imbalanced_subset`, or ``load_dataset("cifar10_ir10", ...)``).
 
 Modules: :mod:`.datasets` (ALDataset, errors, from_arrays, digits, stratified split),
 :mod:`.loaders` (torchvision datasets and their file checks), :mod:`.folders` (image folders and
-image reading), :mod:`.imbalance` (imbalanced subsets), :mod:`.registry` (datasets by name).
+image reading), :mod:`.imbalance` (imbalanced subsets), :mod:`.subsets` (a CPU-sized pool), :mod:`.registry` (datasets by name).
 This package re-exports their public names, so ``altoolkit.data.X`` works for each.
 May import :mod:`altoolkit.util` only (torchvision, PIL and scikit-learn inside the loaders).
 """
@@ -33,6 +33,7 @@ from .datasets import ALDataset, CorruptDatasetError, DatasetNotFoundError, from
 from .loaders import DEFAULT_ROOT, load_caltech101, load_cifar10, load_cifar100, load_fashion_mnist, load_mnist, load_svhn
 from .folders import from_image_folder
 from .imbalance import imbalanced_counts, imbalanced_subset
+from .subsets import pool_subset
 from .registry import DATASETS, DATASET_REGISTRY, check_dataset_name, dataset_names, load_dataset, register_dataset
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "load_mnist",
     "load_svhn",
     "max_classes",
+    "pool_subset",
     "register_dataset",
     "stratified_split",
 ]

@@ -24,7 +24,8 @@ Modules: :mod:`.datasets` (ALDataset, errors, from_arrays, digits, stratified sp
 :mod:`.loaders` (torchvision datasets and their file checks), :mod:`.folders` (image folders and
 image reading), :mod:`.imbalance` (imbalanced subsets), :mod:`.subsets` (a CPU-sized pool), :mod:`.registry` (datasets by name).
 This package re-exports their public names, so ``altoolkit.data.X`` works for each.
-May import :mod:`altoolkit.util` only (torchvision, PIL and scikit-learn inside the loaders).
+May import the layers below it, :mod:`altoolkit.util` and :mod:`altoolkit.math` (it uses util only;
+torchvision, PIL and scikit-learn inside the loaders); not :mod:`altoolkit.training`, beside it.
 """
 
 from __future__ import annotations
@@ -62,16 +63,3 @@ __all__ = [
     "register_dataset",
     "stratified_split",
 ]
-
-
-def __getattr__(name: str):
-    """The rest of 0.1's ``altoolkit.data`` (the loaders' channel statistics, private helpers such as
-    ``_check_cifar_file``), from the module that
-    holds them now.  Patch them there: this package only forwards reads."""
-    import importlib
-
-    for module in ("datasets", "loaders", "folders", "imbalance", "registry"):
-        mod = importlib.import_module(f"{__name__}.{module}")
-        if name in vars(mod):
-            return vars(mod)[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

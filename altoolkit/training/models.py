@@ -23,6 +23,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from ..util.modules import output_layer
 from ..util.plugins import Registry
 
 __all__ = [
@@ -39,7 +40,6 @@ __all__ = [
     "register_model",
     "model_names",
     "check_model",
-    "output_layer",
     "penultimate_features",
     "forward_with_features",
 ]
@@ -374,8 +374,8 @@ def model_names() -> tuple[str, ...]:
 def check_model(spec: str) -> str:
     """Validate a model name or import path without building anything; returns ``spec``.
 
-    >>> check_model("cnn"), check_model("altoolkit.models:MLP")
-    ('cnn', 'altoolkit.models:MLP')
+    >>> check_model("cnn"), check_model("altoolkit.training.models:MLP")
+    ('cnn', 'altoolkit.training.models:MLP')
     """
     MODEL_REGISTRY.resolve(spec)
     return spec
@@ -392,31 +392,6 @@ def _build_user_model(spec: str, input_shape, num_classes: int, seed: int | None
     if not isinstance(net, nn.Module):
         raise TypeError(f"model {spec!r}: its factory returned a {type(net).__name__}, not a torch nn.Module")
     return net
-
-
-def output_layer(model: nn.Module) -> tuple[str, nn.Linear]:
-    """The model's final linear layer and its name in ``model.named_modules()``.
-
-    ``model.head`` when it is an ``nn.Linear`` (the contract of the built-in models), otherwise
-    the last ``nn.Linear`` registered in the model.  :func:`penultimate_features` checks that this
-    layer's output is the model's output; use it for last-layer gradients (BADGE, TracIn's and
-    ISAL's ``"last_layer"``).
-
-    >>> from torch import nn
-    >>> output_layer(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)))[0]
-    '2'
-    """
-    head = getattr(model, "head", None)
-    if isinstance(head, nn.Linear):
-        return "head", head
-    found = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
-    if not found:
-        raise ValueError(
-            f"model {type(model).__name__} has no embed() method, no 'head' and no nn.Linear layer, so its "
-            "penultimate features and last layer are unknown; define embed(x) -> (B, D) features and "
-            "head = the final nn.Linear"
-        )
-    return found[-1]
 
 
 def forward_with_features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -128,3 +128,28 @@ def test_confusion_verdicts_and_bad_seeds():
     with pytest.raises(ValueError, match="n_labeled must be an integer"):
         ci.Regime("bad", n_labeled=1, budget=1, epochs=3, batch_size=4)
     assert np.isclose(ci.TEN_STEPS.steps_per_epoch, 10) and ci.ONE_STEP.steps_per_epoch == 1
+
+
+def test_cause_summary_sorts_interventions_by_their_verdicts_in_every_regime():
+    from altoolkit.math.stats import Verdict
+
+    def v(label):
+        return Verdict(claim="", verdict=label, mean=0.0, ci_low=0.0, ci_high=0.0, n=10, wins=5, losses=5)
+
+    def regime(lowers, remains):
+        out = {"collapse": v("holds")}
+        for x in ci.INTERVENTIONS:
+            out[f"lowers:{x}"], out[f"remains:{x}"] = v(lowers.get(x, "inconclusive")), v(remains.get(x, "holds"))
+        return out
+
+    a = regime({"no_dynamic": "holds", "weights_only": "contradicted"}, {})
+    b = regime({"no_dynamic": "holds", "weights_only": "holds"}, {"no_bn_matched": "inconclusive"})
+    s = ci.cause_summary({"A": a, "B": b})
+    assert s.collapse_in == ["A", "B"]
+    assert s.supported == ["no_dynamic"]
+    assert s.ruled_out == ["exact_bn_labeled", "exact_bn_pool"]
+    assert set(s.open) == {"weights_only", "no_bn_matched"} and s.open["weights_only"] == {"A": "contradicted", "B": "holds"}
+    text = "\n".join(s.lines())
+    assert "the dynamic loss" in text and "supported" in text
+    with pytest.raises(ValueError, match="at least one regime"):
+        ci.cause_summary({})

@@ -49,7 +49,7 @@ from ..data import ALDataset
 from ..math.scores import disal_kl_from_logits, entropy, margin, select_top
 from ..math.stats import Verdict, compare, spearman, verdict
 from ..strategies.tod import output_discrepancy
-from ..training.fresh_model import derive_seed
+from ..util.seeds import derive_seed
 from ..training.inference import predict_logits
 from ..training.models import build_model
 from ..training.train import TrainConfig, TrainResult, evaluate, train_model
@@ -72,6 +72,8 @@ __all__ = [
     "run_undertraining",
     "undertraining_verdicts",
     "confusion_verdicts",
+    "CauseSummary",
+    "cause_summary",
 ]
 
 
@@ -438,3 +440,51 @@ def confusion_verdicts(rows: Sequence[Mapping[str, Any]]) -> dict[str, Verdict]:
             [r["pseudo_share"] - r["share_full"] for r in rows], "the top-k batch is more one-class in predicted classes than in true classes"
         ),
     }
+
+
+@dataclass(frozen=True)
+class CauseSummary:
+    """What the interventions support, over every regime studied (:func:`cause_summary`).
+
+    Attributes:
+        collapse_in: regimes where DISAL's batch is more one-class than a random batch (holds).
+        supported: interventions whose removal lowers the share in EVERY regime (``lowers`` holds
+            everywhere): causes the interventions support.
+        ruled_out: interventions after which the collapse remains in every regime (``remains``
+            holds) and whose removal lowers the share in none (``lowers`` does not hold anywhere):
+            the collapse does not need them.
+        open: the rest (regime-dependent or inconclusive), with the verdict per regime.
+    """
+
+    collapse_in: list[str]
+    supported: list[str]
+    ruled_out: list[str]
+    open: dict[str, dict[str, str]]
+
+    def lines(self) -> list[str]:
+        """Sentences generated from the verdicts (nothing typed by hand)."""
+        out = [f"the collapse (top-k share above a random batch's) holds in: {', '.join(self.collapse_in) or 'no regime'}"]
+        out.append("supported as a cause (removing it lowers the share in every regime): " + (", ".join(REMOVES[x] for x in self.supported) or "none"))
+        out.append("ruled out (the collapse remains without it, in every regime): " + (", ".join(REMOVES[x] for x in self.ruled_out) or "none"))
+        for x, per in self.open.items():
+            out.append(f"open: {REMOVES[x]}: " + "; ".join(f"{regime}: lowers {v}" for regime, v in per.items()))
+        return out
+
+
+def cause_summary(verdicts_by_regime: Mapping[str, Mapping[str, Verdict]]) -> CauseSummary:
+    """Sort the interventions by what their verdicts say in every regime (see :class:`CauseSummary`)."""
+    if not verdicts_by_regime:
+        raise ValueError("verdicts_by_regime must hold the verdicts of at least one regime")
+    regimes = list(verdicts_by_regime)
+    supported, ruled_out, open_ = [], [], {}
+    for x in INTERVENTIONS:
+        lowers = {r: verdicts_by_regime[r][f"lowers:{x}"].verdict for r in regimes}
+        remains = [verdicts_by_regime[r][f"remains:{x}"].verdict for r in regimes]
+        if all(v == "holds" for v in lowers.values()):
+            supported.append(x)
+        elif all(v == "holds" for v in remains) and all(v != "holds" for v in lowers.values()):
+            ruled_out.append(x)
+        else:
+            open_[x] = lowers
+    collapse_in = [r for r in regimes if verdicts_by_regime[r]["collapse"].holds]
+    return CauseSummary(collapse_in, supported, ruled_out, open_)

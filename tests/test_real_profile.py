@@ -59,3 +59,52 @@ def test_convnet_keeps_the_model_contract(shape):
     assert torch.allclose(net.head(net.embed(x)), net(x))
     again = alt.build_model("convnet", shape, 10, seed=0)
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), again.state_dict().values()))
+
+
+def _write_idx_gz(raw, name, payload: bytes):
+    import gzip
+
+    raw.mkdir(parents=True, exist_ok=True)
+    with gzip.open(raw / f"{name}.gz", "wb") as f:
+        f.write(payload)
+    (raw / name).write_bytes(payload)
+
+
+def test_file_checks_verify_archives_and_the_idx_files_they_hold(tmp_path, monkeypatch):
+    import hashlib
+
+    import torchvision.datasets as tv
+
+    from altoolkit.data.checksums import dataset_file_checks
+
+    raw = tmp_path / "FashionMNIST" / "raw"
+    names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    for i, n in enumerate(names):
+        _write_idx_gz(raw, n, bytes([i]) * 64)
+    sums = [(f"{n}.gz", hashlib.md5((raw / f"{n}.gz").read_bytes()).hexdigest()) for n in names]
+    # the real release's sums: the tiny files fail them, by name
+    checks = dataset_file_checks("fashion_mnist", tmp_path)
+    assert [c.path for c in checks if not c.ok] == [f"FashionMNIST/raw/{n}.gz" for n in names]
+    assert all(c.ok and c.note.startswith("content of") for c in checks if not c.path.endswith(".gz"))
+    # with these files' own sums recorded, everything verifies; a changed idx file is caught
+    monkeypatch.setattr(tv.FashionMNIST, "resources", sums)
+    assert all(c.ok for c in dataset_file_checks("fashion_mnist[pool=10]", tmp_path))
+    (raw / names[0]).write_bytes(b"\x09" * 64)
+    bad = [c.path for c in dataset_file_checks("fashion_mnist", tmp_path) if not c.ok]
+    assert bad == [f"FashionMNIST/raw/{names[0]}"]
+    (raw / f"{names[1]}.gz").unlink()
+    missing = [c for c in dataset_file_checks("fashion_mnist", tmp_path) if c.note.startswith(f"{names[1]}.gz missing") or c.note == "missing"]
+    assert [c.path for c in missing] == [f"FashionMNIST/raw/{names[1]}.gz", f"FashionMNIST/raw/{names[1]}"]
+
+
+def test_file_checks_of_cifar_and_of_an_unchecked_dataset(tmp_path):
+    from altoolkit.data.checksums import dataset_file_checks
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    (folder / "data_batch_1").write_bytes(b"not the release")
+    checks = {c.path: c for c in dataset_file_checks("cifar10", tmp_path)}
+    assert len(checks) == 7 and not checks["cifar-10-batches-py/data_batch_1"].ok
+    assert checks["cifar-10-batches-py/test_batch"].note == "missing"
+    with pytest.raises(ValueError, match="dataset must be one of mnist, fashion_mnist, cifar10, cifar100"):
+        dataset_file_checks("digits", tmp_path)

@@ -1,6 +1,8 @@
 # altoolkit: the two commands of the README, plus helpers.
 #   make reproduce   execute every notebook with papermill on the embedded digits data -> figures/
-#   make test        unit tests + every notebook executed with small parameters
+#   make test        unit tests + every notebook executed with small parameters, on every core
+#   make check       the inner loop: lint, format check, types, fast unit tests (no notebooks,
+#                    browser or subprocess runs), well under 90 seconds on 2 cores
 # Both create .venv and install what they need on first use (torch/torchvision pinned in constraints.txt).
 
 PYTHON ?= python3
@@ -9,11 +11,16 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.altoolkit-installed
 PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
 
-.PHONY: install reproduce test bench lab help course book
+# pytest-xdist workers for `make test` and `make check`: one per core (each computes with one
+# thread, see tests/conftest.py); PYTEST_WORKERS=0 runs the suite in one process.
+PYTEST_WORKERS ?= auto
+
+.PHONY: install reproduce test check bench lab help course book
 
 help:
 	@echo "make reproduce   run all notebooks (quick profile) and write figures/"
 	@echo "make test        run the test suite (unit tests + notebooks with small parameters)"
+	@echo "make check       lint, format check, types and the fast unit tests (the inner loop)"
 	@echo "make bench       speed/memory ratios -> benchmarks/results.json"
 	@echo "make lab         start JupyterLab on the notebooks"
 	@echo "make course      nbgrader student versions + release folder -> runs/course (offline)"
@@ -36,7 +43,13 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
+
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_benchmarks.py

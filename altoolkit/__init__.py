@@ -15,27 +15,31 @@ Your own model and dataset (see :mod:`altoolkit.util.plugins`)::
 
 See the notebooks in ``notebooks/`` for the derivations and the papers' figures.
 
-The package is layered; each subpackage's ``__init__`` says what it may import:
+The package is layered.  Each layer imports only the layers listed before it, never one beside
+or after it (tests/test_layers.py reads every import, also those inside functions, and fails on
+an upward import or a circle); each subpackage's ``__init__`` says what it may import:
 
-* :mod:`altoolkit.util`: argument checks, progress bars, registries (imports nothing of altoolkit);
-* :mod:`altoolkit.math`: scores, influence functions, TracIn, the dynamic loss, statistics;
-* :mod:`altoolkit.data`: datasets; :mod:`altoolkit.training`: models, training, inference;
-* :mod:`altoolkit.strategies`: the query strategies;
-* :mod:`altoolkit.engine`: the active-learning loop, its records, sweeps;
-* :mod:`altoolkit.analysis`: reading records (curves, class balance, narration);
-* :mod:`altoolkit.drivers`: one module per notebook, named after it;
-* :mod:`altoolkit.plotting` (the only matplotlib user besides the widgets) and
-  :mod:`altoolkit.labelling` (label store, project, widgets: the only ipywidgets user);
-* :mod:`altoolkit.teaching`: running the notebooks, the nbgrader course, the offline book;
-  :mod:`altoolkit.cli`: the command line.
-
-The 0.1 module names (``altoolkit.influence``, ``alt.plots``, ...) still work: see
-:mod:`altoolkit._aliases`.
+1. :mod:`altoolkit.util`: argument checks, progress bars, registries, seeds, module helpers
+   (imports nothing of altoolkit);
+2. :mod:`altoolkit.math`: scores, influence functions, TracIn, the dynamic loss, statistics;
+3. :mod:`altoolkit.data`: datasets, and beside it :mod:`altoolkit.training`: models, training,
+   inference, and the interface through which strategies change training;
+4. :mod:`altoolkit.strategies`: the query strategies;
+5. :mod:`altoolkit.analysis`: reading records and selections (curves, class balance, t-SNE maps,
+   narration), below the engine, which stores its per-cycle selection diagnostics;
+6. :mod:`altoolkit.engine`: the active-learning loop, its records, sweeps, run-time estimates;
+7. :mod:`altoolkit.drivers`: one module per notebook, named after it;
+8. :mod:`altoolkit.plotting` (the only matplotlib user besides the widgets) and, beside it,
+   :mod:`altoolkit.labelling` (the label store and the labelling project);
+9. the user interfaces: :mod:`altoolkit.widgets` (the notebooks' ipywidgets, the only
+   ipywidgets user), :mod:`altoolkit.teaching` (running the notebooks, the nbgrader course, the
+   offline book) and, on top, :mod:`altoolkit.cli` (the command line).
 
 This module owns the top-level API and nothing else.  It imports lazily (PEP 562): ``import
-altoolkit`` loads no submodule; ``alt.NAME`` imports the module that defines ``NAME`` on first
-access, and ``alt.plots`` (or any other submodule) imports that submodule.  So the CLI and Dask
-workers never load matplotlib or ipywidgets unless a plot or a widget is asked for.
+altoolkit`` loads no submodule but :mod:`altoolkit._version`; ``alt.NAME`` imports the module
+that defines ``NAME`` on first access, and ``alt.plotting`` (or any other layer) imports that
+layer.  So the CLI and Dask workers never load matplotlib or ipywidgets unless a plot or a widget
+is asked for.
 """
 
 from __future__ import annotations
@@ -43,11 +47,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from . import _aliases
-
-_aliases.install()
-
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 # top-level name -> submodule that defines it
 _ATTRS: dict[str, str] = {
@@ -82,8 +82,7 @@ _ATTRS: dict[str, str] = {
     "run_active_learning": "engine.loop",
 }
 
-# the layers (subpackages), the CLI, and every 0.1 module name (``alt.plots``, ``alt.isal_study``, ...),
-# which the import hook of :mod:`altoolkit._aliases` maps to its 0.2 module
+# the layers (subpackages), the widgets and the CLI
 _LAYERS = frozenset(
     {
         "analysis",
@@ -98,9 +97,9 @@ _LAYERS = frozenset(
         "teaching",
         "training",
         "util",
+        "widgets",
     }
 )
-_SUBMODULES = _LAYERS | frozenset(_aliases.MOVED)
 
 __all__ = sorted(_ATTRS)
 
@@ -110,13 +109,13 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(f".{_ATTRS[name]}", __name__), name)
         globals()[name] = value  # later accesses skip __getattr__
         return value
-    if name in _SUBMODULES:
+    if name in _LAYERS:
         return importlib.import_module(f".{name}", __name__)  # the import binds it in globals()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_ATTRS) | _SUBMODULES)
+    return sorted(set(globals()) | set(_ATTRS) | _LAYERS)
 
 
 if TYPE_CHECKING:  # static tools see the eager API
@@ -133,6 +132,7 @@ if TYPE_CHECKING:  # static tools see the eager API
         teaching,
         training,
         util,
+        widgets,
     )
     from .data import (  # noqa: F401
         DATASETS,

@@ -117,7 +117,7 @@ def _attribute_docs(cls: type) -> dict[str, str]:
 
 
 def _add_train_options(p: argparse.ArgumentParser, d: Any) -> None:
-    """One flag per training setting of :class:`~altoolkit.train.TrainConfig` (:data:`TRAIN_KEYS`),
+    """One flag per training setting of :class:`~altoolkit.training.train.TrainConfig` (:data:`TRAIN_KEYS`),
     its type, help and default taken from TrainConfig's fields and docstring."""
     import dataclasses
     import typing

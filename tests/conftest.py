@@ -1,9 +1,21 @@
 import os
 
 import pytest
-import torch
 
-import altoolkit as alt
+# Under pytest-xdist (`make test` runs the suite on every core) each worker computes with ONE thread,
+# and so do the processes it starts (notebook kernels, CLI and sweep subprocesses inherit this
+# environment): two workers with two threads each would fight over two cores.  Set before torch is
+# imported so that its thread pools start at that size.
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if WORKERS > 1:
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[_var] = "1"
+
+import torch  # noqa: E402
+
+import altoolkit as alt  # noqa: E402
+
+THREADS = 1 if WORKERS > 1 else min(2, torch.get_num_threads())
 
 
 @pytest.fixture(scope="session")
@@ -14,7 +26,7 @@ def digits():
 @pytest.fixture(autouse=True)
 def _threads():
     # Tests compare results across runs in one process: keep the thread count fixed.
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    torch.set_num_threads(THREADS)
     yield
 
 

@@ -432,6 +432,7 @@ def test_lock_held_by_this_process_refused(tmp_path):
     assert not out.exists() and not (tmp_path / "r.json.lock").exists()
 
 
+@pytest.mark.slow
 def test_stale_lock_of_a_killed_process_is_taken_over(tmp_path):
     out = tmp_path / "r.json"
     holder = _hold_lock(out)

@@ -96,7 +96,7 @@ def test_rules_through_a_strategy(ctx, rule):
     if rule == "topk":
         assert torch.equal(pos, select_top(scores, 40))
     if rule == "balanced":
-        pseudo = alt.inference.predict_logits(ctx.model, ctx.pool_x, ctx.dataset.to_input).argmax(1)
+        pseudo = alt.training.inference.predict_logits(ctx.model, ctx.pool_x, ctx.dataset.to_input).argmax(1)
         counts = torch.bincount(pseudo, minlength=10).double()
         got = torch.bincount(pseudo[pos], minlength=10).double()
         assert (got <= counts * 40 / len(pseudo) + 1).all()
@@ -110,7 +110,7 @@ def test_direction_of_the_strategy_is_respected(ctx):
     s_small = get_strategy("margin", batch="balanced")
     pos = s_small.select(ctx2, 20)
     scores = s_small.score(ctx2)
-    pseudo = alt.inference.predict_logits(ctx.model, ctx.pool_x, ctx.dataset.to_input).argmax(1)
+    pseudo = alt.training.inference.predict_logits(ctx.model, ctx.pool_x, ctx.dataset.to_input).argmax(1)
     for k in pseudo[pos].unique().tolist():
         chosen = pos[pseudo[pos] == k]
         others = torch.nonzero(pseudo == k).flatten()

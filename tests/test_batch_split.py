@@ -90,10 +90,10 @@ def test_batch_split_study_loads_a_named_dataset_per_seed_and_refuses_bad_input(
 
 def test_plot_batch_split_study(digits):
     study = batch_split_study(digits, [32, 33], [0, 1], model="mlp", epochs=1, batch_size=32, progress=False)
-    fig = alt.plots.plot_batch_split_study({"mlp": study})
+    fig = alt.plotting.curves.plot_batch_split_study({"mlp": study})
     assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 2
     with pytest.raises(ValueError, match="studies"):
-        alt.plots.plot_batch_split_study({})
+        alt.plotting.curves.plot_batch_split_study({})
 
 
 def test_same_batches_follows_the_cut_itself():

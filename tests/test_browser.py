@@ -126,8 +126,8 @@ epochs = alt.widgets.epoch_explorer(draw, [1, 2, 3], value=1)
 epochs""",
     """data = alt.load_digits(seed=0)
 small = alt.from_arrays(data.x_train[:300], data.y_train[:300], data.x_test[:100], data.y_test[:100])
-ctx = alt.comparison.prepare_comparison(small, 0.1, 0.05, alt.TrainConfig(epochs=2), model="mlp", progress=False)
-outcomes = alt.comparison.compare_strategies(ctx, ["entropy"], 6, progress=False)
+ctx = alt.drivers.scoring_and_selection.prepare_comparison(small, 0.1, 0.05, alt.TrainConfig(epochs=2), model="mlp", progress=False)
+outcomes = alt.drivers.scoring_and_selection.compare_strategies(ctx, ["entropy"], 6, progress=False)
 picker = alt.widgets.strategy_picker(ctx, outcomes, names=["entropy", "margin"], n=4)
 picker""",
     'print("explorers ready")',

@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from altoolkit.cli import main
 
 
@@ -34,6 +36,7 @@ def test_strategies_lists_every_registered_name(capsys):
     assert "ORACLE" in text  # ce_difference says it peeks at labels
 
 
+@pytest.mark.slow
 def test_console_script_entry_point_runs():
     r = subprocess.run([sys.executable, "-m", "altoolkit", "strategies"], capture_output=True, text=True, check=True)
     assert "disal_no_dynamic" in r.stdout

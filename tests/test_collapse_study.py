@@ -63,7 +63,7 @@ def test_moving_everything_gives_the_full_kl_and_moving_nothing_gives_zero(small
     assert torch.allclose(cs.kl_between_states(res.model, res.prev_state, moved_all, digits, unl), full, atol=1e-6)
     assert float(cs.kl_between_states(res.model, res.prev_state, res.prev_state, digits, unl).abs().max()) == 0.0
     # the strategy's score is the KL of the two checkpoints' logits
-    prev, now = alt.inference.predict_logits([res.prev_model(), res.model], digits.x_train, digits.to_input, indices=unl)
+    prev, now = alt.training.inference.predict_logits([res.prev_model(), res.model], digits.x_train, digits.to_input, indices=unl)
     assert torch.allclose(full, disal_kl_from_logits(prev, now))
 
 
@@ -137,7 +137,7 @@ def test_verdicts_and_table(rows):
         "head_explains_half",
         "bn_stats_explains_half",
     } <= set(v)
-    assert all(x.verdict in alt.stats.VERDICTS and x.n == 2 for x in v.values())
+    assert all(x.verdict in alt.math.stats.VERDICTS and x.n == 2 for x in v.values())
     d = [rows[0]["share_disal"] - rows[0]["share_random"], rows[1]["share_disal"] - rows[1]["share_random"]]
     assert v["collapse"].mean == pytest.approx(np.mean(d))
     table = cs.study_table(rows, setting)
@@ -191,7 +191,7 @@ def test_plots_of_the_study(tmp_path):
     assert len(fig.axes[0].patches) == 2
     with pytest.raises(ValueError, match="lam0"):
         plots_collapse.plot_study_shares(rows, ["lam0"])
-    v = {"a": alt.stats.verdict([0.1, 0.2, 0.15], "a"), ("x", "y"): alt.stats.verdict([-0.1, 0.2], "b")}
+    v = {"a": alt.math.stats.verdict([0.1, 0.2, 0.15], "a"), ("x", "y"): alt.math.stats.verdict([-0.1, 0.2], "b")}
     fig = plots_collapse.plot_verdicts(v)
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "x > y"]
     recs = [_rec("random", 0, [0.5, 0.6, 0.7], [1, 1, 1])]
@@ -200,7 +200,7 @@ def test_plots_of_the_study(tmp_path):
     recs[0]["dataset"] = {"num_classes": 2}
     fig = plots_collapse.plot_selection_balance(recs, np.array([0, 0, 1]))
     assert len(fig.axes) == 2
-    alt.plots.save_figure(fig, tmp_path, "balance")
+    alt.plotting.curves.save_figure(fig, tmp_path, "balance")
     assert (tmp_path / "balance.png").exists()
 
 
@@ -218,5 +218,5 @@ def test_mean_share_by_seed_and_split_by_verdict():
             }
         )
     assert cs.mean_share_by_seed(recs, y) == {"disal": {0: 1.0, 1: 0.75}}
-    v = {"a": alt.stats.verdict([1.0, 1.1]), "b": alt.stats.verdict([-1.0, -1.1]), "c": alt.stats.verdict([1.0, -1.0])}
+    v = {"a": alt.math.stats.verdict([1.0, 1.1]), "b": alt.math.stats.verdict([-1.0, -1.1]), "c": alt.math.stats.verdict([1.0, -1.0])}
     assert cs.split_by_verdict(v) == {"holds": ["a"], "contradicted": ["b"], "inconclusive": ["c"]}

@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from altoolkit import data as D
+from altoolkit.data import loaders
 from altoolkit.data import (
     CorruptDatasetError,
     DatasetNotFoundError,
@@ -177,7 +178,7 @@ def test_cifar10_reads_the_real_pickle_format(tmp_path, cifar_md5_skipped):
     assert x.dtype == torch.float32
     np.testing.assert_allclose(
         x.numpy(),
-        np.stack([normalised(a, D.CIFAR10_MEAN, D.CIFAR10_STD) for a in ref["train"][0][:4]]),
+        np.stack([normalised(a, loaders.CIFAR10_MEAN, loaders.CIFAR10_STD) for a in ref["train"][0][:4]]),
         atol=1e-5,
     )
 
@@ -190,7 +191,7 @@ def test_cifar100_uses_fine_labels_and_names(tmp_path, cifar_md5_skipped):
     np.testing.assert_array_equal(ds.x_train.numpy(), ref["train"][0])
     np.testing.assert_array_equal(ds.y_train.numpy(), ref["train"][1])
     np.testing.assert_array_equal(ds.y_test.numpy(), ref["test"][1])
-    assert ds.mean == D.CIFAR100_MEAN and ds.std == D.CIFAR100_STD
+    assert ds.mean == loaders.CIFAR100_MEAN and ds.std == loaders.CIFAR100_STD
 
 
 def test_cifar_truncated_file_is_named(tmp_path, cifar_md5_skipped):
@@ -283,8 +284,8 @@ def test_missing_dataset_through_load_dataset(tmp_path):
 @pytest.mark.parametrize(
     "loader, folder, first_class, mean",
     [
-        (load_mnist, "MNIST", "0 - zero", D.MNIST_MEAN),
-        (load_fashion_mnist, "FashionMNIST", "T-shirt/top", D.FASHION_MNIST_MEAN),
+        (load_mnist, "MNIST", "0 - zero", loaders.MNIST_MEAN),
+        (load_fashion_mnist, "FashionMNIST", "T-shirt/top", loaders.FASHION_MNIST_MEAN),
     ],
 )
 def test_mnist_family_reads_idx_files(tmp_path, loader, folder, first_class, mean):
@@ -332,7 +333,7 @@ def test_svhn_reads_mat_files(tmp_path, svhn_md5_skipped):
     np.testing.assert_array_equal(ds.y_train.numpy(), np.where(y[:, 0] == 10, 0, y[:, 0]))
     assert int(ds.y_train[0]) == 0  # SVHN's label 10 is the digit 0
     np.testing.assert_array_equal(ds.x_test.numpy(), ref["test"][0].transpose(3, 2, 0, 1))
-    assert ds.class_names == [str(d) for d in range(10)] and ds.mean == D.SVHN_MEAN
+    assert ds.class_names == [str(d) for d in range(10)] and ds.mean == loaders.SVHN_MEAN
 
 
 def test_svhn_corrupt_mat_is_named(tmp_path, svhn_md5_skipped):
@@ -355,7 +356,7 @@ def test_caltech101_layout_split_resize_and_grayscale(tmp_path):
     assert ds.x_train.dtype == torch.uint8 and ds.x_train.shape == (12, 3, 16, 16)
     assert ds.x_test.shape == (3, 3, 16, 16)
     assert ds.class_counts("test").tolist() == [1, 1, 1]  # round(0.2 * 5) per class
-    assert ds.mean == D.IMAGENET_MEAN and ds.std == D.IMAGENET_STD
+    assert ds.mean == loaders.IMAGENET_MEAN and ds.std == loaders.IMAGENET_STD
     gray = 0
     for x, y in zip(torch.cat([ds.x_train, ds.x_test]), torch.cat([ds.y_train, ds.y_test])):
         pixel = x.float().mean(dim=(1, 2)).numpy()

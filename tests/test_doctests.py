@@ -43,14 +43,14 @@ def test_top_level_name_has_a_running_example(name):
         assert name in (obj.__doc__ or ""), f"the example of {name} is expected in {EXAMPLE_OF[name]}"
 
 
-@pytest.mark.parametrize("modname", ["plugins", "fresh_model"])
+@pytest.mark.parametrize("modname", ["util.plugins", "util.seeds", "util.modules", "training.fresh_model"])
 def test_open_engine_module_examples_run(modname):
     module = __import__(f"altoolkit.{modname}", fromlist=["_"])
     result = doctest.testmod(module, optionflags=FLAGS)
     assert result.attempted > 0 and result.failed == 0
 
 
-@pytest.mark.parametrize("fname", ["model_names", "check_model", "output_layer", "penultimate_features"])
+@pytest.mark.parametrize("fname", ["model_names", "check_model", "penultimate_features"])
 def test_model_helpers_examples_run(fname):
-    examples, failures = _run(getattr(alt.models, fname), fname, alt.models)
+    examples, failures = _run(getattr(alt.training.models, fname), fname, alt.training.models)
     assert examples > 0 and failures == 0

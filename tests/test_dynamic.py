@@ -177,4 +177,4 @@ def test_trainer_matches_the_step_by_step_dynamic_loss(digits):
 
 @pytest.mark.parametrize("lam", [0.0, 0.5, 1.0, 3.0])
 def test_gradient_gap_to_step_by_step_is_rounding(lam):
-    assert alt.dynamic.gradient_gap_to_step_by_step(n=32, num_classes=4, epochs=4, dynamic_weight=lam, seed=2) < 1e-6
+    assert alt.math.dynamic.gradient_gap_to_step_by_step(n=32, num_classes=4, epochs=4, dynamic_weight=lam, seed=2) < 1e-6

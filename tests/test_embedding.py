@@ -1,4 +1,5 @@
-"""t-SNE maps, selection geometry and the first-cycle rebuild (altoolkit.drivers.tsne_selections, plots_maps)."""
+"""t-SNE maps (altoolkit.analysis.pool_maps), selection geometry and the first-cycle rebuild
+(altoolkit.drivers.tsne_selections), and their figures (altoolkit.plotting.maps)."""
 
 import matplotlib
 
@@ -13,6 +14,7 @@ from sklearn.decomposition import PCA  # noqa: E402
 from sklearn.manifold import TSNE  # noqa: E402
 
 import altoolkit as alt  # noqa: E402
+from altoolkit.analysis import pool_maps  # noqa: E402
 from altoolkit.drivers import tsne_selections as em  # noqa: E402
 from altoolkit.plotting import maps as pm  # noqa: E402
 
@@ -32,29 +34,29 @@ def test_pool_features_match_the_model_directly(digits):
     model.eval()
     with torch.no_grad():
         emb, logits = model.embed(x).double().numpy(), model(x).double().numpy()
-    np.testing.assert_allclose(em.pool_features(digits, idx, model, "embed", batch_size=3), emb, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(em.pool_features(digits, torch.tensor(idx), model, "logits"), logits, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(em.pool_features(digits, idx, source="input"), x.reshape(4, -1).double().numpy())
-    assert em.pool_features(digits, None, source="input").shape == (digits.n_train, 64)
+    np.testing.assert_allclose(pool_maps.pool_features(digits, idx, model, "embed", batch_size=3), emb, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(pool_maps.pool_features(digits, torch.tensor(idx), model, "logits"), logits, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(pool_maps.pool_features(digits, idx, source="input"), x.reshape(4, -1).double().numpy())
+    assert pool_maps.pool_features(digits, None, source="input").shape == (digits.n_train, 64)
     with pytest.raises(ValueError, match="needs a model"):
-        em.pool_features(digits, idx, None, "embed")
+        pool_maps.pool_features(digits, idx, None, "embed")
     with pytest.raises(ValueError, match="source must be one of"):
-        em.pool_features(digits, idx, model, "pixels")
+        pool_maps.pool_features(digits, idx, model, "pixels")
     with pytest.raises(ValueError, match=r"indices must be dataset indices in \[0,"):
-        em.pool_features(digits, [digits.n_train], model)
+        pool_maps.pool_features(digits, [digits.n_train], model)
     with pytest.raises(TypeError, match="integer dataset indices"):
-        em.pool_features(digits, [0.5, 1.0], model)
+        pool_maps.pool_features(digits, [0.5, 1.0], model)
 
 
 def test_tsne_is_deterministic_keeps_clusters_and_applies_pca_first():
     x, y = _blobs()
-    a = em.tsne_2d(x, seed=1, perplexity=15, max_iter=300, pca_dim=5)
-    b = em.tsne_2d(torch.from_numpy(x), seed=1, perplexity=15, max_iter=300, pca_dim=5)
+    a = pool_maps.tsne_2d(x, seed=1, perplexity=15, max_iter=300, pca_dim=5)
+    b = pool_maps.tsne_2d(torch.from_numpy(x), seed=1, perplexity=15, max_iter=300, pca_dim=5)
     assert a.shape == (len(x), 2) and a.dtype == np.float64
     np.testing.assert_array_equal(a, b)
     # independent reference: scikit-learn run by hand on the PCA-reduced features
     reduced = PCA(n_components=5, svd_solver="full", random_state=1).fit_transform(x.astype(np.float64))
-    ref = TSNE(n_components=2, perplexity=15, init="pca", learning_rate="auto", random_state=1, **{em._tsne_iter_keyword(): 300}).fit_transform(reduced)
+    ref = TSNE(n_components=2, perplexity=15, init="pca", learning_rate="auto", random_state=1, **{pool_maps._tsne_iter_keyword(): 300}).fit_transform(reduced)
     np.testing.assert_allclose(a, ref, rtol=1e-6, atol=1e-6)
     # well separated clusters stay separated: every point's nearest map neighbour has its class
     d = ((a[:, None, :] - a[None, :, :]) ** 2).sum(-1)
@@ -62,34 +64,34 @@ def test_tsne_is_deterministic_keeps_clusters_and_applies_pca_first():
     assert (y[d.argmin(1)] == y).all()
     # no PCA when pca_dim is None or not smaller than the feature dimension
     np.testing.assert_array_equal(
-        em.tsne_2d(x, seed=1, perplexity=15, max_iter=300, pca_dim=None), em.tsne_2d(x, seed=1, perplexity=15, max_iter=300, pca_dim=20)
+        pool_maps.tsne_2d(x, seed=1, perplexity=15, max_iter=300, pca_dim=None), pool_maps.tsne_2d(x, seed=1, perplexity=15, max_iter=300, pca_dim=20)
     )
 
 
 def test_tsne_rejects_bad_parameters():
     x, _ = _blobs(n_per=5)
     with pytest.raises(ValueError, match="perplexity"):
-        em.tsne_2d(x, perplexity=len(x))
+        pool_maps.tsne_2d(x, perplexity=len(x))
     with pytest.raises(ValueError, match="max_iter"):
-        em.tsne_2d(x, perplexity=3, max_iter=100)
+        pool_maps.tsne_2d(x, perplexity=3, max_iter=100)
     with pytest.raises(ValueError, match="2-D"):
-        em.tsne_2d(x[0])
+        pool_maps.tsne_2d(x[0])
     bad = x.copy()
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        em.tsne_2d(bad, perplexity=3)
+        pool_maps.tsne_2d(bad, perplexity=3)
     with pytest.raises(ValueError, match="at least 3 samples"):
-        em.tsne_2d(x[:2])
+        pool_maps.tsne_2d(x[:2])
     with pytest.raises(ValueError, match="pca_dim"):
-        em.tsne_2d(x, perplexity=3, pca_dim=1)
+        pool_maps.tsne_2d(x, perplexity=3, pca_dim=1)
 
 
 def test_pool_map_rows_stay_aligned_with_dataset_indices():
     x, y = _blobs(n_per=12)
     ds = alt.from_arrays(x, y, x[:6], y[:6])
     idx = np.array([30, 2, 17, 5, 11, 25, 20, 1, 33, 8, 14, 28])
-    pmap = em.tsne_pool_map(ds, idx, source="input", seed=0, perplexity=4, max_iter=250)
-    ref = em.tsne_2d(x[idx], seed=0, perplexity=4, max_iter=250)
+    pmap = pool_maps.tsne_pool_map(ds, idx, source="input", seed=0, perplexity=4, max_iter=250)
+    ref = pool_maps.tsne_2d(x[idx], seed=0, perplexity=4, max_iter=250)
     np.testing.assert_array_equal(pmap.indices, idx)
     np.testing.assert_array_equal(pmap.labels, y[idx])
     np.testing.assert_allclose(pmap.coords, ref)
@@ -98,17 +100,17 @@ def test_pool_map_rows_stay_aligned_with_dataset_indices():
     with pytest.raises(ValueError, match=r"\[3\] are not among"):
         pmap.positions([17, 3])
     with pytest.raises(ValueError, match="distinct"):
-        em.PoolMap(np.array([1, 1]), np.zeros((2, 2)), np.zeros(2))
+        pool_maps.PoolMap(np.array([1, 1]), np.zeros((2, 2)), np.zeros(2))
     with pytest.raises(ValueError, match="coords"):
-        em.PoolMap(np.array([1, 2]), np.zeros((3, 2)), np.zeros(2))
+        pool_maps.PoolMap(np.array([1, 2]), np.zeros((3, 2)), np.zeros(2))
 
 
 def test_positions_in_against_list_index():
     rng = np.random.default_rng(0)
     ref = rng.permutation(500)[:200]
     wanted = rng.choice(ref, 50, replace=False)
-    assert em.positions_in(ref, wanted).tolist() == [ref.tolist().index(w) for w in wanted]
-    assert em.positions_in(torch.from_numpy(ref), []).tolist() == []
+    assert pool_maps.positions_in(ref, wanted).tolist() == [ref.tolist().index(w) for w in wanted]
+    assert pool_maps.positions_in(torch.from_numpy(ref), []).tolist() == []
 
 
 def test_selection_geometry_by_hand():
@@ -222,7 +224,7 @@ def test_first_cycle_rejects_bad_config(digits):
 
 def test_selection_map_marks_red_blue_and_both():
     x, y = _blobs(n_per=10)
-    pmap = em.PoolMap(np.arange(100, 130), x[:, :2], y)
+    pmap = pool_maps.PoolMap(np.arange(100, 130), x[:, :2], y)
     fig = pm.plot_selection_map(pmap, {"epoch 10": [100, 101, 102], "epoch 40": [102, 103]}, title="t")
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]

@@ -15,8 +15,8 @@ import torch  # noqa: E402
 import altoolkit as alt  # noqa: E402
 from altoolkit.drivers import checkpoint_fluctuation as fl  # noqa: E402
 from altoolkit.plotting import maps as pm  # noqa: E402
-from altoolkit.drivers.tsne_selections import PoolMap  # noqa: E402
-from altoolkit.engine.loop import derive_seed  # noqa: E402
+from altoolkit.analysis.pool_maps import PoolMap  # noqa: E402
+from altoolkit.util.seeds import derive_seed  # noqa: E402
 from altoolkit.strategies import SelectionContext, get_strategy  # noqa: E402
 from altoolkit.strategies.tracin import evenly_spaced_epochs  # noqa: E402
 

@@ -13,7 +13,7 @@ from PIL import Image
 import altoolkit as alt
 from altoolkit.labelling.project import LabelingProject, NothingToLabel, list_images, write_digits_demo
 from altoolkit.labelling.store import LabelStore
-from altoolkit.engine.loop import derive_seed
+from altoolkit.util.seeds import derive_seed
 
 SMALL = alt.TrainConfig(epochs=3, batch_size=16)
 
@@ -147,7 +147,7 @@ def test_history_and_figures(tmp_path, demo):
 
     p = _project(tmp_path, demo)
     b = p.next_batch(6)
-    fig = alt.labeling.plot_batch(p, b, n=6)
+    fig = alt.plotting.labelling.plot_batch(p, b, n=6)
     assert [a.get_title() for a in fig.axes[:2]] == ["#1\n?", "#2\n?"]
     for item in b.items:
         p.store.label(item, demo.truth[item])
@@ -155,7 +155,7 @@ def test_history_and_figures(tmp_path, demo):
     hist = p.history()
     assert [(h["cycle"], h["labeled"], h["n_labeled"]) for h in hist] == [(0, 6, 0), (1, 0, 6)]
     assert hist[0]["test_acc"] is None and hist[1]["test_acc"] is not None
-    fig2 = alt.labeling.plot_history(p, final=(6, 0.5))
+    fig2 = alt.plotting.labelling.plot_history(p, final=(6, 0.5))
     line = fig2.axes[0].lines[0]
     assert list(line.get_xdata()) == [6, 6] and list(line.get_ydata()) == [100 * hist[1]["test_acc"], 50.0]
     plt.close("all")
@@ -165,7 +165,7 @@ def test_history_and_figures(tmp_path, demo):
 
 _SESSION = textwrap.dedent("""
     import json, os
-    import altoolkit.labelling.project as L, altoolkit.labelling.widgets as W
+    import altoolkit.labelling.project as L, altoolkit.widgets as W
     demo = L.write_digits_demo({demo!r}, seed=0, max_images=200)
     project = L.LabelingProject.from_folders({project!r}, demo.unlabeled_dir, demo.heldout_dir, image_size=8,
                                              channels=1, annotator="me")

@@ -265,6 +265,7 @@ def _run_together(tmp_path: Path, script: str, names=("alice", "bob")) -> dict:
     return results
 
 
+@pytest.mark.slow
 def test_every_click_survives_a_killed_process(tmp_path):
     """A kernel that dies (SIGKILL, no clean-up) keeps every click that had returned."""
     path = tmp_path / "labels.sqlite"
@@ -290,6 +291,7 @@ def test_every_click_survives_a_killed_process(tmp_path):
     assert all(labels[f"item{i}"] == CLASSES[i % 3] for i in range(acknowledged + 1))
 
 
+@pytest.mark.slow
 def test_two_people_labelling_at_once_lose_and_duplicate_nothing(tmp_path):
     results = _run_together(tmp_path, _RANDOM_CLICKS)
     with LabelStore(tmp_path / "labels.sqlite") as s:
@@ -307,6 +309,7 @@ def test_two_people_labelling_at_once_lose_and_duplicate_nothing(tmp_path):
     assert min(len(m) for m in results.values()) > 100
 
 
+@pytest.mark.slow
 def test_racing_for_the_same_items_labels_each_exactly_once(tmp_path):
     results = _run_together(tmp_path, _RACE)
     won = results["alice"] + results["bob"]

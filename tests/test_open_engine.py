@@ -94,7 +94,7 @@ def test_a_dataset_object_is_recorded_by_its_own_name_and_resumes(tmp_path):
 def test_registered_names_and_their_errors(clean_registries):
     alt.register_model("seq_t13", lambda shape, c: nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.ReLU(), nn.Linear(8, c)))
     alt.register_dataset("small_t13", lambda seed=0: alt.imbalanced_subset(alt.load_digits(seed=seed), 1, max_per_class=15, seed=seed))
-    assert "seq_t13" in alt.models.model_names() and "small_t13" in alt.data.dataset_names()
+    assert "seq_t13" in alt.training.models.model_names() and "small_t13" in alt.data.dataset_names()
     a = alt.build_model("seq_t13", (1, 8, 8), 10, seed=3)
     b = alt.build_model("seq_t13", (1, 8, 8), 10, seed=3)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
@@ -202,17 +202,17 @@ def test_sweep_in_joblib_workers_with_import_paths_and_registered_callables(user
         alt.ALConfig(model=f"{MOD}:build", dataset=f"{MOD}:load", **SMALL),
         alt.ALConfig(model="lam_t13", dataset=f"{MOD}:load", **SMALL),
     ]
-    spec = alt.sweep.SweepSpec(base, strategies=["random", "entropy"], seeds=[0], datasets=[f"{MOD}:load"])
-    records = alt.sweep.run_sweep(configs + spec.configs(), tmp_path / "sweep", backend="joblib", n_jobs=2, progress=False)
+    spec = alt.engine.sweep.SweepSpec(base, strategies=["random", "entropy"], seeds=[0], datasets=[f"{MOD}:load"])
+    records = alt.engine.sweep.run_sweep(configs + spec.configs(), tmp_path / "sweep", backend="joblib", n_jobs=2, progress=False)
     assert [r["config"]["model"] for r in records] == [f"{MOD}:build", "lam_t13", f"{MOD}:build", f"{MOD}:build"]
     assert all(r["finished"] and r["dataset"]["name"] == "user_digits" for r in records)
-    serial = alt.sweep.run_sweep(configs[1], tmp_path / "serial", backend="serial", progress=False)
+    serial = alt.engine.sweep.run_sweep(configs[1], tmp_path / "serial", backend="serial", progress=False)
     assert serial[0]["cycles"][-1]["test_acc"] == records[1]["cycles"][-1]["test_acc"]  # same run, either backend
 
 
 def test_labelling_project_trains_a_user_model_on_a_user_dataset(user_module, tmp_path):
     ds = alt.load_dataset(f"{MOD}:load")
-    project = alt.labeling.LabelingProject.from_arrays(
+    project = alt.labelling.project.LabelingProject.from_arrays(
         tmp_path / "proj",
         ds.x_train[:120],
         ds.x_test,

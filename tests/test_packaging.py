@@ -4,6 +4,8 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
+
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +28,13 @@ def test_environment_yml_and_pyproject_list_the_same_packages():
     conda -= {"python", "pip"}
     assert conda | pip == pyproject
     assert "conda-forge" in env["channels"]
+
+
+def test_the_version_is_the_same_in_pyproject_the_package_and_the_changelog():
+    from altoolkit._version import __version__
+
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"] == __version__
+    assert f"## {__version__}" in (ROOT / "CHANGELOG.md").read_text()
 
 
 def test_torch_pair_is_pinned_in_one_place():
@@ -67,10 +76,11 @@ def _fresh(code: str) -> list[str]:
 
 def test_import_altoolkit_loads_no_gui_stack_and_no_submodule():
     assert _fresh("import altoolkit") == []
-    # the only submodule is the import hook of the 0.1 module names (it imports stdlib importlib only)
-    assert _fresh("import altoolkit, sys; assert [m for m in sys.modules if m.startswith('altoolkit.')] == ['altoolkit._aliases']") == []
+    # the only submodule is the version (a leaf that imports nothing)
+    assert _fresh("import altoolkit, sys; assert [m for m in sys.modules if m.startswith('altoolkit.')] == ['altoolkit._version']") == []
 
 
+@pytest.mark.slow
 def test_cli_and_engine_load_no_gui_stack():
     code = (
         "import altoolkit as alt\nfrom altoolkit.cli import main\nmain(['strategies'])\n"
@@ -85,9 +95,12 @@ def test_every_top_level_name_resolves_lazily():
 
     for name in alt.__all__:
         assert getattr(alt, name) is not None, name
-    for mod in ("plots", "sweep", "widgets", "labeling", "isal_study", "inference"):
-        assert getattr(alt, mod).__name__ == f"altoolkit.{alt._aliases.MOVED[mod]}"
+    for module in ("plotting.curves", "engine.sweep", "widgets", "labelling.project", "drivers.isal_influence_functions", "training.inference"):
+        layer, _, name = module.partition(".")
+        assert (getattr(getattr(alt, layer), name) if name else getattr(alt, layer)).__name__ == f"altoolkit.{module}"
     assert alt.strategies.__name__ == "altoolkit.strategies"
+    for old in ("plots", "sweep", "labeling", "isal_study", "inference"):  # the 0.1 names are gone (CHANGELOG.md)
+        assert not hasattr(alt, old), old
     assert set(alt.__all__) <= set(dir(alt))
     import pytest
 

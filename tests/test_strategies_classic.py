@@ -21,7 +21,8 @@ from altoolkit.math.influence import flatten, per_sample_grads
 from altoolkit.training.models import MLP, SmallCNN
 from altoolkit.strategies import SelectionContext, get_strategy
 from altoolkit.strategies import gradnorm as gradnorm_mod
-from altoolkit.strategies.badge import badge_embeddings, kmeans_pp_seeding
+from altoolkit.strategies.badge import badge_embeddings
+from altoolkit.strategies.batch_rules import kmeans_pp_seeding
 from altoolkit.strategies.bald import bald_scores, mc_dropout_mode, mutual_information
 from altoolkit.strategies.coreset import covering_radius, k_center_greedy
 from altoolkit.strategies.gradnorm import gradnorm_scores

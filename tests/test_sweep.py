@@ -219,12 +219,14 @@ def test_failures_are_reported_without_losing_the_other_runs(tmp_path):
 # --------------------------------------------------------------------------------------- backends
 
 
+@pytest.mark.slow
 def test_joblib_gives_the_serial_records(tiny_configs, serial_records, tmp_path):
     recs = run_sweep(tiny_configs, tmp_path, backend="joblib", n_jobs=2, progress=False)
     assert [_key(r) for r in recs] == [_key(r) for r in serial_records]
     assert all(r["environment"]["threads"] == "1" for r in recs)
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_the_serial_records(tiny_configs, serial_records, tmp_path):
     from dask.distributed import Client, LocalCluster
 

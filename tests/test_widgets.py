@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 import altoolkit as alt
-from altoolkit.labelling import widgets
+from altoolkit import widgets
 from altoolkit.labelling.project import LabelingProject
 from altoolkit.labelling.store import LabelStore
 
@@ -95,7 +95,7 @@ def test_lambda_explorer_retrains_on_release_and_caches(small):
     assert [v for _, v in ex.slider.options] == [0.0, 0.5, 1.0]
     ex.slider.value = 0.5  # what releasing the slider does
     assert ex.trainings == 2 and ex.shown == 0.5  # the reference λ=0 and λ=0.5
-    ref = alt.experiments.compare_dynamic_weights(digits, [0.5], progress=False, **kw)[0.5]
+    ref = alt.drivers.dynamic_loss.compare_dynamic_weights(digits, [0.5], progress=False, **kw)[0.5]
     assert torch.equal(ex.runs[0.5].kl_scores, ref.kl_scores)
     labels = [t.get_text() for t in ex.figure.axes[0].get_legend().get_texts()]
     assert labels == ["λ=0 (reference)", "λ=0.5"] and len(bytes(ex.image.value)) > 1000
@@ -139,8 +139,8 @@ def test_epoch_explorer_draws_each_epoch_once():
 
 def test_strategy_picker_shows_selections_and_computes_on_the_button(small):
     digits = small
-    ctx = alt.comparison.prepare_comparison(digits, 0.1, 0.05, TINY, model="mlp", seed=0, progress=False)
-    outcomes = alt.comparison.compare_strategies(ctx, ["entropy", "coreset"], 6, progress=False)
+    ctx = alt.drivers.scoring_and_selection.prepare_comparison(digits, 0.1, 0.05, TINY, model="mlp", seed=0, progress=False)
+    outcomes = alt.drivers.scoring_and_selection.compare_strategies(ctx, ["entropy", "coreset"], 6, progress=False)
     pk = widgets.strategy_picker(ctx, outcomes, names=["entropy", "coreset", "margin"], n=4)
     assert pk.budget == 6 and pk.shown == "entropy" and pk.compute_button.disabled
     o = outcomes["entropy"]
@@ -153,7 +153,7 @@ def test_strategy_picker_shows_selections_and_computes_on_the_button(small):
     pk.dropdown.value = "margin"  # not computed: nothing runs until the button
     assert "margin" not in pk.outcomes and not pk.compute_button.disabled and pk.figure is None
     pk.compute_button.click()
-    ref = alt.comparison.compare_strategies(ctx, ["margin"], 6, progress=False)["margin"]
+    ref = alt.drivers.scoring_and_selection.compare_strategies(ctx, ["margin"], 6, progress=False)["margin"]
     assert torch.equal(pk.outcomes["margin"].selected, ref.selected) and pk.compute_button.disabled
     with pytest.raises(TypeError, match="SelectionContext"):
         widgets.strategy_picker(outcomes)

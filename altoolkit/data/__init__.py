@@ -26,10 +26,11 @@ CIFAR-10 (:func:`imbalanced_subset`, or ``load_dataset("cifar10_ir10", ...)``).
 
 Modules: :mod:`.datasets` (ALDataset, errors, from_arrays, digits, stratified split),
 :mod:`.loaders` (torchvision datasets and their file checks), :mod:`.folders` (image folders and
-image reading), :mod:`.imbalance` (imbalanced subsets), :mod:`.registry` (datasets by name),
+image reading), :mod:`.imbalance` (imbalanced subsets), :mod:`.subsets` (a CPU-sized pool), :mod:`.registry` (datasets by name),
 :mod:`.scenes` (the digit-scene generator), :mod:`.segmentation` (SegmentationDataset and its loaders).
 This package re-exports their public names, so ``altoolkit.data.X`` works for each.
-May import :mod:`altoolkit.util` only (torchvision, PIL and scikit-learn inside the loaders).
+May import the layers below it, :mod:`altoolkit.util` and :mod:`altoolkit.math` (it uses util only;
+torchvision, PIL and scikit-learn inside the loaders); not :mod:`altoolkit.training`, beside it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from .loaders import DEFAULT_ROOT, load_caltech101, load_cifar10, load_cifar100,
 from .folders import from_image_folder
 from .imbalance import imbalanced_counts, imbalanced_subset
 from .segmentation import SegmentationDataset, load_cityscapes, load_digit_scenes
+from .subsets import pool_subset
 from .registry import DATASETS, DATASET_REGISTRY, check_dataset_name, dataset_names, load_dataset, register_dataset
 
 __all__ = [
@@ -67,19 +69,7 @@ __all__ = [
     "load_mnist",
     "load_svhn",
     "max_classes",
+    "pool_subset",
     "register_dataset",
     "stratified_split",
 ]
-
-
-def __getattr__(name: str):
-    """The rest of 0.1's ``altoolkit.data`` (the loaders' channel statistics, private helpers such as
-    ``_check_cifar_file``), from the module that
-    holds them now.  Patch them there: this package only forwards reads."""
-    import importlib
-
-    for module in ("datasets", "loaders", "folders", "imbalance", "registry", "segmentation", "scenes"):
-        mod = importlib.import_module(f"{__name__}.{module}")
-        if name in vars(mod):
-            return vars(mod)[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,6 +12,7 @@ from ..util.plugins import Registry
 from .datasets import ALDataset, PoolDataset, load_digits
 from .folders import from_image_folder
 from .imbalance import imbalanced_subset
+from .subsets import pool_subset
 from .loaders import load_caltech101, load_cifar10, load_cifar100, load_fashion_mnist, load_mnist, load_svhn
 from .segmentation import load_cityscapes, load_digit_scenes
 
@@ -107,7 +108,9 @@ def load_dataset(name: str, seed: int = 0, **kwargs) -> ALDataset:
 
     Class imbalance (DISAL Section 4.3): pass ``imbalance_ratio=10`` (with optional
     ``max_per_class=`` and ``imbalance_order=``), or use a name such as ``"cifar10_ir10"``;
-    see :func:`imbalanced_subset`.
+    see :func:`imbalanced_subset`.  A CPU-sized pool: ``pool_size=10_000`` (with optional
+    ``pool_seed=``) keeps a fixed class-stratified subset of the train split
+    (:func:`altoolkit.data.subsets.pool_subset`), applied before any imbalance.
 
     Examples:
         >>> import altoolkit as alt
@@ -124,6 +127,10 @@ def load_dataset(name: str, seed: int = 0, **kwargs) -> ALDataset:
         ratio = from_name
     max_per_class = kwargs.pop("max_per_class", None)
     order = kwargs.pop("imbalance_order", None)
+    pool_size = kwargs.pop("pool_size", None)
+    pool_seed = kwargs.pop("pool_seed", 0)
+    if pool_size is None and pool_seed != 0:
+        raise ValueError("pool_seed needs pool_size (the number of train samples kept in the pool)")
     if ratio is None and (max_per_class is not None or order is not None):
         raise ValueError("max_per_class and imbalance_order need imbalance_ratio (or an _ir name)")
     if base in EMBEDDED:
@@ -137,7 +144,7 @@ def load_dataset(name: str, seed: int = 0, **kwargs) -> ALDataset:
     variadic = {p for p, v in params.items() if v.kind in (v.VAR_POSITIONAL, v.VAR_KEYWORD)}
     unknown = [] if any(params[p].kind == params[p].VAR_KEYWORD for p in variadic) else sorted(set(kwargs) - set(params))
     if unknown:
-        allowed = [p for p in params if p != "seed"] + ["imbalance_ratio", "max_per_class", "imbalance_order"]
+        allowed = [p for p in params if p != "seed"] + ["imbalance_ratio", "max_per_class", "imbalance_order", "pool_size", "pool_seed"]
         raise TypeError(f"load_dataset({base!r}) got unknown option(s) {', '.join(unknown)}; allowed: seed, {', '.join(allowed)}")
     needed = [p for p, v in params.items() if v.default is inspect.Parameter.empty and p not in kwargs and p not in variadic]
     if needed:
@@ -148,6 +155,8 @@ def load_dataset(name: str, seed: int = 0, **kwargs) -> ALDataset:
             f"dataset {base!r}: its loader returned a {type(ds).__name__}, not an altoolkit dataset "
             "(build one with altoolkit.from_arrays, or altoolkit.SegmentationDataset for masks)"
         )
+    if pool_size is not None:
+        ds = pool_subset(ds, pool_size, pool_seed)
     if ratio is not None:
         ds = imbalanced_subset(ds, ratio, max_per_class=max_per_class, seed=seed, order=order)
     return ds

@@ -5,6 +5,10 @@
 07 :mod:`.isal_influence_functions`, 09 :mod:`.why_selections_collapse` (08 is driven by
 :mod:`altoolkit.labelling`).
 
-May import every layer below (util, math, data, training, strategies, engine, analysis); figures live
-in :mod:`altoolkit.plotting`.
+May import every layer below (util, math, data, training, strategies, analysis, engine); figures live
+in :mod:`altoolkit.plotting`.  What two notebooks compute alike lives in those layers, not here.
 """
+
+from ..util.lazy import lazy_submodules
+
+__getattr__, __dir__ = lazy_submodules(__name__, __path__)  # alt.drivers.<module> imports the module on first access

@@ -747,7 +747,8 @@ def batch_split_study(
     import torch
 
     from ..data import ALDataset, load_dataset
-    from ..training.fresh_model import derive_seed, train_fresh
+    from ..training.fresh_model import train_fresh
+    from ..util.seeds import derive_seed
     from ..training.train import BATCH_SPLITS, TrainConfig, evaluate
     from ..util.checks import check_int
     from ..util.progress import tqdm

@@ -33,7 +33,7 @@ from ..util.progress import tqdm
 from ..data import ALDataset
 from .dynamic_loss import labeled_subset
 from ..training.fresh_model import default_dynamic_weight
-from ..engine.loop import derive_seed
+from ..util.seeds import derive_seed
 from ..training.models import build_model
 from ..strategies import SelectionContext, Strategy, get_strategy
 from ..training.train import TrainConfig, TrainResult, train_model
@@ -399,9 +399,3 @@ def overlap_vs_rate(
         matrices[float(r)] = m
         subsets[float(r)] = sel
     return OverlapCurve(epochs, rates_arr, np.array(sizes), np.array(means), np.array(mins), np.array(maxs), np.array(rand), matrices, subsets)
-
-
-def __getattr__(name: str):  # the 0.1 figure callback epoch_drawer, now in altoolkit.plotting.maps
-    from .._aliases import moved_attribute
-
-    return moved_attribute(__name__, name)

@@ -17,11 +17,12 @@ from ..util.progress import tqdm
 
 from ..data import ALDataset
 from ..training.inference import predict_logits
-from ..engine.loop import ALConfig, derive_seed, run_active_learning
+from ..engine.loop import ALConfig, run_active_learning
 from ..training.fresh_model import train_fresh
 from ..math.scores import disal_kl_from_logits
 from ..training.train import TrainConfig, TrainResult
 from ..util.checks import check_float, check_fraction
+from ..util.seeds import derive_seed
 
 __all__ = ["LambdaRun", "compare_dynamic_weights", "run_many", "labeled_subset"]
 

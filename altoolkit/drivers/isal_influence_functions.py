@@ -41,7 +41,7 @@ from ..data import ALDataset
 from .dynamic_loss import labeled_subset
 from ..training.inference import predict_logits
 from ..math.influence import exact_hessian, flatten, lissa_inverse_hvp, loss_grad, per_sample_grads
-from ..engine.loop import ALConfig, derive_seed
+from ..engine.loop import ALConfig
 from ..training.fresh_model import train_fresh
 from ..training.models import MLP
 from ..analysis.results import CurveSummary, learning_curves, paired_comparison
@@ -50,6 +50,7 @@ from ..math.scores import select_top
 from ..strategies import SelectionContext, get_strategy
 from ..training.train import TrainConfig, TrainResult, train_model
 from ..util.checks import check_float, check_int
+from ..util.seeds import derive_seed
 
 __all__ = [
     "TrainedSubset",
@@ -466,9 +467,3 @@ def ordering_claims(curves: dict[str, CurveSummary], pairs: Sequence[tuple[str, 
     """Three-valued verdict of each paper ordering ``a > b`` on ``metric`` (seeds paired,
     :func:`altoolkit.analysis.results.paired_comparison`, i.e. :func:`altoolkit.math.stats.compare`)."""
     return [paired_comparison(curves, a, b, metric) for a, b in pairs]
-
-
-def __getattr__(name: str):  # the 0.1 figure functions, now in altoolkit.plotting.isal
-    from .._aliases import moved_attribute
-
-    return moved_attribute(__name__, name)

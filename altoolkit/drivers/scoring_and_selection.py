@@ -20,7 +20,7 @@ from ..util.progress import tqdm
 
 from ..data import ALDataset
 from .dynamic_loss import labeled_subset
-from ..engine.loop import derive_seed
+from ..util.seeds import derive_seed
 from ..training.fresh_model import train_fresh
 from ..strategies import SelectionContext, get_strategy
 from ..training.train import TrainConfig, evaluate

@@ -48,7 +48,7 @@ from torch import nn
 from torch.func import functional_call, jvp
 
 from ..data import ALDataset, load_digits
-from ..training.inference import eval_mode
+from ..util.modules import eval_mode
 from ..math.influence import _prepare_forward_ad, directional_derivatives, flatten, loss_grad, per_sample_grads
 from ..training.models import build_model
 from ..math.scores import disal_kl_from_logits, entropy

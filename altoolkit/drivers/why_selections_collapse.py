@@ -37,7 +37,7 @@ from torch import nn
 
 from ..data import ALDataset
 from ..training.inference import predict_logits
-from ..engine.loop import derive_seed
+from ..util.seeds import derive_seed
 from ..training.models import build_model
 from ..util.progress import tqdm
 from ..math.scores import disal_kl_from_logits, select_top

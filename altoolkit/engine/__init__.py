@@ -3,6 +3,10 @@ their atomic writes (:mod:`.record_io`), sweeps over configurations (:mod:`.swee
 description stored in records (:mod:`.machine`) and run-time estimates (:mod:`.estimate`).
 
 May import util, math, data, training, strategies and :mod:`altoolkit.analysis` (the per-cycle
-selection diagnostics a record stores); never plotting or labelling (only :func:`.estimate.measure`,
-a calibration run, times the t-SNE of :mod:`altoolkit.drivers.tsne_selections`).
+selection diagnostics a record stores, the t-SNE map that :func:`.estimate.measure` times); never
+the drivers, plotting, labelling or any layer above.
 """
+
+from ..util.lazy import lazy_submodules
+
+__getattr__, __dir__ = lazy_submodules(__name__, __path__)  # alt.engine.<module> imports the module on first access

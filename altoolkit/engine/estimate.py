@@ -2,13 +2,13 @@
 
 This module owns the measured per-unit time constants and the arithmetic on them; no estimate is
 typed into a notebook.  The constants were measured with :func:`measure` (``python -m
-altoolkit.estimate``) on the project's 2-core CPU machine, on the embedded 8x8 digits with the
+altoolkit.engine.estimate``) on the project's 2-core CPU machine, on the embedded 8x8 digits with the
 package's trainer (batch 64) on 2026-12-03, the mean of two runs of ``measure()`` (medians of 3
 repeats each) taken while about 17 other processes shared the 2 cores (load average 16-20), so they
 are on the slow side for an idle machine:
 
 * seconds per (training sample x epoch), per model, without and with the dynamic loss;
-* seconds per (pool sample x t-SNE iteration) of :func:`altoolkit.drivers.tsne_selections.tsne_pool_map`.
+* seconds per (pool sample x t-SNE iteration) of :func:`altoolkit.analysis.pool_maps.tsne_pool_map`.
 
 An estimate is the sum of units x constants, rounded up to whole minutes (or to 10 s below a
 minute); it covers training and t-SNE, the dominant costs, not scoring.
@@ -83,7 +83,7 @@ def measure(repeats: int = 3) -> dict:
     import torch
 
     from ..data import load_dataset
-    from ..drivers.tsne_selections import tsne_pool_map
+    from ..analysis.pool_maps import tsne_pool_map
     from ..training.models import build_model
     from ..training.train import TrainConfig, train_model
 

@@ -7,7 +7,7 @@ retrains the model from a fresh initialisation seeded by ``(seed, cycle)``, so t
 the same selections and accuracies.
 
 The record (a JSON file) is rewritten atomically after every finished cycle (temporary file, then
-``os.replace``; :mod:`altoolkit.record_io`).  Starting the same command again resumes after the
+``os.replace``; :mod:`altoolkit.engine.record_io`).  Starting the same command again resumes after the
 last finished cycle and ends with exactly the record an uninterrupted run writes.  A run holds an
 exclusive lock on its record (``<out>.lock``): a second run on the same file refuses at once.
 The weights a next cycle needs (the previous cycle's final model: warm start, TOD) are a sidecar
@@ -34,13 +34,14 @@ import torch
 from ..util.progress import tqdm
 
 from ..data import ALDataset, check_dataset_name, load_dataset
-from ..training.fresh_model import default_dynamic_weight, derive_seed, train_fresh
+from ..training.fresh_model import default_dynamic_weight, train_fresh
 from ..training.models import MODEL_REVISION, build_model, check_model
 from ..strategies import SelectionContext, get_strategy, strategy_names
 from ..training.train import TrainConfig, evaluate
 from .record_io import SidecarError, check_output_file, load_sidecar, loads_strict, lock_file, prune_sidecars, save_sidecar, write_json
 from ..analysis.selection_balance import selection_diagnostics
 from ..util.checks import check_bool, check_choice, check_device, check_float, check_fraction, check_int
+from ..util.seeds import derive_seed
 
 __all__ = [
     "ALConfig",
@@ -52,7 +53,6 @@ __all__ = [
     "plan_pool",
     "train_cycle",
     "budget_schedule",
-    "derive_seed",
     "RECORD_FORMAT",
     "write_record",
     "read_sidecar",
@@ -118,10 +118,10 @@ class ALConfig(_TrainKeywords):
         initial_fraction: share of the pool labeled at the start (paper: 0.10).
         step_fraction: share of the pool added per cycle (paper: 0.05).
         cycles: number of trainings; ``cycles - 1`` selections (paper: 7, i.e. 10% → 40%).
-        model: model name (:func:`altoolkit.models.model_names`, including those given to
+        model: model name (:func:`altoolkit.training.models.model_names`, including those given to
             :func:`altoolkit.register_model`) or import path ``"package.module:function"`` of a
             ``function(input_shape, num_classes) -> nn.Module``; the record stores the string.
-        train: the training settings, a :class:`~altoolkit.train.TrainConfig` (its fields' docs); give
+        train: the training settings, a :class:`~altoolkit.training.train.TrainConfig` (its fields' docs); give
             either ``train=TrainConfig(...)`` or its fields as keywords (``epochs=5, lr=0.1``), not
             both.  Every one reads back flat (``cfg.epochs``); ``train.dynamic_weight`` is the λ
             resolved from ``dynamic_weight``.  ``dataclasses.replace(cfg, epochs=3)`` works.
@@ -157,7 +157,7 @@ class ALConfig(_TrainKeywords):
             (``test_acc``).  See :data:`ACCURACY_LABELS`.
         pretrained_weights: path of a torchvision ResNet-18 state dict loaded into
             ``model="resnet18"`` at every initialisation (TOD's Caltech101 setting; see
-            :func:`altoolkit.models.load_pretrained_backbone`).
+            :func:`altoolkit.training.models.load_pretrained_backbone`).
 
     Examples:
         >>> import altoolkit as alt
@@ -320,7 +320,7 @@ def _train_setting(name: str) -> property:
     def set_(self: ALConfig, value: Any) -> None:
         self.train = dataclasses.replace(self.train, **{name: value})
 
-    return property(get, set_, doc=f"``train.{name}`` (:class:`~altoolkit.train.TrainConfig`).")
+    return property(get, set_, doc=f"``train.{name}`` (:class:`~altoolkit.training.train.TrainConfig`).")
 
 
 for _name in TRAIN_KEYS:
@@ -410,7 +410,7 @@ def load_record(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _environment(device: str = "cpu") -> dict[str, str]:
-    """The machine of the run (:func:`altoolkit.machine.describe`)."""
+    """The machine of the run (:func:`altoolkit.engine.machine.describe`)."""
     from .machine import describe
 
     return describe(device)
@@ -534,7 +534,7 @@ def run_active_learning(
         entry per training: ``cycle, n_labeled, test_acc, selected, train_seconds,
         select_seconds, final_train_loss`` and the batch's class balance
         ``selected_class_counts, selected_pseudo_class_counts, selection_class_entropy``, see
-        :func:`altoolkit.selection_balance.selection_diagnostics`), ``finished``, ``environment``;
+        :func:`altoolkit.analysis.selection_balance.selection_diagnostics`), ``finished``, ``environment``;
         while unfinished, ``sidecars`` names the sidecar files it needs (see :func:`write_record`).
 
     Examples:
@@ -564,7 +564,7 @@ def write_record(out_path: Path, record: dict[str, Any], sidecars: dict[str, Any
 
     ``sidecars`` maps a kind (``"model"``, ``"warm_start"``, ...) to a ``torch.save``-able object
     (a state dict), or to ``None`` to drop that kind.  Order: each sidecar is written first
-    (:func:`altoolkit.record_io.save_sidecar`, a file named by its content hash), then the record
+    (:func:`altoolkit.engine.record_io.save_sidecar`, a file named by its content hash), then the record
     naming them in ``record["sidecars"][kind] = {"file", "sha256", "cycle"}``, then the files no
     longer named are removed.  A kill between any two writes leaves a record whose sidecars exist
     and match.  Read them back with :func:`read_sidecar`.
@@ -584,7 +584,7 @@ def write_record(out_path: Path, record: dict[str, Any], sidecars: dict[str, Any
 
 
 def read_sidecar(out_path: Path, record: dict[str, Any], kind: str, cycle: int | None = None) -> Any:
-    """The ``kind`` sidecar ``record`` names, hash-verified; :class:`~altoolkit.record_io.SidecarError`
+    """The ``kind`` sidecar ``record`` names, hash-verified; :class:`~altoolkit.engine.record_io.SidecarError`
     naming the file when it is missing, corrupt, or (with ``cycle``) from another cycle."""
     ref = (record.get("sidecars") or {}).get(kind)
     if ref is None:
@@ -633,7 +633,7 @@ def _previous_state(config: ALConfig, dataset: ALDataset, record: dict[str, Any]
 
     When the sidecar is missing or corrupt, a run without warm start retrains that cycle from its
     seeds (the same seeds give the same model) with a warning naming the file; a warm-started run
-    refuses (:class:`~altoolkit.record_io.SidecarError`, naming the file), since its weights
+    refuses (:class:`~altoolkit.engine.record_io.SidecarError`, naming the file), since its weights
     continue every earlier cycle's."""
     done = len(record["cycles"])
     try:
@@ -647,7 +647,7 @@ def _previous_state(config: ALConfig, dataset: ALDataset, record: dict[str, Any]
                 "the earlier cycles' weights: restore the file or start over with another --out",
                 out_path,
             ) from exc
-        warnings.warn(f"{exc}; retraining cycle {done - 1}'s model from its seeds to resume", UserWarning, stacklevel=3)
+        warnings.warn(f"{exc}; retraining cycle {done - 1}'s model from its seeds to resume", UserWarning, stacklevel=4)
         labeled = list(record["initial_labeled"])
         for entry in record["cycles"][: done - 1]:
             labeled.extend(entry["selected"])
@@ -655,80 +655,180 @@ def _previous_state(config: ALConfig, dataset: ALDataset, record: dict[str, Any]
         return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def _run(
-    config: ALConfig, out_path: Path | None, dataset: ALDataset | None, progress: bool, on_cycle_end: Callable[[dict[str, Any]], None] | None
-) -> dict[str, Any]:
-    strategy = get_strategy(config.strategy, **config.strategy_options)
-    record: dict[str, Any] | None = None
-    config_dict = json.loads(json.dumps(config.to_dict()))
-    if dataset is not None:
-        config_dict["dataset"] = dataset.name  # what ran, not ALConfig's default name
-    if out_path is not None and out_path.exists():
-        old = load_record(out_path)
-        if old.get("config") != config_dict:
-            raise ValueError(
-                f"results file {str(out_path)!r} holds a run with a different configuration; "
-                "choose another --out, or delete the file to start over (nothing was overwritten)"
-            )
-        if old.get("model_revision", 1) != MODEL_REVISION:
-            raise ValueError(
-                f"results file {str(out_path)!r} was computed with the built-in networks of revision "
-                f"{old.get('model_revision', 1)} (this altoolkit has revision {MODEL_REVISION}: see "
-                "altoolkit.models.MODEL_REVISION); choose another --out, or delete the file to start over "
-                "(nothing was overwritten)"
-            )
-        record = old
-    if dataset is None:
-        dataset = load_config_dataset(config)
+def _existing_record(out_path: Path | None, config_dict: dict[str, Any]) -> dict[str, Any] | None:
+    """The record at ``out_path`` to resume, or ``None`` when there is none; refuses (nothing
+    overwritten) a record of another configuration or of another revision of the built-in networks."""
+    if out_path is None or not out_path.exists():
+        return None
+    old = load_record(out_path)
+    if old.get("config") != config_dict:
+        raise ValueError(
+            f"results file {str(out_path)!r} holds a run with a different configuration; "
+            "choose another --out, or delete the file to start over (nothing was overwritten)"
+        )
+    if old.get("model_revision", 1) != MODEL_REVISION:
+        raise ValueError(
+            f"results file {str(out_path)!r} was computed with the built-in networks of revision "
+            f"{old.get('model_revision', 1)} (this altoolkit has revision {MODEL_REVISION}: see "
+            "altoolkit.training.models.MODEL_REVISION); choose another --out, or delete the file to start over "
+            "(nothing was overwritten)"
+        )
+    return old
+
+
+def _check_test_split(dataset: ALDataset) -> None:
+    """An ALDataset may have no test split (the labelling project's optional held-out set), but an
+    AL run reports test accuracy every cycle: refuse before any training."""
     if dataset.n_test == 0:
-        # an ALDataset may have no test split (the labelling project's optional held-out set),
-        # but an AL run reports test accuracy every cycle: refuse before any training
         raise ValueError(
             f"the test split of dataset {dataset.name!r} is empty (x_test/y_test have 0 samples); every "
             "cycle would report test accuracy 0.0. Give a non-empty test split"
         )
-    n_pool = dataset.n_train
-    plan = plan_pool(config, n_pool)
-    sizes, initial, validation_idx = plan.budgets, plan.initial, plan.validation_idx
-    available = plan.available
-    validation = plan.validation(dataset)
 
-    if record is None:
-        record = {
-            "format": RECORD_FORMAT,
-            "model_revision": MODEL_REVISION,
-            "config": config_dict,
-            "strategy": {
-                "name": strategy.name,
-                "options": strategy.options(),
-                "dynamic_weight": config.effective_dynamic_weight(),
-                "peeks_at_labels": strategy.peeks_at_labels,
-            },
-            "dataset": {
-                "name": dataset.name,
-                "n_train": n_pool,
-                "n_test": dataset.n_test,
-                "num_classes": dataset.num_classes,
-                "input_shape": list(dataset.input_shape),
-            },
-            "budgets": sizes,
-            "validation_indices": validation_idx,
-            "initial_labeled": initial,
-            "accuracy": dict(ACCURACY_LABELS),
-            "cycles": [],
-            "finished": False,
-            "environment": _environment(config.device),
-        }
-        if getattr(strategy, "peeks_at_test_data", False):
-            record["strategy"]["peeks_at_test_data"] = True
-    elif record["initial_labeled"] != initial or record.get("budgets") != sizes:
+
+def _new_record(config: ALConfig, config_dict: dict[str, Any], strategy, dataset: ALDataset, plan: PoolPlan) -> dict[str, Any]:
+    """The record of a run before its first cycle."""
+    record = {
+        "format": RECORD_FORMAT,
+        "model_revision": MODEL_REVISION,
+        "config": config_dict,
+        "strategy": {
+            "name": strategy.name,
+            "options": strategy.options(),
+            "dynamic_weight": config.effective_dynamic_weight(),
+            "peeks_at_labels": strategy.peeks_at_labels,
+        },
+        "dataset": {
+            "name": dataset.name,
+            "n_train": dataset.n_train,
+            "n_test": dataset.n_test,
+            "num_classes": dataset.num_classes,
+            "input_shape": list(dataset.input_shape),
+        },
+        "budgets": plan.budgets,
+        "validation_indices": plan.validation_idx,
+        "initial_labeled": plan.initial,
+        "accuracy": dict(ACCURACY_LABELS),
+        "cycles": [],
+        "finished": False,
+        "environment": _environment(config.device),
+    }
+    if getattr(strategy, "peeks_at_test_data", False):
+        record["strategy"]["peeks_at_test_data"] = True
+    return record
+
+
+def _resumable(record: dict[str, Any], config: ALConfig, plan: PoolPlan, n_pool: int, out_path: Path | None) -> dict[str, Any]:
+    """``record`` (read from ``out_path``) checked against this run's pool, its stray sidecars removed."""
+    if record["initial_labeled"] != plan.initial or record.get("budgets") != plan.budgets:
         raise ValueError(
             f"results file {str(out_path)!r} was made from a different dataset or pool (its initial labeled set does not match); choose another --out"
         )
-    else:
-        check_record_indices(record, plan, n_pool, config.cycles, out_path)
-        prune_sidecars(out_path, (record.get("sidecars") or {}).values())  # left by a kill after a write
+    check_record_indices(record, plan, n_pool, config.cycles, out_path)
+    prune_sidecars(out_path, (record.get("sidecars") or {}).values())  # left by a kill after a write
+    return record
 
+
+def _resumed_weights(
+    config: ALConfig, dataset: ALDataset, record: dict[str, Any], out_path: Path | None, strategy, keep_weights: bool
+) -> tuple[dict[str, torch.Tensor] | None, Any]:
+    """``(previous_state, previous_model)`` a resumed run starts from: the last finished cycle's
+    final weights (when the run keeps them) and, for a strategy that compares with the previous
+    cycle's model (TOD), that model in eval mode; ``(None, None)`` for a run from the start."""
+    previous_state: dict[str, torch.Tensor] | None = None
+    previous_model = None
+    if record["cycles"] and keep_weights and not record["finished"] and out_path is not None:
+        previous_state = _previous_state(config, dataset, record, out_path, strategy)
+    if previous_state is not None and strategy.needs_previous_cycle_model:
+        previous_model = _build_cycle_model(config, dataset, None)
+        previous_model.load_state_dict(previous_state)
+        previous_model.eval()
+    return previous_state, previous_model
+
+
+@dataclass
+class _Selection:
+    """What a cycle's selection step gives: the selected pool indices, its seconds, and how many
+    candidates it scored (0 after the last training, which selects nothing)."""
+
+    selected: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    n_candidates: int = 0
+
+
+def _select(
+    config: ALConfig, strategy, dataset: ALDataset, plan: PoolPlan, cycle: int, labeled: torch.Tensor, result, previous_model, progress: bool
+) -> _Selection:
+    """Cycle ``cycle``'s selection: ``strategy`` scores the candidates (all unlabeled samples, or a
+    seeded subset) with this cycle's model and picks the next budget's samples (seed
+    ``derive_seed(seed, cycle, 3)``)."""
+    if cycle == config.cycles - 1:
+        return _Selection()
+    candidates = candidate_subset(plan.unlabeled(dataset.n_train, labeled), config.subset_size, config.seed, cycle)
+    ctx = SelectionContext(
+        dataset=dataset,
+        model=result.model,
+        labeled=labeled,
+        unlabeled=candidates,
+        train_result=result,
+        previous_cycle_model=previous_model,
+        initial_labeled=torch.tensor(plan.initial, dtype=torch.long),
+        validation=plan.validation(dataset),
+        seed=derive_seed(config.seed, cycle, 3),
+        batch_size=config.score_batch_size,
+        device=config.device,
+        progress=progress,
+        extras={"cycle": cycle, "warm_start": config.warm_start},
+    )
+    t0 = time.perf_counter()
+    pos = strategy.select(ctx, plan.budgets[cycle + 1] - plan.budgets[cycle])
+    seconds = time.perf_counter() - t0
+    selected = candidates[pos].tolist()
+    if len(set(selected)) != len(selected) or set(selected) & set(labeled.tolist()):
+        raise RuntimeError(f"strategy {config.strategy!r} returned duplicate or already labeled samples")
+    return _Selection(selected, seconds, int(candidates.shape[0]))
+
+
+def _cycle_entry(config: ALConfig, dataset: ALDataset, plan: PoolPlan, cycle: int, n_labeled: int, acc: float, result, selection: _Selection) -> dict[str, Any]:
+    """The record's entry of one cycle (see :func:`run_active_learning` for its fields)."""
+    entry = {
+        "cycle": cycle,
+        "n_labeled": n_labeled,
+        "fraction_labeled": n_labeled / len(plan.available),
+        "test_acc": acc,
+        "selected": selection.selected,
+        "train_seconds": result.seconds,
+        "select_seconds": selection.seconds,
+        "final_train_loss": result.history["loss"][-1],
+        **selection_diagnostics(dataset, result.model, selection.selected, config.score_batch_size, config.device),
+    }
+    if config.subset_size:
+        entry["n_candidates"] = selection.n_candidates
+    if config.eval_every:
+        best = max(range(len(result.history["test_acc"])), key=lambda i: result.history["test_acc"][i])
+        entry["best_epoch_test_acc"] = result.history["test_acc"][best]
+        entry["best_epoch"] = result.history["test_epoch"][best]
+    return entry
+
+
+def _run(
+    config: ALConfig, out_path: Path | None, dataset: ALDataset | None, progress: bool, on_cycle_end: Callable[[dict[str, Any]], None] | None
+) -> dict[str, Any]:
+    """Open the record (new, or resumed after its last finished cycle), then train, evaluate,
+    select and save one cycle after the other."""
+    strategy = get_strategy(config.strategy, **config.strategy_options)
+    config_dict = json.loads(json.dumps(config.to_dict()))
+    if dataset is not None:
+        config_dict["dataset"] = dataset.name  # what ran, not ALConfig's default name
+    record = _existing_record(out_path, config_dict)
+    if dataset is None:
+        dataset = load_config_dataset(config)
+    _check_test_split(dataset)
+    plan = plan_pool(config, dataset.n_train)
+    if record is None:
+        record = _new_record(config, config_dict, strategy, dataset, plan)
+    else:
+        record = _resumable(record, config, plan, dataset.n_train, out_path)
     labeled = list(record["initial_labeled"])
     for entry in record["cycles"]:
         labeled.extend(entry["selected"])
@@ -736,73 +836,23 @@ def _run(
     # compares with them.  Kept in memory, and on disk as the record's "model" sidecar (only the
     # last one is kept, and none once the run is finished).
     keep_weights = config.warm_start or strategy.needs_previous_cycle_model
-    previous_state: dict[str, torch.Tensor] | None = None
-    previous_model = None
+    previous_state, previous_model = _resumed_weights(config, dataset, record, out_path, strategy, keep_weights)
     done = len(record["cycles"])
-    if done and keep_weights and not record["finished"] and out_path is not None:
-        previous_state = _previous_state(config, dataset, record, out_path, strategy)
-    if previous_state is not None and strategy.needs_previous_cycle_model:
-        previous_model = _build_cycle_model(config, dataset, None)
-        previous_model.load_state_dict(previous_state)
-        previous_model.eval()
-
     cycle_bar = tqdm(range(done, config.cycles), desc=f"{config.strategy} seed {config.seed}", disable=not progress, initial=done, total=config.cycles)
     for c in cycle_bar:
         lab = torch.tensor(labeled, dtype=torch.long)
-        if len(labeled) != sizes[c]:
-            raise RuntimeError(f"internal error: cycle {c} has {len(labeled)} labels, expected {sizes[c]}")
+        if len(labeled) != plan.budgets[c]:
+            raise RuntimeError(f"internal error: cycle {c} has {len(labeled)} labels, expected {plan.budgets[c]}")
         init_state = previous_state if config.warm_start and c > 0 else None
         result = train_cycle(config, dataset, lab, c, strategy, progress, init_state=init_state)
         acc = evaluate(result.model, dataset.x_test, dataset.y_test, dataset.to_input, device=config.device)
-        selected: list[int] = []
-        select_seconds = 0.0
-        n_candidates = 0
-        if c < config.cycles - 1:
-            candidates = candidate_subset(plan.unlabeled(n_pool, lab), config.subset_size, config.seed, c)
-            n_candidates = int(candidates.shape[0])
-            ctx = SelectionContext(
-                dataset=dataset,
-                model=result.model,
-                labeled=lab,
-                unlabeled=candidates,
-                train_result=result,
-                previous_cycle_model=previous_model,
-                initial_labeled=torch.tensor(record["initial_labeled"], dtype=torch.long),
-                validation=validation,
-                seed=derive_seed(config.seed, c, 3),
-                batch_size=config.score_batch_size,
-                device=config.device,
-                progress=progress,
-                extras={"cycle": c, "warm_start": config.warm_start},
-            )
-            t0 = time.perf_counter()
-            pos = strategy.select(ctx, sizes[c + 1] - sizes[c])
-            select_seconds = time.perf_counter() - t0
-            selected = candidates[pos].tolist()
-            if len(set(selected)) != len(selected) or set(selected) & set(labeled):
-                raise RuntimeError(f"strategy {config.strategy!r} returned duplicate or already labeled samples")
-        entry = {
-            "cycle": c,
-            "n_labeled": len(labeled),
-            "fraction_labeled": len(labeled) / len(available),
-            "test_acc": acc,
-            "selected": selected,
-            "train_seconds": result.seconds,
-            "select_seconds": select_seconds,
-            "final_train_loss": result.history["loss"][-1],
-            **selection_diagnostics(dataset, result.model, selected, config.score_batch_size, config.device),
-        }
-        if config.subset_size:
-            entry["n_candidates"] = n_candidates
-        if config.eval_every:
-            best = max(range(len(result.history["test_acc"])), key=lambda i: result.history["test_acc"][i])
-            entry["best_epoch_test_acc"] = result.history["test_acc"][best]
-            entry["best_epoch"] = result.history["test_epoch"][best]
+        selection = _select(config, strategy, dataset, plan, c, lab, result, previous_model, progress)
+        entry = _cycle_entry(config, dataset, plan, c, len(labeled), acc, result, selection)
         finished = c == config.cycles - 1
         if keep_weights and not finished:
             previous_state = {k: v.detach().clone() for k, v in result.model.state_dict().items()}
         record["cycles"].append(entry)
-        labeled.extend(selected)
+        labeled.extend(selection.selected)
         record["finished"] = finished
         if out_path is not None:
             write_record(out_path, record, {"model": previous_state if keep_weights and not finished else None}, cycle=c)

@@ -36,7 +36,7 @@ def describe(device: str = "cpu") -> dict[str, str]:
     import numpy as np
     import torch
 
-    from .. import __version__
+    from .._version import __version__
 
     try:
         capability = str(torch.backends.cpu.get_cpu_capability())

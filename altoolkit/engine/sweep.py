@@ -397,6 +397,34 @@ def run_sweep(
         The records in the order of the configurations (finished ones read from disk).
     """
     configs = _as_configs(spec_or_configs)
+    n_jobs = _check_backend(backend, n_jobs, scheduler)
+    out = _records_folder(out_dir)
+    unique: dict[str, ALConfig] = {}  # one task per distinct configuration (one listed twice runs once)
+    for c in configs:
+        unique.setdefault(config_hash(c), c)
+    runs = _SweepProgress(unique, out, backend, progress)
+    todo = runs.read_finished()
+    args = {h: (unique[h].to_dict(), str(out / f"{h}.json")) for h in todo}
+    plugins = {h: _plugins(unique[h]) for h in todo}  # registered callables travel with the task
+    try:
+        if todo and backend == "serial":
+            for h in todo:
+                runs.collect(h, _run_config(*args[h], restore_threads=True, plugins=plugins[h]))
+        elif todo and backend == "joblib":
+            from joblib import Parallel, delayed
+
+            parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered")
+            for h, outcome in parallel(delayed(_tagged_run)(h, *args[h], os.getpid(), plugins[h], list(sys.path)) for h in todo):
+                runs.collect(h, outcome)
+        elif todo and backend == "dask":
+            _run_on_dask(scheduler, todo, args, plugins, runs)
+    finally:
+        runs.bar.close()
+    return runs.report([config_hash(c) for c in configs], raise_errors)
+
+
+def _check_backend(backend: str, n_jobs: int, scheduler: Any) -> int:
+    """``n_jobs`` checked with ``backend`` and ``scheduler`` (see :func:`run_sweep`)."""
     check_choice("backend", backend, BACKENDS)
     if backend == "joblib":
         n_jobs = check_int("n_jobs", n_jobs, -1)
@@ -406,97 +434,99 @@ def run_sweep(
         raise ValueError(f'scheduler= is only used with backend="dask" (got backend={backend!r})')
     if backend == "dask" and scheduler is None:
         raise ValueError('backend="dask" needs scheduler=: an address such as "tcp://127.0.0.1:8786", a dask.distributed.Client or a LocalCluster')
-    out = Path(out_dir).resolve()  # workers may run in another folder: give them absolute paths
+    return n_jobs
+
+
+def _records_folder(out_dir: str | os.PathLike) -> Path:
+    """The absolute folder of the records (workers may run in another folder), created if missing."""
+    out = Path(out_dir).resolve()
     if out.exists() and not out.is_dir():
         raise ValueError(f"out_dir (--out-dir) {str(out_dir)!r} is a file, not a folder; give a folder for the records")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ValueError(f"out_dir (--out-dir) {str(out_dir)!r} cannot be created ({exc.strerror or exc})") from exc
+    return out
 
-    # One task per distinct configuration (a configuration listed twice runs once).
-    unique: dict[str, ALConfig] = {}
-    for c in configs:
-        unique.setdefault(config_hash(c), c)
-    results: dict[str, dict[str, Any]] = {}
-    failures: dict[str, RunFailure] = {}
-    todo: list[str] = []
-    for h, c in unique.items():
-        path = out / f"{h}.json"
-        try:
-            rec = _finished_record(path)
-        except ValueError as exc:
-            failures[h] = RunFailure(c, path, f"ValueError: {exc}")
-            continue
-        if rec is None:
-            todo.append(h)
-        else:
-            results[h] = rec
 
-    bar = tqdm(total=len(unique), initial=len(results), desc=f"sweep ({backend})", unit="run", disable=not progress)
-    if results:
-        bar.set_postfix_str(f"{len(results)} cached")
+class _SweepProgress:
+    """The outcomes of a sweep's runs as they arrive (records, failures, the warnings they issued)
+    and its progress bar."""
 
-    warned: dict[str, int] = {}
+    def __init__(self, unique: dict[str, ALConfig], out: Path, backend: str, progress: bool) -> None:
+        self.unique, self.out, self.backend, self.progress = unique, out, backend, progress
+        self.results: dict[str, dict[str, Any]] = {}
+        self.failures: dict[str, RunFailure] = {}
+        self.warned: dict[str, int] = {}
+        self.bar: Any = None
 
-    def collect(h: str, outcome: tuple[Any, ...]) -> None:
+    def read_finished(self) -> list[str]:
+        """Read the records already finished on disk; opens the bar; returns the hashes to run."""
+        todo: list[str] = []
+        for h, c in self.unique.items():
+            path = self.out / f"{h}.json"
+            try:
+                rec = _finished_record(path)
+            except ValueError as exc:
+                self.failures[h] = RunFailure(c, path, f"ValueError: {exc}")
+                continue
+            if rec is None:
+                todo.append(h)
+            else:
+                self.results[h] = rec
+        self.bar = tqdm(total=len(self.unique), initial=len(self.results), desc=f"sweep ({self.backend})", unit="run", disable=not self.progress)
+        if self.results:
+            self.bar.set_postfix_str(f"{len(self.results)} cached")
+        return todo
+
+    def collect(self, h: str, outcome: tuple[Any, ...]) -> None:
+        """Keep the outcome of run ``h`` (``("ok", record, notes)`` or ``("error", (message, traceback))``)."""
         status, value, *rest = outcome
         if status == "ok":
-            results[h] = value
+            self.results[h] = value
             for note in rest[0] if rest else []:
-                warned[note] = warned.get(note, 0) + 1
+                self.warned[note] = self.warned.get(note, 0) + 1
         else:
             message, tb = value
-            failures[h] = RunFailure(unique[h], out / f"{h}.json", message, tb)
-        c = unique[h]
-        bar.set_postfix_str(f"last: {c.strategy} seed {c.seed}, {len(failures)} failed")
-        bar.update(1)
+            self.failures[h] = RunFailure(self.unique[h], self.out / f"{h}.json", message, tb)
+        c = self.unique[h]
+        self.bar.set_postfix_str(f"last: {c.strategy} seed {c.seed}, {len(self.failures)} failed")
+        self.bar.update(1)
 
-    args = {h: (unique[h].to_dict(), str(out / f"{h}.json")) for h in todo}
-    plugins = {h: _plugins(unique[h]) for h in todo}  # registered callables travel with the task
+    def report(self, hashes: list[str], raise_errors: bool) -> list[dict[str, Any]]:
+        """The records in the order of ``hashes``; each distinct warning of the runs printed once
+        with the number of runs that issued it (worker processes would print it once each, with
+        the warning's source path); failures raised as :class:`SweepError` or warned."""
+        for note, n in self.warned.items():
+            print(f"altoolkit sweep: {n} run(s) warned: {note}", file=sys.stderr)
+        records = [self.results[h] for h in hashes if h in self.results]
+        if self.failures:
+            err = SweepError(list(self.failures.values()), records, len(self.unique))
+            if raise_errors:
+                raise err
+            warnings.warn(str(err), RuntimeWarning, stacklevel=3)
+        return records
+
+
+def _run_on_dask(scheduler: Any, todo: list[str], args: dict[str, tuple[Any, ...]], plugins: dict[str, Any], runs: _SweepProgress) -> None:
+    """Submit the runs ``todo`` to a dask.distributed cluster and collect them as they finish."""
+    from dask.distributed import as_completed
+
+    client, owned = _dask_client(scheduler)
     try:
-        if todo and backend == "serial":
-            for h in todo:
-                collect(h, _run_config(*args[h], restore_threads=True, plugins=plugins[h]))
-        elif todo and backend == "joblib":
-            from joblib import Parallel, delayed
-
-            parallel = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator_unordered")
-            for h, outcome in parallel(delayed(_tagged_run)(h, *args[h], os.getpid(), plugins[h], list(sys.path)) for h in todo):
-                collect(h, outcome)
-        elif todo and backend == "dask":
-            from dask.distributed import as_completed
-
-            client, owned = _dask_client(scheduler)
-            try:
-                parent = (socket.gethostname(), os.getpid())
-                futures = {client.submit(_run_config_watched, *args[h], parent, plugins[h], key=f"altoolkit-run-{h}-{uuid.uuid4().hex[:8]}"): h for h in todo}
-                for fut in as_completed(futures):
-                    h = futures[fut]
-                    if fut.status == "error":  # the worker died or the task could not be run
-                        exc = fut.exception()
-                        collect(h, ("error", (f"{type(exc).__name__}: {exc}", "")))
-                    else:
-                        collect(h, fut.result())
-                    fut.release()
-            finally:
-                if owned:
-                    client.close()
+        parent = (socket.gethostname(), os.getpid())
+        futures = {client.submit(_run_config_watched, *args[h], parent, plugins[h], key=f"altoolkit-run-{h}-{uuid.uuid4().hex[:8]}"): h for h in todo}
+        for fut in as_completed(futures):
+            h = futures[fut]
+            if fut.status == "error":  # the worker died or the task could not be run
+                exc = fut.exception()
+                runs.collect(h, ("error", (f"{type(exc).__name__}: {exc}", "")))
+            else:
+                runs.collect(h, fut.result())
+            fut.release()
     finally:
-        bar.close()
-    # Each distinct warning of the runs once, with the number of runs that issued it (worker
-    # processes would print it once each, with the warning's source path).
-    for note, n in warned.items():
-        print(f"altoolkit sweep: {n} run(s) warned: {note}", file=sys.stderr)
-
-    records = [results[config_hash(c)] for c in configs if config_hash(c) in results]
-    if failures:
-        failed = list(failures.values())
-        err = SweepError(failed, records, len(unique))
-        if raise_errors:
-            raise err
-        warnings.warn(str(err), RuntimeWarning, stacklevel=2)
-    return records
+        if owned:
+            client.close()
 
 
 def _alive(pid: int) -> bool:

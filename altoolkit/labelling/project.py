@@ -42,12 +42,13 @@ from ..data import ALDataset, from_arrays, stratified_split
 from ..data.datasets import display_image
 from ..data.folders import _channel_stats, _check_image_size, _read_images
 from .store import Batch, LabelStore
-from ..training.fresh_model import default_dynamic_weight, derive_seed, train_fresh
+from ..training.fresh_model import default_dynamic_weight, train_fresh
 from ..training.models import check_model
 from ..engine.record_io import atomic_write
 from ..strategies import SelectionContext, get_strategy
 from ..training.train import TrainConfig, TrainResult, evaluate
 from ..util.checks import check_bool, check_int
+from ..util.seeds import derive_seed
 
 __all__ = [
     "DigitsDemo",
@@ -511,9 +512,3 @@ class LabelingProject:
                 }
             )
         return rows
-
-
-def __getattr__(name: str):  # the 0.1 figure functions, now in altoolkit.plotting.labelling
-    from .._aliases import moved_attribute
-
-    return moved_attribute(__name__, name)

@@ -2,6 +2,10 @@
 Hessian), TracIn, the dynamic loss, and the statistics (AULC, paired differences, intervals,
 verdicts, rank correlations: :mod:`.stats` is the one statistics path).
 
-May import :mod:`altoolkit.util` and the model helpers of :mod:`altoolkit.training` (batching, the
-output layer); nothing of the engine, the drivers, plotting or labelling.
+May import :mod:`altoolkit.util` only (batching and the output layer come from
+:mod:`altoolkit.util.modules`); nothing of data, training or any layer above.
 """
+
+from ..util.lazy import lazy_submodules
+
+__getattr__, __dir__ = lazy_submodules(__name__, __path__)  # alt.math.<module> imports the module on first access

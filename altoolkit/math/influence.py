@@ -38,8 +38,7 @@ from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
 from ..util.progress import tqdm
 
-from ..training.inference import batches, eval_mode
-from ..training.models import output_layer
+from ..util.modules import batches, eval_mode, output_layer
 from ..util.checks import check_bool, check_float, check_int
 
 __all__ = [

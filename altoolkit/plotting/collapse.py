@@ -12,7 +12,7 @@ import numpy as np
 from .curves import strategy_style
 from ..analysis.selection_balance import selection_balance_table
 
-__all__ = ["plot_selection_balance", "plot_study_shares", "plot_verdicts"]
+__all__ = ["plot_selection_balance", "plot_study_shares", "plot_verdicts", "plot_share_vs_accuracy"]
 
 
 def plot_selection_balance(
@@ -45,17 +45,22 @@ def plot_selection_balance(
 
 
 def plot_study_shares(
-    rows: Sequence[Mapping[str, Any]], variants: Sequence[str], reference: str = "random", title: str = "share of the largest class in the top-k batch"
+    rows: Sequence[Mapping[str, Any]],
+    variants: Sequence[str],
+    reference: str = "random",
+    title: str = "share of the largest class in the top-k batch",
+    highlight: str = "disal",
 ) -> "plt.Figure":
-    """One column per study variant (``share_<variant>`` of :func:`altoolkit.drivers.why_selections_collapse.study_seed`):
-    every seed as a dot, the mean as a bar; ``reference`` (a random batch) as a dashed line."""
+    """One column per study variant (``share_<variant>`` of a study row, e.g.
+    :func:`altoolkit.drivers.collapse_interventions.intervention_seed`): every seed as a dot, the
+    mean as a bar (``highlight`` in DISAL's colour); ``reference`` (a random batch) as a dashed line."""
     missing = [v for v in list(variants) + [reference] if f"share_{v}" not in rows[0]]
     if missing:
         raise ValueError(f"rows have no share for variants {missing}")
     fig, ax = plt.subplots(figsize=(max(5, 0.55 * len(variants) + 1.5), 3.4))
     for i, v in enumerate(variants):
         vals = np.array([r[f"share_{v}"] for r in rows])
-        ax.bar(i, vals.mean(), color="#d55e00" if v == "disal" else "#bbbbbb", edgecolor="black", linewidth=0.5)
+        ax.bar(i, vals.mean(), color="#d55e00" if v == highlight else "#bbbbbb", edgecolor="black", linewidth=0.5)
         ax.scatter(np.full(len(vals), i) + np.linspace(-0.2, 0.2, len(vals)), vals, s=9, color="black", zorder=3)
     ref = float(np.mean([r[f"share_{reference}"] for r in rows]))
     ax.axhline(ref, color="#7f7f7f", linestyle="--", label=f"{reference} batch (mean)")
@@ -89,5 +94,37 @@ def plot_verdicts(
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    return fig
+
+
+def plot_share_vs_accuracy(
+    rows: Sequence[Mapping[str, Any]], title: str = "largest-class share of the top-k batch against the scoring model's accuracy"
+) -> "plt.Figure":
+    """One panel per strategy (rows of :func:`altoolkit.drivers.collapse_interventions.run_undertraining`):
+    every (seed, labeled-set size, epochs) point as a dot at the test accuracy of the model that
+    scored, the random batch's points in grey in every panel, and a least-squares line per strategy."""
+    strategies = list(dict.fromkeys(r["strategy"] for r in rows if r["strategy"] != "random"))
+    if not strategies:
+        raise ValueError("rows must hold at least one strategy besides random")
+    fig, axes = plt.subplots(1, len(strategies), figsize=(2.6 * len(strategies) + 0.6, 2.9), sharey=True, squeeze=False)
+    rand = [(r["test_acc"], r["share"]) for r in rows if r["strategy"] == "random"]
+    for ax, name in zip(axes[0], strategies):
+        pts = np.array([(r["test_acc"], r["share"]) for r in rows if r["strategy"] == name])
+        if rand:
+            ax.scatter(*np.array(rand).T, s=8, color="#bbbbbb", label="random")
+        color = strategy_style(name)["color"]
+        ax.scatter(pts[:, 0], pts[:, 1], s=10, color=color, label=name)
+        if np.ptp(pts[:, 0]) > 0:
+            slope, icept = np.polyfit(pts[:, 0], pts[:, 1], 1)
+            xs = np.linspace(pts[:, 0].min(), pts[:, 0].max(), 2)
+            ax.plot(xs, slope * xs + icept, color=color, linewidth=1.5)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("test accuracy of the scorer")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("largest-class share")
+    axes[0][0].legend(fontsize=7, loc="upper right")
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -1,14 +1,18 @@
 """Figures of a labelling project (notebook 08): accuracy per cycle and labels per class, and the
-images of a batch to label."""
+images of a batch to label.
+
+The functions read a :class:`altoolkit.labelling.project.LabelingProject` and its
+:class:`altoolkit.labelling.store.Batch` through their public methods only (plotting and
+labelling sit side by side in the layers and import neither the other)."""
 
 from __future__ import annotations
 
-from ..labelling.project import LabelingProject
-from ..labelling.store import Batch
+from typing import Any
+
 from ..util.checks import check_int
 
 
-def plot_history(project: LabelingProject, final: tuple[int, float] | None = None):
+def plot_history(project: Any, final: tuple[int, float] | None = None):
     """Two panels: held-out accuracy against the number of labels each cycle's model was trained
     on (plus ``final = (n_labels, accuracy)`` when given), and the stored labels per class."""
     import matplotlib.pyplot as plt
@@ -36,7 +40,7 @@ def plot_history(project: LabelingProject, final: tuple[int, float] | None = Non
     return fig
 
 
-def plot_batch(project: LabelingProject, batch: Batch, n: int = 20, cols: int = 10):
+def plot_batch(project: Any, batch: Any, n: int = 20, cols: int = 10):
     """The first ``n`` images of ``batch`` in the order they are shown, each titled with its rank,
     its score (when the strategy has per-sample scores) and its stored label, if any (never the
     true label: a labelling project does not know it)."""

@@ -138,7 +138,7 @@ def plot_selection_map(
 ) -> "plt.Figure":
     """A t-SNE map of the pool in faint class colours with selections marked on top.
 
-    ``pool_map`` is an :class:`altoolkit.drivers.tsne_selections.PoolMap`; ``selections`` maps a legend label
+    ``pool_map`` is an :class:`altoolkit.analysis.pool_maps.PoolMap`; ``selections`` maps a legend label
     to dataset indices (all must be on the map).  DISAL Fig. 1 draws the two selections in red and
     blue; here they are black crosses and black-edged white squares (:data:`SELECTION_STYLES`), which
     no class colour can be confused with; with exactly two selections and ``show_overlap``, samples
@@ -170,7 +170,7 @@ def plot_selection_maps(
     """Small multiples: one panel per selection, each as black crosses on its map (a colour and
     marker no class uses).
 
-    ``maps`` is either one :class:`~altoolkit.drivers.tsne_selections.PoolMap` shared by all panels (e.g. the
+    ``maps`` is either one :class:`~altoolkit.analysis.pool_maps.PoolMap` shared by all panels (e.g. the
     epochs of one run, DISAL Fig. 1) or a mapping with one map per selection name (each
     strategy's own model, DISAL Fig. 6).  One class legend for the whole figure.
     """
@@ -298,7 +298,7 @@ def epoch_drawer(
 ) -> Callable[[int], Any]:
     """A ``draw(epoch) -> matplotlib Figure`` callback for an epoch slider (ipywidgets).
 
-    Each call draws ``pool_map`` (an :class:`altoolkit.drivers.tsne_selections.PoolMap`) with the subset of that
+    Each call draws ``pool_map`` (an :class:`altoolkit.analysis.pool_maps.PoolMap`) with the subset of that
     epoch in red and, when ``reference_epoch`` is given, the reference epoch's subset in blue
     (samples in both in purple), as in DISAL Fig. 1; the Jaccard overlap with the reference is in
     the title.  The figure of the previous call is closed, so a slider does not pile up figures.

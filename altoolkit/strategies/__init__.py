@@ -2,6 +2,9 @@
 
 ``get_strategy(name, **options)`` builds one; ``describe_strategies()`` lists them and
 ``describe_options(name)`` a strategy's options (each declared once, in its ``Options`` dataclass).
+A strategy changes training only through :class:`altoolkit.training.train.TrainingAdditions`.
+
+May import util, math, data and training; nothing of analysis, the engine or any layer above.
 """
 
 from .base import (

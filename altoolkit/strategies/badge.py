@@ -25,11 +25,12 @@ import torch
 from torch import nn
 
 from ..training.inference import predict_logits
-from ..training.models import output_layer
+from ..util.modules import output_layer
 from ..util.checks import check_bool
 from .base import SelectionContext, Strategy, StrategyOptions, option, register_strategy
+from .batch_rules import kmeans_pp_seeding
 
-__all__ = ["BadgeStrategy", "BadgeOptions", "badge_embeddings", "kmeans_pp_seeding"]
+__all__ = ["BadgeStrategy", "BadgeOptions", "badge_embeddings"]
 
 
 def badge_embeddings(
@@ -63,47 +64,6 @@ def badge_embeddings(
     if include_bias:
         emb = torch.cat([emb, resid], dim=1)
     return emb
-
-
-def kmeans_pp_seeding(emb: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
-    """k-means++ seeding as in BADGE's public code: ``k`` distinct row indices of ``emb``.
-
-    First the row with the largest norm, then D² sampling: each next row is drawn with
-    probability ∝ its squared distance to the nearest row chosen so far (chosen rows have
-    distance 0 and are never drawn again).  If every remaining row coincides with a chosen one,
-    the next is drawn uniformly from the rows not yet chosen.  Deterministic for a generator
-    state; uses only ``generator`` (never the global RNG).
-    """
-    if not isinstance(emb, torch.Tensor) or emb.dim() != 2 or not emb.is_floating_point():
-        raise ValueError("emb must be a float tensor of shape (N, D)")
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-    n = int(emb.shape[0])
-    if isinstance(k, bool) or not isinstance(k, int) or not (1 <= k <= n):
-        raise ValueError(f"k must be an integer in [1, {n}] (the number of rows), got {k!r}")
-    e = emb.detach().cpu()
-    sq_norms = e.double().pow(2).sum(dim=1)
-
-    def sq_dist_to(j: int) -> torch.Tensor:
-        # ‖e_i − e_j‖² = ‖e_i‖² + ‖e_j‖² − 2 e_i·e_j: one matrix-vector product, no (N, D) temporary
-        return (sq_norms + sq_norms[j] - 2.0 * (e @ e[j]).double()).clamp_min(0.0)
-
-    first = int(torch.argmax(sq_norms))
-    chosen = [first]
-    taken = torch.zeros(n, dtype=torch.bool)
-    taken[first] = True
-    d2 = sq_dist_to(first)
-    while len(chosen) < k:
-        w = torch.where(taken, torch.zeros_like(d2), d2)
-        if float(w.sum()) > 0.0:
-            j = int(torch.multinomial(w, 1, generator=generator))
-        else:
-            free = torch.nonzero(~taken).flatten()
-            j = int(free[torch.randint(len(free), (1,), generator=generator)])
-        chosen.append(j)
-        taken[j] = True
-        d2 = torch.minimum(d2, sq_dist_to(j))
-    return torch.tensor(chosen, dtype=torch.long)
 
 
 @dataclass(frozen=True)

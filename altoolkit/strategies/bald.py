@@ -39,7 +39,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from ..training.inference import batches
+from ..util.modules import batches
 from ..util.checks import check_float, check_int
 from .base import SelectionContext, Strategy, StrategyOptions, option, register_strategy
 

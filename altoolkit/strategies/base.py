@@ -59,7 +59,7 @@ class SelectionContext:
         labeled: dataset indices of the labeled set (the order used in training).
         unlabeled: dataset indices of the unlabeled pool; scores and selections refer to
             positions in this tensor.
-        train_result: :class:`altoolkit.train.TrainResult` of this cycle (θ_{T-1}, checkpoints,
+        train_result: :class:`altoolkit.training.train.TrainResult` of this cycle (θ_{T-1}, checkpoints,
             history); ``None`` if the model was trained elsewhere.
         previous_cycle_model: the previous AL cycle's final model (TOD); ``None`` in cycle 0.
         initial_labeled: dataset indices of the first labeled set L1 (ISAL's reference set).
@@ -108,7 +108,9 @@ class SelectionContext:
     def prev_model(self) -> nn.Module:
         """The model with the weights θ_{T-1} of the epoch before the last."""
         if self.train_result is None:
-            raise ValueError("this strategy needs the weights of the second-to-last epoch; pass the TrainResult of altoolkit.train.train_model as train_result")
+            raise ValueError(
+                "this strategy needs the weights of the second-to-last epoch; pass the TrainResult of altoolkit.training.train.train_model as train_result"
+            )
         return self.train_result.prev_model()
 
 
@@ -286,12 +288,12 @@ class Strategy:
     def training_loss(self) -> AuxiliaryLoss | None:
         """The unsupervised term this strategy's runs train with, or ``None`` (the default).
 
-        The AL loop (:func:`altoolkit.loop.train_cycle`) asks this before every training; only
+        The AL loop (:func:`altoolkit.engine.loop.train_cycle`) asks this before every training; only
         when it is not ``None`` does it pass the unlabeled pool (held-out validation samples
-        excluded) to :func:`altoolkit.train.train_model` as ``unlabeled_x`` with
+        excluded) to :func:`altoolkit.training.train.train_model` as ``unlabeled_x`` with
         ``auxiliary=`` this loss.  With ``None`` no unlabeled data reaches the trainer and its
         objective and RNG streams are unchanged.  A fresh object per call is fine: the trainer
-        keeps each training's state in the :class:`~altoolkit.train.AuxiliaryRun` it begins."""
+        keeps each training's state in the :class:`~altoolkit.training.train.AuxiliaryRun` it begins."""
         return None
 
     def checkpoint_epochs(self, epochs: int) -> list[int]:

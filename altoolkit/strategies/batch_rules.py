@@ -13,8 +13,8 @@ This module owns the ``batch`` option that every per-sample strategy takes
 - ``"diverse"``: score-weighted k-means++ seeding on penultimate features, as BADGE seeds its
   batch (JordanAsh/badge, ``query_strategies/badge_sampling.py``, ``init_centers``): the first
   point is the one of largest norm, every next point is drawn with probability ∝ D², D the
-  distance to the nearest point chosen so far (the toolkit's
-  :func:`altoolkit.strategies.badge.kmeans_pp_seeding`).  BADGE's points are gradient embeddings whose
+  distance to the nearest point chosen so far (:func:`kmeans_pp_seeding`, which
+  :mod:`altoolkit.strategies.badge` uses too).  BADGE's points are gradient embeddings whose
   norm carries the uncertainty; here each point is the unit-normalised feature ``h/‖h‖`` scaled
   by a weight ``w ∈ (0, 1]`` that falls linearly with the sample's rank under the strategy
   (``w = (N − rank)/N``), so the rule is scale-free for every score (KL, entropy, ISAL's
@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["BATCH_RULES", "DEFAULT_BATCH", "check_batch", "rank_positions", "balanced_quotas", "select_balanced", "select_diverse"]
+__all__ = ["BATCH_RULES", "DEFAULT_BATCH", "check_batch", "rank_positions", "balanced_quotas", "select_balanced", "select_diverse", "kmeans_pp_seeding"]
 
 #: Allowed values of the ``batch`` option.
 BATCH_RULES: tuple[str, ...] = ("topk", "balanced", "diverse")
@@ -120,7 +120,7 @@ def select_diverse(order: torch.Tensor, features: torch.Tensor, budget: int, see
 
     Each pool point becomes ``z_i = w_i · [h_i/‖h_i‖, 1]/√2`` (the constant coordinate keeps
     ‖z_i‖ = w_i even for an all-zero feature vector), ``w_i = (N − rank_i)/N``, and
-    :func:`altoolkit.strategies.badge.kmeans_pp_seeding` (BADGE's ``init_centers``) picks
+    :func:`kmeans_pp_seeding` (BADGE's ``init_centers``) picks
     ``budget`` of them: first the largest norm, i.e. the top-ranked sample, then D² draws.
 
     Args:
@@ -132,8 +132,6 @@ def select_diverse(order: torch.Tensor, features: torch.Tensor, budget: int, see
     Returns:
         positions into the pool, in the order they were chosen (the first is ``order[0]``).
     """
-    from .badge import kmeans_pp_seeding  # badge imports base, which imports this module
-
     n = int(features.shape[0])
     if isinstance(budget, bool) or not isinstance(budget, int) or not (1 <= budget <= n):
         raise ValueError(f"budget must be an integer in [1, {n}] (the pool size), got {budget!r}")
@@ -143,3 +141,44 @@ def select_diverse(order: torch.Tensor, features: torch.Tensor, budget: int, see
     z = torch.cat([unit, torch.ones(n, 1, dtype=torch.float64)], dim=1) / 2.0**0.5
     z = z * ((n - rank).double() / n).unsqueeze(1)
     return kmeans_pp_seeding(z, budget, torch.Generator().manual_seed(int(seed)))
+
+
+def kmeans_pp_seeding(emb: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+    """k-means++ seeding as in BADGE's public code: ``k`` distinct row indices of ``emb``.
+
+    First the row with the largest norm, then D² sampling: each next row is drawn with
+    probability ∝ its squared distance to the nearest row chosen so far (chosen rows have
+    distance 0 and are never drawn again).  If every remaining row coincides with a chosen one,
+    the next is drawn uniformly from the rows not yet chosen.  Deterministic for a generator
+    state; uses only ``generator`` (never the global RNG).
+    """
+    if not isinstance(emb, torch.Tensor) or emb.dim() != 2 or not emb.is_floating_point():
+        raise ValueError("emb must be a float tensor of shape (N, D)")
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    n = int(emb.shape[0])
+    if isinstance(k, bool) or not isinstance(k, int) or not (1 <= k <= n):
+        raise ValueError(f"k must be an integer in [1, {n}] (the number of rows), got {k!r}")
+    e = emb.detach().cpu()
+    sq_norms = e.double().pow(2).sum(dim=1)
+
+    def sq_dist_to(j: int) -> torch.Tensor:
+        # ‖e_i − e_j‖² = ‖e_i‖² + ‖e_j‖² − 2 e_i·e_j: one matrix-vector product, no (N, D) temporary
+        return (sq_norms + sq_norms[j] - 2.0 * (e @ e[j]).double()).clamp_min(0.0)
+
+    first = int(torch.argmax(sq_norms))
+    chosen = [first]
+    taken = torch.zeros(n, dtype=torch.bool)
+    taken[first] = True
+    d2 = sq_dist_to(first)
+    while len(chosen) < k:
+        w = torch.where(taken, torch.zeros_like(d2), d2)
+        if float(w.sum()) > 0.0:
+            j = int(torch.multinomial(w, 1, generator=generator))
+        else:
+            free = torch.nonzero(~taken).flatten()
+            j = int(free[torch.randint(len(free), (1,), generator=generator)])
+        chosen.append(j)
+        taken[j] = True
+        d2 = torch.minimum(d2, sq_dist_to(j))
+    return torch.tensor(chosen, dtype=torch.long)

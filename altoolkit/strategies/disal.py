@@ -1,8 +1,8 @@
 """DISAL (dynamic influence scoring) and its ablations.
 
-Score (DISAL Eq. 15, sign as explained in :mod:`altoolkit.scores`): KL( f_{T-1}(x) || f_T(x) )
+Score (DISAL Eq. 15, sign as explained in :mod:`altoolkit.math.scores`): KL( f_{T-1}(x) || f_T(x) )
 between the model after the second-to-last and the last epoch, largest first.  The two forward
-passes share one loop over the pool (:func:`altoolkit.inference.predict_logits`).
+passes share one loop over the pool (:func:`altoolkit.training.inference.predict_logits`).
 
 - ``disal``: KL score, trained with the dynamic loss (λ = 1 unless set).
 - ``disal_no_dynamic`` ("DISAL w/o D", Table 2): KL score, plain cross-entropy training.
@@ -46,7 +46,7 @@ class DisalOptions(StrategyOptions):
     """The option of :class:`DisalStrategy` and its variants."""
 
     largest: bool = option(
-        True, "select the largest KL (Eq. 15 with the sign of altoolkit.scores); False selects the smallest, i.e. the largest value of Eq. 15 as printed"
+        True, "select the largest KL (Eq. 15 with the sign of altoolkit.math.scores); False selects the smallest, i.e. the largest value of Eq. 15 as printed"
     )
 
 

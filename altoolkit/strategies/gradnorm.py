@@ -20,7 +20,7 @@ vanishes, see DESIGN.md).  A consequence worth knowing: because CE(x, c) = −lo
 scores up to rounding.  Both are kept, computed by their own formulas, so the paper's two
 variants can be named and compared.
 
-Per-sample gradients come from :func:`altoolkit.influence.per_sample_grads` with a custom loss,
+Per-sample gradients come from :func:`altoolkit.math.influence.per_sample_grads` with a custom loss,
 over chunks of the pool so that memory holds one chunk of gradients at a time.
 """
 
@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from ..math.influence import per_sample_grads, select_params
-from ..training.inference import batches
+from ..util.modules import batches
 from ..util.checks import check_choice
 from .base import SelectionContext, Strategy, StrategyOptions, option, register_strategy
 

@@ -14,9 +14,9 @@ labels the MOST NEGATIVE values first.
 What this module computes, as DESIGN.md describes ISAL's public code:
 
 - reference gradient v = Σ_{z'∈R} ∇ℓ(z'; θ̂), the SUM of per-sample gradients with true labels,
-  model in eval mode (:func:`altoolkit.influence.loss_grad`);
+  model in eval mode (:func:`altoolkit.math.influence.loss_grad`);
 - parameters: conv and linear weights only (``which="weights"``: no biases, no BatchNorm);
-- s_test by LiSSA (:func:`altoolkit.influence.lissa_inverse_hvp`): h ← v + (1 − damping)·h −
+- s_test by LiSSA (:func:`altoolkit.math.influence.lissa_inverse_hvp`): h ← v + (1 − damping)·h −
   H_b·h/scale with mini-batches of ONE labeled sample, depth 250, 4 repeats averaged,
   damping 0.01, scale 1e4, and no final division by scale, so s_test estimates
   scale·(H + damping·scale·I)⁻¹ v.  With damping·scale = 100 and ‖H‖ ≪ 100 that is close to a
@@ -24,7 +24,7 @@ What this module computes, as DESIGN.md describes ISAL's public code:
 - the value per pool sample is I(z) = −s_test·G(z) / n, n = number of labeled samples (adding z
   to the n labeled samples is an up-weighting by ε = 1/n), and s_test·G(z) is a directional
   derivative computed for the whole pool by forward-mode jvp
-  (:func:`altoolkit.influence.directional_derivatives`), without per-sample gradients.
+  (:func:`altoolkit.math.influence.directional_derivatives`), without per-sample gradients.
 
 Sign convention of the strategy.  :meth:`IsalStrategy.influence` returns I(z) with ISAL's sign
 (select the most negative); :meth:`IsalStrategy.score` returns −I(z) = s_test·G(z)/n, so that,

@@ -9,7 +9,7 @@ The active-learning score compares the current cycle's final model with the prev
 
     TOD(x) = ½ ‖ softmax(f_now(x)) − softmax(f_prev(x)) ‖²,    largest first.
 
-Both models run in one pass over the pool (:func:`altoolkit.inference.predict_logits`).
+Both models run in one pass over the pool (:func:`altoolkit.training.inference.predict_logits`).
 
 Two variants (option ``variant``):
 
@@ -171,7 +171,7 @@ class ConsistencyLoss(AuxiliaryLoss):
 
     :meth:`begin` builds, for one training, the second head ``nn.Linear(D, C)`` on the model's
     penultimate features (the sizes of the model's last linear layer,
-    :func:`altoolkit.models.output_layer`), initialised with torch's default under a seed derived
+    :func:`altoolkit.util.modules.output_layer`), initialised with torch's default under a seed derived
     from the training's seed, and the teacher: a deep copy of the model whose parameters take no
     gradient."""
 
@@ -180,7 +180,7 @@ class ConsistencyLoss(AuxiliaryLoss):
         self.alpha = check_float("alpha", alpha, 0.0, 1.0)
 
     def begin(self, model: nn.Module, seed: int, device: torch.device) -> ConsistencyRun:
-        from ..training.fresh_model import derive_seed
+        from ..util.seeds import derive_seed
 
         _, last = output_layer(model)
         with torch.random.fork_rng(devices=[]):

@@ -9,7 +9,7 @@ For active learning the pool sample has no label, so ℓ(z; θ_t) uses the top-1
 the checkpoint θ_t itself as a pseudo-label; the reference set R is the labeled set with its
 true labels.  Per checkpoint the summed reference gradient is one vector v_t, and the pool's
 scores are directional derivatives ∇ℓ(z; θ_t)·v_t (forward-mode jvp), computed by
-:func:`altoolkit.influence.tracin_scores`; no per-sample gradient is built.
+:func:`altoolkit.math.influence.tracin_scores`; no per-sample gradient is built.
 
 Which end is selected.  A positive score means a (pseudo-labelled) SGD step on z would lower
 the labeled-set loss to first order: z is a "proponent" that pulls the model the same way as
@@ -79,7 +79,7 @@ class TracInStrategy(Strategy):
         if result is None or not getattr(result, "checkpoints", None):
             raise ValueError(
                 "the tracin strategy replays training checkpoints: pass the TrainResult of "
-                "altoolkit.train.train_model(..., checkpoint_epochs=strategy.checkpoint_epochs(epochs)) "
+                "altoolkit.training.train.train_model(..., checkpoint_epochs=strategy.checkpoint_epochs(epochs)) "
                 "as SelectionContext.train_result (run_active_learning does this)"
             )
         return tracin_scores(

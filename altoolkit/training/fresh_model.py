@@ -1,58 +1,47 @@
-"""Seeds, the default λ, and "train a fresh model for (seed, keys)", written once.
+"""The default λ and "train a fresh model for (seed, keys)", written once.
 
 Every experiment in the package (the AL loop's cycles, the labelling project, the notebooks'
 second-cycle comparison, λ sweeps, the ISAL study) trains a model from a fresh initialisation
 on a labeled subset.  They all derive two seeds from the run's ``seed`` and a few integer
-``keys`` (e.g. the cycle): ``derive_seed(seed, *keys, 1)`` initialises the weights and
-``derive_seed(seed, *keys, 2)`` seeds training (shuffling, dropout, augmentation), so the same
+``keys`` (e.g. the cycle) with :func:`altoolkit.util.seeds.derive_seed`: ``derive_seed(seed,
+*keys, 1)`` initialises the weights and ``derive_seed(seed, *keys, 2)`` seeds training (shuffling, dropout, augmentation), so the same
 ``(seed, keys)`` gives the same model bit for bit.  :func:`train_fresh` is that recipe.
 
 :func:`default_dynamic_weight` is the one λ rule (DISAL Eq. 14): a λ given explicitly is used;
-otherwise strategies trained with the dynamic loss (``Strategy.dynamic_loss``: ``disal``,
-``disal_no_selection``) get 1.0 and the others plain cross-entropy (0).
+otherwise strategies trained with the dynamic loss (``dynamic_loss`` of
+:class:`~altoolkit.training.train.TrainingAdditions`: ``disal``, ``disal_no_selection``) get 1.0 and
+the others plain cross-entropy (0).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 
+from ..util.seeds import derive_seed
 from .models import build_model
-from .train import train_model
+from .train import TrainingAdditions, train_model
 
-__all__ = ["derive_seed", "default_dynamic_weight", "train_fresh"]
-
-
-def derive_seed(seed: int, *keys: int) -> int:
-    """A 31-bit seed derived from ``seed`` and integer ``keys`` (stable across runs and machines).
-
-    >>> derive_seed(0, 1) == derive_seed(0, 1) != derive_seed(0, 2)
-    True
-    """
-    ss = np.random.SeedSequence([int(seed)] + [int(k) for k in keys])
-    return int(ss.generate_state(1, dtype=np.uint32)[0] & 0x7FFFFFFF)
+__all__ = ["default_dynamic_weight", "train_fresh"]
 
 
-def default_dynamic_weight(strategy: Any, dynamic_weight: float | None = None, otherwise: float = 0.0) -> float:
+def default_dynamic_weight(strategy: TrainingAdditions | None, dynamic_weight: float | None = None, otherwise: float = 0.0) -> float:
     """λ of DISAL Eq. 14 for a run of ``strategy``.
 
     Args:
-        strategy: a strategy name, class or instance (anything with ``dynamic_loss``), or ``None``.
+        strategy: the run's strategy (:class:`~altoolkit.training.train.TrainingAdditions`: any
+            object with ``dynamic_loss``, e.g. a :class:`altoolkit.strategies.Strategy`), or ``None``.
         dynamic_weight: an explicit λ; when not ``None`` it is returned as a float.
         otherwise: λ for strategies not trained with the dynamic loss (default 0: plain CE).
 
-    >>> default_dynamic_weight("disal"), default_dynamic_weight("entropy"), default_dynamic_weight("entropy", 0.5)
+    >>> import altoolkit as alt
+    >>> disal, entropy = alt.get_strategy("disal"), alt.get_strategy("entropy")
+    >>> default_dynamic_weight(disal), default_dynamic_weight(entropy), default_dynamic_weight(entropy, 0.5)
     (1.0, 0.0, 0.5)
     """
     if dynamic_weight is not None:
         return float(dynamic_weight)
-    if isinstance(strategy, str):
-        from ..strategies import STRATEGIES, strategy_names
-        from ..util.checks import check_choice
-
-        strategy = STRATEGIES[check_choice("strategy", strategy, strategy_names())]
     return 1.0 if getattr(strategy, "dynamic_loss", False) else float(otherwise)
 
 

@@ -9,37 +9,14 @@ activations at a time plus the (N, C) outputs, whatever the pool size (see
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
 from .models import penultimate_features
-from ..util.progress import tqdm
+from ..util.modules import batches, eval_mode
 
-__all__ = ["predict_logits", "predict_proba", "eval_mode", "batches"]
-
-
-@contextmanager
-def eval_mode(*models: nn.Module) -> Iterator[None]:
-    """Put ``models`` in eval mode and restore each one's previous mode afterwards."""
-    modes = [m.training for m in models]
-    try:
-        for m in models:
-            m.eval()
-        yield
-    finally:
-        for m, mode in zip(models, modes):
-            m.train(mode)
-
-
-def batches(n: int, batch_size: int, progress: bool = False, desc: str = "score") -> Iterator[slice]:
-    """Slices ``[s, s+batch_size)`` covering ``range(n)``, with an optional tqdm bar."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
-    starts = range(0, n, batch_size)
-    for s in tqdm(starts, desc=desc, disable=not progress, leave=False):
-        yield slice(s, min(n, s + batch_size))
+__all__ = ["predict_logits", "predict_proba"]
 
 
 def predict_logits(

@@ -6,7 +6,9 @@ Every model here has the same small contract, which the strategies rely on:
 - ``model.embed(x)`` returns the penultimate features ``(B, D)`` (Core-set, BADGE, t-SNE);
 - ``model.head`` is the final ``nn.Linear(D, C)`` (last-layer gradients, BADGE).
 
-Sizes: ``mlp`` and ``cnn`` for 8x8 digits (train in seconds on a CPU); ``resnet18_cifar``, the
+Sizes: ``mlp`` and ``cnn`` for 8x8 digits (train in seconds on a CPU); ``convnet``, three
+conv blocks that halve the resolution each, for 28x28 and 32x32 images on a CPU (the ``real``
+profile: Fashion-MNIST, CIFAR-10); ``resnet18_cifar``, the
 CIFAR-style ResNet-18 of the AL literature (3x3 stem, stride 1, no max-pool), for 32x32 inputs;
 ``resnet18`` is torchvision's ImageNet ResNet-18 for 224x224 inputs (Caltech101 in DISAL),
 randomly initialised or loaded from a local ImageNet state dict (:func:`load_pretrained_backbone`).
@@ -21,11 +23,13 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from ..util.modules import output_layer
 from ..util.plugins import Registry
 
 __all__ = [
     "MLP",
     "SmallCNN",
+    "ConvNet",
     "ResNet18CIFAR",
     "TorchvisionResNet18",
     "build_model",
@@ -36,7 +40,6 @@ __all__ = [
     "register_model",
     "model_names",
     "check_model",
-    "output_layer",
     "penultimate_features",
     "forward_with_features",
 ]
@@ -104,6 +107,35 @@ class SmallCNN(nn.Module):
         )
         flat = 2 * width * max(1, spatial // 4) ** 2
         self.fc = nn.Sequential(nn.Linear(flat, hidden), nn.ReLU(), nn.Dropout(dropout))
+        self.head = nn.Linear(hidden, num_classes)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x))
+
+
+class ConvNet(nn.Module):
+    """Three blocks of 3x3 conv, BatchNorm, ReLU and 2x2 max-pool (``width``, 2·``width``,
+    4·``width`` channels), global average pooling, a dense layer with dropout and the head.
+
+    Sized for 28x28 and 32x32 images on two CPU cores: each block works at half the resolution of
+    the one before, so the network costs about 2 MMAC per 28x28 image at ``width=16`` (the
+    ``cnn`` of the digits, run at 28x28, would cost 4 MMAC in its second convolution alone).
+    The ``real`` profile runs it on Fashion-MNIST and CIFAR-10 pools of 10,000 images.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, width: int = 16, hidden: int = 128, dropout: float = 0.2):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for k in range(3):
+            out = width * 2**k
+            layers += [nn.Conv2d(channels, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(), nn.MaxPool2d(2)]
+            channels = out
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.fc = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(), nn.Dropout(dropout))
         self.head = nn.Linear(hidden, num_classes)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
@@ -252,6 +284,7 @@ def _prod(shape) -> int:
 _BUILDERS: dict[str, Callable[[tuple[int, ...], int], nn.Module]] = {
     "mlp": lambda shape, c: MLP(_prod(shape), c),
     "cnn": lambda shape, c: SmallCNN(shape[0], c, spatial=min(shape[1:])),
+    "convnet": lambda shape, c: ConvNet(shape[0], c),
     "resnet18_cifar": lambda shape, c: ResNet18CIFAR(shape[0], c),
     "resnet18": lambda shape, c: TorchvisionResNet18(shape[0], c),
 }
@@ -264,7 +297,7 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed:
     """Build a model by name (see :data:`MODELS`), initialised deterministically from ``seed``.
 
     Args:
-        name: ``"mlp"``, ``"cnn"``, ``"resnet18_cifar"`` or ``"resnet18"``; or your own model: a name
+        name: ``"mlp"``, ``"cnn"``, ``"convnet"``, ``"resnet18_cifar"`` or ``"resnet18"``; or your own model: a name
             given to :func:`register_model`, or an import path ``"package.module:function"``.
         input_shape: shape of one sample, ``(C, H, W)`` (or ``(D,)`` for the MLP).
         num_classes: number of output logits.
@@ -341,8 +374,8 @@ def model_names() -> tuple[str, ...]:
 def check_model(spec: str) -> str:
     """Validate a model name or import path without building anything; returns ``spec``.
 
-    >>> check_model("cnn"), check_model("altoolkit.models:MLP")
-    ('cnn', 'altoolkit.models:MLP')
+    >>> check_model("cnn"), check_model("altoolkit.training.models:MLP")
+    ('cnn', 'altoolkit.training.models:MLP')
     """
     MODEL_REGISTRY.resolve(spec)
     return spec
@@ -359,31 +392,6 @@ def _build_user_model(spec: str, input_shape, num_classes: int, seed: int | None
     if not isinstance(net, nn.Module):
         raise TypeError(f"model {spec!r}: its factory returned a {type(net).__name__}, not a torch nn.Module")
     return net
-
-
-def output_layer(model: nn.Module) -> tuple[str, nn.Linear]:
-    """The model's final linear layer and its name in ``model.named_modules()``.
-
-    ``model.head`` when it is an ``nn.Linear`` (the contract of the built-in models), otherwise
-    the last ``nn.Linear`` registered in the model.  :func:`penultimate_features` checks that this
-    layer's output is the model's output; use it for last-layer gradients (BADGE, TracIn's and
-    ISAL's ``"last_layer"``).
-
-    >>> from torch import nn
-    >>> output_layer(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)))[0]
-    '2'
-    """
-    head = getattr(model, "head", None)
-    if isinstance(head, nn.Linear):
-        return "head", head
-    found = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
-    if not found:
-        raise ValueError(
-            f"model {type(model).__name__} has no embed() method, no 'head' and no nn.Linear layer, so its "
-            "penultimate features and last layer are unknown; define embed(x) -> (B, D) features and "
-            "head = the final nn.Linear"
-        )
-    return found[-1]
 
 
 def forward_with_features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,14 +1,14 @@
 """The trainer: SGD with momentum and weight decay, an lr schedule, and DISAL's dynamic loss.
 
-``train_model`` minimises L_CE + λ·KL(f̄ || f_θ) (DISAL Eq. 14, see :mod:`altoolkit.dynamic`) and
+``train_model`` minimises L_CE + λ·KL(f̄ || f_θ) (DISAL Eq. 14, see :mod:`altoolkit.math.dynamic`) and
 keeps what the DISAL score needs without storing every checkpoint: the weights after the last
 epoch (θ_T, the returned model) and one copy of the weights after the epoch before it
 (θ_{T-1}, ``TrainResult.prev_state``).  Extra checkpoints for TracIn or the checkpoint
 fluctuation figure are kept only for the epochs listed in ``checkpoint_epochs``.
 
 A strategy may add an unsupervised term computed on batches of the unlabeled pool
-(:class:`AuxiliaryLoss`, asked for with :meth:`altoolkit.strategies.Strategy.training_loss`; TOD's
-consistency loss).  Without one (the default) nothing of it runs and no RNG draw changes.
+(:class:`AuxiliaryLoss`; TOD's consistency loss).  Strategies reach the trainer through
+:class:`TrainingAdditions`, which this layer owns and they implement.  Without one (the default) nothing of it runs and no RNG draw changes.
 
 Training is deterministic for a seed on the CPU: the shuffling order, the dropout masks and the
 augmentations all come from RNGs seeded by ``seed``, and the global RNG state of the caller is
@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +29,7 @@ from ..util.progress import tqdm
 
 from ..math.dynamic import EpochDynamicObjective, RunningMeanPredictions
 from ..util.checks import check_choice, check_float, check_int
+from ..util.seeds import derive_seed
 
 __all__ = [
     "TrainConfig",
@@ -42,6 +43,7 @@ __all__ = [
     "TrainingDivergedError",
     "AuxiliaryLoss",
     "AuxiliaryRun",
+    "TrainingAdditions",
 ]
 
 
@@ -117,6 +119,30 @@ class AuxiliaryLoss:
 
     def begin(self, model: nn.Module, seed: int, device: torch.device) -> AuxiliaryRun:
         raise NotImplementedError
+
+
+class TrainingAdditions(Protocol):
+    """What a query strategy asks of training: the interface through which strategies change how
+    their runs train without the training layer knowing any strategy.
+
+    :class:`altoolkit.strategies.Strategy` implements it; the AL loop and the labelling project
+    pass the strategy in (:func:`altoolkit.training.fresh_model.default_dynamic_weight` reads
+    ``dynamic_loss``, :func:`altoolkit.engine.loop.train_cycle` passes ``training_loss()`` to
+    :func:`train_model` as ``auxiliary`` and keeps ``checkpoint_epochs(epochs)``).
+
+    Attributes:
+        dynamic_loss: train with DISAL's dynamic loss (Eq. 14, λ = 1) unless λ is given.
+    """
+
+    dynamic_loss: ClassVar[bool]
+
+    def training_loss(self) -> AuxiliaryLoss | None:
+        """An unsupervised term added at every step (TOD's consistency loss), or ``None``."""
+        ...
+
+    def checkpoint_epochs(self, epochs: int) -> list[int]:
+        """Epochs after which the trainer keeps a copy of the weights (TracIn replays them)."""
+        ...
 
 
 LR_SCHEDULES = ("step", "cosine", "constant")
@@ -382,12 +408,83 @@ def train_model(
         >>> res.history["loss"][-1] < res.history["loss"][0]
         True
     """
+    cfg, x, y = _checked_call(config, x, y, checkpoint_epochs, auxiliary, unlabeled_x)
+    device = torch.device(cfg.device)
+    model.to(device)
+    track = cfg.dynamic_weight > 0 if track_running_mean is None else bool(track_running_mean)
+    eval_every = check_int("eval_every", eval_every, 1)
+    history = _empty_history(auxiliary is not None, eval_data is not None)
+    checkpoints: dict[int, tuple[dict[str, torch.Tensor], float]] = {}
+    prev_state = _state_copy(model)  # θ_0; replaced by θ_{T-1} below
+    t0 = time.perf_counter()
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # dropout masks
+        run = _start(model, x, y, cfg, seed, to_input, device, track, auxiliary, unlabeled_x)
+        bar = tqdm(range(1, cfg.epochs + 1), desc=desc, disable=not progress, leave=False)
+        prev_state = _train_epochs(run, bar, history, prev_state, eval_data, eval_every, checkpoint_epochs, checkpoints, on_epoch_end)
+        bar.close()
+    model.eval()
+    return TrainResult(
+        model=model,
+        prev_state=prev_state,
+        history=history,
+        running_mean=None if run.objective is None else run.objective.running,
+        checkpoints=checkpoints,
+        seconds=time.perf_counter() - t0,
+        auxiliary=run.aux,
+    )
+
+
+def _train_epochs(
+    run: _Run,
+    bar: Any,
+    history: dict[str, list[float]],
+    prev_state: dict[str, torch.Tensor],
+    eval_data: tuple[torch.Tensor, torch.Tensor] | None,
+    eval_every: int,
+    checkpoint_epochs: Sequence[int],
+    checkpoints: dict[int, tuple[dict[str, torch.Tensor], float]],
+    on_epoch_end: Callable[[int, nn.Module], None] | None,
+) -> dict[str, torch.Tensor]:
+    """The epochs of :func:`train_model` over ``bar`` (the epoch numbers): train, step the lr
+    schedule, log to ``history``, evaluate, keep the ``checkpoint_epochs`` in ``checkpoints``;
+    returns θ_{T-1}, the weights before the last epoch (``prev_state`` when there is one epoch)."""
+    model, cfg = run.model, run.cfg
+    n = int(run.x.shape[0])
+    sched = _make_scheduler(run.opt, cfg)
+    batch_bounds = epoch_batches(n, cfg.batch_size, cfg.batch_split)
+    for epoch in bar:
+        if epoch == cfg.epochs:
+            prev_state = _state_copy(model)  # θ_{T-1}
+        lr_now = run.opt.param_groups[0]["lr"]
+        sums = _train_epoch(run, epoch, lr_now, batch_bounds)
+        if sched is not None:
+            sched.step()
+        _log_epoch(history, epoch, lr_now, sums, n)
+        if eval_data is not None and (epoch % eval_every == 0 or epoch == cfg.epochs):
+            history["test_acc"].append(evaluate(model, eval_data[0], eval_data[1], run.to_input, device=cfg.device))
+            history["test_epoch"].append(epoch)
+            bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", test_acc=f"{history['test_acc'][-1]:.3f}")
+        else:
+            bar.set_postfix(loss=f"{history['loss'][-1]:.3f}")
+        if epoch in checkpoint_epochs:
+            checkpoints[epoch] = (_state_copy(model), lr_now)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, model)
+    return prev_state
+
+
+def _checked_call(
+    config: TrainConfig | None, x: Any, y: Any, checkpoint_epochs: Sequence[int], auxiliary: AuxiliaryLoss | None, unlabeled_x: Any
+) -> tuple[TrainConfig, torch.Tensor, torch.Tensor]:
+    """The arguments of :func:`train_model` checked (clear errors naming the argument): the
+    config, and ``x``, ``y`` as tensors (see :func:`_check_training_data`)."""
     cfg = config or TrainConfig()
     if not isinstance(cfg, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(cfg).__name__}")
     x, y = _check_training_data(x, y)
-    n = int(x.shape[0])
-    if n == 0:
+    if int(x.shape[0]) == 0:
         raise ValueError("the labeled set is empty: train_model needs at least one labeled sample")
     bad = [e for e in checkpoint_epochs if not (isinstance(e, int) and 1 <= e <= cfg.epochs)]
     if bad:
@@ -401,122 +498,143 @@ def train_model(
             raise TypeError(f"unlabeled_x must be a torch tensor, got {type(unlabeled_x).__name__}")
         if tuple(unlabeled_x.shape[1:]) != tuple(x.shape[1:]):
             raise ValueError(f"unlabeled_x samples have shape {tuple(unlabeled_x.shape[1:])}, the labeled ones {tuple(x.shape[1:])}; they must match")
-    device = torch.device(cfg.device)
-    model.to(device)
-    lam = cfg.dynamic_weight
-    track = lam > 0 if track_running_mean is None else bool(track_running_mean)
+    return cfg, x, y
 
+
+def _empty_history(auxiliary: bool, evaluated: bool) -> dict[str, list[float]]:
+    """The per-epoch lists of :attr:`TrainResult.history`, empty."""
     history: dict[str, list[float]] = {k: [] for k in ("epoch", "lr", "loss", "ce_loss", "dynamic_loss", "train_acc")}
-    eval_every = check_int("eval_every", eval_every, 1)
-    if auxiliary is not None:
+    if auxiliary:
         history["auxiliary_loss"] = []
-    if eval_data is not None:
+    if evaluated:
         history["test_acc"] = []
         history["test_epoch"] = []
-    checkpoints: dict[int, tuple[dict[str, torch.Tensor], float]] = {}
+    return history
+
+
+@dataclass
+class _Run:
+    """What one call of :func:`train_model` updates step by step: the labeled data, the RNGs, the
+    optimiser, DISAL's dynamic-loss objective (made at the first batch, once the number of classes
+    is known) and the run of an auxiliary loss with its unlabeled pool."""
+
+    model: nn.Module
+    x: torch.Tensor
+    y: torch.Tensor
+    cfg: TrainConfig
+    to_input: Callable[[torch.Tensor], torch.Tensor]
+    device: torch.device
+    track: bool
+    gen: torch.Generator
+    ugen: torch.Generator
+    opt: torch.optim.Optimizer
+    aux: AuxiliaryRun | None = None
+    unlabeled_x: torch.Tensor | None = None
     objective: EpochDynamicObjective | None = None
-    prev_state = _state_copy(model)  # θ_0; replaced by θ_{T-1} below
-    t0 = time.perf_counter()
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)  # dropout masks
-        gen = torch.Generator().manual_seed(seed)  # shuffling and augmentation
-        aux: AuxiliaryRun | None = None
-        ugen = torch.Generator()  # unlabeled batches (seeded and drawn only with an auxiliary loss)
-        n_unl = 0
-        params: Any = model.parameters()
-        if auxiliary is not None and unlabeled_x is not None:
-            from .fresh_model import derive_seed  # fresh_model imports this module
 
-            aux = auxiliary.begin(model, seed, device)
-            params = list(model.parameters()) + list(aux.parameters())
-            ugen.manual_seed(derive_seed(seed, 0x0D))
-            n_unl = int(unlabeled_x.shape[0])
-        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        sched = _make_scheduler(opt, cfg)
-        batch_bounds = epoch_batches(n, cfg.batch_size, cfg.batch_split)
-        bar = tqdm(range(1, cfg.epochs + 1), desc=desc, disable=not progress, leave=False)
-        for epoch in bar:
-            if epoch == cfg.epochs:
-                prev_state = _state_copy(model)  # θ_{T-1}
-            model.train()
-            lr_now = opt.param_groups[0]["lr"]
-            perm = torch.randperm(n, generator=gen)
-            sums = {"loss": 0.0, "ce": 0.0, "dyn": 0.0, "aux": 0.0, "correct": 0}
-            for s, stop in batch_bounds:
-                idx = perm[s:stop]
-                xb = x[idx]
-                if cfg.augment != "none":
-                    xb = _augment_batch(xb, gen, crop=cfg.augment == "flip_crop")
-                xb = to_input(xb).to(device)
-                yb = y[idx].to(device)
-                if aux is None:
-                    logits = model(xb)
-                else:
-                    ub = None
-                    if n_unl and unlabeled_x is not None:
-                        ub = unlabeled_x[torch.randperm(n_unl, generator=ugen)[: cfg.batch_size]]
-                        if cfg.augment != "none":
-                            ub = _augment_batch(ub, ugen, crop=cfg.augment == "flip_crop")
-                        ub = to_input(ub).to(device)
-                    logits, aux_term = aux.loss(model, xb, ub)
-                if s == 0 and epoch == 1 and int(y.max()) >= logits.shape[1]:
-                    raise ValueError(f"y holds label {int(y.max())} but the model has {logits.shape[1]} outputs; labels must be in 0..{logits.shape[1] - 1}")
-                if track:
-                    # Eq. 14's gradient from the target formed at the epoch's start; the logged CE and
-                    # KL are computed over the epoch in end_epoch (EpochDynamicObjective explains why)
-                    if objective is None:
-                        objective = EpochDynamicObjective(y, logits.shape[1], lam, device)
-                    loss = objective.step_loss(idx, logits)
-                else:
-                    ce = F.cross_entropy(logits, yb)
-                    loss = ce
-                if aux is not None:
-                    loss = loss + aux_term
-                    sums["aux"] += float(aux_term.detach()) * len(idx)
-                if not bool(torch.isfinite(loss.detach())):
-                    raise TrainingDivergedError(lam, lr_now, epoch, float(loss.detach()))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if aux is not None:
-                    aux.after_step(model)
-                if objective is None:
-                    sums["loss"] += float(loss.detach()) * len(idx)
-                    sums["ce"] += float(ce.detach()) * len(idx)
-                    sums["correct"] += int((logits.detach().argmax(1) == yb).sum())
-            if objective is not None:
-                ce_mean, dyn_mean, correct = objective.end_epoch()
-                sums["ce"], sums["dyn"], sums["correct"] = ce_mean * n, dyn_mean * n, correct
-                sums["loss"] = sums["ce"] + lam * sums["dyn"] + sums["aux"]
-            if sched is not None:
-                sched.step()
-            history["epoch"].append(epoch)
-            history["lr"].append(lr_now)
-            history["loss"].append(sums["loss"] / n)
-            history["ce_loss"].append(sums["ce"] / n)
-            history["dynamic_loss"].append(sums["dyn"] / n)
-            history["train_acc"].append(sums["correct"] / n)
-            if aux is not None:
-                history["auxiliary_loss"].append(sums["aux"] / n)
-            if eval_data is not None and (epoch % eval_every == 0 or epoch == cfg.epochs):
-                history["test_acc"].append(evaluate(model, eval_data[0], eval_data[1], to_input, device=cfg.device))
-                history["test_epoch"].append(epoch)
-                bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", test_acc=f"{history['test_acc'][-1]:.3f}")
-            else:
-                bar.set_postfix(loss=f"{history['loss'][-1]:.3f}")
-            if epoch in checkpoint_epochs:
-                checkpoints[epoch] = (_state_copy(model), lr_now)
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, model)
-        bar.close()
-    model.eval()
-    return TrainResult(
-        model=model,
-        prev_state=prev_state,
-        history=history,
-        running_mean=None if objective is None else objective.running,
-        checkpoints=checkpoints,
-        seconds=time.perf_counter() - t0,
-        auxiliary=aux,
-    )
+def _start(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: TrainConfig,
+    seed: int,
+    to_input: Callable[[torch.Tensor], torch.Tensor],
+    device: torch.device,
+    track: bool,
+    auxiliary: AuxiliaryLoss | None,
+    unlabeled_x: torch.Tensor | None,
+) -> _Run:
+    """The RNGs and the optimiser of a training, made inside its seeded RNG context: ``seed``
+    seeds shuffling and augmentation; an auxiliary loss begins its run (which may draw from the
+    seeded global RNG) and its unlabeled batches come from ``derive_seed(seed, 0x0D)``."""
+    gen = torch.Generator().manual_seed(seed)  # shuffling and augmentation
+    ugen = torch.Generator()  # unlabeled batches (seeded and drawn only with an auxiliary loss)
+    aux: AuxiliaryRun | None = None
+    params: Any = model.parameters()
+    if auxiliary is not None and unlabeled_x is not None:
+        aux = auxiliary.begin(model, seed, device)
+        params = list(model.parameters()) + list(aux.parameters())
+        ugen.manual_seed(derive_seed(seed, 0x0D))
+    opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return _Run(model, x, y, cfg, to_input, device, track, gen, ugen, opt, aux, unlabeled_x if aux is not None else None)
+
+
+def _augmented(xb: torch.Tensor, gen: torch.Generator, cfg: TrainConfig) -> torch.Tensor:
+    """``xb`` augmented as ``cfg.augment`` says (drawing from ``gen``), or as it is."""
+    return xb if cfg.augment == "none" else _augment_batch(xb, gen, crop=cfg.augment == "flip_crop")
+
+
+def _forward(run: _Run, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The logits of the labeled batch ``xb`` and, with an auxiliary loss, its term on a fresh
+    batch of ``cfg.batch_size`` distinct unlabeled samples (augmented like the labeled one)."""
+    if run.aux is None:
+        return run.model(xb), None
+    ub = None
+    n_unl = 0 if run.unlabeled_x is None else int(run.unlabeled_x.shape[0])
+    if n_unl and run.unlabeled_x is not None:
+        ub = run.unlabeled_x[torch.randperm(n_unl, generator=run.ugen)[: run.cfg.batch_size]]
+        ub = run.to_input(_augmented(ub, run.ugen, run.cfg)).to(run.device)
+    return run.aux.loss(run.model, xb, ub)
+
+
+def _step(run: _Run, idx: torch.Tensor, first: bool, epoch: int, lr_now: float, sums: dict[str, Any]) -> None:
+    """One optimiser step on the labeled samples ``idx``; adds the batch's loss, CE and correct
+    predictions to ``sums`` (a tracked run computes those over the epoch at its end instead)."""
+    xb = run.to_input(_augmented(run.x[idx], run.gen, run.cfg)).to(run.device)
+    yb = run.y[idx].to(run.device)
+    logits, aux_term = _forward(run, xb)
+    if first and int(run.y.max()) >= logits.shape[1]:
+        raise ValueError(f"y holds label {int(run.y.max())} but the model has {logits.shape[1]} outputs; labels must be in 0..{logits.shape[1] - 1}")
+    lam = run.cfg.dynamic_weight
+    if run.track:
+        # Eq. 14's gradient from the target formed at the epoch's start; the logged CE and
+        # KL are computed over the epoch in end_epoch (EpochDynamicObjective explains why)
+        if run.objective is None:
+            run.objective = EpochDynamicObjective(run.y, logits.shape[1], lam, run.device)
+        loss = run.objective.step_loss(idx, logits)
+    else:
+        ce = F.cross_entropy(logits, yb)
+        loss = ce
+    if aux_term is not None:
+        loss = loss + aux_term
+        sums["aux"] += float(aux_term.detach()) * len(idx)
+    if not bool(torch.isfinite(loss.detach())):
+        raise TrainingDivergedError(lam, lr_now, epoch, float(loss.detach()))
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    run.opt.step()
+    if run.aux is not None:
+        run.aux.after_step(run.model)
+    if run.objective is None:
+        sums["loss"] += float(loss.detach()) * len(idx)
+        sums["ce"] += float(ce.detach()) * len(idx)
+        sums["correct"] += int((logits.detach().argmax(1) == yb).sum())
+
+
+def _train_epoch(run: _Run, epoch: int, lr_now: float, batch_bounds: list[tuple[int, int]]) -> dict[str, Any]:
+    """One epoch over the labeled set, shuffled by ``run.gen``; returns the sums over its samples
+    of the loss, CE, dynamic loss, auxiliary term and correct predictions."""
+    run.model.train()
+    n = int(run.x.shape[0])
+    perm = torch.randperm(n, generator=run.gen)
+    sums: dict[str, Any] = {"loss": 0.0, "ce": 0.0, "dyn": 0.0, "aux": 0.0, "correct": 0}
+    for s, stop in batch_bounds:
+        _step(run, perm[s:stop], s == 0 and epoch == 1, epoch, lr_now, sums)
+    if run.objective is not None:
+        ce_mean, dyn_mean, correct = run.objective.end_epoch()
+        sums["ce"], sums["dyn"], sums["correct"] = ce_mean * n, dyn_mean * n, correct
+        sums["loss"] = sums["ce"] + run.cfg.dynamic_weight * sums["dyn"] + sums["aux"]
+    return sums
+
+
+def _log_epoch(history: dict[str, list[float]], epoch: int, lr_now: float, sums: dict[str, Any], n: int) -> None:
+    """Append an epoch's means over its ``n`` samples to ``history``."""
+    history["epoch"].append(epoch)
+    history["lr"].append(lr_now)
+    history["loss"].append(sums["loss"] / n)
+    history["ce_loss"].append(sums["ce"] / n)
+    history["dynamic_loss"].append(sums["dyn"] / n)
+    history["train_acc"].append(sums["correct"] / n)
+    if "auxiliary_loss" in history:
+        history["auxiliary_loss"].append(sums["aux"] / n)

@@ -16,6 +16,10 @@ sliders call, so a headless papermill run exercises the same code as a user.  Fi
 rendered to PNG into an ``Image`` widget (no Output-widget capture needed).  Expensive work runs
 when a slider is released (``continuous_update=False``) or a button is pressed, never on every
 tick; results are cached per slider value.
+
+A user interface of the notebooks, above the layers it drives: may import every layer up to
+:mod:`altoolkit.plotting` and :mod:`altoolkit.labelling` (the figures it shows, the project it
+labels); the only ipywidgets user.  Nothing below imports it.
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .store import Event
-from ..util.checks import check_int
+from .labelling.store import Event
+from .util.checks import check_int
 
 __all__ = [
     "EpochExplorer",
@@ -148,7 +152,7 @@ class LabelingWidget(_ipywidgets().VBox):
         )
         self.add_class("altoolkit-labeling")
         if batch is None:
-            from .project import NothingToLabel
+            from .labelling.project import NothingToLabel
 
             try:
                 batch = project.next_batch(self.top_k)
@@ -294,7 +298,7 @@ class LabelingWidget(_ipywidgets().VBox):
 
     def click_next_batch(self):
         """Train on the stored labels and load the next batch (only when this one is done)."""
-        from .project import NothingToLabel
+        from .labelling.project import NothingToLabel
 
         if not self.done:
             raise ValueError(f"label or skip the {len(self.pending)} remaining image(s) of this batch first")
@@ -427,7 +431,7 @@ class LambdaExplorer(_FigureExplorer):
         draw: bool = True,
         progress: bool = False,
     ):
-        from ..util.checks import check_float
+        from .util.checks import check_float
 
         w = _ipywidgets()
         self.dataset = dataset
@@ -452,7 +456,7 @@ class LambdaExplorer(_FigureExplorer):
 
     def run(self, lam: float):
         """The :class:`altoolkit.drivers.dynamic_loss.LambdaRun` for ``lam`` (trained once, then cached)."""
-        from ..drivers.dynamic_loss import compare_dynamic_weights
+        from .drivers.dynamic_loss import compare_dynamic_weights
 
         lam = float(lam)
         if lam not in self.runs:
@@ -463,7 +467,7 @@ class LambdaExplorer(_FigureExplorer):
 
     def show(self, lam: float) -> None:
         """Draw the score histograms for ``lam`` against the reference λ."""
-        from ..plotting.curves import plot_score_histograms
+        from .plotting.curves import plot_score_histograms
 
         lam = float(lam)
         ref = self.run(self.reference)
@@ -581,7 +585,7 @@ class StrategyPicker(_FigureExplorer):
         options: Mapping[str, Mapping[str, Any]] | None = None,
         value: str | None = None,
     ):
-        from ..strategies import SelectionContext, strategy_names
+        from .strategies import SelectionContext, strategy_names
 
         w = _ipywidgets()
         if not isinstance(ctx, SelectionContext):
@@ -614,7 +618,7 @@ class StrategyPicker(_FigureExplorer):
 
     def compute(self, name: str | None = None):
         """Score and select with ``name`` (default: the chosen one) on the shared context."""
-        from ..drivers.scoring_and_selection import compare_strategies
+        from .drivers.scoring_and_selection import compare_strategies
 
         name = self.dropdown.value if name is None else name
         if name not in self.outcomes:
@@ -625,7 +629,7 @@ class StrategyPicker(_FigureExplorer):
         return self.outcomes[name]
 
     def show(self, name: str) -> None:
-        from ..plotting.curves import plot_selection_gallery
+        from .plotting.curves import plot_selection_gallery
 
         self.shown = name
         if name not in self.outcomes:

@@ -1,0 +1,104 @@
+"""Which files a run read, and whether they are the original release: the MD5 sums torchvision
+records for each dataset, checked against the files under ``root``.
+
+The ``real`` profile's results (``figures/RESULTS-real.md``) name the files they were computed
+from with these checks, so a reader can tell whether a rerun used the same data.  torchvision
+records the MD5 of the *archives* of the MNIST family (``*-idx?-ubyte.gz``) and of every CIFAR
+batch file; for the MNIST family the uncompressed idx file that torchvision reads is also checked
+to be the content of its verified archive (a file that is not is reported, not trusted).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["FileCheck", "dataset_file_checks", "CHECKED_DATASETS"]
+
+#: Datasets whose files can be checked (torchvision records their MD5 sums).
+CHECKED_DATASETS: tuple[str, ...] = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """One file: its path relative to ``root``, its MD5, the MD5 torchvision records (``None``
+    for a file torchvision records no sum of), and whether it matches.  For an uncompressed idx
+    file, ``expected`` is the MD5 of its verified archive's content and ``note`` says so."""
+
+    path: str
+    md5: str | None
+    expected: str | None
+    ok: bool
+    note: str = ""
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _gunzip_md5(path: Path) -> str:
+    h = hashlib.md5()
+    with gzip.open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _mnist_like(root: Path, folder: str, resources: list[tuple[str, str]]) -> list[FileCheck]:
+    raw = root / folder / "raw"
+    out = []
+    for name, digest in resources:
+        archive, plain = raw / name, raw / name.removesuffix(".gz")
+        rel = lambda p: p.relative_to(root).as_posix()  # noqa: E731
+        if archive.exists():
+            got = _md5(archive)
+            out.append(FileCheck(rel(archive), got, digest, got == digest))
+            if plain.exists():
+                content = _gunzip_md5(archive)
+                mine = _md5(plain)
+                out.append(FileCheck(rel(plain), mine, content, mine == content, f"content of {name}"))
+        else:
+            out.append(FileCheck(rel(archive), None, digest, False, "missing"))
+            if plain.exists():
+                out.append(FileCheck(rel(plain), _md5(plain), None, False, f"{name} missing: cannot be checked"))
+    return out
+
+
+def _cifar(root: Path, cls) -> list[FileCheck]:
+    folder = root / cls.base_folder
+    files = [(n, m) for n, m in cls.train_list + cls.test_list] + [(cls.meta["filename"], cls.meta["md5"])]
+    out = []
+    for name, digest in files:
+        path = folder / name
+        got = _md5(path) if path.exists() else None
+        out.append(FileCheck(path.relative_to(root).as_posix(), got, digest, got == digest, "" if got else "missing"))
+    return out
+
+
+def dataset_file_checks(name: str, root: str | os.PathLike) -> list[FileCheck]:
+    """The MD5 checks of dataset ``name``'s files under ``root`` (see the module docstring).
+
+    Args:
+        name: one of :data:`CHECKED_DATASETS` (an ``_ir<ratio>`` suffix or ``[pool=N]`` is ignored).
+        root: the folder given as ``--root``.
+
+    Raises:
+        ValueError: a dataset torchvision records no sums for.
+    """
+    import torchvision.datasets as tv
+
+    base = name.split("[", 1)[0].split("_ir", 1)[0]
+    root = Path(root)
+    if base in ("mnist", "fashion_mnist"):
+        cls = tv.MNIST if base == "mnist" else tv.FashionMNIST
+        return _mnist_like(root, cls.__name__, list(cls.resources))
+    if base in ("cifar10", "cifar100"):
+        return _cifar(root, tv.CIFAR10 if base == "cifar10" else tv.CIFAR100)
+    raise ValueError(f"dataset must be one of {', '.join(CHECKED_DATASETS)} to check its files against torchvision's MD5 sums, got {name!r}")

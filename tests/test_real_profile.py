@@ -1,0 +1,110 @@
+"""The pieces of the ``real`` profile (issue 25, item 5): a CPU-sized pool cut from a real image
+set, and the CPU-sized network for 28x28 / 32x32 images."""
+
+import numpy as np
+import pytest
+import torch
+
+import altoolkit as alt
+from altoolkit.data.subsets import pool_subset
+
+
+def test_pool_subset_is_stratified_fixed_and_keeps_the_test_split(digits):
+    small = pool_subset(digits, 300, pool_seed=0)
+    full = np.asarray(digits.class_counts())
+    kept = np.asarray(small.class_counts())
+    assert small.n_train == 300 and kept.sum() == 300
+    # every class within one seat of its exact share (largest remainder)
+    assert np.all(np.abs(kept - full * 300 / full.sum()) < 1)
+    again = pool_subset(digits, 300, pool_seed=0)
+    assert torch.equal(small.x_train, again.x_train) and torch.equal(small.y_train, again.y_train)
+    other = pool_subset(digits, 300, pool_seed=1)
+    assert not torch.equal(small.x_train, other.x_train)
+    assert small.x_test is digits.x_test and small.name == "digits[pool=300]"
+    # the kept samples are samples of the pool with their own labels
+    rows = {tuple(x.flatten().tolist()): int(y) for x, y in zip(digits.x_train, digits.y_train)}
+    assert all(rows[tuple(x.flatten().tolist())] == int(y) for x, y in zip(small.x_train, small.y_train))
+
+
+def test_pool_size_through_load_dataset_and_config():
+    ds = alt.load_dataset("digits", pool_size=400, pool_seed=2)
+    assert ds.n_train == 400 and ds.name == "digits[pool=400]"
+    cfg = alt.ALConfig(strategy="random", cycles=2, epochs=1, dataset_options={"pool_size": 400})
+    rec = alt.run_active_learning(cfg, progress=False)
+    assert rec["dataset"]["name"] == "digits[pool=400]" and rec["dataset"]["n_train"] == 400
+    assert rec["budgets"] == [40, 60] and max(rec["initial_labeled"] + rec["cycles"][0]["selected"]) < 400
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, fragment",
+    [
+        ({"pool_size": 5}, ValueError, "pool_size must be an integer in [10, 1347]"),
+        ({"pool_size": 10**6}, ValueError, "pool_size must be an integer in [10, 1347]"),
+        ({"pool_size": 1.5}, TypeError, "pool_size must be an integer"),
+        ({"pool_size": 100, "pool_seed": -1}, ValueError, "pool_seed must be an integer in [0, inf]"),
+        ({"pool_seed": 3}, ValueError, "pool_seed needs pool_size"),
+    ],
+)
+def test_pool_size_bad_values_name_the_option(kwargs, error, fragment):
+    with pytest.raises(error, match=fragment.replace("[", r"\[").replace("]", r"\]")):
+        alt.load_dataset("digits", **kwargs)
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+def test_convnet_keeps_the_model_contract(shape):
+    net = alt.build_model("convnet", shape, 10, seed=0).eval()
+    x = torch.randn(4, *shape)
+    assert net(x).shape == (4, 10)
+    assert net.embed(x).shape == (4, 128)
+    assert torch.allclose(net.head(net.embed(x)), net(x))
+    again = alt.build_model("convnet", shape, 10, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), again.state_dict().values()))
+
+
+def _write_idx_gz(raw, name, payload: bytes):
+    import gzip
+
+    raw.mkdir(parents=True, exist_ok=True)
+    with gzip.open(raw / f"{name}.gz", "wb") as f:
+        f.write(payload)
+    (raw / name).write_bytes(payload)
+
+
+def test_file_checks_verify_archives_and_the_idx_files_they_hold(tmp_path, monkeypatch):
+    import hashlib
+
+    import torchvision.datasets as tv
+
+    from altoolkit.data.checksums import dataset_file_checks
+
+    raw = tmp_path / "FashionMNIST" / "raw"
+    names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    for i, n in enumerate(names):
+        _write_idx_gz(raw, n, bytes([i]) * 64)
+    sums = [(f"{n}.gz", hashlib.md5((raw / f"{n}.gz").read_bytes()).hexdigest()) for n in names]
+    # the real release's sums: the tiny files fail them, by name
+    checks = dataset_file_checks("fashion_mnist", tmp_path)
+    assert [c.path for c in checks if not c.ok] == [f"FashionMNIST/raw/{n}.gz" for n in names]
+    assert all(c.ok and c.note.startswith("content of") for c in checks if not c.path.endswith(".gz"))
+    # with these files' own sums recorded, everything verifies; a changed idx file is caught
+    monkeypatch.setattr(tv.FashionMNIST, "resources", sums)
+    assert all(c.ok for c in dataset_file_checks("fashion_mnist[pool=10]", tmp_path))
+    (raw / names[0]).write_bytes(b"\x09" * 64)
+    bad = [c.path for c in dataset_file_checks("fashion_mnist", tmp_path) if not c.ok]
+    assert bad == [f"FashionMNIST/raw/{names[0]}"]
+    (raw / f"{names[1]}.gz").unlink()
+    missing = [c for c in dataset_file_checks("fashion_mnist", tmp_path) if c.note.startswith(f"{names[1]}.gz missing") or c.note == "missing"]
+    assert [c.path for c in missing] == [f"FashionMNIST/raw/{names[1]}.gz", f"FashionMNIST/raw/{names[1]}"]
+
+
+def test_file_checks_of_cifar_and_of_an_unchecked_dataset(tmp_path):
+    from altoolkit.data.checksums import dataset_file_checks
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    (folder / "data_batch_1").write_bytes(b"not the release")
+    checks = {c.path: c for c in dataset_file_checks("cifar10", tmp_path)}
+    assert len(checks) == 7 and not checks["cifar-10-batches-py/data_batch_1"].ok
+    assert checks["cifar-10-batches-py/test_batch"].note == "missing"
+    with pytest.raises(ValueError, match="dataset must be one of mnist, fashion_mnist, cifar10, cifar100"):
+        dataset_file_checks("digits", tmp_path)

@@ -15,7 +15,7 @@ the others plain cross-entropy (0).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -55,6 +55,7 @@ def train_fresh(
     labels: torch.Tensor | None = None,
     init_state: dict[str, torch.Tensor] | None = None,
     pretrained_weights: str | None = None,
+    trainer: Callable[..., Any] | None = None,
     **train_kwargs: Any,
 ) -> Any:
     """Build ``model`` freshly initialised from ``derive_seed(seed, *keys, 1)`` and train it on
@@ -71,8 +72,10 @@ def train_fresh(
             the previous cycle's final state dict); the training seed is unchanged.
         pretrained_weights: a local torchvision state dict loaded at initialisation
             (:func:`altoolkit.training.models.build_model`).
-        train_kwargs: passed to :func:`~altoolkit.training.train.train_model` (``checkpoint_epochs``,
-            ``eval_data``, ``progress``, ``desc``, ...).
+        trainer: the training function, called as ``trainer(net, x, y, config, seed=, to_input=,
+            **train_kwargs)`` (default :func:`~altoolkit.training.train.train_model`; the segmentation
+            task passes :func:`~altoolkit.training.segmentation.train_segmentation_model`).
+        train_kwargs: passed to the trainer (``checkpoint_epochs``, ``eval_data``, ``progress``, ``desc``, ...).
 
     Returns the :class:`~altoolkit.training.train.TrainResult`.
 
@@ -88,4 +91,5 @@ def train_fresh(
     if init_state is not None:
         net.load_state_dict(init_state)
     y = dataset.y_train[indices] if labels is None else labels
-    return train_model(net, dataset.x_train[indices], y, config, seed=derive_seed(seed, *keys, 2), to_input=dataset.to_input, **train_kwargs)
+    train = train_model if trainer is None else trainer
+    return train(net, dataset.x_train[indices], y, config, seed=derive_seed(seed, *keys, 2), to_input=dataset.to_input, **train_kwargs)

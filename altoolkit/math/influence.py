@@ -179,20 +179,21 @@ def loss_grad(
     batch_size: int = 512,
     to_input: Callable[[torch.Tensor], torch.Tensor] = lambda t: t.float(),
     device: str = "cpu",
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Gradient of the summed (or mean) loss over ``(x, target)``, in eval mode, in batches."""
+    """Gradient of the summed (or mean) loss over ``(x, target)``, in eval mode, in batches.
+
+    ``loss(logits, targets)`` is a batch's loss summed over its samples (default: the
+    cross-entropy, :func:`_summed_loss`; segmentation passes
+    :func:`altoolkit.math.segmentation.image_ce_loss`, each image's mean over its pixels)."""
+    batch_loss = _summed_loss if loss is None else loss
     params = select_params(model, which)
     total = {k: torch.zeros_like(p) for k, p in params.items()}
     n = int(x.shape[0])
     with eval_mode(model):
         for sl in batches(n, batch_size):
             logits = model(to_input(x[sl]).to(device))
-            t = target[sl].to(device)
-            if t.dtype in (torch.int64, torch.int32):
-                loss = F.cross_entropy(logits, t, reduction="sum")
-            else:
-                loss = -(t * torch.log_softmax(logits, dim=1)).sum()
-            gs = torch.autograd.grad(loss, list(params.values()))
+            gs = torch.autograd.grad(batch_loss(logits, target[sl].to(device)), list(params.values()))
             for k, gk in zip(params, gs):
                 total[k] += gk.detach()
     if reduction == "mean":
@@ -209,6 +210,7 @@ def directional_derivatives(
     to_input: Callable[[torch.Tensor], torch.Tensor] = lambda t: t.float(),
     device: str = "cpu",
     progress: bool = False,
+    derivative: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """g(z)·v for every sample z: the derivative of each sample's loss along ``v``, ``(N,)``.
 
@@ -223,7 +225,11 @@ def directional_derivatives(
     the targets come from the same forward pass (TracIn's and ISAL's pseudo-labels), so the
     pool is not run through the model a second time.  ``v`` is keyed by parameter names (a
     subset of the model's parameters; the others are held fixed).  The model is in eval mode.
+    ``derivative(f, ḟ, targets)`` maps a batch's logits, tangents and targets to each sample's
+    loss derivative (default: the cross-entropy's, above; segmentation passes
+    :func:`altoolkit.math.segmentation.image_ce_directional`).
     """
+    along = _ce_directional if derivative is None else derivative
     names = list(v)
     all_params = dict(model.named_parameters())
     missing = [k for k in names if k not in all_params]
@@ -249,7 +255,7 @@ def directional_derivatives(
             tb = target(f) if callable(target) else target[sl]
             if sl.start == 0:
                 out = torch.empty(n, dtype=f.dtype)
-            out[sl] = _ce_directional(f, df, tb.to(f.device)).to("cpu", f.dtype)
+            out[sl] = along(f, df, tb.to(f.device)).to("cpu", f.dtype)
     return out
 
 
@@ -322,21 +328,23 @@ def _split_params(model: nn.Module, names: Sequence[str]):
     return params, frozen, buffers
 
 
-def _batch_hvp_fn(model: nn.Module, names: Sequence[str]):
+def _batch_hvp_fn(model: nn.Module, names: Sequence[str], loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None):
     """``f(xb, tb, vec) -> H_b·vec`` with H_b the Hessian of the SUMMED loss over the batch.
 
     Double backward (Pearlmutter's trick: the gradient of g·vec, g = ∇ℓ built with
     ``create_graph=True``) on detached leaf copies of the parameters fed through
     ``functional_call``; on a CPU this is several times faster per call than
-    ``torch.func.jvp(grad(...))`` for small batches (what LiSSA does).  Call it in eval mode."""
+    ``torch.func.jvp(grad(...))`` for small batches (what LiSSA does).  Call it in eval mode.
+    ``loss(logits, targets)`` is the summed loss of a batch (default :func:`_summed_loss`)."""
+    batch_loss = _summed_loss if loss is None else loss
     params, frozen, buffers = _split_params(model, names)
     leaves = {k: t.detach().requires_grad_(True) for k, t in params.items()}
     leaf_list = list(leaves.values())
 
     def batch_hvp(xb: torch.Tensor, tb: torch.Tensor, vec: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         with torch.enable_grad():
-            loss = _summed_loss(functional_call(model, {**leaves, **frozen, **buffers}, (xb,)), tb)
-            gs = torch.autograd.grad(loss, leaf_list, create_graph=True, materialize_grads=True)
+            total = batch_loss(functional_call(model, {**leaves, **frozen, **buffers}, (xb,)), tb)
+            gs = torch.autograd.grad(total, leaf_list, create_graph=True, materialize_grads=True)
             dot = sum((g * vec[k]).sum() for g, k in zip(gs, leaves))
             if not dot.requires_grad:  # the loss is linear in these parameters: H = 0
                 return {k: torch.zeros_like(t) for k, t in leaves.items()}
@@ -403,6 +411,7 @@ def lissa_inverse_hvp(
     to_input: ToInput = lambda t: t.float(),
     device: str = "cpu",
     progress: bool = False,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
     """LiSSA estimate of an inverse-Hessian-vector product, exactly as ISAL's public code.
 
@@ -440,6 +449,8 @@ def lissa_inverse_hvp(
         seed: seeds the ``torch.Generator`` that draws the mini-batches.
         divide_by_scale: divide the result by ``scale`` (textbook LiSSA).
         progress: show a tqdm bar over the ``repeats × depth`` steps.
+        loss: a batch's summed loss ``loss(logits, targets)`` whose Hessian is inverted (default:
+            the cross-entropy; segmentation: each image's mean pixel cross-entropy).
 
     Returns:
         ``{name: tensor}`` shaped like ``v``.
@@ -458,7 +469,7 @@ def lissa_inverse_hvp(
     names = _resolve_names(model, v, which)
     gen = torch.Generator().manual_seed(seed)
     with eval_mode(model):
-        batch_hvp, params = _batch_hvp_fn(model, names)
+        batch_hvp, params = _batch_hvp_fn(model, names, loss)
         vec = _as_param_dict(v, params)
         estimate = {k: torch.zeros_like(t) for k, t in vec.items()}
         bar = tqdm(total=repeats * depth, desc="LiSSA", disable=not progress, leave=False)

@@ -46,6 +46,7 @@ __all__ = [
     "describe_strategies",
     "strategies_taking_batch",
     "STRATEGIES",
+    "TASK_STRATEGIES",
 ]
 
 
@@ -370,30 +371,46 @@ class Strategy:
 
 STRATEGIES: dict[str, type[Strategy]] = {}
 
-
-def register_strategy(cls: type[Strategy]) -> type[Strategy]:
-    """Class decorator that adds a strategy to the registry under ``cls.name``."""
-    if not cls.name:
-        raise ValueError(f"{cls.__name__} must set a non-empty class attribute 'name'")
-    if cls.name in STRATEGIES and STRATEGIES[cls.name] is not cls:
-        raise ValueError(f"a strategy named {cls.name!r} is already registered")
-    STRATEGIES[cls.name] = cls
-    return cls
+#: The strategies of each task, by name: ``"classification"`` is :data:`STRATEGIES`; a task's
+#: module adds its own table (:mod:`altoolkit.strategies.segmentation`), where a name may stand
+#: for another class than in classification (``disal`` reduces per-pixel KLs per image there).
+TASK_STRATEGIES: dict[str, dict[str, type[Strategy]]] = {"classification": STRATEGIES}
 
 
-def strategy_names() -> list[str]:
-    """Registered strategy names, in registration order.
+def _task_table(task: str) -> dict[str, type[Strategy]]:
+    return TASK_STRATEGIES[check_choice("task", task, TASK_STRATEGIES)]
+
+
+def register_strategy(cls: type[Strategy] | None = None, *, task: str = "classification") -> Any:
+    """Class decorator that adds a strategy to ``task``'s registry under ``cls.name``
+    (``@register_strategy`` for classification, ``@register_strategy(task="segmentation")``);
+    called as ``register_strategy(cls, task=...)`` it also adds a class another task already has."""
+
+    def add(c: type[Strategy]) -> type[Strategy]:
+        if not c.name:
+            raise ValueError(f"{c.__name__} must set a non-empty class attribute 'name'")
+        table = TASK_STRATEGIES.setdefault(task, {})
+        if c.name in table and table[c.name] is not c:
+            raise ValueError(f"a {task} strategy named {c.name!r} is already registered")
+        table[c.name] = c
+        return c
+
+    return add if cls is None else add(cls)
+
+
+def strategy_names(task: str = "classification") -> list[str]:
+    """Registered strategy names of ``task``, in registration order.
 
     Examples:
         >>> import altoolkit as alt
         >>> {"disal", "random", "entropy"} <= set(alt.strategy_names())
         True
     """
-    return list(STRATEGIES)
+    return list(_task_table(task))
 
 
-def get_strategy(name: str, **options: Any) -> Strategy:
-    """Instantiate the strategy ``name`` with ``options``; unknown names list the allowed ones.
+def get_strategy(name: str, *, task: str = "classification", **options: Any) -> Strategy:
+    """Instantiate ``task``'s strategy ``name`` with ``options``; unknown names list the allowed ones.
 
     Examples:
         >>> import altoolkit as alt
@@ -401,20 +418,22 @@ def get_strategy(name: str, **options: Any) -> Strategy:
         >>> s.name, s.dynamic_loss
         ('disal', True)
     """
-    if name not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {name!r}")
-    return STRATEGIES[name](**options)
+    table = _task_table(task)
+    if name not in table:
+        where = "" if task == "classification" else f" (task {task!r})"
+        raise ValueError(f"strategy must be one of {', '.join(table)}{where}; got {name!r}")
+    return table[name](**options)
 
 
-def describe_strategies() -> list[tuple[str, str]]:
-    """``(name, one-line description)`` for every registered strategy.
+def describe_strategies(task: str = "classification") -> list[tuple[str, str]]:
+    """``(name, one-line description)`` for every registered strategy of ``task``.
 
     Examples:
         >>> import altoolkit as alt
         >>> "disal" in dict(alt.describe_strategies())
         True
     """
-    return [(n, c.description) for n, c in STRATEGIES.items()]
+    return [(n, c.description) for n, c in _task_table(task).items()]
 
 
 def describe_options(strategy: str | type[Strategy]) -> list[tuple[str, Any, str, str]]:

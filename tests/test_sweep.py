@@ -81,6 +81,7 @@ def test_config_hash_changes_with_every_field():
         "eval_every": 5,
         "batch_split": "even",
         "pretrained_weights": "w.pth",
+        "task": "segmentation",
     }
     assert set(changed) == set(ALConfig.keys()), "a new ALConfig field needs a case here"
     hashes = {config_hash(base)}

@@ -38,7 +38,7 @@ from ..math import stats
 from ..engine.loop import load_record
 from ..engine.machine import MACHINE_FIELDS
 from ..training.train import epoch_batches
-from ..analysis.results import CurveSummary, budget_regime, cycle_seconds, labels_to_reach, learning_curves, markdown_table, record_label
+from ..analysis.results import CurveSummary, budget_regime, cycle_seconds, labels_to_reach, learning_curves, markdown_table, record_label, record_metric
 from ..util.checks import check_choice
 
 __all__ = [
@@ -542,6 +542,12 @@ def _selection_balance_text(records: list[dict[str, Any]]) -> str:
     from ..analysis.selection_balance import selection_balance_markdown
 
     with_counts = [r for r in records if any("selected_class_counts" in c for c in r["cycles"][:-1])]
+    if not with_counts and any("selected_pixel_class_counts" in c for r in records for c in r["cycles"]):
+        return (
+            "Segmentation records keep the labeled pixels per class of every selected batch "
+            "(`selected_pixel_class_counts`, true masks) and their normalised entropy (`selection_class_entropy`); "
+            "notebook 10 draws them."
+        )
     if not with_counts:
         return "The records carry no per-batch class counts (they predate them), so the balance cannot be shown."
     note = (
@@ -608,7 +614,13 @@ def write_results_markdown(
         "How to read it:",
         "",
         "- Accuracies are test accuracies in %, mean ± sample standard deviation (ddof = 1) over seeds; "
-        "a seed fixes the initial labeled pool, the initialisations, the training order and the selection.",
+        "a seed fixes the initial labeled pool, the initialisations, the training order and the selection."
+        + (
+            " Segmentation sections report the test mIoU over the classes present instead (in %), and the AULC, "
+            "labels saved and claims of those sections are computed on it."
+            if any(record_metric(r) == "test_miou" for r in records)
+            else ""
+        ),
         "- AULC: area under the learning curve over the labeled fraction (trapezoid), divided by the "
         "fraction range, so it is an average accuracy over the budgets (in %).",
         f"- Labels to reach {reference}'s final (ISAL Sec. 4.1): the smallest number of labels at which the "
@@ -635,8 +647,10 @@ def write_results_markdown(
                 f"comparisons with {reference} and the claims about {reference} cannot be computed.",
                 "",
             ]
+        metrics = {record_metric(r) for r in finished_by_key.get(name, [])}
+        heading = "Test mIoU over the classes present" if metrics == {"test_miou"} else "Test accuracy"
         out += [
-            "### Test accuracy (%) at each labeled-set size",
+            f"### {heading} (%) at each labeled-set size",
             "",
             "Columns: labeled samples (share of the pool); cells: mean ± std over seeds.",
             "",

@@ -170,7 +170,7 @@ def generate_scenes(
     size: int = 48,
     n_digits: tuple[int, int] = (1, 4),
     digit_size: tuple[int, int] = (14, 20),
-    clutter: int = 3,
+    clutter: int = 2,
     noise: float = 0.08,
     ramp: float = 0.25,
 ) -> DigitScenes:

@@ -141,7 +141,7 @@ def load_digit_scenes(
     size: int = 48,
     n_digits: tuple[int, int] = (1, 4),
     digit_size: tuple[int, int] = (14, 20),
-    clutter: int = 3,
+    clutter: int = 2,
     noise: float = 0.08,
 ) -> SegmentationDataset:
     """The embedded digit scenes as a segmentation dataset: 11 classes (background and the ten

@@ -15,7 +15,7 @@ Built in: ``classification`` (:class:`ClassificationTask`) and ``segmentation``
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import Any, ClassVar, Sequence
 
 import torch
 from torch import nn
@@ -27,8 +27,9 @@ from ..training.fresh_model import train_fresh
 from ..training.train import TrainResult, evaluate
 from ..util.checks import check_choice
 
-if TYPE_CHECKING:
-    from .loop import ALConfig
+#: What the methods take as ``config``: an :class:`altoolkit.engine.loop.ALConfig` (loop imports
+#: this module, so the name is not imported back here).
+ALConfig = Any
 
 __all__ = ["Task", "ClassificationTask", "TASK_NAMES", "get_task", "register_task", "task_names", "ACCURACY_LABELS"]
 

@@ -155,8 +155,7 @@ class SegmentationIsalStrategy(Strategy):
     def __init__(self, **options: Any):
         super().__init__(**options)
         if self.opts.reference == "test":  # the test set's labels choose what is labeled: flagged like an oracle
-            setattr(self, "peeks_at_labels", True)
-            setattr(self, "peeks_at_test_data", True)
+            vars(self).update(peeks_at_labels=True, peeks_at_test_data=True)  # instance flags over the class's
 
     def _loss(self, ctx: SelectionContext):
         return functools.partial(image_ce_loss, ignore_index=_ignore_index(ctx))

@@ -145,6 +145,16 @@ COURSE: tuple[CourseEntry, ...] = (
         ("02", "06"),
         "DISAL Eq. 12-15, §4.5 (ablations); batch-aware selection as BADGE's k-means++ seeding",
     ),
+    CourseEntry(
+        "10_segmentation",
+        (
+            "carry DISAL's score and dynamic loss from one label per image to one per pixel, and reduce a per-pixel score to one per image",
+            "see what each strategy selects on segmentation scenes, and what labeling them costs",
+            "check DISAL's segmentation claims (§4.2: better curves, weaker first selection) with three-valued verdicts in mIoU",
+        ),
+        ("02", "06"),
+        "DISAL §4.2 (Fig. 4), Eq. 12-15 per pixel; ISAL §3.3 (UUIC) on pixels",
+    ),
 )
 
 

@@ -106,6 +106,22 @@ def _check_output(logits: torch.Tensor, x: torch.Tensor, num_classes: int) -> No
         )
 
 
+def _train_epoch(model, x, objective, opt, perm, epoch, lr_now, cfg, to_input, device, num_classes) -> None:
+    """One epoch over the labeled images in the order ``perm``, cut as ``cfg.batch_split`` says."""
+    model.train()
+    for s, stop in epoch_batches(int(x.shape[0]), cfg.batch_size, cfg.batch_split):
+        idx = perm[s:stop]
+        logits = model(to_input(x[idx]).to(device))
+        if epoch == 1 and s == 0:
+            _check_output(logits, x, num_classes)
+        loss = objective.step_loss(idx, logits)
+        if not bool(torch.isfinite(loss.detach())):
+            raise TrainingDivergedError(cfg.dynamic_weight, lr_now, epoch, float(loss.detach()))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
 def train_segmentation_model(
     model: nn.Module,
     x: torch.Tensor,
@@ -157,25 +173,12 @@ def train_segmentation_model(
         gen = torch.Generator().manual_seed(seed)  # shuffling
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         sched = _make_scheduler(opt, cfg)
-        bounds = epoch_batches(n, cfg.batch_size, cfg.batch_split)
         bar = tqdm(range(1, cfg.epochs + 1), desc=desc, disable=not progress, leave=False)
         for epoch in bar:
             if epoch == cfg.epochs:
                 prev_state = _state_copy(model)  # θ_{T-1}
-            model.train()
             lr_now = opt.param_groups[0]["lr"]
-            perm = torch.randperm(n, generator=gen)
-            for s, stop in bounds:
-                idx = perm[s:stop]
-                logits = model(to_input(x[idx]).to(device))
-                if epoch == 1 and s == 0:
-                    _check_output(logits, x, num_classes)
-                loss = objective.step_loss(idx, logits)
-                if not bool(torch.isfinite(loss.detach())):
-                    raise TrainingDivergedError(cfg.dynamic_weight, lr_now, epoch, float(loss.detach()))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+            _train_epoch(model, x, objective, opt, torch.randperm(n, generator=gen), epoch, lr_now, cfg, to_input, device, num_classes)
             ce, kl, acc = objective.end_epoch()
             if sched is not None:
                 sched.step()

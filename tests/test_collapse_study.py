@@ -217,6 +217,6 @@ def test_mean_share_by_seed_and_split_by_verdict():
                 "cycles": cycles,
             }
         )
-    assert cs.mean_share_by_seed(recs, y) == {"disal": {0: 1.0, 1: 0.75}}
+    assert alt.analysis.selection_balance.mean_share_by_seed(recs, y) == {"disal": {0: 1.0, 1: 0.75}}
     v = {"a": alt.math.stats.verdict([1.0, 1.1]), "b": alt.math.stats.verdict([-1.0, -1.1]), "c": alt.math.stats.verdict([1.0, -1.0])}
     assert cs.split_by_verdict(v) == {"holds": ["a"], "contradicted": ["b"], "inconclusive": ["c"]}

@@ -37,7 +37,7 @@ from ..data import ALDataset, check_dataset_name, load_dataset
 from ..training.fresh_model import default_dynamic_weight, train_fresh
 from ..training.models import MODEL_REVISION, build_model, check_model
 from ..strategies import SelectionContext, get_strategy, strategy_names
-from ..training.train import TrainConfig, evaluate
+from ..training.train import TrainConfig, TrainingAdditions, evaluate
 from .record_io import SidecarError, check_output_file, load_sidecar, loads_strict, lock_file, prune_sidecars, save_sidecar, write_json
 from ..analysis.selection_balance import selection_diagnostics
 from ..util.checks import check_bool, check_choice, check_device, check_float, check_fraction, check_int
@@ -472,7 +472,13 @@ def _build_cycle_model(config: ALConfig, dataset: ALDataset, seed: int | None):
 
 
 def train_cycle(
-    config: ALConfig, dataset: ALDataset, labeled: torch.Tensor, cycle: int, strategy, progress: bool = False, init_state: dict[str, torch.Tensor] | None = None
+    config: ALConfig,
+    dataset: ALDataset,
+    labeled: torch.Tensor,
+    cycle: int,
+    strategy: TrainingAdditions,
+    progress: bool = False,
+    init_state: dict[str, torch.Tensor] | None = None,
 ):
     """Train cycle ``cycle``'s model on ``labeled``, seeded by ``(seed, cycle)``, keeping the
     checkpoints ``strategy`` needs: from a fresh initialisation, or from ``init_state`` (the

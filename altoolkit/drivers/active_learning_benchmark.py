@@ -38,7 +38,17 @@ from ..math import stats
 from ..engine.loop import load_record
 from ..engine.machine import MACHINE_FIELDS
 from ..training.train import epoch_batches
-from ..analysis.results import CurveSummary, budget_regime, cycle_seconds, labels_to_reach, learning_curves, markdown_table, record_label
+from ..analysis.results import (
+    CurveSummary,
+    budget_regime,
+    cycle_seconds,
+    labels_to_reach,
+    learning_curves,
+    markdown,
+    markdown_table,
+    paired_comparison,
+    record_label,
+)
 from ..util.checks import check_choice
 
 __all__ = [
@@ -215,7 +225,8 @@ class DatasetSummary:
         return float(ref.curve.mean[-1]) if ref is not None else None
 
     def compare(self, a: str, b: str, metric: str = "aulc") -> stats.Verdict:
-        """Verdict of "``a`` > ``b``" on ``metric`` over the seeds both have (:func:`altoolkit.math.stats.compare`)."""
+        """Verdict of "``a`` > ``b``" on ``metric`` over the seeds both have
+        (:func:`altoolkit.analysis.results.paired_comparison`)."""
         check_choice("metric", metric, METRICS)
         for name in (a, b):
             if name not in self.strategies:
@@ -223,8 +234,7 @@ class DatasetSummary:
         sa, sb = self.strategies[a].curve, self.strategies[b].curve
         if not set(sa.seeds) & set(sb.seeds):
             raise ValueError(f"{a!r} and {b!r} share no seed on {self.dataset}; a paired comparison needs matched seeds")
-        name = "AULC" if metric == "aulc" else "final accuracy"
-        return stats.compare(sa.per_seed(metric), sb.per_seed(metric), claim=f"{a} > {b} ({name})")
+        return paired_comparison({a: sa, b: sb}, a, b, metric)
 
     def check_claims(self, claims: Iterable[Claim | Sequence[str] | str]) -> list["ClaimCheck"]:
         return [check_claim(self, Claim.parse(c)) for c in claims]
@@ -393,12 +403,6 @@ def _pm(values: np.ndarray, scale: float = 100.0, digits: int = 1, signed: bool 
     return f"{v.mean():{'+' if signed else ''}.{digits}f} ± {std:.{digits}f}"
 
 
-def _table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def _settings_text(ds: DatasetSummary) -> str:
     s = ds.settings
     seeds = sorted({seed for st in ds.strategies.values() for seed in st.seeds})
@@ -442,7 +446,7 @@ def _comparison_table(ds: DatasetSummary) -> str:
                 va, vf = ds.comparisons[label]["aulc"], ds.comparisons[label]["final"]
                 row += [va.interval_text(), vf.interval_text(), f"{va.wins}/{va.n}", va.verdict]
         rows.append(row)
-    return _table(head, rows)
+    return markdown(head, rows)
 
 
 def _seconds_table(ds: DatasetSummary) -> str:
@@ -457,12 +461,12 @@ def _seconds_table(ds: DatasetSummary) -> str:
         total = s.train_seconds + s.select_seconds
         ratio = "—" if not ref_total else f"{total / ref_total:.2f}"
         rows.append([label, str(len(s.seeds)), f"{s.train_seconds:.2f}", f"{s.select_seconds:.3f}", f"{total:.2f}", ratio])
-    return _table(head, rows)
+    return markdown(head, rows)
 
 
 def _machine_table(summary: Summary) -> str:
     machines = sorted({tuple(m.items()) for ds in summary.datasets.values() for m in ds.machines})
-    return _table(list(MACHINE_FIELDS), [[v for _, v in m] for m in machines])
+    return markdown(list(MACHINE_FIELDS), [[v for _, v in m] for m in machines])
 
 
 def _claims_for(ds: DatasetSummary, claims: Sequence[Claim]) -> list[Claim]:
@@ -719,7 +723,7 @@ class BatchSplitStudy:
             even = np.array([self.accuracy["even"][n][s] for s in self.seeds])
             v = "same batches" if self.same_batches(n) else self.verdict(n).text()
             rows.append([str(n), str(self.last_batch(n)), _pm(fixed), _pm(even), v])
-        return _table(["labeled", "last batch (fixed)", "fixed: acc (%)", "even: acc (%)", "even > fixed"], rows)
+        return markdown(["labeled", "last batch (fixed)", "fixed: acc (%)", "even: acc (%)", "even > fixed"], rows)
 
 
 def batch_split_study(

@@ -534,7 +534,9 @@ def run_active_learning(
         entry per training: ``cycle, n_labeled, test_acc, selected, train_seconds,
         select_seconds, final_train_loss`` and the batch's class balance
         ``selected_class_counts, selected_pseudo_class_counts, selection_class_entropy``, see
-        :func:`altoolkit.selection_balance.selection_diagnostics`), ``finished``, ``environment``;
+        :func:`altoolkit.selection_balance.selection_diagnostics`; with a batch rule other than
+        ``topk``, ``topk_overlap``: the batch's share in the score's own top-k, see
+        :attr:`altoolkit.strategies.Strategy.last_selection`), ``finished``, ``environment``;
         while unfinished, ``sidecars`` names the sidecar files it needs (see :func:`write_record`).
 
     Examples:
@@ -791,6 +793,7 @@ def _run(
             "select_seconds": select_seconds,
             "final_train_loss": result.history["loss"][-1],
             **selection_diagnostics(dataset, result.model, selected, config.score_batch_size, config.device),
+            **(getattr(strategy, "last_selection", {}) if selected else {}),  # topk_overlap of a batch rule other than topk
         }
         if config.subset_size:
             entry["n_candidates"] = n_candidates

@@ -65,10 +65,11 @@ def badge_embeddings(
     return emb
 
 
-def kmeans_pp_seeding(emb: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+def kmeans_pp_seeding(emb: torch.Tensor, k: int, generator: torch.Generator, first: int | None = None) -> torch.Tensor:
     """k-means++ seeding as in BADGE's public code: ``k`` distinct row indices of ``emb``.
 
-    First the row with the largest norm, then D² sampling: each next row is drawn with
+    First the row with the largest norm (or the row ``first`` when given: the ``"topm"`` batch
+    rule starts from the top-scored sample), then D² sampling: each next row is drawn with
     probability ∝ its squared distance to the nearest row chosen so far (chosen rows have
     distance 0 and are never drawn again).  If every remaining row coincides with a chosen one,
     the next is drawn uniformly from the rows not yet chosen.  Deterministic for a generator
@@ -88,7 +89,10 @@ def kmeans_pp_seeding(emb: torch.Tensor, k: int, generator: torch.Generator) -> 
         # ‖e_i − e_j‖² = ‖e_i‖² + ‖e_j‖² − 2 e_i·e_j: one matrix-vector product, no (N, D) temporary
         return (sq_norms + sq_norms[j] - 2.0 * (e @ e[j]).double()).clamp_min(0.0)
 
-    first = int(torch.argmax(sq_norms))
+    if first is None:
+        first = int(torch.argmax(sq_norms))
+    elif isinstance(first, bool) or not isinstance(first, int) or not (0 <= first < n):
+        raise ValueError(f"first must be a row index in [0, {n - 1}] or None, got {first!r}")
     chosen = [first]
     taken = torch.zeros(n, dtype=torch.bool)
     taken[first] = True

@@ -22,21 +22,57 @@ This module owns the ``batch`` option that every per-sample strategy takes
   ``"diverse"`` selects exactly what ``"topk"`` selects.  Draws come from a generator seeded by
   the selection seed (``ctx.seed``).
 
+- ``"topm"`` (prefilter, then diversify): the ``m = ⌈prefilter · budget⌉`` best-ranked samples
+  (capped at the pool) are the candidates, and k-means++ seeding on their unit-normalised
+  features ``h/‖h‖`` (BADGE's ``init_centers``, :func:`altoolkit.strategies.badge.kmeans_pp_seeding`)
+  picks ``budget`` of them, starting from the top-ranked sample; draws are seeded by ``ctx.seed``.
+  The score decides which samples may be chosen and diversity decides among them, so at least
+  ``max(0, 2 − prefilter)·budget`` of the batch lies in the score's own top-``budget``;
+  ``prefilter=1`` is ``"topk"``.  The pre-filter is the first step of Zhdanov 2019, "Diverse
+  mini-batch Active Learning" (arXiv:1901.05954: the β·k most informative samples, then k
+  clusters); its second step (weighted K-means, the sample nearest each centroid) is replaced
+  here by BADGE's k-means++ seeding, the seeding that K-means itself starts from.  ``prefilter``
+  (β, a number ≥ 1, default :data:`DEFAULT_PREFILTER`) is an option of the strategy that applies
+  to ``batch="topm"`` only.
+
+Every rule but ``"topk"`` reports, per selection, the share of its batch that lies in the
+score's own top-``budget`` (:func:`topk_overlap`; ``"topk"`` is 1 by definition): how much of
+the batch the score decided.  The control of a rule is the same rule fed a random score (the
+``random`` strategy with ``batch=RULE``): a rule whose batch does not change when its score is
+replaced by a random one is not selecting by that score.
+
 The rank comes from the strategy's own ``select_from_scores`` (so ``largest=False`` options and
 ISAL's most-negative-first are respected): the rules never reinterpret a score's sign.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 
-__all__ = ["BATCH_RULES", "DEFAULT_BATCH", "check_batch", "rank_positions", "balanced_quotas", "select_balanced", "select_diverse"]
+__all__ = [
+    "BATCH_RULES",
+    "DEFAULT_BATCH",
+    "DEFAULT_PREFILTER",
+    "check_batch",
+    "check_prefilter",
+    "rank_positions",
+    "balanced_quotas",
+    "select_balanced",
+    "select_diverse",
+    "prefilter_size",
+    "select_topm",
+    "topk_overlap",
+]
 
 #: Allowed values of the ``batch`` option.
-BATCH_RULES: tuple[str, ...] = ("topk", "balanced", "diverse")
+BATCH_RULES: tuple[str, ...] = ("topk", "balanced", "diverse", "topm")
 DEFAULT_BATCH = "topk"
+#: β of the ``"topm"`` rule when the ``prefilter`` option is not given (chosen by the control
+#: measurement, :func:`altoolkit.drivers.batch_rule_control.prefilter_scan`).
+DEFAULT_PREFILTER = 2.0
 
 
 def check_batch(batch: Any, strategy: str = "") -> str:
@@ -45,6 +81,19 @@ def check_batch(batch: Any, strategy: str = "") -> str:
         where = f" of strategy {strategy!r}" if strategy else ""
         raise ValueError(f"option 'batch'{where} must be one of {', '.join(BATCH_RULES)}; got {batch!r}")
     return batch
+
+
+def check_prefilter(prefilter: Any, batch: str, strategy: str = "") -> float | None:
+    """Validate the ``prefilter`` option (β of the ``"topm"`` rule): a number ≥ 1, given only
+    with ``batch="topm"``.  Returns it as a float (``None`` stays ``None``: the default)."""
+    if prefilter is None:
+        return None
+    where = f" of strategy {strategy!r}" if strategy else ""
+    if batch != "topm":
+        raise ValueError(f"option 'prefilter'{where} applies to batch='topm' only (allowed batch values: {', '.join(BATCH_RULES)}); got batch={batch!r}")
+    if isinstance(prefilter, bool) or not isinstance(prefilter, (int, float)) or not math.isfinite(prefilter) or prefilter < 1:
+        raise ValueError(f"option 'prefilter'{where} must be a number in [1, inf) (candidates per batch seat); got {prefilter!r}")
+    return float(prefilter)
 
 
 def rank_positions(order: torch.Tensor, n: int) -> torch.Tensor:
@@ -143,3 +192,49 @@ def select_diverse(order: torch.Tensor, features: torch.Tensor, budget: int, see
     z = torch.cat([unit, torch.ones(n, 1, dtype=torch.float64)], dim=1) / 2.0**0.5
     z = z * ((n - rank).double() / n).unsqueeze(1)
     return kmeans_pp_seeding(z, budget, torch.Generator().manual_seed(int(seed)))
+
+
+def prefilter_size(budget: int, n: int, prefilter: float) -> int:
+    """``m = min(n, ⌈prefilter · budget⌉)``: how many best-ranked samples ``"topm"`` diversifies
+    within (never fewer than ``budget``)."""
+    return min(n, max(budget, math.ceil(prefilter * budget - 1e-9)))
+
+
+def select_topm(order: torch.Tensor, features: torch.Tensor, budget: int, prefilter: float, seed: int) -> torch.Tensor:
+    """The ``"topm"`` rule: k-means++ seeding (BADGE's ``init_centers``) among the top
+    ``m = ⌈prefilter · budget⌉`` ranked samples, started at the top-ranked one.
+
+    Args:
+        order: the strategy's full ranking of the pool (best first), a permutation.
+        features: ``(N, D)`` penultimate features of the pool (``model.embed``).
+        budget: batch size, ``1 <= budget <= N``.
+        prefilter: β ≥ 1, candidates per batch seat (Zhdanov 2019's pre-filter).
+        seed: seeds the D² draws.
+
+    Returns:
+        positions into the pool, in the order they were chosen (the first is ``order[0]``).
+    """
+    from .badge import kmeans_pp_seeding  # badge imports base, which imports this module
+
+    n = int(features.shape[0])
+    if isinstance(budget, bool) or not isinstance(budget, int) or not (1 <= budget <= n):
+        raise ValueError(f"budget must be an integer in [1, {n}] (the pool size), got {budget!r}")
+    beta = check_prefilter(prefilter, "topm")
+    if beta is None:
+        raise ValueError("prefilter must be a number in [1, inf), got None")
+    rank_positions(order, n)  # validates the permutation
+    candidates = torch.as_tensor(order, dtype=torch.long)[: prefilter_size(budget, n, beta)]
+    f = features.double().reshape(n, -1)[candidates]
+    unit = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    picked = kmeans_pp_seeding(unit, budget, torch.Generator().manual_seed(int(seed)), first=0)
+    return candidates[picked]
+
+
+def topk_overlap(chosen: torch.Tensor, order: torch.Tensor, budget: int) -> float:
+    """Share of the batch ``chosen`` (pool positions) that lies in the score's own top-``budget``
+    (``order[:budget]``): 1 for ``"topk"``, about ``budget/N`` for a rule that ignores the score."""
+    chosen = torch.as_tensor(chosen, dtype=torch.long).flatten()
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1 or chosen.numel() != budget:
+        raise ValueError(f"budget must be the batch size ({chosen.numel()}), got {budget!r}")
+    top = torch.as_tensor(order, dtype=torch.long)[:budget]
+    return float(torch.isin(chosen, top).sum()) / budget

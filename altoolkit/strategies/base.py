@@ -47,6 +47,7 @@ __all__ = [
     "strategy_names",
     "describe_strategies",
     "strategies_taking_batch",
+    "batch_rule_inputs",
     "STRATEGIES",
 ]
 
@@ -348,15 +349,16 @@ class Strategy:
         strategy's scores turned into a batch by its ``batch`` rule (:meth:`select_batch`)."""
         return self.select_batch(ctx, self.score(ctx), budget)
 
-    def select_batch(self, ctx: SelectionContext, scores: torch.Tensor, budget: int) -> torch.Tensor:
+    def select_batch(self, ctx: SelectionContext, scores: torch.Tensor, budget: int, inputs: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Turn ``scores`` into a batch with this strategy's ``batch`` rule.
 
         ``"topk"`` is :meth:`select_from_scores`.  ``"balanced"`` needs the pool's pseudo-labels
-        (argmax of ``ctx.model``) and ``"diverse"`` its penultimate features (``ctx.model.embed``),
-        one extra forward pass over the pool each, and so does ``"topm"`` (features); all rank the
-        pool with the strategy's own :meth:`select_from_scores` (see
-        :mod:`altoolkit.strategies.batch_rules`).  Every rule but ``"topk"`` leaves the share of
-        its batch in ``order[:budget]`` (the score's own top-k) in :attr:`last_selection`."""
+        (argmax of ``ctx.model``), ``"diverse"`` and ``"topm"`` its penultimate features
+        (``ctx.model.embed``): one extra forward pass over the pool (:func:`batch_rule_inputs`;
+        ``inputs`` passes them precomputed).  All rank the pool with the strategy's own
+        :meth:`select_from_scores` (see :mod:`altoolkit.strategies.batch_rules`).  Every rule but
+        ``"topk"`` leaves the share of its batch in ``order[:budget]`` (the score's own top-k) in
+        :attr:`last_selection`."""
         rule = self.batch
         self._last_selection: dict[str, Any] = {}
         if rule == "topk":
@@ -364,15 +366,8 @@ class Strategy:
         n = int(scores.shape[0])
         select_top(scores, budget)  # validates the budget and rejects NaN scores
         order = self.select_from_scores(scores, n)
-        if rule == "balanced":
-            logits = predict_logits(ctx.model, ctx.pool_x, ctx.dataset.to_input, ctx.batch_size, ctx.device, ctx.progress)
-            chosen = batch_rules.select_balanced(order, logits.argmax(1), budget, ctx.dataset.num_classes)
-        else:
-            feats = predict_logits(ctx.model, ctx.pool_x, ctx.dataset.to_input, ctx.batch_size, ctx.device, ctx.progress, embed=True)
-            if rule == "diverse":
-                chosen = batch_rules.select_diverse(order, feats, budget, ctx.seed)
-            else:
-                chosen = batch_rules.select_topm(order, feats, budget, float(self.prefilter or batch_rules.DEFAULT_PREFILTER), ctx.seed)
+        given = batch_rule_inputs(ctx, rule) if inputs is None else inputs
+        chosen = batch_rules.apply_rule(rule, order, budget, ctx.seed, ctx.dataset.num_classes, self.prefilter, **given)
         self._last_selection = {"topk_overlap": batch_rules.topk_overlap(chosen, order, budget)}
         return chosen
 
@@ -398,6 +393,19 @@ class Strategy:
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
         return f"{type(self).__name__}({opts})"
+
+
+def batch_rule_inputs(ctx: SelectionContext, rule: str = "all") -> dict[str, torch.Tensor]:
+    """What a batch ``rule`` reads besides the ranking, one forward pass over the pool each:
+    ``pseudo_labels`` (argmax of ``ctx.model``, for ``"balanced"``) and ``features``
+    (``ctx.model.embed``, for ``"diverse"`` and ``"topm"``); ``rule="all"`` gives both (a caller that
+    applies several rules to one model computes them once)."""
+    out: dict[str, torch.Tensor] = {}
+    if rule in ("balanced", "all"):
+        out["pseudo_labels"] = predict_logits(ctx.model, ctx.pool_x, ctx.dataset.to_input, ctx.batch_size, ctx.device, ctx.progress).argmax(1)
+    if rule in ("diverse", "topm", "all"):
+        out["features"] = predict_logits(ctx.model, ctx.pool_x, ctx.dataset.to_input, ctx.batch_size, ctx.device, ctx.progress, embed=True)
+    return out
 
 
 STRATEGIES: dict[str, type[Strategy]] = {}

@@ -65,6 +65,7 @@ __all__ = [
     "prefilter_size",
     "select_topm",
     "topk_overlap",
+    "apply_rule",
 ]
 
 #: Allowed values of the ``batch`` option.
@@ -238,3 +239,30 @@ def topk_overlap(chosen: torch.Tensor, order: torch.Tensor, budget: int) -> floa
         raise ValueError(f"budget must be the batch size ({chosen.numel()}), got {budget!r}")
     top = torch.as_tensor(order, dtype=torch.long)[:budget]
     return float(torch.isin(chosen, top).sum()) / budget
+
+
+def apply_rule(
+    rule: str,
+    order: torch.Tensor,
+    budget: int,
+    seed: int,
+    num_classes: int,
+    prefilter: float | None = None,
+    pseudo_labels: torch.Tensor | None = None,
+    features: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The batch of ``rule`` (not ``"topk"``) from the ranking ``order``: ``"balanced"`` reads
+    ``pseudo_labels``, ``"diverse"`` and ``"topm"`` read ``features`` (``"topm"`` also
+    ``prefilter``, default :data:`DEFAULT_PREFILTER`); ``seed`` seeds the D² draws."""
+    rule = check_batch(rule)
+    if rule == "topk":
+        raise ValueError("apply_rule takes the rules other than 'topk' (topk is the strategy's select_from_scores)")
+    if rule == "balanced":
+        if pseudo_labels is None:
+            raise ValueError("batch rule 'balanced' needs pseudo_labels (the model's argmax on the pool)")
+        return select_balanced(order, pseudo_labels, budget, num_classes)
+    if features is None:
+        raise ValueError(f"batch rule {rule!r} needs features (the model's penultimate features of the pool)")
+    if rule == "diverse":
+        return select_diverse(order, features, budget, seed)
+    return select_topm(order, features, budget, DEFAULT_PREFILTER if prefilter is None else prefilter, seed)

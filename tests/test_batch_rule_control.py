@@ -311,3 +311,13 @@ def test_prefilter_scan_runs_every_rule_with_both_scores():
     assert rows[0]["overlap"] == 1.0 and all(0.0 <= r[k] <= 1.0 for r in rows for k in ("overlap", "control_overlap", "share", "control_share"))
     sizes = base.budgets(1347)  # the digits pool: one selection, at the first labeled-set size
     assert {(r["n_labeled"], r["budget"]) for r in rows} == {(sizes[0], sizes[1] - sizes[0])}
+
+
+def test_the_driver_is_reachable_from_the_one_import_line():
+    assert alt.drivers.batch_rule_control.rule_label({"batch": "topm", "prefilter": 2}) == "topm β=2"
+    assert brc.rule_configs(alt.ALConfig(model="mlp"), [0], strategies=("entropy",), rules=("topm",))[0].strategy_options == {
+        "batch": "topm",
+        "prefilter": DEFAULT_PREFILTER,
+    }
+    with pytest.raises(AttributeError, match="nope"):
+        alt.drivers.nope

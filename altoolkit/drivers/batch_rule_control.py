@@ -37,7 +37,7 @@ from ..engine.sweep import config_hash
 from ..math.stats import Verdict, area_under_curve, compare
 from ..strategies import SelectionContext, get_strategy
 from ..strategies.base import batch_rule_inputs
-from ..strategies.batch_rules import BATCH_RULES, topk_overlap
+from ..strategies.batch_rules import BATCH_RULES, DEFAULT_PREFILTER, topk_overlap
 from ..training.fresh_model import default_dynamic_weight
 from ..util.progress import tqdm
 
@@ -85,19 +85,20 @@ def rule_configs(
     seeds: Sequence[int],
     strategies: Sequence[str] = MEASURED_STRATEGIES,
     rules: Sequence[str] = BATCH_RULES,
-    prefilter: float | None = None,
+    prefilter: float = DEFAULT_PREFILTER,
 ) -> list[ALConfig]:
     """Every ``strategy`` with every batch ``rule`` and seed on top of ``base``, then the random-score
     control of each (:func:`control_config`), no configuration twice, for
     :func:`altoolkit.engine.sweep.run_sweep`.  ``topk`` runs carry no option (they share records
-    with the plain runs); ``topm`` carries ``prefilter`` when it is given."""
+    with the plain runs); ``topm`` carries ``prefilter`` explicitly, so that a record's
+    configuration (and cache hash) names its β even if the default changes."""
     out: dict[str, ALConfig] = {}
     controls: dict[str, ALConfig] = {}
     for name in strategies:
         for rule in rules:
             options: dict[str, Any] = {} if rule == "topk" else {"batch": rule}
-            if rule == "topm" and prefilter is not None:
-                options["prefilter"] = prefilter
+            if rule == "topm":
+                options["prefilter"] = float(prefilter)
             for seed in seeds:
                 cfg = dataclasses.replace(base, strategy=name, strategy_options=dict(options), seed=seed, dynamic_weight=None)
                 out.setdefault(config_hash(cfg), cfg)

@@ -321,3 +321,14 @@ def test_the_driver_is_reachable_from_the_one_import_line():
     }
     with pytest.raises(AttributeError, match="nope"):
         alt.drivers.nope
+
+
+def test_records_of_two_settings_are_refused_by_name():
+    recs = [_record("entropy", {"batch": "balanced"}, s, [0.5, 0.7], [[1, 1, 1]], [0.5]) for s in range(2)]
+    other = _record("entropy", {"batch": "balanced"}, 0, [0.5, 0.7], [[1, 1, 1]], [0.5])
+    other["config"]["epochs"] = 7
+    with pytest.raises(ValueError, match=r"entropy \+ balanced under more than one setting \(they differ in epochs\)"):
+        brc.batch_rule_controls(recs + [other])
+    from altoolkit.drivers.active_learning_benchmark import _batch_rule_text
+
+    assert "Not shown: the records hold entropy + balanced" in "\n".join(_batch_rule_text(recs + [other]))

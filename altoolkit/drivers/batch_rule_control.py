@@ -174,8 +174,9 @@ def _paired(a: Mapping[int, float], b: Mapping[int, float], claim: str) -> Verdi
 def batch_rule_controls(records: Iterable[Mapping[str, Any]], y_train: Sequence[int] | np.ndarray | None = None) -> list[RuleControl]:
     """One :class:`RuleControl` per (strategy, batch rule) found in finished ``records`` whose
     strategy has a random-score control (:func:`control_config`), the control strategies
-    themselves left out; rows in the order the grid points first appear.  ``y_train``: the
-    dataset's training labels, needed only for records without per-batch class counts."""
+    themselves left out; rows sorted by strategy (:data:`MEASURED_STRATEGIES` first), then rule
+    (in :data:`~altoolkit.strategies.batch_rules.BATCH_RULES` order, ``topm`` by β).  ``y_train``:
+    the dataset's training labels, needed only for records without per-batch class counts."""
     groups: dict[str, list[Mapping[str, Any]]] = {}
     configs: dict[str, ALConfig] = {}
     for r in records:
@@ -213,7 +214,30 @@ def batch_rule_controls(records: Iterable[Mapping[str, Any]], y_train: Sequence[
                 share_verdict=_paired(mine["share"], theirs["share"], f"{cfg.strategy}+{rule}'s batches more one-class than {control}'s"),
             )
         )
-    return rows
+    _check_one_setting(rows, configs)
+    return sorted(rows, key=_row_order)
+
+
+def _check_one_setting(rows: Sequence[RuleControl], configs: Mapping[str, ALConfig]) -> None:
+    """Raise when two grid points share a row's label: the records mix other settings."""
+    seen: dict[tuple[str, str], int] = {}
+    for r in rows:
+        seen[(r.strategy, r.rule)] = seen.get((r.strategy, r.rule), 0) + 1
+    twice = [k for k, n in seen.items() if n > 1]
+    if twice:
+        dicts = [c.to_dict() for c in configs.values()]
+        varied = sorted(k for k in dicts[0] if k not in ("strategy", "strategy_options", "seed", "dynamic_weight") and len({repr(d.get(k)) for d in dicts}) > 1)
+        raise ValueError(
+            f"the records hold {twice[0][0]} + {twice[0][1]} under more than one setting (they differ in {', '.join(varied) or 'other keys'}); "
+            "pass the records of one dataset and budget regime"
+        )
+
+
+def _row_order(row: RuleControl) -> tuple[Any, ...]:
+    name = row.strategy.split(" ")[0]
+    rank = MEASURED_STRATEGIES.index(name) if name in MEASURED_STRATEGIES else len(MEASURED_STRATEGIES)
+    rule, _, beta = row.rule.partition(" β=")
+    return (rank, row.strategy, BATCH_RULES.index(rule) if rule in BATCH_RULES else len(BATCH_RULES), float(beta or 0))
 
 
 def _verdict_cell(v: Verdict | None, scale: float) -> str:

@@ -332,3 +332,19 @@ def test_records_of_two_settings_are_refused_by_name():
     from altoolkit.drivers.active_learning_benchmark import _batch_rule_text
 
     assert "Not shown: the records hold entropy + balanced" in "\n".join(_batch_rule_text(recs + [other]))
+
+
+def test_cli_runs_topm_with_its_prefilter_and_lists_the_control(tmp_path, capsys):
+    import json
+
+    from altoolkit.cli import main
+
+    out = tmp_path / "r.json"
+    argv = ["al", "--strategy", "margin", "--batch", "topm", "--prefilter", "3", "--model", "mlp", "--cycles", "2", "--epochs", "1"]
+    assert main(argv + ["--out", str(out), "--no-progress"]) == 0
+    rec = json.loads(out.read_text())
+    assert rec["config"]["strategy_options"] == {"batch": "topm", "prefilter": 3.0}
+    assert 0.0 < rec["cycles"][0]["topk_overlap"] <= 1.0
+    assert main(["strategies"]) == 0
+    listing = capsys.readouterr().out
+    assert "RULE's random-score control" in listing and "topk|balanced|diverse|topm" in listing

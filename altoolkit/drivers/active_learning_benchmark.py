@@ -558,6 +558,34 @@ def _selection_balance_text(records: list[dict[str, Any]]) -> str:
     return note + "\n\n" + selection_balance_markdown(with_counts)
 
 
+def _batch_rule_text(records: list[dict[str, Any]]) -> list[str]:
+    """The section on batch rules (issue 25): present only when some record selects with a rule
+    other than ``topk``; each (strategy, rule) against the same rule fed a random score
+    (:mod:`altoolkit.drivers.batch_rule_control`)."""
+    from .batch_rule_control import batch_rule_controls, batch_rule_markdown
+
+    if not any((r["config"].get("strategy_options") or {}).get("batch", "topk") != "topk" for r in records):
+        return []
+    with_counts = [r for r in records if any("selected_class_counts" in c for c in r["cycles"][:-1])]
+    try:
+        rows = batch_rule_controls(with_counts)
+    except ValueError as exc:  # records of several settings in one section: say so, keep the rest of RESULTS.md
+        return ["### Batch rules against their random-score control", "", f"Not shown: {exc}.", ""]
+    if not rows:
+        return []
+    note = (
+        "Each strategy with each batch rule against its control: the same rule, training and seeds with the "
+        "score replaced by a seeded random one (`random`; `disal_no_selection` for runs trained with the dynamic "
+        "loss). Overlap: the share of a batch that lies in the score's own top-k (1 for topk; near k/N for a rule "
+        "that ignores the score), mean over batches and seeds; the control's overlap is what the rule keeps of a "
+        "top-k that says nothing about the classes, so a score whose overlap falls far below it is overruled by "
+        "the rule. Largest-class share: of a batch's true classes. "
+        "Verdicts paired by seed: the score beats its control on AULC, and the score's batches are more one-class "
+        "than the control's."
+    )
+    return ["### Batch rules against their random-score control", "", note, "", batch_rule_markdown(rows), ""]
+
+
 def write_results_markdown(
     records: Iterable[dict[str, Any]],
     path: str | Path,
@@ -662,6 +690,7 @@ def write_results_markdown(
             "",
         ]
         out += ["### Selection balance", "", _selection_balance_text(finished_by_key.get(name, [])), ""]
+        out += _batch_rule_text(finished_by_key.get(name, []))
         out += ["### Claims of the papers, checked on these runs", ""]
         checks = checks_by_ds[name]
         checkable = [c for c in checks if not (c.status == "cannot be checked" and c.claim.a not in ds.strategies and c.claim.b not in ds.strategies)]

@@ -541,7 +541,9 @@ def run_active_learning(
         entry per training: ``cycle, n_labeled, test_acc, selected, train_seconds,
         select_seconds, final_train_loss`` and the batch's class balance
         ``selected_class_counts, selected_pseudo_class_counts, selection_class_entropy``, see
-        :func:`altoolkit.analysis.selection_balance.selection_diagnostics`), ``finished``, ``environment``;
+        :func:`altoolkit.analysis.selection_balance.selection_diagnostics`; with a batch rule other than
+        ``topk``, ``topk_overlap``: the batch's share in the score's own top-k, see
+        :attr:`altoolkit.strategies.Strategy.last_selection`), ``finished``, ``environment``;
         while unfinished, ``sidecars`` names the sidecar files it needs (see :func:`write_record`).
 
     Examples:
@@ -764,6 +766,9 @@ class CycleSelection:
         candidates: the pool indices scored (the unlabeled pool, or its seeded subset).
         scores: the strategy's per-sample scores on ``candidates`` (``None`` for set strategies).
         context: the :class:`~altoolkit.strategies.SelectionContext` of the selection.
+        diagnostics: what the strategy reports of its selection
+            (:attr:`altoolkit.strategies.Strategy.last_selection`: ``topk_overlap`` of a batch rule
+            other than ``topk``), stored in the cycle's record entry.
     """
 
     selected: list[int] = field(default_factory=list)
@@ -771,6 +776,7 @@ class CycleSelection:
     candidates: torch.Tensor | None = None
     scores: torch.Tensor | None = None
     context: SelectionContext | None = None
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_candidates(self) -> int:
@@ -808,7 +814,7 @@ def select_cycle(
     selected = candidates[pos].tolist()
     if len(set(selected)) != len(selected) or set(selected) & set(labeled.tolist()):
         raise RuntimeError(f"strategy {config.strategy!r} returned duplicate or already labeled samples")
-    return CycleSelection(selected, seconds, candidates, scores, ctx)
+    return CycleSelection(selected, seconds, candidates, scores, ctx, dict(getattr(strategy, "last_selection", {})))
 
 
 def _cycle_entry(
@@ -825,6 +831,7 @@ def _cycle_entry(
         "select_seconds": selection.seconds,
         "final_train_loss": result.history["loss"][-1],
         **selection_diagnostics(dataset, result.model, selection.selected, config.score_batch_size, config.device),
+        **selection.diagnostics,
     }
     if config.subset_size:
         entry["n_candidates"] = selection.n_candidates

@@ -25,7 +25,8 @@ from ..math.segmentation import PixelDynamicObjective, confusion_matrix, iou_per
 from ..util.checks import check_int
 from ..util.progress import tqdm
 from .inference import batches, eval_mode
-from .train import TrainConfig, TrainingDivergedError, TrainResult, _make_scheduler, _state_copy, epoch_batches
+from ..util.modules import state_copy
+from .train import TrainConfig, TrainingDivergedError, TrainResult, _make_scheduler, epoch_batches
 
 __all__ = ["SegmentationScores", "train_segmentation_model", "evaluate_segmentation", "predict_masks"]
 
@@ -166,7 +167,7 @@ def train_segmentation_model(
     history: dict[str, list[float]] = {k: [] for k in ("epoch", "lr", "loss", "ce_loss", "dynamic_loss", "train_acc")}
     checkpoints: dict[int, tuple[dict[str, torch.Tensor], float]] = {}
     objective = PixelDynamicObjective(y, num_classes, cfg.dynamic_weight, ignore_index, device)
-    prev_state = _state_copy(model)
+    prev_state = state_copy(model.state_dict())
     t0 = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # dropout masks, if the model has any
@@ -176,7 +177,7 @@ def train_segmentation_model(
         bar = tqdm(range(1, cfg.epochs + 1), desc=desc, disable=not progress, leave=False)
         for epoch in bar:
             if epoch == cfg.epochs:
-                prev_state = _state_copy(model)  # θ_{T-1}
+                prev_state = state_copy(model.state_dict())  # θ_{T-1}
             lr_now = opt.param_groups[0]["lr"]
             _train_epoch(model, x, objective, opt, torch.randperm(n, generator=gen), epoch, lr_now, cfg, to_input, device, num_classes)
             ce, kl, acc = objective.end_epoch()
@@ -186,7 +187,7 @@ def train_segmentation_model(
                 history[key].append(value)
             bar.set_postfix(loss=f"{history['loss'][-1]:.3f}")
             if epoch in checkpoint_epochs:
-                checkpoints[epoch] = (_state_copy(model), lr_now)
+                checkpoints[epoch] = (state_copy(model.state_dict()), lr_now)
             if on_epoch_end is not None:
                 on_epoch_end(epoch, model)
         bar.close()

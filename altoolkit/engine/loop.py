@@ -222,7 +222,7 @@ class ALConfig(_TrainKeywords):
 
     def _check(self, train: TrainConfig | None, flat: dict[str, Any]) -> None:
         task = get_task(self.task)
-        check_dataset_name(self.dataset)
+        check_dataset_name(self.dataset, self.task)
         check_choice("strategy", self.strategy, task.strategy_names())
         check_model(self.model)
         self.seed = check_int("seed", self.seed, 0, MAX_SEED)
@@ -430,7 +430,7 @@ def load_config_dataset(config: ALConfig) -> ALDataset:
     if config.root is not None:
         kwargs.setdefault("root", config.root)
         kwargs.setdefault("download", config.download)
-    return load_dataset(config.dataset, seed=config.seed, **kwargs)
+    return load_dataset(config.dataset, seed=config.seed, task=config.task, **kwargs)
 
 
 @dataclass

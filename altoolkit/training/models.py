@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from ..util.modules import output_layer
 from ..util.plugins import Registry
 from .segmentation_models import SEGMENTATION_BUILDERS
+from .detection_models import DETECTION_BUILDERS
 
 __all__ = [
     "MLP",
@@ -291,6 +292,7 @@ _BUILDERS: dict[str, Callable[[tuple[int, ...], int], nn.Module]] = {
     "resnet18_cifar": lambda shape, c: ResNet18CIFAR(shape[0], c),
     "resnet18": lambda shape, c: TorchvisionResNet18(shape[0], c),
     **SEGMENTATION_BUILDERS,  # per-pixel logits (B, C, H, W): the segmentation task's models
+    **DETECTION_BUILDERS,  # torchvision's FCOS: head outputs per location, the detection task's models
 }
 
 #: Names accepted by :func:`build_model`.

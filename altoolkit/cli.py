@@ -154,8 +154,8 @@ def _add_run_options(p: argparse.ArgumentParser, d) -> None:
         "--task",
         choices=task_names(),
         default=d.task,
-        help="classification (default) or segmentation: what a label is, the trainer, the metric and the strategies; "
-        "the other defaults shown here are the task's",
+        help="classification (default), segmentation or detection: what a label is, the trainer, the metric, the strategies "
+        "and the annotation cost (detection: boxes, recorded per cycle; budgets stay in images); the other defaults shown here are the task's",
     )
     p.add_argument("--root", default=None, help="folder of the torchvision datasets")
     p.add_argument("--download", action="store_true", help="download a torchvision dataset if missing (needs internet)")

@@ -153,13 +153,17 @@ class ALConfig(_TrainKeywords):
         pretrained_weights: path of a torchvision ResNet-18 state dict loaded into
             ``model="resnet18"`` at every initialisation (TOD's Caltech101 setting; see
             :func:`altoolkit.training.models.load_pretrained_backbone`).
-        task: ``"classification"`` (default) or ``"segmentation"`` (:func:`altoolkit.engine.tasks.task_names`):
-            what a label is, the trainer, the metric, the strategies (``strategy`` is looked up in
-            the task's table) and the per-cycle fields (:class:`altoolkit.engine.tasks.Task`).
+        task: ``"classification"`` (default), ``"segmentation"`` or ``"detection"``
+            (:func:`altoolkit.engine.tasks.task_names`): what a label is, the trainer, the metric,
+            the strategies (``strategy`` is looked up in the task's table), the dataset loaders of
+            shared names (``digit_scenes``), the per-cycle fields and the annotation cost
+            (:class:`altoolkit.engine.tasks.Task`; detection records ``labeled_boxes`` and
+            ``selected_boxes`` per cycle, budgets stay in images).
             Left out of the record's configuration at its default, so classification hashes are
             those of before.  Settings not given take the task's defaults (:attr:`Task.defaults
             <altoolkit.engine.tasks.Task.defaults>`; segmentation: ``digit_scenes``, ``unet``, batch 8,
-            lr 0.1), then ALConfig's.
+            lr 0.1; detection: ``digit_scenes``, ``fcos_small``, batch 8, lr 0.02, weight decay 1e-4),
+            then ALConfig's.
 
     Examples:
         >>> import altoolkit as alt
@@ -804,15 +808,18 @@ def select_cycle(
 
 
 def _cycle_entry(
-    config: ALConfig, task: Task, dataset: ALDataset, plan: PoolPlan, cycle: int, n_labeled: int, metrics: dict[str, Any], result, selection: CycleSelection
+    config: ALConfig, task: Task, dataset: ALDataset, plan: PoolPlan, cycle: int, labeled: list[int], metrics: dict[str, Any], result, selection: CycleSelection
 ) -> dict[str, Any]:
     """The record's entry of one cycle (see :func:`run_active_learning` for its fields): the
-    task's metric fields after ``fraction_labeled``, its diagnostics after ``final_train_loss``,
-    then what the strategy reports of its selection."""
+    task's annotation cost (when a sample costs other than one image) and metric fields after
+    ``fraction_labeled``, its diagnostics after ``final_train_loss``, then what the strategy
+    reports of its selection."""
+    n_labeled = len(labeled)
     entry = {
         "cycle": cycle,
         "n_labeled": n_labeled,
         "fraction_labeled": n_labeled / len(plan.available),
+        **task.cost_fields(dataset, labeled, selection.selected),
         **metrics,
         "selected": selection.selected,
         "train_seconds": result.seconds,
@@ -864,7 +871,7 @@ def _run(
         result = train_cycle(config, dataset, lab, c, strategy, progress, init_state=init_state)
         metrics = task.evaluate(result.model, dataset, config)
         selection = select_cycle(config, strategy, dataset, plan, c, lab, result, previous_model, progress)
-        entry = _cycle_entry(config, task, dataset, plan, c, len(labeled), metrics, result, selection)
+        entry = _cycle_entry(config, task, dataset, plan, c, labeled, metrics, result, selection)
         finished = c == config.cycles - 1
         if keep_weights and not finished:
             previous_state = state_copy(result.model.state_dict())

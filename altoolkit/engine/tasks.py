@@ -8,8 +8,9 @@ a :class:`Task` subclass in its own module plus its modules in the layers below 
 training, strategies), registered here by name (:func:`register_task`, or a line in
 :data:`_BUILTIN`).
 
-Built in: ``classification`` (:class:`ClassificationTask`) and ``segmentation``
-(:class:`altoolkit.engine.segmentation.SegmentationTask`).
+Built in: ``classification`` (:class:`ClassificationTask`), ``segmentation``
+(:class:`altoolkit.engine.segmentation.SegmentationTask`) and ``detection``
+(:class:`altoolkit.engine.detection.DetectionTask`, whose samples cost their boxes).
 """
 
 from __future__ import annotations
@@ -128,6 +129,18 @@ class Task:
         """What labeling the pool samples ``indices`` costs, in :attr:`cost_unit` (default: one per image)."""
         return float(len(indices))
 
+    def cost_fields(self, dataset: Any, labeled: Sequence[int], selected: Sequence[int]) -> dict[str, Any]:
+        """The annotation cost a cycle entry records after ``fraction_labeled``, when a sample costs
+        something else than one image (:attr:`cost_unit` other than ``"images"``):
+        ``labeled_<unit>`` (the labeled set the cycle trained on) and ``selected_<unit>`` (the
+        batch it selects).  Budgets stay in images (``n_labeled``); curves against the cost read
+        these (:mod:`altoolkit.analysis.annotation_cost`).  Tasks costed in images record nothing
+        here, so their records are those of before."""
+        if self.cost_unit == "images":
+            return {}
+        unit = self.cost_unit
+        return {f"labeled_{unit}": self.annotation_cost(dataset, labeled), f"selected_{unit}": self.annotation_cost(dataset, selected)}
+
     def describe(self) -> dict[str, str]:
         """The task in words (the README's table)."""
         return {"task": self.name, "label": self.label, "output": self.output, "metric": self.metric_name, "cost": self.cost_unit}
@@ -183,6 +196,7 @@ class ClassificationTask(Task):
 _BUILTIN: dict[str, str] = {
     "classification": "altoolkit.engine.tasks:ClassificationTask",
     "segmentation": "altoolkit.engine.segmentation:SegmentationTask",
+    "detection": "altoolkit.engine.detection:DetectionTask",
 }
 _REGISTERED: dict[str, type[Task]] = {}
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -52,6 +52,7 @@ __all__ = [
     "coco_average_precision",
     "LocationDynamicTerm",
     "detections_to_numpy",
+    "loss_directional",
 ]
 
 #: Per-image reductions of a per-location score.
@@ -226,3 +227,26 @@ class LocationDynamicTerm:
 def detections_to_numpy(detections: Sequence[Mapping[str, torch.Tensor]]) -> list[dict[str, np.ndarray]]:
     """Detections as numpy arrays (for plotting and records)."""
     return [{k: v.detach().cpu().numpy() for k, v in d.items()} for d in detections]
+
+
+def loss_directional(image_losses: Callable[[Any, Any], torch.Tensor]) -> Callable[[Any, Any, Any], torch.Tensor]:
+    """``derivative(f, ḟ, targets)`` for :func:`altoolkit.math.influence.directional_derivatives`
+    when the model's output ``f`` is a detector's dict of head outputs: each image's loss
+    derivative along ``v`` by the chain rule, d/dε ℓ_i(f + εḟ) = ⟨∂ℓ_i/∂f_i, ḟ_i⟩.  The network's
+    tangent ḟ comes from the forward-mode pass; ∂ℓ_i/∂f_i from ONE reverse pass through
+    ``image_losses(outputs, targets) -> (B,)`` (each image's loss reads only its own outputs, so
+    the gradient of their sum holds every image's own gradient), not through the network.
+    Float64 result."""
+
+    def along(f: Any, df: Any, targets: Any) -> torch.Tensor:
+        with torch.enable_grad():
+            leaves = {k: t.detach().requires_grad_(k != "anchors") for k, t in f.items()}
+            losses = image_losses(leaves, targets)
+            keys = [k for k in leaves if k != "anchors"]
+            grads = torch.autograd.grad(losses.sum(), [leaves[k] for k in keys], allow_unused=True, materialize_grads=True)
+        out = torch.zeros(int(losses.shape[0]), dtype=torch.float64, device=losses.device)
+        for k, g in zip(keys, grads):
+            out += (g.double() * df[k].double()).reshape(g.shape[0], -1).sum(dim=1)
+        return out
+
+    return along

@@ -26,6 +26,7 @@ from .base import (
 from .batch_rules import BATCH_RULES
 from . import uncertainty, disal, bald, coreset, badge, gradnorm, tod, tracin, isal  # noqa: F401  (registers the strategies)
 from . import segmentation  # noqa: F401,E402  (the segmentation task's strategies, TASK_STRATEGIES["segmentation"])
+from . import detection  # noqa: F401,E402  (the detection task's strategies, TASK_STRATEGIES["detection"])
 
 __all__ = [
     "STRATEGIES",

@@ -111,7 +111,7 @@ def _flip(xb: torch.Tensor, targets: list[dict[str, torch.Tensor]], gen: torch.G
 def _train_epoch(model, x, y, dynamic, opt, perm, epoch, lr_now, cfg, to_input, device, gen) -> dict[str, float]:
     """One epoch over the labeled images in the order ``perm``; returns the epoch's mean losses."""
     model.train()
-    sums = {"loss": 0.0, "classification": 0.0, "bbox_regression": 0.0, "bbox_ctrness": 0.0, "dynamic_loss": 0.0}
+    sums = {"classification": 0.0, "bbox_regression": 0.0, "bbox_ctrness": 0.0}
     steps = 0
     for s, stop in epoch_batches(int(x.shape[0]), cfg.batch_size, cfg.batch_split):
         idx = perm[s:stop]
@@ -128,7 +128,7 @@ def _train_epoch(model, x, y, dynamic, opt, perm, epoch, lr_now, cfg, to_input, 
         loss.backward()
         opt.step()
         steps += 1
-        for k, v in list(parts.items()) + [("dynamic_loss", dyn), ("loss", loss)]:
+        for k, v in parts.items():
             sums[k] += float(v.detach())
     return {k: v / max(1, steps) for k, v in sums.items()}
 
@@ -166,9 +166,10 @@ def train_detection_model(
     The loss of a batch is torchvision FCOS's (focal + GIoU + centre-ness, each divided by the
     batch's foreground locations) plus λ·(DISAL's dynamic loss per location,
     :class:`~altoolkit.math.detection.LocationDynamicTerm`) with λ = ``config.dynamic_weight``.
-    ``history`` holds per epoch ``epoch, lr, loss, classification, bbox_regression,
-    bbox_ctrness, dynamic_loss`` (means over the epoch's steps) and ``dynamic_kl``.  Images
-    without boxes train as background everywhere.
+    ``history`` holds per epoch ``epoch, lr``, the three FCOS terms ``classification,
+    bbox_regression, bbox_ctrness`` (means over the epoch's steps), ``dynamic_loss`` (the mean
+    KL(f̄_t || q) per location) and ``loss`` (their sum with λ·dynamic_loss).  Images without boxes
+    train as background everywhere.
 
     Raises:
         TrainingDivergedError: the loss became NaN/inf (names λ, lr and the epoch).
@@ -182,7 +183,7 @@ def train_detection_model(
     n = int(x.shape[0])
     device = torch.device(cfg.device)
     model.to(device)
-    keys = ("epoch", "lr", "loss", "classification", "bbox_regression", "bbox_ctrness", "dynamic_loss", "dynamic_kl")
+    keys = ("epoch", "lr", "loss", "classification", "bbox_regression", "bbox_ctrness", "dynamic_loss")
     history: dict[str, list[float]] = {k: [] for k in keys}
     checkpoints: dict[int, tuple[dict[str, torch.Tensor], float]] = {}
     dynamic = LocationDynamicTerm(n, cfg.dynamic_weight)
@@ -202,7 +203,8 @@ def train_detection_model(
             kl = dynamic.end_epoch()
             if sched is not None:
                 sched.step()
-            for key, value in [("epoch", epoch), ("lr", lr_now), *means.items(), ("dynamic_kl", kl)]:
+            total = sum(means.values()) + cfg.dynamic_weight * kl
+            for key, value in [("epoch", epoch), ("lr", lr_now), ("loss", total), *means.items(), ("dynamic_loss", kl)]:
                 history[key].append(float(value))
             bar.set_postfix(loss=f"{history['loss'][-1]:.3f}")
             if epoch in checkpoint_epochs:

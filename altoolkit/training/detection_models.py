@@ -129,12 +129,20 @@ class FCOSDetector(nn.Module):
             per.append(sum(self.losses(one, [tl[i]]).values()))
         return torch.stack(per) if per else outputs["cls_logits"].new_zeros(0)
 
-    def detections(self, outputs: dict[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    def detections(self, outputs: dict[str, torch.Tensor], score_thresh: float | None = None) -> list[dict[str, torch.Tensor]]:
         """``FCOS.postprocess_detections``: per image ``{"boxes", "scores", "labels"}`` above
-        ``fcos.score_thresh``, at most ``fcos.detections_per_img`` after NMS, clipped to the image."""
+        ``fcos.score_thresh`` (or ``score_thresh`` when given and higher), at most
+        ``fcos.detections_per_img`` after NMS, clipped to the image.  A higher threshold keeps the
+        same detections above it (NMS only lets a box suppress lower-scored ones) and is faster."""
         split = {k: list(v.split(self._levels, dim=1)) for k, v in outputs.items() if k != "anchors"}
         anchors = [list(a.split(self._levels)) for a in outputs["anchors"]]
-        return self.fcos.postprocess_detections(split, anchors, [self.image_size] * len(anchors))
+        default = self.fcos.score_thresh
+        try:
+            if score_thresh is not None:
+                self.fcos.score_thresh = max(float(default), float(score_thresh))
+            return self.fcos.postprocess_detections(split, anchors, [self.image_size] * len(anchors))
+        finally:
+            self.fcos.score_thresh = default
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The backbone's last feature map averaged over its locations, ``(B, D)``."""

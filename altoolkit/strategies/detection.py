@@ -142,9 +142,7 @@ class DetectionDisalNoDynamicStrategy(DetectionDisalStrategy):
 
 @dataclass(frozen=True)
 class DetectionIsalOptions(StrategyOptions):
-    reference: str = option(
-        "labeled", "reference set R: labeled (ISAL_v3), initial (ISAL_v2), validation or test (ISAL's code; flagged)", choices=REFERENCE_SETS
-    )
+    reference: str = option("labeled", "reference set R: labeled (ISAL_v3), initial, validation or test (ISAL's code; flagged)", choices=REFERENCE_SETS)
     grad_simi: bool = option(False, "Grad-Simi ablation (s_test = v, no inverse Hessian)")
     which: str = option("head_last", "parameters: head_last (FCOS's last cls/reg/centre-ness kernels, ISAL), weights or all", choices=DETECTION_PARAM_SETS)
     score_threshold: float = option(0.5, "pseudo-boxes: detections with score >= this (ISAL's noised_score_thresh)", minimum=0.0, maximum=1.0)

@@ -653,6 +653,12 @@ def write_results_markdown(
             "labels saved and claims of those sections are computed on it."
             if any(record_metric(r) == "test_miou" for r in records)
             else ""
+        )
+        + (
+            " Detection sections report the test COCO AP@[.50:.95] instead (in %), against labeled images; "
+            "what each labeled set cost in boxes is in the records (labeled_boxes per cycle)."
+            if any(record_metric(r) == "test_ap" for r in records)
+            else ""
         ),
         "- AULC: area under the learning curve over the labeled fraction (trapezoid), divided by the "
         "fraction range, so it is an average accuracy over the budgets (in %).",
@@ -681,7 +687,8 @@ def write_results_markdown(
                 "",
             ]
         metrics = {record_metric(r) for r in finished_by_key.get(name, [])}
-        heading = "Test mIoU over the classes present" if metrics == {"test_miou"} else "Test accuracy"
+        heading = {"test_miou": "Test mIoU over the classes present", "test_ap": "Test COCO AP@[.50:.95]"}.get(next(iter(metrics), ""), "Test accuracy")
+        heading = heading if len(metrics) == 1 else "Test accuracy"
         out += [
             f"### {heading} (%) at each labeled-set size",
             "",

@@ -43,7 +43,7 @@ import torch
 from ..math.detection import LOCATION_REDUCTIONS, detection_entropy, location_kl_scores, loss_directional, pseudo_targets
 from ..math.influence import directional_derivatives, lissa_inverse_hvp, loss_grad, select_params
 from ..math.scores import select_top
-from ..training.detection_models import HEAD_LAST_LAYERS
+from ..training.detection_models import head_last_names
 from ..training.inference import predict_logits
 from .base import SelectionContext, Strategy, StrategyOptions, option, register_strategy
 from .coreset import CoresetStrategy
@@ -171,12 +171,12 @@ class DetectionIsalStrategy(Strategy):
 
     def _params(self, model: torch.nn.Module) -> tuple[str, ...]:
         which = self.opts.which
-        return HEAD_LAST_LAYERS if which == "head_last" else tuple(select_params(model, "weights" if which == "weights" else "all"))
+        return head_last_names(model) if which == "head_last" else tuple(select_params(model, "weights" if which == "weights" else "all"))
 
     def _scales(self, names: tuple[str, ...]) -> float | dict[str, float]:
         if self.opts.scale is not None:
             return float(self.opts.scale)
-        if names == HEAD_LAST_LAYERS:
+        if self.opts.which == "head_last":
             return dict(zip(names, ISAL_DETECTION_SCALES))
         return 1e4
 

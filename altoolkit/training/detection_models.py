@@ -36,7 +36,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-__all__ = ["FCOSDetector", "SmallBackbone", "DETECTION_BUILDERS", "HEAD_LAST_LAYERS", "is_detector"]
+__all__ = ["FCOSDetector", "SmallBackbone", "DETECTION_BUILDERS", "HEAD_LAST_LAYERS", "head_last_names", "is_detector"]
 
 #: ISAL's parameters for influence: "the parameters in FCOS's last convolution layer, which
 #: contains three kernels used to generate the final prediction of classification, regression,
@@ -48,6 +48,23 @@ HEAD_LAST_LAYERS: tuple[str, ...] = (
     "fcos.head.regression_head.bbox_reg.weight",
     "fcos.head.regression_head.bbox_ctrness.weight",
 )
+
+
+def head_last_names(model: nn.Module) -> tuple[str, ...]:
+    """The names in ``model`` of FCOS's three last kernels (:data:`HEAD_LAST_LAYERS`, found by their
+    suffix after ``fcos.``, so a detector wrapped in another module still finds them), in that order."""
+    named = [n for n, _ in model.named_parameters()]
+    out = []
+    for full in HEAD_LAST_LAYERS:
+        suffix = full.split("fcos.", 1)[1]
+        hits = [n for n in named if n == suffix or n.endswith("." + suffix)]
+        if len(hits) != 1:
+            raise ValueError(
+                f"the model has {len(hits)} parameters named like FCOS's {suffix!r}; ISAL's which='head_last' needs torchvision's "
+                "FCOS head (altoolkit.training.detection_models.FCOSDetector): use which='weights' or 'all' for another detector"
+            )
+        out.append(hits[0])
+    return tuple(out)
 
 
 def _conv_bn_relu(c_in: int, c_out: int, stride: int) -> nn.Sequential:

@@ -112,7 +112,8 @@ def pseudo_targets(detections: Sequence[Mapping[str, torch.Tensor]], score_thres
 
 
 def _coco_json(targets: Sequence[Mapping[str, torch.Tensor]], num_classes: int) -> dict[str, Any]:
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for i, t in enumerate(targets):
         images.append({"id": i + 1})
         for box, label in zip(t["boxes"].tolist(), t["labels"].tolist()):

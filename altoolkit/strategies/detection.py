@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 import torch
 
@@ -96,7 +96,7 @@ class DetectionEntropyStrategy(Strategy):
     opts: DetectionEntropyOptions
 
     def score(self, ctx: SelectionContext) -> torch.Tensor:
-        model = ctx.model
+        model: Any = ctx.model
 
         def combine(out: Mapping[str, torch.Tensor]) -> torch.Tensor:
             return detection_entropy(model.detections(out), self.opts.reduction).float()
@@ -161,7 +161,7 @@ class DetectionIsalStrategy(Strategy):
 
     name = "isal"
     description = "ISAL (UUIC on pseudo-boxes): most negative -s_test·G(z)/n, G the gradient of the image's FCOS loss against its detections >= threshold"
-    Options: Any = DetectionIsalOptions
+    Options = DetectionIsalOptions
     opts: DetectionIsalOptions
 
     def __init__(self, **options: Any):
@@ -208,7 +208,7 @@ class DetectionIsalStrategy(Strategy):
     def influence(self, ctx: SelectionContext, s_test: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
         """I(z, R) per pool image with ISAL's sign (the most negative is labeled first), float64;
         NaN for an image without a pseudo-box (not scored)."""
-        model = ctx.model
+        model: Any = ctx.model
         boxes_per_image: list[int] = []
 
         def pseudo(outputs: Mapping[str, torch.Tensor]) -> list[dict[str, torch.Tensor]]:
@@ -219,7 +219,7 @@ class DetectionIsalStrategy(Strategy):
         d = directional_derivatives(
             model,
             ctx.pool_x,
-            pseudo,  # UUIC's pseudo-boxes from the jvp's own forward pass
+            cast(Any, pseudo),  # UUIC's pseudo-boxes from the jvp's own forward pass
             dict(self.s_test(ctx) if s_test is None else s_test),
             ctx.batch_size,
             ctx.dataset.to_input,
@@ -264,6 +264,6 @@ def _summed_image_losses(model: torch.nn.Module):
     """``loss(outputs, targets)``: the sum over a batch of each image's FCOS loss (as a batch of one)."""
 
     def loss(outputs: Mapping[str, torch.Tensor], targets: Any) -> torch.Tensor:
-        return model.image_losses(outputs, targets).sum()
+        return cast(Any, model).image_losses(outputs, targets).sum()
 
     return loss

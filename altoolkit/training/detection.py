@@ -61,7 +61,7 @@ def _check_detector(model: nn.Module) -> None:
 
 @torch.inference_mode()
 def predict_detections(
-    model: nn.Module, x: torch.Tensor, to_input: Callable[[torch.Tensor], torch.Tensor] = lambda t: t.float(), batch_size: int = 64, device: str = "cpu"
+    model: Any, x: torch.Tensor, to_input: Callable[[torch.Tensor], torch.Tensor] = lambda t: t.float(), batch_size: int = 64, device: str = "cpu"
 ) -> list[dict[str, torch.Tensor]]:
     """Per image ``{"boxes", "scores", "labels"}`` (CPU tensors), in eval mode (the mode is restored)."""
     _check_detector(model)

@@ -91,6 +91,7 @@ class FCOSDetector(nn.Module):
     the module docstring).  ``image_size`` is ``(H, W)`` of the stored images."""
 
     is_detector = True
+    fcos: Any  # torchvision's FCOS (typed loosely: its parts are reached by name)
 
     def __init__(self, fcos: nn.Module, image_size: tuple[int, int]):
         super().__init__()
@@ -140,10 +141,10 @@ class FCOSDetector(nn.Module):
         ``detection/src/utils.py`` ``multi_gpu_calculate_grad``: ``torch.sum`` over the loss dict),
         computed as if the image were a batch of one (ISAL's loaders give one image per step)."""
         tl = self._targets(targets, outputs["cls_logits"].device)
-        per = []
+        per: list[torch.Tensor] = []
         for i in range(int(outputs["cls_logits"].shape[0])):
             one = {k: v[i : i + 1] for k, v in outputs.items()}
-            per.append(sum(self.losses(one, [tl[i]]).values()))
+            per.append(torch.stack(list(self.losses(one, [tl[i]]).values())).sum())
         return torch.stack(per) if per else outputs["cls_logits"].new_zeros(0)
 
     def detections(self, outputs: dict[str, torch.Tensor], score_thresh: float | None = None) -> list[dict[str, torch.Tensor]]:

@@ -237,3 +237,14 @@ def test_detection_strategy_table():
     assert get_strategy("isal", task="detection", reference="test").peeks_at_labels
     with pytest.raises(ValueError, match="score_threshold"):
         get_strategy("isal", task="detection", score_threshold=1.5)
+
+
+def test_a_detector_is_still_copyable_after_a_forward_mode_pass():
+    import copy
+
+    from torch.func import functional_call, jvp
+
+    model = alt.build_model("fcos_small", (1, 32, 32), 10, seed=0).eval()
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    jvp(lambda p: functional_call(model, p, (torch.zeros(2, 1, 32, 32),)), (params,), ({k: torch.ones_like(v) for k, v in params.items()},))
+    copy.deepcopy(model)  # DISAL's θ_{T-1} model after ISAL scored with the same detector

@@ -155,6 +155,16 @@ COURSE: tuple[CourseEntry, ...] = (
         ("02", "06"),
         "DISAL §4.2 (Fig. 4), Eq. 12-15 per pixel; ISAL §3.3 (UUIC) on pixels",
     ),
+    CourseEntry(
+        "11_detection_cost_in_boxes",
+        (
+            "train torchvision's FCOS as an AL model and score detection strategies per image (UUIC on pseudo-boxes, per-location KL)",
+            "count what a batch costs in boxes, not in images, and see which strategies choose expensive images",
+            "check ISAL's detection claims (§4.2: fewer boxes for the same AP; gains over random vanish in boxes) with three-valued verdicts",
+        ),
+        ("07", "10"),
+        "ISAL §4.2-4.3 (Fig. 4), Algorithm 1 (object detection); DISAL Eq. 12-15 per location",
+    ),
 )
 
 

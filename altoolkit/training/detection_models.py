@@ -110,7 +110,12 @@ class FCOSDetector(nn.Module):
         feats = self._features(x)
         out = dict(self.fcos.head(feats))
         images = ImageList(x, [tuple(x.shape[-2:])] * x.shape[0])
-        anchors = self.fcos.anchor_generator(images, feats)
+        generator = self.fcos.anchor_generator
+        cached = generator.cell_anchors  # AnchorGenerator re-assigns them on every call: inside a
+        try:  # torch.func transform they would be stored wrapped, and the module could not be copied
+            anchors = generator(images, feats)
+        finally:
+            generator.cell_anchors = cached
         out["anchors"] = torch.stack(anchors)
         self._levels = [int(f.shape[2] * f.shape[3]) for f in feats]  # locations per level (not an output)
         return out

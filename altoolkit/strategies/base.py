@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 import torch
 from torch import nn
 
-from ..data import ALDataset, SegmentationDataset
+from ..data import ALDataset, DetectionDataset, SegmentationDataset
 from ..training.inference import predict_logits
 from ..math.scores import select_top
 from ..util.checks import check_bool, check_choice, check_float, check_int
@@ -58,7 +58,7 @@ class SelectionContext:
     """Everything a strategy may look at when choosing what to label.
 
     Attributes:
-        dataset: the dataset (a SegmentationDataset for the segmentation task); the pool is ``dataset.x_train[unlabeled]``.
+        dataset: the dataset (a SegmentationDataset or DetectionDataset for those tasks); the pool is ``dataset.x_train[unlabeled]``.
         model: the model after the last epoch (θ_T), in eval mode.
         labeled: dataset indices of the labeled set (the order used in training).
         unlabeled: dataset indices of the unlabeled pool; scores and selections refer to
@@ -82,7 +82,7 @@ class SelectionContext:
         torch.Size([5])
     """
 
-    dataset: ALDataset | SegmentationDataset
+    dataset: ALDataset | SegmentationDataset | DetectionDataset
     model: nn.Module
     labeled: torch.Tensor
     unlabeled: torch.Tensor

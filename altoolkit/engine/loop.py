@@ -158,7 +158,7 @@ class ALConfig(_TrainKeywords):
             the task's table) and the per-cycle fields (:class:`altoolkit.engine.tasks.Task`).
             Left out of the record's configuration at its default, so classification hashes are
             those of before.  Settings not given take the task's defaults (:attr:`Task.defaults
-            <altoolkit.engine.tasks.Task.defaults>`; segmentation: ``digit_scenes``, ``unet``, batch 8,
+            <altoolkit.engine.tasks.Task.defaults>`; segmentation: ``digit_scenes``, ``unet``, batch 4,
             lr 0.1), then ALConfig's.
 
     Examples:

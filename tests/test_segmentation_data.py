@@ -12,7 +12,7 @@ from altoolkit.data.scenes import MASK_THRESHOLD, digit_scene_splits, generate_s
 from altoolkit.data.segmentation import IGNORE_INDEX, cityscapes_train_ids
 
 # sha256 of images, masks, boxes and labels of generate_scenes(n=12, seed=0) with the defaults
-SCENES_SEED0_SHA256 = "PINNED"
+SCENES_SEED0_SHA256 = "03b6a4e6b4b49b8b95eb248b2b331588285969b1d16206abaaf768cc9a4d8658"
 
 
 def test_scenes_checksum_is_pinned_for_a_seed():

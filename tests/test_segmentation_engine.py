@@ -30,7 +30,7 @@ def serial_records(tmp_path_factory):
 
 def test_task_defaults_and_hash_stay_out_of_classification():
     cfg = ALConfig(task="segmentation")
-    assert (cfg.dataset, cfg.model, cfg.batch_size, cfg.lr) == ("digit_scenes", "unet", 8, 0.1)
+    assert (cfg.dataset, cfg.model, cfg.batch_size, cfg.lr) == ("digit_scenes", "unet", 4, 0.1)
     assert cfg.to_dict()["task"] == "segmentation"
     assert "task" not in ALConfig().to_dict() and ALConfig().model == "cnn"
     assert config_hash(ALConfig(task="classification")) == config_hash(ALConfig())

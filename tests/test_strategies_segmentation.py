@@ -206,3 +206,24 @@ def test_trainer_refuses_augmentation_and_bad_masks(scenes):
     diverge = alt.TrainConfig(epochs=3, lr=1e12, batch_size=2)
     with pytest.raises(alt.training.train.TrainingDivergedError, match="lr=1e"):
         train_segmentation_model(_TinyFCN(11), x, y, diverge, num_classes=11, to_input=scenes.to_input, progress=False)
+
+
+def test_scoring_holds_one_batch_of_pixels_and_keeps_one_score_per_image(scenes, trained, monkeypatch):
+    """DISAL's and entropy's per-pixel outputs exist one scoring batch at a time; what is kept is one
+    number per pool image (the memory of scoring does not grow with the pool beyond that)."""
+    import altoolkit.strategies.segmentation as seg
+
+    seen = []
+    for name in ("image_kl_scores", "image_entropy_scores"):
+        real = getattr(seg, name)
+
+        def spy(*tensors, _real=real, **kw):
+            seen.append(int(tensors[0].shape[0]))
+            return _real(*tensors, **kw)
+
+        monkeypatch.setattr(seg, name, spy)
+    ctx = _ctx(scenes, trained)  # batch_size 4, a pool of 10 images
+    for name in ("disal", "entropy"):
+        scores = get_strategy(name, task="segmentation").score(ctx)
+        assert scores.shape == (N_POOL,) and scores.dtype == torch.float32
+    assert seen == [4, 4, 2, 4, 4, 2]

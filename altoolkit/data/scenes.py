@@ -37,7 +37,7 @@ from ..util.checks import check_float, check_int
 __all__ = ["DigitScenes", "generate_scenes", "digit_scene_splits", "MASK_THRESHOLD", "SCENE_CLASS_NAMES", "glyph_resize"]
 
 #: A glyph pixel belongs to its digit's mask when its value is above this share of the glyph's maximum.
-MASK_THRESHOLD = 0.35
+MASK_THRESHOLD = 0.2
 #: Segmentation classes of the scenes: background, then the ten digits (class ``1 + d`` is digit ``d``).
 SCENE_CLASS_NAMES: tuple[str, ...] = ("background",) + tuple(str(d) for d in range(10))
 _PLACEMENT_TRIES = 50

@@ -161,7 +161,7 @@ class ALConfig(_TrainKeywords):
             ``selected_boxes`` per cycle, budgets stay in images).
             Left out of the record's configuration at its default, so classification hashes are
             those of before.  Settings not given take the task's defaults (:attr:`Task.defaults
-            <altoolkit.engine.tasks.Task.defaults>`; segmentation: ``digit_scenes``, ``unet``, batch 8,
+            <altoolkit.engine.tasks.Task.defaults>`; segmentation: ``digit_scenes``, ``unet``, batch 4,
             lr 0.1; detection: ``digit_scenes``, ``fcos_small``, batch 8, lr 0.02, weight decay 1e-4),
             then ALConfig's.
 

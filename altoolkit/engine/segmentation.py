@@ -40,7 +40,7 @@ class SegmentationTask(Task):
     metric_name = "test mIoU over the classes present"
     dataset_type = SegmentationDataset
     #: the embedded scenes and the small U-Net, trained as measured for them (README: the scenes)
-    defaults = {"dataset": "digit_scenes", "model": "unet", "batch_size": 8, "lr": 0.1}
+    defaults = {"dataset": "digit_scenes", "model": "unet", "batch_size": 4, "lr": 0.1}
 
     def check_config(self, config) -> None:
         refused = {

@@ -235,7 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("strategies", help="list the selection strategies with a one-line description")
 
     rp = sub.add_parser("reproduce", help="execute every notebook with papermill and write figures/")
-    rp.add_argument("--profile", default="quick", help="quick, test, paper, or a YAML file (default: %(default)s)")
+    rp.add_argument(
+        "--profile",
+        nargs="+",
+        default=["quick"],
+        help="quick, test, paper, full, or a YAML file; several are layered left to right, each setting what it names "
+        "(e.g. --profile paper smoke.yaml; default: quick)",
+    )
     rp.add_argument("--notebooks-dir", default="notebooks", help="folder of the notebooks (default: %(default)s)")
     rp.add_argument("--output-dir", default=None, help="executed notebooks (default: runs/<profile>)")
     rp.add_argument("--figures-dir", default="figures", help="where figures are written (default: %(default)s)")
@@ -283,8 +289,9 @@ def _cmd_strategies(args: argparse.Namespace) -> int:
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from .teaching.reproduce import run_notebooks
 
-    profile = args.profile
-    out = args.output_dir or str(Path("runs") / Path(profile).stem)
+    profiles = list(args.profile)
+    profile: Any = profiles[0] if len(profiles) == 1 else profiles
+    out = args.output_dir or str(Path("runs") / "+".join(Path(p).stem for p in profiles))
     overrides: dict[str, Any] = {}
     if args.dataset is not None:
         from .data import check_dataset_name

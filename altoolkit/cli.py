@@ -189,6 +189,12 @@ def _add_run_options(p: argparse.ArgumentParser, d) -> None:
         metavar="PATH",
         help="local torchvision ResNet-18 state dict for --model resnet18 (ImageNet weights, TOD's Caltech101)",
     )
+    p.add_argument(
+        "--pretrained-load",
+        choices=("backbone", "tod"),
+        default=d.pretrained_load,
+        help="what --pretrained-weights loads: backbone (every backbone tensor) or tod (conv1..layer3, as siyuhuang/TOD main_TOD.py; default: %(default)s)",
+    )
 
 
 def _run_fields(args: argparse.Namespace) -> dict[str, Any]:

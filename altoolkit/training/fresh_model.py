@@ -66,6 +66,7 @@ def train_fresh(
     labels: torch.Tensor | None = None,
     init_state: dict[str, torch.Tensor] | None = None,
     pretrained_weights: str | None = None,
+    pretrained_load: str = "backbone",
     **train_kwargs: Any,
 ) -> Any:
     """Build ``model`` freshly initialised from ``derive_seed(seed, *keys, 1)`` and train it on
@@ -81,7 +82,7 @@ def train_fresh(
         init_state: weights to start from instead of the fresh initialisation (a warm start:
             the previous cycle's final state dict); the training seed is unchanged.
         pretrained_weights: a local torchvision state dict loaded at initialisation
-            (:func:`altoolkit.training.models.build_model`).
+            (:func:`altoolkit.training.models.build_model`), the tensors ``pretrained_load`` names.
         train_kwargs: passed to :func:`~altoolkit.training.train.train_model` (``checkpoint_epochs``,
             ``eval_data``, ``progress``, ``desc``, ...).
 
@@ -95,7 +96,9 @@ def train_fresh(
     >>> torch.equal(a.model.head.weight, b.model.head.weight)
     True
     """
-    net = build_model(model, dataset.input_shape, dataset.num_classes, seed=derive_seed(seed, *keys, 1), pretrained_weights=pretrained_weights)
+    net = build_model(
+        model, dataset.input_shape, dataset.num_classes, seed=derive_seed(seed, *keys, 1), pretrained_weights=pretrained_weights, pretrained_load=pretrained_load
+    )
     if init_state is not None:
         net.load_state_dict(init_state)
     y = dataset.y_train[indices] if labels is None else labels

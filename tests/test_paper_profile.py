@@ -112,3 +112,210 @@ def md5_skipped(monkeypatch, tmp_path):
 
 def smoke_profile() -> dict:
     return merge_profiles("paper", str(SMOKE))
+
+
+def _effective(profile: dict, stem: str, **overrides) -> dict:
+    """The parameters notebook ``stem`` runs with: its own, with the profile's merged in."""
+    from altoolkit.teaching.reproduce import notebook_defaults
+
+    return {**notebook_defaults(NB[stem]), **notebook_parameters(profile, NB[stem], Path("/tmp"), overrides=overrides)}
+
+
+# fast checks of the profile ----------------------------------------------------------------------
+
+
+def test_profiles_merge_mapping_parameters_and_layer(tmp_path):
+    """A profile sets what it names: a mapping merges key by key into the notebook's own value,
+    anything else replaces it; later profiles and dataset sections layer the same way; --set wins."""
+    from altoolkit.teaching.reproduce import merge_parameter, notebook_defaults
+
+    own = notebook_defaults(NB["06"])["STRATEGY_OPTIONS"]
+    prof = {"defaults": {}, "notebooks": {"06_active_learning_benchmark": {"STRATEGY_OPTIONS": {"isal": {"reference": "test"}}, "SEEDS": [7]}}}
+    p = notebook_parameters(prof, NB["06"], tmp_path)
+    assert p["STRATEGY_OPTIONS"] == {**own, "isal": {**own["isal"], "reference": "test"}} and p["SEEDS"] == [7]
+    assert merge_parameter({"a": [1, 2]}, {"a": [3]}) == {"a": [3]} and merge_parameter(None, {"a": 1}) == {"a": 1}
+    layered = merge_profiles(prof, {"notebooks": {"06_active_learning_benchmark": {"STRATEGY_OPTIONS": {"isal": {"depth": 3}}}}})
+    got = notebook_parameters(layered, NB["06"], tmp_path)["STRATEGY_OPTIONS"]["isal"]
+    assert got == {**own["isal"], "reference": "test", "depth": 3}
+    with_ds = {**prof, "datasets": {"svhn": {"defaults": {"SEED": 3}, "notebooks": {"06_active_learning_benchmark": {"SEEDS": [1]}}}}}
+    assert notebook_parameters(with_ds, NB["06"], tmp_path, overrides={"DATASET": "svhn"})["SEEDS"] == [1]
+    assert notebook_parameters(with_ds, NB["06"], tmp_path, overrides={"DATASET": "cifar10"})["SEEDS"] == [7]
+    assert notebook_parameters(with_ds, NB["06"], tmp_path, overrides={"DATASET": "svhn", "SEEDS": [9]})["SEEDS"] == [9]
+    bad = {**prof, "datasets": {"svhn": {"notebooks": {"06_active_learning_benchmark": {"NOPE": 1}}}}}
+    with pytest.raises(ValueError, match="NOPE.*datasets.svhn"):
+        notebook_parameters(bad, NB["06"], tmp_path, overrides={"DATASET": "svhn"})
+    bad_file = tmp_path / "bad.yaml"
+    bad_file.write_text("datasets: {svhn: [1]}\n")
+    with pytest.raises(ValueError, match="datasets.svhn must be a mapping"):
+        load_profile(str(bad_file))
+
+
+def test_paper_profile_runs_disal_one_way_in_02_and_06():
+    """Notebooks 02 and 06 take the same protocol options, and the paper profile gives both the same
+    values on every dataset, so their DISAL runs are the same configurations (shared records)."""
+    same = {
+        "AL_EPOCHS": "EPOCHS",
+        "AL_CYCLES": "CYCLES",
+        "AL_INITIAL_FRACTION": "INITIAL_FRACTION",
+        "AL_STEP_FRACTION": "STEP_FRACTION",
+        "AL_INITIAL_SIZE": "INITIAL_SIZE",
+        "AL_STEP_SIZE": "STEP_SIZE",
+        "AL_SUBSET_SIZE": "SUBSET_SIZE",
+        "AL_WARM_START": "WARM_START",
+        **{k: k for k in ("DATASET", "DATA_ROOT", "MODEL", "BATCH_SIZE", "LR", "AUGMENT", "DEVICE", "DATASET_OPTIONS", "PRETRAINED_WEIGHTS", "PRETRAINED_LOAD")},
+    }
+    paper = load_profile("paper")
+    for ds in DATASETS:
+        p02, p06 = _effective(paper, "02", DATASET=ds), _effective(paper, "06", DATASET=ds)
+        assert {k: p02[k] for k in same} == {k: p06[v] for k, v in same.items()}, ds
+        assert set(p02["AL_STRATEGIES"]) <= set(p06["STRATEGIES"]) | set(p06["CLAIM_STRATEGIES"])
+        assert set(p02["AL_SEEDS"]) <= set(p06["CLAIM_SEEDS"])
+
+
+def test_paper_profile_leaves_digits_notebooks_to_the_test_profile(tmp_path):
+    """01, 08 and 09 stay on digits under the paper profile: it sets nothing there that the test
+    profile does not set to the same value, so their execution in tests/test_notebooks.py covers them."""
+    paper, test = load_profile("paper"), load_profile("test")
+    for stem in ("01", "08", "09"):
+        named = notebook_parameters(paper, NB[stem], tmp_path)
+        p, t = _effective(paper, stem), _effective(test, stem)
+        assert p.get("DATASET", "digits") == "digits", stem
+        assert all(t[k] == p[k] for k in named), stem
+
+
+#: what the smoke file may change: sizes, seeds, devices and backends, never a protocol option
+SMOKE_MAY_SET = {
+    "DEVICE", "EPOCHS", "AL_EPOCHS", "CYCLES", "AL_CYCLES", "SEEDS", "CLAIM_SEEDS", "AL_SEEDS", "IMBALANCED_SEEDS", "EQ15_SEEDS",
+    "GEOMETRY_SEEDS", "INITIAL_SIZE", "STEP_SIZE", "SUBSET_SIZE", "AL_INITIAL_SIZE", "AL_STEP_SIZE", "AL_SUBSET_SIZE",
+    "IMBALANCED_INITIAL_SIZE", "IMBALANCED_STEP_SIZE", "IMBALANCE_RATIO", "IMBALANCED_STRATEGIES", "LABELED_FRACTION",
+    "INITIAL_FRACTION", "STEP_FRACTION", "VALIDATION_SIZE", "AL_VALIDATION_SIZE", "BUDGET", "GALLERY_SIZE", "LAMBDAS",
+    "RECORD_EPOCHS", "RED_BLUE_EPOCHS", "SELECTION_RATE", "RATES", "PERPLEXITY", "TSNE_MAX_ITER", "PCA_DIM", "N_JOBS",
+    "BACKEND", "SMALL_HIDDEN", "UPWEIGHT_CANDIDATES", "UPWEIGHT_REFERENCE", "LISSA_SCALES", "LISSA_DEPTHS",
+    "AGREEMENT_SCALES", "AGREEMENT_DEPTH", "AGREEMENT_REPEATS", "AL_K_VALUES", "AL_LISSA_DEPTH", "AL_LISSA_REPEATS",
+    "STRATEGIES", "STRATEGY", "ALSO_SCORE", "COMPARE_DYNAMIC", "STRATEGY_OPTIONS",
+}
+
+
+def test_smoke_file_cuts_sizes_and_keeps_every_protocol_option():
+    """The smoke layer changes sizes only: every other parameter the paper profile sets is kept, and
+    in STRATEGY_OPTIONS only LiSSA's depth/repeats and TracIn's checkpoints change."""
+    smoke, paper = load_profile(str(SMOKE)), load_profile("paper")
+    sections = [smoke["notebooks"], *(s["notebooks"] for s in smoke["datasets"].values())]
+    assert not smoke["defaults"] and all(set(s.get(nb) or {}) <= SMOKE_MAY_SET for s in sections for nb in s)
+    for ds in DATASETS:
+        for stem in PAPER_NOTEBOOKS:
+            p, s = _effective(paper, stem, DATASET=ds), _effective(smoke_profile(), stem, DATASET=ds)
+            for k in set(p) - SMOKE_MAY_SET - {"FIGURES_DIR"}:
+                assert s[k] == p[k], (ds, stem, k)
+            for strat, opts in (p.get("STRATEGY_OPTIONS") or {}).items():
+                for k, v in opts.items():
+                    assert k in ("depth", "repeats", "checkpoints") or s["STRATEGY_OPTIONS"][strat][k] == v, (ds, stem, strat, k)
+
+
+def test_cli_layers_profiles_and_sets_parameters(capsys):
+    """``altoolkit reproduce --profile paper tests/paper_smoke.yaml --set NAME=VALUE`` loads both
+    (the run stops at --only, which matches no notebook, before anything executes)."""
+    from altoolkit.cli import build_parser, main
+
+    args = build_parser().parse_args(["reproduce", "--profile", "paper", str(SMOKE), "--set", "EPOCHS=2", "--set", "PRETRAINED_WEIGHTS=/w.pth"])
+    assert args.profile == ["paper", str(SMOKE)] and dict(args.set) == {"EPOCHS": 2, "PRETRAINED_WEIGHTS": "/w.pth"}
+    assert main(["reproduce", "--profile", "paper", str(SMOKE), "--only", "99"]) == 2
+    assert "no notebook matches" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "--set", "no equals sign"])
+    assert exc.value.code == 2 and "--set must look like NAME=VALUE" in capsys.readouterr().err
+
+
+# the runs ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shared_records(tmp_path_factory):
+    """One record cache for the notebook runs, as `altoolkit reproduce` shares runs/records."""
+    return tmp_path_factory.mktemp("paper_records")
+
+
+def _record_keys(folder: Path) -> dict[str, tuple]:
+    out = {}
+    for f in folder.glob("*.json"):
+        rec = json.loads(f.read_text())
+        if isinstance(rec, dict) and "config" in rec:
+            c = rec["config"]
+            out[f.name] = (c["dataset"], c["strategy"], c["seed"], json.dumps(c["strategy_options"], sort_keys=True), c.get("dynamic_weight"), c["cycles"])
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stem", PAPER_NOTEBOOKS)
+def test_paper_profile_notebook_executes(stem, tiny_data, md5_skipped, shared_records, tmp_path):
+    """The notebook runs end to end under ``--profile paper tests/paper_smoke.yaml`` on the tiny
+    CIFAR-10 files, with the CIFAR ResNet-18 on 3x32x32 inputs and the paper's strategy options."""
+    before = _record_keys(shared_records)
+    runs = run_notebooks(
+        smoke_profile(),
+        ROOT / "notebooks",
+        tmp_path / "out",
+        tmp_path / "figures",
+        only=[stem],
+        progress=False,
+        results_dir=shared_records,
+        overrides={"DATASET": "cifar10", "DATA_ROOT": str(tiny_data["root"])},
+    )
+    assert len(runs) == 1 and runs[0].ok, runs[0].line()
+    assert runs[0].parameters["MODEL"] == "resnet18_cifar" or stem in ("04", "05") and runs[0].parameters.get("MODEL") == "resnet18_cifar"
+    after = _record_keys(shared_records)
+    if stem == "06":
+        records = [json.loads((shared_records / f).read_text()) for f in after if f not in before]
+        tod = [r for r in records if r["config"]["strategy"] == "tod"]
+        assert tod and tod[0]["strategy"]["options"] == {"variant": "published", "consistency_weight": 0.02}
+        assert tod[0]["config"]["warm_start"] and tod[0]["config"]["subset_size"] == 4
+        isal = [r for r in records if r["config"]["strategy"] == "isal"]
+        assert isal[0]["strategy"]["options"]["reference"] == "test" and isal[0]["strategy"]["options"]["lissa_order"] == "sequential"
+        assert isal[0]["strategy"]["peeks_at_test_data"]
+        bald = [r for r in records if r["config"]["strategy"] == "bald"]
+        assert bald[0]["strategy"]["options"]["mc_samples"] == 10
+        assert {r["dataset"]["name"] for r in records} == {"cifar10", "cifar10_ir2"}
+        # notebook 02's DISAL runs (run before, in the same cache) are reused, not run again differently
+        from_02 = {k for f, k in before.items() if k[1] in ("disal", "disal_no_dynamic", "random")}
+        if from_02:
+            assert not from_02 & {k for f, k in after.items() if f not in before}
+
+
+def _notebook06_config(p: dict, strategy: str):
+    """The configuration notebook 06's first code cell builds from its parameters (``base``),
+    for one strategy with its STRATEGY_OPTIONS."""
+    from altoolkit.engine.loop import ALConfig
+
+    return ALConfig(
+        dataset=p["DATASET"], root=p["DATA_ROOT"], model=p["MODEL"], cycles=p["CYCLES"], epochs=p["EPOCHS"],
+        initial_fraction=p["INITIAL_FRACTION"], step_fraction=p["STEP_FRACTION"], initial_size=p["INITIAL_SIZE"],
+        step_size=p["STEP_SIZE"], subset_size=p["SUBSET_SIZE"] or None, warm_start=p["WARM_START"], batch_size=p["BATCH_SIZE"],
+        lr=p["LR"], augment=p["AUGMENT"], device=p["DEVICE"], dataset_options=p["DATASET_OPTIONS"],
+        pretrained_weights=p["PRETRAINED_WEIGHTS"], pretrained_load=p["PRETRAINED_LOAD"],
+        strategy=strategy, strategy_options=p["STRATEGY_OPTIONS"].get(strategy, {}),
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", ("cifar100", "svhn", "caltech101"))
+def test_paper_profile_runs_on_each_dataset(dataset, tiny_data, md5_skipped, tmp_path):
+    """Notebook 06's configuration under the paper profile's section for ``dataset`` (TOD's
+    config/<dataset>.py: its budgets, subset, unsupervised-loss weight; Caltech101's ImageNet
+    ResNet-18 at 224x224 loaded as main_TOD.py, lr 0.01, batch 64, flip) runs TOD as published,
+    the strategy whose options change with the dataset, for two cycles on the tiny real-format
+    files (notebook 06 itself runs every strategy on CIFAR-10 above)."""
+    from altoolkit.engine.loop import run_active_learning
+    from altoolkit.engine.protocol import TOD_CONFIGS
+
+    over = {"DATASET": dataset, "DATA_ROOT": str(tiny_data["root"])}
+    if dataset == "caltech101":
+        over["PRETRAINED_WEIGHTS"] = str(tiny_data["weights"])
+    p = _effective(smoke_profile(), "06", **over)
+    tod = run_active_learning(_notebook06_config(p, "tod"), tmp_path / "tod.json", progress=False)
+    assert tod["finished"] and tod["budgets"] == [p["INITIAL_SIZE"], p["INITIAL_SIZE"] + p["STEP_SIZE"]]
+    assert tod["dataset"]["input_shape"] == ([3, 224, 224] if dataset == "caltech101" else [3, 32, 32])
+    assert tod["cycles"][0]["n_candidates"] == p["SUBSET_SIZE"] and tod["config"]["warm_start"]
+    assert tod["strategy"]["options"] == {"variant": "published", "consistency_weight": TOD_CONFIGS[dataset].weight}
+    if dataset == "caltech101":
+        assert tod["config"]["model"] == "resnet18" and tod["config"]["pretrained_load"] == "tod"
+        assert (tod["config"]["lr"], tod["config"]["batch_size"], tod["config"]["augment"]) == (0.01, 64, "flip")

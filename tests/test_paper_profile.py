@@ -319,3 +319,34 @@ def test_paper_profile_runs_on_each_dataset(dataset, tiny_data, md5_skipped, tmp
     if dataset == "caltech101":
         assert tod["config"]["model"] == "resnet18" and tod["config"]["pretrained_load"] == "tod"
         assert (tod["config"]["lr"], tod["config"]["batch_size"], tod["config"]["augment"]) == (0.01, 64, "flip")
+
+
+def _script(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.slow
+def test_gpu_cycle_and_paper_shape_scripts_run_in_their_cpu_smoke_setting(tiny_data, md5_skipped, tmp_path):
+    """The GPU benchmark (``bash benchmarks/gpu_cycle.sh``) has not had a GPU yet: its two scripts run
+    here on a CPU with tiny sizes, so the GPU run is known to start, time both cycles and write the
+    ratio beside DISAL Table 1's 359 s / 299 s; a smoke result is never reported as a measurement."""
+    out = tmp_path / "gpu_cycle.json"
+    assert _script("gpu_cycle").main(["--root", str(tiny_data["root"]), "--device", "cpu", "--smoke", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["smoke"] and res["paper"] == pytest.approx(359 / 299) and res["shape"]["fraction_of_paper_epochs"] == 1 / 200
+    assert res["disal_cycle_over_random_cycle"] == pytest.approx(res["seconds"]["disal"][0]["total"] / res["seconds"]["random"][0]["total"])
+    rt = _script("readme_table")
+    assert "**not run yet**" in rt.render_gpu_cycle(res)
+    real = {**res, "smoke": False, "machine": {**res["machine"], "gpu": "NVIDIA H100"}}
+    assert "NVIDIA H100" in rt.render_gpu_cycle(real) and "1.20 (359 s / 299 s)" in rt.render_gpu_cycle(real)
+    shape_out = tmp_path / "paper_shape.json"
+    args = ["--device", "cpu", "--labeled", "4", "--pool", "4", "--step", "2", "--epochs", "1", "--repeats", "1", "--out", str(shape_out)]
+    assert _script("paper_shape").main(args) == 0
+    assert json.loads(shape_out.read_text())["shape"]["device"] == "cpu"
+    sh = (ROOT / "benchmarks" / "gpu_cycle.sh").read_text()
+    assert "gpu_cycle.py --root" in sh and "paper_shape.py --device cuda" in sh and "--readme-only" in sh

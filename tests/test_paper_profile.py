@@ -29,7 +29,7 @@ SMOKE = ROOT / "tests" / "paper_smoke.yaml"
 PAPER_NOTEBOOKS = ("02", "03", "04", "05", "06", "07")
 DATASETS = ("cifar10", "cifar100", "svhn", "caltech101")
 
-_SITECUSTOMIZE = '''\
+_SITECUSTOMIZE = """\
 # written by tests/test_paper_profile.py: torchvision's MD5 check of the CIFAR and SVHN files is
 # replaced by "the file exists" (tiny files cannot match the real digests); nothing else changes
 import os
@@ -39,7 +39,7 @@ import torchvision.datasets.svhn as _svhn
 
 _cifar.check_integrity = lambda fpath, md5=None: os.path.isfile(fpath)
 _svhn.check_integrity = lambda fpath, md5=None: os.path.isfile(fpath)
-'''
+"""
 
 
 def _write_cifar(folder: Path, files: dict[str, int], label_key: str, num_classes: int, seed: int) -> None:
@@ -162,7 +162,9 @@ def test_paper_profile_runs_disal_one_way_in_02_and_06():
         "AL_STEP_SIZE": "STEP_SIZE",
         "AL_SUBSET_SIZE": "SUBSET_SIZE",
         "AL_WARM_START": "WARM_START",
-        **{k: k for k in ("DATASET", "DATA_ROOT", "MODEL", "BATCH_SIZE", "LR", "AUGMENT", "DEVICE", "DATASET_OPTIONS", "PRETRAINED_WEIGHTS", "PRETRAINED_LOAD")},
+        **{
+            k: k for k in ("DATASET", "DATA_ROOT", "MODEL", "BATCH_SIZE", "LR", "AUGMENT", "DEVICE", "DATASET_OPTIONS", "PRETRAINED_WEIGHTS", "PRETRAINED_LOAD")
+        },
     }
     paper = load_profile("paper")
     for ds in DATASETS:
@@ -185,14 +187,60 @@ def test_paper_profile_leaves_digits_notebooks_to_the_test_profile(tmp_path):
 
 #: what the smoke file may change: sizes, seeds, devices and backends, never a protocol option
 SMOKE_MAY_SET = {
-    "DEVICE", "EPOCHS", "AL_EPOCHS", "CYCLES", "AL_CYCLES", "SEEDS", "CLAIM_SEEDS", "AL_SEEDS", "IMBALANCED_SEEDS", "EQ15_SEEDS",
-    "GEOMETRY_SEEDS", "INITIAL_SIZE", "STEP_SIZE", "SUBSET_SIZE", "AL_INITIAL_SIZE", "AL_STEP_SIZE", "AL_SUBSET_SIZE",
-    "IMBALANCED_INITIAL_SIZE", "IMBALANCED_STEP_SIZE", "IMBALANCE_RATIO", "IMBALANCED_STRATEGIES", "LABELED_FRACTION",
-    "INITIAL_FRACTION", "STEP_FRACTION", "VALIDATION_SIZE", "AL_VALIDATION_SIZE", "BUDGET", "GALLERY_SIZE", "LAMBDAS",
-    "RECORD_EPOCHS", "RED_BLUE_EPOCHS", "SELECTION_RATE", "RATES", "PERPLEXITY", "TSNE_MAX_ITER", "PCA_DIM", "N_JOBS",
-    "BACKEND", "SMALL_HIDDEN", "UPWEIGHT_CANDIDATES", "UPWEIGHT_REFERENCE", "LISSA_SCALES", "LISSA_DEPTHS",
-    "AGREEMENT_SCALES", "AGREEMENT_DEPTH", "AGREEMENT_REPEATS", "AL_K_VALUES", "AL_LISSA_DEPTH", "AL_LISSA_REPEATS",
-    "STRATEGIES", "STRATEGY", "ALSO_SCORE", "COMPARE_DYNAMIC", "STRATEGY_OPTIONS",
+    "DEVICE",
+    "EPOCHS",
+    "AL_EPOCHS",
+    "CYCLES",
+    "AL_CYCLES",
+    "SEEDS",
+    "CLAIM_SEEDS",
+    "AL_SEEDS",
+    "IMBALANCED_SEEDS",
+    "EQ15_SEEDS",
+    "GEOMETRY_SEEDS",
+    "INITIAL_SIZE",
+    "STEP_SIZE",
+    "SUBSET_SIZE",
+    "AL_INITIAL_SIZE",
+    "AL_STEP_SIZE",
+    "AL_SUBSET_SIZE",
+    "IMBALANCED_INITIAL_SIZE",
+    "IMBALANCED_STEP_SIZE",
+    "IMBALANCE_RATIO",
+    "IMBALANCED_STRATEGIES",
+    "LABELED_FRACTION",
+    "INITIAL_FRACTION",
+    "STEP_FRACTION",
+    "VALIDATION_SIZE",
+    "AL_VALIDATION_SIZE",
+    "BUDGET",
+    "GALLERY_SIZE",
+    "LAMBDAS",
+    "RECORD_EPOCHS",
+    "RED_BLUE_EPOCHS",
+    "SELECTION_RATE",
+    "RATES",
+    "PERPLEXITY",
+    "TSNE_MAX_ITER",
+    "PCA_DIM",
+    "N_JOBS",
+    "BACKEND",
+    "SMALL_HIDDEN",
+    "UPWEIGHT_CANDIDATES",
+    "UPWEIGHT_REFERENCE",
+    "LISSA_SCALES",
+    "LISSA_DEPTHS",
+    "AGREEMENT_SCALES",
+    "AGREEMENT_DEPTH",
+    "AGREEMENT_REPEATS",
+    "AL_K_VALUES",
+    "AL_LISSA_DEPTH",
+    "AL_LISSA_REPEATS",
+    "STRATEGIES",
+    "STRATEGY",
+    "ALSO_SCORE",
+    "COMPARE_DYNAMIC",
+    "STRATEGY_OPTIONS",
 }
 
 

@@ -217,7 +217,9 @@ def test_optimiser_is_sgd_with_tod_momentum_and_weight_decay(small_digits, monke
         return orig(params, **kw)
 
     monkeypatch.setattr(torch.optim, "SGD", sgd)
-    alt.train_model(alt.build_model("mlp", small_digits.input_shape, 10, seed=0), small_digits.x_train[:32], small_digits.y_train[:32], alt.TrainConfig(epochs=1))
+    alt.train_model(
+        alt.build_model("mlp", small_digits.input_shape, 10, seed=0), small_digits.x_train[:32], small_digits.y_train[:32], alt.TrainConfig(epochs=1)
+    )
     assert made == [{"lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}]
     for nb in (NB02, NB03, NB06, NB07):
         p = _paper(nb)

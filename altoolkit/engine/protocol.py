@@ -134,7 +134,7 @@ PROTOCOL: tuple[ProtocolRow, ...] = (
         "imbalanced CIFAR-10",
         "classes 500, 1,000, ..., 5,000 (ratio 10); 2k → 8k labels in steps of 1k",
         (Source("DISAL", "§4.3"),),
-        "`dataset=\"cifar10_ir10\", initial_size=2000, step_size=1000`; notebook 06's `IMBALANCED_INITIAL_SIZE`, "
+        '`dataset="cifar10_ir10", initial_size=2000, step_size=1000`; notebook 06\'s `IMBALANCED_INITIAL_SIZE`, '
         "`IMBALANCED_STEP_SIZE` (default: the balanced runs' budgets)",
         _T + "test_imbalanced_cifar10_counts_and_budgets",
     ),
@@ -163,21 +163,21 @@ PROTOCOL: tuple[ProtocolRow, ...] = (
         "last batch of an epoch",
         "the remainder of the labeled set: `DataLoader(..., batch_size=BATCH)` without `drop_last`",
         (Source(TIDAL, "main.py", "DataLoader"),),
-        "`batch_split=\"fixed\"` (same); `\"even\"` / `--batch-split even`: as many batches, of even size",
+        '`batch_split="fixed"` (same); `"even"` / `--batch-split even`: as many batches, of even size',
         _T + "test_last_batch_is_the_remainder",
     ),
     ProtocolRow(
         "lr schedule",
         "×0.1 at epoch 160 of 200 (Caltech101: 40 of 50)",
         (Source(TOD, "config/cifar10.py", "MILESTONES"),),
-        "`lr_schedule=\"step\"`: ×0.1 at 80% of the epochs (same rule)",
+        '`lr_schedule="step"`: ×0.1 at 80% of the epochs (same rule)',
         _T + "test_step_schedule_is_tods_milestone",
     ),
     ProtocolRow(
         "CIFAR augmentation",
         "random crop 32 (padding 4) + horizontal flip",
         (Source(TOD, "main_TOD.py", "train_transform"),),
-        "`augment=\"flip_crop\"` (`\"none\"`)",
+        '`augment="flip_crop"` (`"none"`)',
         _T + "test_flip_crop_is_pad_four_crop_and_flip",
     ),
     ProtocolRow(
@@ -191,7 +191,7 @@ PROTOCOL: tuple[ProtocolRow, ...] = (
         "Caltech101 input",
         "Resize((256, 256)) + CenterCrop(224) + flip",
         (Source(TOD, "main_TOD.py", "T.CenterCrop(224)"),),
-        "`dataset_options={\"image_size\": 224, \"resize_to\": 256}, augment=\"flip\"` (notebooks 02, 06: `DATASET_OPTIONS`; default: plain resize)",
+        '`dataset_options={"image_size": 224, "resize_to": 256}, augment="flip"` (notebooks 02, 06: `DATASET_OPTIONS`; default: plain resize)',
         _T + "test_caltech101_input_is_resize_then_center_crop",
     ),
     ProtocolRow(
@@ -205,29 +205,29 @@ PROTOCOL: tuple[ProtocolRow, ...] = (
         "Caltech101 network",
         "ImageNet-pretrained ResNet-18 (`resnet18-5c106cde.pth`); its key filter meets `layer4_caltech`, `fc_caltech`, so only conv1..layer3 load",
         (Source(TOD, "main_TOD.py", "pretrained_dict"), Source(TOD, "models/imagenet_resnet.py", "layer4_caltech")),
-        "`model=\"resnet18\", pretrained_weights=PATH, pretrained_load=\"tod\"` / `--pretrained-weights --pretrained-load tod`; "
-        "notebooks 02, 06: `PRETRAINED_WEIGHTS`, `PRETRAINED_LOAD` (default `\"backbone\"`: every backbone tensor)",
+        '`model="resnet18", pretrained_weights=PATH, pretrained_load="tod"` / `--pretrained-weights --pretrained-load tod`; '
+        'notebooks 02, 06: `PRETRAINED_WEIGHTS`, `PRETRAINED_LOAD` (default `"backbone"`: every backbone tensor)',
         _T + "test_tod_pretrained_load_keeps_layer4_fresh",
     ),
     ProtocolRow(
         "TOD score",
         "½‖softmax(f) − softmax(f_prev)‖², previous checkpoint of the same trajectory, largest first",
         (Source(TOD, "main_TOD.py", "get_uncertainty"),),
-        "`strategy_options={\"variant\": \"published\"}` + `warm_start=True` (refused without)",
+        '`strategy_options={"variant": "published"}` + `warm_start=True` (refused without)',
         _T + "test_tod_score_is_get_uncertainty",
     ),
     ProtocolRow(
         "TOD cycle 0",
         "an untrained, separately initialised `cod_model`; the SMALLEST scores (`arg[:ADDENDUM]`)",
         (Source(TOD, "main_TOD.py", "cod_model"),),
-        "`variant=\"published\"` (`\"cyclic\"`, the default: random in cycle 0)",
+        '`variant="published"` (`"cyclic"`, the default: random in cycle 0)',
         _T + "test_tod_cycle0_takes_the_smallest_discrepancy_to_an_untrained_network",
     ),
     ProtocolRow(
         "TOD training loss",
         f"unsupervised consistency: a second head and an EMA teacher (α 0.999), an unlabeled batch each step, weight per dataset ({_weights()})",
         (Source(TOD, "main_TOD.py", "train_epoch"), Source(TOD, "config/cifar10.py", "WEIGHT")),
-        "`strategy_options={\"consistency_weight\": w}` (0: `--auxiliary NONE`); the `paper` profile sets each dataset's weight; "
+        '`strategy_options={"consistency_weight": w}` (0: `--auxiliary NONE`); the `paper` profile sets each dataset\'s weight; '
         "head and teacher restart each cycle",
         _T + "test_tod_consistency_weight_per_dataset",
     ),
@@ -240,17 +240,20 @@ PROTOCOL: tuple[ProtocolRow, ...] = (
     ),
     ProtocolRow(
         "ISAL reference set",
-        "the test set's summed gradient (Table 3 \"ISAL\"); the current labeled set is ISAL_v3, the weakest",
+        'the test set\'s summed gradient (Table 3 "ISAL"); the current labeled set is ISAL_v3, the weakest',
         (Source(ISAL, "classification/src/test_calc_val_grad.py", "main"),),
-        "`strategy_options={\"reference\": \"test\"}` in the `paper` profile, flagged like an oracle (default `\"labeled\"` = ISAL_v3: "
+        '`strategy_options={"reference": "test"}` in the `paper` profile, flagged like an oracle (default `"labeled"` = ISAL_v3: '
         "no labels beyond the labeled set, the quick profile's records unchanged)",
         _T + "test_isal_reference_is_the_summed_test_gradient",
     ),
     ProtocolRow(
         "ISAL K > 1",
         "weights = the unnormalised softmax of the top K; K = 1 is the unweighted pseudo-label gradient of the default run",
-        (Source(ISAL, "classification/src/utils.py", "calc_influence_funtion_expectation"), Source(ISAL, "classification/src/utils.py", "calc_influence_funtion")),
-        "`k_weighting=\"posterior\"` in notebook 07's K ablation (`AL_K_WEIGHTING`); library default `\"renormalized\"`, which at K = 1 "
+        (
+            Source(ISAL, "classification/src/utils.py", "calc_influence_funtion_expectation"),
+            Source(ISAL, "classification/src/utils.py", "calc_influence_funtion"),
+        ),
+        '`k_weighting="posterior"` in notebook 07\'s K ablation (`AL_K_WEIGHTING`); library default `"renormalized"`, which at K = 1 '
         "is `calc_influence_funtion`",
         _T + "test_isal_k_weighting_is_the_expectation_code",
     ),
@@ -265,7 +268,7 @@ PROTOCOL: tuple[ProtocolRow, ...] = (
         "ISAL LiSSA samples",
         "the labeled file in order (an unshuffled loader), the initial set first: chunks of 250 consecutive images",
         (Source(ISAL, "classification/src/utils.py", "s_test"), Source(ISAL, "classification/src/mining/datasets/cifar10.py", "query")),
-        "`lissa_order=\"sequential\"` in the `paper` profile and notebook 07's `AL_LISSA_ORDER` (default `\"random\"`: a new draw each step)",
+        '`lissa_order="sequential"` in the `paper` profile and notebook 07\'s `AL_LISSA_ORDER` (default `"random"`: a new draw each step)',
         _T + "test_isal_lissa_sequential_reads_the_labeled_set_in_order",
     ),
     ProtocolRow(
@@ -279,7 +282,7 @@ PROTOCOL: tuple[ProtocolRow, ...] = (
         "DISAL direction",
         "Eq. 15 as printed ranks the smallest KL first; the Fisher argument says the largest",
         (Source("DISAL", "Eq. 15"),),
-        "largest KL; `strategy_options={\"largest\": False}` is the ablation (notebook 06's `EQ15_AS_PRINTED`)",
+        'largest KL; `strategy_options={"largest": False}` is the ablation (notebook 06\'s `EQ15_AS_PRINTED`)',
         _T + "test_disal_selects_the_largest_kl",
     ),
 )

@@ -163,7 +163,9 @@ def notebook_parameters(
         values = values or {}
         unknown = sorted(set(values) - declared)
         if strict and unknown:
-            raise ValueError(f"profile sets parameters {unknown} ({section}) that notebook {nb_path.name} does not declare; its parameters are {sorted(declared)}")
+            raise ValueError(
+                f"profile sets parameters {unknown} ({section}) that notebook {nb_path.name} does not declare; its parameters are {sorted(declared)}"
+            )
         for k, v in values.items():
             if k in declared:
                 params[k] = merge_parameter(params.get(k, own[k]), v)

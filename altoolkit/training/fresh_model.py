@@ -97,7 +97,12 @@ def train_fresh(
     True
     """
     net = build_model(
-        model, dataset.input_shape, dataset.num_classes, seed=derive_seed(seed, *keys, 1), pretrained_weights=pretrained_weights, pretrained_load=pretrained_load
+        model,
+        dataset.input_shape,
+        dataset.num_classes,
+        seed=derive_seed(seed, *keys, 1),
+        pretrained_weights=pretrained_weights,
+        pretrained_load=pretrained_load,
     )
     if init_state is not None:
         net.load_state_dict(init_state)

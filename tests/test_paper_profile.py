@@ -241,6 +241,7 @@ SMOKE_MAY_SET = {
     "ALSO_SCORE",
     "COMPARE_DYNAMIC",
     "STRATEGY_OPTIONS",
+    "AL_MODEL",  # notebook 07's ablation only: the ResNet runs its section 4 (and every strategy in notebook 06)
 }
 
 
@@ -350,8 +351,9 @@ def test_paper_profile_runs_on_each_dataset(dataset, tiny_data, md5_skipped, tmp
     """Notebook 06's configuration under the paper profile's section for ``dataset`` (TOD's
     config/<dataset>.py: its budgets, subset, unsupervised-loss weight; Caltech101's ImageNet
     ResNet-18 at 224x224 loaded as main_TOD.py, lr 0.01, batch 64, flip) runs TOD as published,
-    the strategy whose options change with the dataset, for two cycles on the tiny real-format
-    files (notebook 06 itself runs every strategy on CIFAR-10 above)."""
+    the strategy whose options change with the dataset, for a cycle (training with its
+    unsupervised loss, selection, the warm start's weights saved) on the tiny real-format files
+    (notebook 06 itself runs every strategy on CIFAR-10 above)."""
     from altoolkit.engine.loop import run_active_learning
     from altoolkit.engine.protocol import TOD_CONFIGS
 
@@ -359,8 +361,18 @@ def test_paper_profile_runs_on_each_dataset(dataset, tiny_data, md5_skipped, tmp
     if dataset == "caltech101":
         over["PRETRAINED_WEIGHTS"] = str(tiny_data["weights"])
     p = _effective(smoke_profile(), "06", **over)
-    tod = run_active_learning(_notebook06_config(p, "tod"), tmp_path / "tod.json", progress=False)
-    assert tod["finished"] and tod["budgets"] == [p["INITIAL_SIZE"], p["INITIAL_SIZE"] + p["STEP_SIZE"]]
+
+    class Stop(Exception):
+        pass
+
+    def stop(entry):  # cycle 0 trains, evaluates and selects; cycle 1 would only train again
+        raise Stop
+
+    with pytest.raises(Stop):
+        run_active_learning(_notebook06_config(p, "tod"), tmp_path / "tod.json", progress=False, on_cycle_end=stop)
+    tod = json.loads((tmp_path / "tod.json").read_text())
+    assert len(tod["cycles"]) == 1 and tod["budgets"] == [p["INITIAL_SIZE"], p["INITIAL_SIZE"] + p["STEP_SIZE"]]
+    assert len(tod["cycles"][0]["selected"]) == p["STEP_SIZE"] and tod["sidecars"]["model"]  # the warm start's weights
     assert tod["dataset"]["input_shape"] == ([3, 224, 224] if dataset == "caltech101" else [3, 32, 32])
     assert tod["cycles"][0]["n_candidates"] == p["SUBSET_SIZE"] and tod["config"]["warm_start"]
     assert tod["strategy"]["options"] == {"variant": "published", "consistency_weight": TOD_CONFIGS[dataset].weight}
@@ -393,7 +405,7 @@ def test_gpu_cycle_and_paper_shape_scripts_run_in_their_cpu_smoke_setting(tiny_d
     real = {**res, "smoke": False, "machine": {**res["machine"], "gpu": "NVIDIA H100"}}
     assert "NVIDIA H100" in rt.render_gpu_cycle(real) and "1.20 (359 s / 299 s)" in rt.render_gpu_cycle(real)
     shape_out = tmp_path / "paper_shape.json"
-    args = ["--device", "cpu", "--labeled", "4", "--pool", "4", "--step", "2", "--epochs", "1", "--repeats", "1", "--out", str(shape_out)]
+    args = ["--device", "cpu", "--labeled", "4", "--pool", "4", "--step", "2", "--epochs", "1", "--repeats", "1", "--test-size", "4", "--out", str(shape_out)]
     assert _script("paper_shape").main(args) == 0
     assert json.loads(shape_out.read_text())["shape"]["device"] == "cpu"
     sh = (ROOT / "benchmarks" / "gpu_cycle.sh").read_text()

@@ -311,7 +311,7 @@ def test_paper_profile_notebook_executes(stem, tiny_data, md5_skipped, shared_re
         overrides={"DATASET": "cifar10", "DATA_ROOT": str(tiny_data["root"])},
     )
     assert len(runs) == 1 and runs[0].ok, runs[0].line()
-    assert runs[0].parameters["MODEL"] == "resnet18_cifar" or stem in ("04", "05") and runs[0].parameters.get("MODEL") == "resnet18_cifar"
+    assert (runs[0].parameters["MODEL"], runs[0].parameters["AUGMENT"], runs[0].parameters["BATCH_SIZE"]) == ("resnet18_cifar", "flip_crop", 128)
     after = _record_keys(shared_records)
     if stem == "06":
         records = [json.loads((shared_records / f).read_text()) for f in after if f not in before]

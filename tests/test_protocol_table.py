@@ -25,6 +25,7 @@ from altoolkit.teaching.reproduce import load_profile, notebook_parameters
 ROOT = Path(__file__).resolve().parents[1]
 NB02 = ROOT / "notebooks" / "02_dynamic_loss.ipynb"
 NB03 = ROOT / "notebooks" / "03_scoring_and_selection.ipynb"
+NB04 = ROOT / "notebooks" / "04_tsne_selections.ipynb"
 NB06 = ROOT / "notebooks" / "06_active_learning_benchmark.ipynb"
 NB07 = ROOT / "notebooks" / "07_isal_influence_functions.ipynb"
 
@@ -221,9 +222,9 @@ def test_optimiser_is_sgd_with_tod_momentum_and_weight_decay(small_digits, monke
         alt.build_model("mlp", small_digits.input_shape, 10, seed=0), small_digits.x_train[:32], small_digits.y_train[:32], alt.TrainConfig(epochs=1)
     )
     assert made == [{"lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}]
-    for nb in (NB02, NB03, NB06, NB07):
+    for nb in (NB02, NB03, NB04, NB06, NB07):
         p = _paper(nb)
-        assert (p["LR"], p["BATCH_SIZE"], p["EPOCHS"]) == (0.1, 128, 200), nb.name
+        assert (p["LR"], p["BATCH_SIZE"], p["EPOCHS"], p["AUGMENT"]) == (0.1, 128, 200, "flip_crop"), nb.name
 
 
 def test_last_batch_is_the_remainder():

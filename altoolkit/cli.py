@@ -31,6 +31,17 @@ def _parse_option(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+def _parse_parameter(text: str) -> tuple[str, Any]:
+    """``NAME=VALUE`` of ``reproduce --set``: VALUE read as JSON, else kept as a string."""
+    key, _, raw = text.partition("=")
+    if not _ or not key.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"--set must look like NAME=VALUE with a parameter NAME, got {text!r}")
+    try:
+        return key.strip(), json.loads(raw)
+    except json.JSONDecodeError:
+        return key.strip(), raw
+
+
 def _parse_lambda(text: str) -> float | None:
     """``none``/``default`` (the strategy's default λ) or a number ≥ 0."""
     if text.strip().lower() in ("none", "default"):
@@ -189,6 +200,12 @@ def _add_run_options(p: argparse.ArgumentParser, d) -> None:
         metavar="PATH",
         help="local torchvision ResNet-18 state dict for --model resnet18 (ImageNet weights, TOD's Caltech101)",
     )
+    p.add_argument(
+        "--pretrained-load",
+        choices=("backbone", "tod"),
+        default=d.pretrained_load,
+        help="what --pretrained-weights loads: backbone (every backbone tensor) or tod (conv1..layer3, as siyuhuang/TOD main_TOD.py; default: %(default)s)",
+    )
 
 
 def _run_fields(args: argparse.Namespace) -> dict[str, Any]:
@@ -242,12 +259,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("strategies", help="list the selection strategies with a one-line description")
 
     rp = sub.add_parser("reproduce", help="execute every notebook with papermill and write figures/")
-    rp.add_argument("--profile", default="quick", help="quick, test, paper, or a YAML file (default: %(default)s)")
+    rp.add_argument(
+        "--profile",
+        nargs="+",
+        default=["quick"],
+        help="quick, test, paper, full, or a YAML file; several are layered left to right, each setting what it names "
+        "(e.g. --profile paper smoke.yaml; default: quick)",
+    )
     rp.add_argument("--notebooks-dir", default="notebooks", help="folder of the notebooks (default: %(default)s)")
     rp.add_argument("--output-dir", default=None, help="executed notebooks (default: runs/<profile>)")
     rp.add_argument("--figures-dir", default="figures", help="where figures are written (default: %(default)s)")
     rp.add_argument("--dataset", default=None, help="run the notebooks that take a DATASET on this one (e.g. cifar10; default: the profile's)")
     rp.add_argument("--root", default=None, help="folder of that torchvision dataset (DATA_ROOT)")
+    rp.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        type=_parse_parameter,
+        metavar="NAME=VALUE",
+        help="set a parameter (JSON value) in every notebook that declares it, over the profile (repeatable), "
+        "e.g. PRETRAINED_WEIGHTS=/data/resnet18-5c106cde.pth",
+    )
     rp.add_argument("--results-dir", default="runs/records", help="cache of AL run records shared by the notebooks (default: %(default)s)")
     rp.add_argument("--only", nargs="*", default=None, help="notebook names or numbers to run, e.g. 01 02")
     rp.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -297,9 +329,10 @@ def _cmd_strategies(args: argparse.Namespace) -> int:
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from .teaching.reproduce import run_notebooks
 
-    profile = args.profile
-    out = args.output_dir or str(Path("runs") / Path(profile).stem)
-    overrides: dict[str, Any] = {}
+    profiles = list(args.profile)
+    profile: Any = profiles[0] if len(profiles) == 1 else profiles
+    out = args.output_dir or str(Path("runs") / "+".join(Path(p).stem for p in profiles))
+    overrides: dict[str, Any] = dict(args.set)
     if args.dataset is not None:
         from .data import check_dataset_name
 

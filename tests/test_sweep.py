@@ -81,6 +81,7 @@ def test_config_hash_changes_with_every_field():
         "eval_every": 5,
         "batch_split": "even",
         "pretrained_weights": "w.pth",
+        "pretrained_load": "tod",
     }
     assert set(changed) == set(ALConfig.keys()), "a new ALConfig field needs a case here"
     hashes = {config_hash(base)}
@@ -91,6 +92,8 @@ def test_config_hash_changes_with_every_field():
             cfg = dataclasses.replace(base, strategy=value)
         elif name == "pretrained_weights":  # applies to torchvision's ResNet-18 only
             cfg = dataclasses.replace(base, model="resnet18", pretrained_weights=value)
+        elif name == "pretrained_load":  # says what pretrained_weights loads
+            cfg = dataclasses.replace(base, model="resnet18", pretrained_weights="w.pth", pretrained_load=value)
         else:
             cfg = dataclasses.replace(base, **{name: value})
         h = config_hash(cfg)

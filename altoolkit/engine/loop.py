@@ -35,7 +35,7 @@ from ..util.progress import tqdm
 
 from ..data import ALDataset, check_dataset_name, load_dataset
 from ..training.fresh_model import default_dynamic_weight, train_fresh
-from ..training.models import MODEL_REVISION, build_model, check_model
+from ..training.models import MODEL_REVISION, PRETRAINED_LOADS, build_model, check_model
 from ..strategies import SelectionContext, get_strategy, strategy_names
 from ..training.train import TrainConfig, TrainingAdditions, evaluate
 from .record_io import SidecarError, check_output_file, load_sidecar, loads_strict, lock_file, prune_sidecars, save_sidecar, write_json
@@ -87,6 +87,7 @@ _OPTIONAL_DEFAULTS: dict[str, Any] = {
     "warm_start": False,
     "eval_every": 0,
     "pretrained_weights": None,
+    "pretrained_load": "backbone",
     "batch_split": "fixed",
 }
 
@@ -161,6 +162,10 @@ class ALConfig(_TrainKeywords):
         pretrained_weights: path of a torchvision ResNet-18 state dict loaded into
             ``model="resnet18"`` at every initialisation (TOD's Caltech101 setting; see
             :func:`altoolkit.training.models.load_pretrained_backbone`).
+        pretrained_load: what is loaded from ``pretrained_weights``
+            (:data:`altoolkit.training.models.PRETRAINED_LOADS`): ``"backbone"`` (default, every
+            backbone tensor) or ``"tod"`` (conv1..layer3 only, layer4 and the classifier fresh: the
+            key filter of siyuhuang/TOD ``main_TOD.py`` against its ``models/imagenet_resnet.py``).
 
     Examples:
         >>> import altoolkit as alt
@@ -196,6 +201,7 @@ class ALConfig(_TrainKeywords):
     warm_start: bool = False
     eval_every: int = 0
     pretrained_weights: str | None = None
+    pretrained_load: str = "backbone"
 
     def __init__(self, *, train: TrainConfig | None = None, **settings: Any) -> None:
         own = {f.name: f for f in dataclasses.fields(ALConfig) if f.init}
@@ -244,6 +250,9 @@ class ALConfig(_TrainKeywords):
             if self.model != "resnet18":
                 raise ValueError(f"pretrained_weights applies to model='resnet18' (torchvision's ResNet-18), got model={self.model!r}")
             self.pretrained_weights = str(self.pretrained_weights)
+        check_choice("pretrained_load", self.pretrained_load, tuple(PRETRAINED_LOADS))
+        if self.pretrained_load != "backbone" and self.pretrained_weights is None:
+            raise ValueError(f"pretrained_load={self.pretrained_load!r} says what to load from pretrained_weights, which is not set")
         final = self.initial_fraction + (self.cycles - 1) * self.step_fraction
         if self.initial_size is None and self.step_size is None and final > 1.0 + 1e-9:
             raise ValueError(
@@ -468,7 +477,9 @@ def plan_pool(config: ALConfig, n_pool: int) -> PoolPlan:
 
 
 def _build_cycle_model(config: ALConfig, dataset: ALDataset, seed: int | None):
-    return build_model(config.model, dataset.input_shape, dataset.num_classes, seed=seed, pretrained_weights=config.pretrained_weights)
+    return build_model(
+        config.model, dataset.input_shape, dataset.num_classes, seed=seed, pretrained_weights=config.pretrained_weights, pretrained_load=config.pretrained_load
+    )
 
 
 def train_cycle(
@@ -505,6 +516,7 @@ def train_cycle(
         cycle,
         init_state=init_state,
         pretrained_weights=config.pretrained_weights,
+        pretrained_load=config.pretrained_load,
         eval_data=(dataset.x_test, dataset.y_test) if config.eval_every else None,
         eval_every=config.eval_every or 1,
         checkpoint_epochs=strategy.checkpoint_epochs(tcfg.epochs),

@@ -39,7 +39,7 @@ from torch.func import functional_call, grad, jvp, vmap
 from ..util.progress import tqdm
 
 from ..util.modules import batches, eval_mode, output_layer
-from ..util.checks import check_bool, check_float, check_int
+from ..util.checks import check_bool, check_choice, check_float, check_int
 
 __all__ = [
     "PARAM_SETS",
@@ -52,6 +52,7 @@ __all__ = [
     "directional_derivatives",
     "hvp",
     "lissa_inverse_hvp",
+    "LISSA_ORDERS",
     "exact_hessian",
     "exact_inverse_hvp",
     "MAX_EXACT_HESSIAN_PARAMS",
@@ -63,6 +64,8 @@ __all__ = [
 
 ParamSet = Literal["all", "weights", "last_layer"]
 PARAM_SETS: tuple[str, ...] = ("all", "weights", "last_layer")
+#: How :func:`lissa_inverse_hvp` draws its mini-batches: at random, or the rows in order (ISAL's code).
+LISSA_ORDERS: tuple[str, ...] = ("random", "sequential")
 
 
 def select_params(model: nn.Module, which: ParamSet = "all") -> dict[str, torch.Tensor]:
@@ -403,6 +406,7 @@ def lissa_inverse_hvp(
     to_input: ToInput = lambda t: t.float(),
     device: str = "cpu",
     progress: bool = False,
+    order: str = "random",
 ) -> dict[str, torch.Tensor]:
     """LiSSA estimate of an inverse-Hessian-vector product, exactly as ISAL's public code.
 
@@ -439,6 +443,15 @@ def lissa_inverse_hvp(
         damping, scale, depth, repeats, batch_size: LiSSA settings (ISAL: 0.01, 1e4, 250, 4, 1).
         seed: seeds the ``torch.Generator`` that draws the mini-batches.
         divide_by_scale: divide the result by ``scale`` (textbook LiSSA).
+        order: how the mini-batches are drawn.  ``"random"`` (default): a fresh random batch at
+            every step.  ``"sequential"``: the rows of ``x`` in their order, repeat ``r`` reading
+            rows ``r·depth·batch_size`` onwards (wrapping round at the end), as dragonlzm/ISAL
+            ``classification/src/utils.py`` ``s_test`` walks the unshuffled test loader of the
+            labeled file (``construct_test_loader``: ``shuffle=False``) in chunks of ``img_num``
+            steps, so its 4 × 250 steps read the first 1,000 labeled images once each, which are
+            its initial set (the labeled file lists the initial set first, then each query).
+            ISAL's loop stops when the file ends (fewer chunks when it holds fewer than
+            ``repeats·depth`` images); here the rows wrap round instead.
         progress: show a tqdm bar over the ``repeats × depth`` steps.
 
     Returns:
@@ -455,6 +468,7 @@ def lissa_inverse_hvp(
     batch_size = check_int("batch_size", batch_size, 1, n)
     seed = check_int("seed", seed)
     divide_by_scale = check_bool("divide_by_scale", divide_by_scale)
+    check_choice("order", order, LISSA_ORDERS)
     names = _resolve_names(model, v, which)
     gen = torch.Generator().manual_seed(seed)
     with eval_mode(model):
@@ -464,8 +478,13 @@ def lissa_inverse_hvp(
         bar = tqdm(total=repeats * depth, desc="LiSSA", disable=not progress, leave=False)
         for r in range(repeats):
             h = {k: t.clone() for k, t in vec.items()}
-            for _ in range(depth):
-                idx = torch.randperm(n, generator=gen)[:batch_size] if batch_size < n else torch.arange(n)
+            for k in range(depth):
+                if batch_size >= n:
+                    idx = torch.arange(n)
+                elif order == "sequential":
+                    idx = (torch.arange(batch_size) + (r * depth + k) * batch_size) % n
+                else:
+                    idx = torch.randperm(n, generator=gen)[:batch_size]
                 hv = batch_hvp(to_input(x[idx]).to(device), target[idx].to(device), h)
                 h = {k: vec[k] + (1.0 - damping) * h[k] - hv[k] / (len(idx) * scale) for k in h}
                 bar.update(1)

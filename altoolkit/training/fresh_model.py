@@ -47,7 +47,7 @@ def default_dynamic_weight(strategy: TrainingAdditions | None, dynamic_weight: f
     return 1.0 if getattr(strategy, "dynamic_loss", False) else float(otherwise)
 
 
-def fresh_network(model: str, dataset: Any, seed: int, *keys: int, pretrained_weights: str | None = None) -> nn.Module:
+def fresh_network(model: str, dataset: Any, seed: int, *keys: int, pretrained_weights: str | None = None, pretrained_load: str = "backbone") -> nn.Module:
     """``model`` built for ``dataset`` and initialised from ``derive_seed(seed, *keys, 1)``: the
     network :func:`train_fresh` trains, for a caller that changes it first (strips layers, keeps
     its initial weights) and then passes it to :func:`train_fresh`.
@@ -58,7 +58,8 @@ def fresh_network(model: str, dataset: Any, seed: int, *keys: int, pretrained_we
     >>> torch.equal(a.head.weight, b.head.weight)
     True
     """
-    return build_model(model, dataset.input_shape, dataset.num_classes, seed=derive_seed(seed, *keys, 1), pretrained_weights=pretrained_weights)
+    seed = derive_seed(seed, *keys, 1)
+    return build_model(model, dataset.input_shape, dataset.num_classes, seed=seed, pretrained_weights=pretrained_weights, pretrained_load=pretrained_load)
 
 
 def train_fresh(
@@ -71,6 +72,7 @@ def train_fresh(
     labels: torch.Tensor | None = None,
     init_state: dict[str, torch.Tensor] | None = None,
     pretrained_weights: str | None = None,
+    pretrained_load: str = "backbone",
     **train_kwargs: Any,
 ) -> Any:
     """Build ``model`` freshly initialised from ``derive_seed(seed, *keys, 1)`` (:func:`fresh_network`)
@@ -88,7 +90,7 @@ def train_fresh(
         init_state: weights to start from instead of the fresh initialisation (a warm start:
             the previous cycle's final state dict); the training seed is unchanged.
         pretrained_weights: a local torchvision state dict loaded at initialisation
-            (:func:`altoolkit.training.models.build_model`).
+            (:func:`altoolkit.training.models.build_model`), the tensors ``pretrained_load`` names.
         train_kwargs: passed to :func:`~altoolkit.training.train.train_model` (``checkpoint_epochs``,
             ``eval_data``, ``progress``, ``desc``, ...).
 
@@ -104,7 +106,8 @@ def train_fresh(
     """
     if isinstance(model, nn.Module) and pretrained_weights is not None:
         raise ValueError("pretrained_weights is loaded when train_fresh builds the network; pass it to fresh_network instead")
-    net = model if isinstance(model, nn.Module) else fresh_network(model, dataset, seed, *keys, pretrained_weights=pretrained_weights)
+    pretrained = {"pretrained_weights": pretrained_weights, "pretrained_load": pretrained_load}
+    net = model if isinstance(model, nn.Module) else fresh_network(model, dataset, seed, *keys, **pretrained)
     if init_state is not None:
         net.load_state_dict(init_state)
     y = dataset.y_train[indices] if labels is None else labels

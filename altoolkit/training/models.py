@@ -23,6 +23,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from ..util.checks import check_choice
 from ..util.modules import output_layer
 from ..util.plugins import Registry
 
@@ -37,6 +38,7 @@ __all__ = [
     "MODELS",
     "MODEL_REGISTRY",
     "RESNET18_IMAGENET_URL",
+    "PRETRAINED_LOADS",
     "register_model",
     "model_names",
     "check_model",
@@ -48,6 +50,14 @@ __all__ = [
 #: ``main_TOD.py`` loads as ``./resnet18-5c106cde.pth``; torchvision's newer ``IMAGENET1K_V1``
 #: file ``resnet18-f37072fd.pth`` has the same keys).
 RESNET18_IMAGENET_URL = "https://download.pytorch.org/models/resnet18-f37072fd.pth"
+
+#: What :func:`load_pretrained_backbone` loads from the ImageNet file, by name: the key prefixes
+#: of the backbone left at their random initialisation.  ``"backbone"``: every backbone tensor
+#: ("ImageNet-pretrained ResNet-18"); ``"tod"``: siyuhuang/TOD ``main_TOD.py``'s Caltech101 load,
+#: whose key filter (``{k: v for k, v in pretrained_dict.items() if k in model_dict}``) meets a
+#: network (``models/imagenet_resnet.py``) that names its last stage ``layer4_caltech`` and its
+#: classifier ``fc_caltech``, so only ``conv1``, ``bn1`` and ``layer1``-``layer3`` are loaded.
+PRETRAINED_LOADS: dict[str, tuple[str, ...]] = {"backbone": (), "tod": ("layer4.",)}
 
 
 #: Revision of the built-in networks' definitions; bumped whenever one of them changes, so that
@@ -293,7 +303,14 @@ _BUILDERS: dict[str, Callable[[tuple[int, ...], int], nn.Module]] = {
 MODELS: tuple[str, ...] = tuple(_BUILDERS)
 
 
-def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed: int | None = None, pretrained_weights: str | None = None) -> nn.Module:
+def build_model(
+    name: str,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    seed: int | None = None,
+    pretrained_weights: str | None = None,
+    pretrained_load: str = "backbone",
+) -> nn.Module:
     """Build a model by name (see :data:`MODELS`), initialised deterministically from ``seed``.
 
     Args:
@@ -305,6 +322,8 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed:
             disturbing the global RNG state.
         pretrained_weights: for ``"resnet18"`` only: a local torchvision state dict whose
             backbone weights replace the random ones (:func:`load_pretrained_backbone`).
+        pretrained_load: which of them (:data:`PRETRAINED_LOADS`): ``"backbone"`` (all) or
+            ``"tod"`` (conv1..layer3, as siyuhuang/TOD ``main_TOD.py``).
 
     Examples:
         >>> import torch, altoolkit as alt
@@ -329,7 +348,7 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed:
             torch.manual_seed(seed)
             model = _BUILDERS[name](tuple(input_shape), num_classes)
     if pretrained_weights is not None:
-        load_pretrained_backbone(model, pretrained_weights)
+        load_pretrained_backbone(model, pretrained_weights, fresh=PRETRAINED_LOADS[check_choice("pretrained_load", pretrained_load, tuple(PRETRAINED_LOADS))])
     return model
 
 

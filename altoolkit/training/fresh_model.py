@@ -106,8 +106,10 @@ def train_fresh(
     """
     if isinstance(model, nn.Module) and pretrained_weights is not None:
         raise ValueError("pretrained_weights is loaded when train_fresh builds the network; pass it to fresh_network instead")
-    pretrained = {"pretrained_weights": pretrained_weights, "pretrained_load": pretrained_load}
-    net = model if isinstance(model, nn.Module) else fresh_network(model, dataset, seed, *keys, **pretrained)
+    if isinstance(model, nn.Module):
+        net = model
+    else:
+        net = fresh_network(model, dataset, seed, *keys, pretrained_weights=pretrained_weights, pretrained_load=pretrained_load)
     if init_state is not None:
         net.load_state_dict(init_state)
     y = dataset.y_train[indices] if labels is None else labels

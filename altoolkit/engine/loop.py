@@ -37,11 +37,13 @@ from ..data import ALDataset, check_dataset_name, load_dataset
 from ..training.fresh_model import default_dynamic_weight, train_fresh
 from ..training.models import MODEL_REVISION, build_model, check_model
 from ..strategies import SelectionContext, get_strategy, strategy_names
+from ..strategies.checks import checked_positions
 from ..training.train import TrainConfig, evaluate
 from .record_io import SidecarError, check_output_file, load_sidecar, loads_strict, lock_file, prune_sidecars, save_sidecar, write_json
 from ..analysis.selection_balance import selection_diagnostics
 from ..util.checks import check_bool, check_choice, check_device, check_float, check_fraction, check_int
 from ..util.seeds import derive_seed
+from .run_checks import bind_record, check_record_binding, check_record_values, check_subset_size, probe_model, recheck_config, recheck_dataset
 
 __all__ = [
     "ALConfig",
@@ -406,6 +408,7 @@ def load_record(path: str | os.PathLike) -> dict[str, Any]:
         ) from exc
     if not isinstance(rec, dict) or rec.get("format") != RECORD_FORMAT:
         raise ValueError(f"results file {str(p)!r} is not an altoolkit record (format {RECORD_FORMAT!r}); choose another --out (nothing was overwritten)")
+    check_record_values(rec, p)
     return rec
 
 
@@ -551,6 +554,9 @@ def run_active_learning(
     """
     if not isinstance(config, ALConfig):
         raise TypeError(f"config must be an ALConfig, got {type(config).__name__}")
+    config = recheck_config(config)  # fields may have been set after construction
+    if dataset is not None:
+        dataset = recheck_dataset(dataset)
     check_device("device", config.device, require_available=True)
     if out is None:
         return _run(config, None, dataset, progress, on_cycle_end)
@@ -781,7 +787,8 @@ def _select(
         extras={"cycle": cycle, "warm_start": config.warm_start},
     )
     t0 = time.perf_counter()
-    pos = strategy.select(ctx, plan.budgets[cycle + 1] - plan.budgets[cycle])
+    budget = plan.budgets[cycle + 1] - plan.budgets[cycle]
+    pos = checked_positions(strategy.select(ctx, budget), int(candidates.shape[0]), budget, config.strategy)  # before anything is saved
     seconds = time.perf_counter() - t0
     selected = candidates[pos].tolist()
     if len(set(selected)) != len(selected) or set(selected) & set(labeled.tolist()):
@@ -822,12 +829,15 @@ def _run(
         config_dict["dataset"] = dataset.name  # what ran, not ALConfig's default name
     record = _existing_record(out_path, config_dict)
     if dataset is None:
-        dataset = load_config_dataset(config)
+        dataset = recheck_dataset(load_config_dataset(config))
     _check_test_split(dataset)
     plan = plan_pool(config, dataset.n_train)
+    check_subset_size(config.subset_size, plan.budgets)
+    width = probe_model(config.model, dataset, config.device, config.pretrained_weights)  # before any training
     if record is None:
-        record = _new_record(config, config_dict, strategy, dataset, plan)
+        record = bind_record(_new_record(config, config_dict, strategy, dataset, plan), dataset, width)
     else:
+        check_record_binding(record, dataset, width, out_path)
         record = _resumable(record, config, plan, dataset.n_train, out_path)
     labeled = list(record["initial_labeled"])
     for entry in record["cycles"]:
@@ -845,7 +855,7 @@ def _run(
             raise RuntimeError(f"internal error: cycle {c} has {len(labeled)} labels, expected {plan.budgets[c]}")
         init_state = previous_state if config.warm_start and c > 0 else None
         result = train_cycle(config, dataset, lab, c, strategy, progress, init_state=init_state)
-        acc = evaluate(result.model, dataset.x_test, dataset.y_test, dataset.to_input, device=config.device)
+        acc = evaluate(result.model, dataset.x_test, dataset.y_test, dataset.to_input, device=config.device, num_classes=dataset.num_classes, name=config.model)
         selection = _select(config, strategy, dataset, plan, c, lab, result, previous_model, progress)
         entry = _cycle_entry(config, dataset, plan, c, len(labeled), acc, result, selection)
         finished = c == config.cycles - 1

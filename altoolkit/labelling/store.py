@@ -654,8 +654,10 @@ class LabelStore:
         ``include_skipped``.  The file is replaced atomically.  Returns the path."""
         if not isinstance(include_skipped, bool):
             raise TypeError(f"include_skipped must be True or False, got {include_skipped!r}")
-        from ..engine.record_io import atomic_write, check_output_file  # here: this module also loads on its own
+        from ..engine.record_io import atomic_write, check_output_file, check_output_not_input  # here: this module also loads on its own
 
+        own = [(self.path.with_name(self.path.name + suffix), "this label store's file") for suffix in ("", "-wal", "-shm", "-journal")]
+        check_output_not_input(path, "export_csv path", own)  # the store itself: all labels would be gone
         out = check_output_file(path, "export_csv path")  # a folder or device is refused by name
         statuses = ("labeled", "skipped") if include_skipped else ("labeled",)
         rows = self._read(f"SELECT item, label, annotator, updated FROM state WHERE status IN ({','.join('?' * len(statuses))}) ORDER BY event", statuses)

@@ -557,10 +557,13 @@ class LabelStore:
         self,
         items: Sequence[str],
         scores: Sequence[float | None] | None = None,
-        strategy: str = "",
+        strategy: str = "manual",
         info: dict[str, Any] | None = None,
     ) -> tuple[Batch, bool]:
         """Save the next cycle's batch, unless another session saved one that is still open.
+
+        ``strategy`` names what chose the items (default ``"manual"``: picked by hand); ``info``
+        is a JSON object of anything else worth keeping with the batch (checked before writing).
 
         Checked and written in one transaction, so two sessions that finish training at the same
         time end up labelling the same batch.  Returns ``(batch, created)``; ``created`` is False
@@ -584,7 +587,12 @@ class LabelStore:
                     s = None
             clean.append(s)
         strategy = _check_text("strategy", strategy)
-        info_text = json.dumps(info or {}, allow_nan=True)
+        if info is not None and not isinstance(info, dict):
+            raise TypeError(f"info must be a dict (a JSON object), got {type(info).__name__}")
+        try:
+            info_text = json.dumps(info or {}, allow_nan=True)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"info must hold JSON values only (str, numbers, bools, None, lists and dicts of them): {exc}; nothing was saved") from None
         with self._transaction() as c:
             last = c.execute("SELECT id, cycle, strategy, created, info FROM batches ORDER BY id DESC LIMIT 1").fetchone()
             if last is not None:

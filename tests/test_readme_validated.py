@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import fnmatch
 import re
+from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,6 +19,7 @@ def _rows() -> list[str]:
     return [ln for ln in section.splitlines() if ln.startswith("| ") and not ln.startswith("| input ")]
 
 
+@lru_cache(maxsize=None)
 def _tests(module: str) -> list[str]:
     tree = ast.parse((ROOT / "tests" / f"{module}.py").read_text())
     return [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test")]

@@ -537,7 +537,9 @@ def run_active_learning(
         entry per training: ``cycle, n_labeled, test_acc, selected, train_seconds,
         select_seconds, final_train_loss`` and the batch's class balance
         ``selected_class_counts, selected_pseudo_class_counts, selection_class_entropy``, see
-        :func:`altoolkit.analysis.selection_balance.selection_diagnostics`), ``finished``, ``environment``;
+        :func:`altoolkit.analysis.selection_balance.selection_diagnostics`), ``finished``, ``environment``,
+        ``model_outputs`` (the model's output width) and in ``dataset`` its ``fingerprint``
+        (:func:`altoolkit.engine.run_checks.dataset_fingerprint`, verified when the run is resumed);
         while unfinished, ``sidecars`` names the sidecar files it needs (see :func:`write_record`).
 
     Examples:
@@ -550,7 +552,14 @@ def run_active_learning(
     Raises:
         FileLockedError: another run holds ``out`` (its pid is in the message).
         ValueError: ``out`` cannot be written (a folder, a special file, an unwritable folder) or
-            holds something else than this run's record; ``config.device`` is not available.
+            holds something else than this run's record; ``config.device`` is not available;
+            ``config`` or ``dataset`` fail their checks, run again here since they may have
+            changed after they were built (:mod:`altoolkit.engine.run_checks`).
+        RecordMismatchError: ``out`` holds a record of other data or another model width.
+        ModelOutputError: the model does not give finite logits ``(batch, num_classes)`` (checked
+            on two samples before training, and at every evaluation).
+        StrategyOutputError: the strategy's selection or scores are malformed (nothing is saved).
+        TrainingDivergedError: a training diverged (names lr, λ and weight decay).
     """
     if not isinstance(config, ALConfig):
         raise TypeError(f"config must be an ALConfig, got {type(config).__name__}")

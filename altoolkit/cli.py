@@ -220,11 +220,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     al.add_argument(
         "--batch",
-        choices=("topk", "balanced", "diverse"),
+        choices=("topk", "balanced", "diverse", "topm"),
         default=None,
         help="batch rule of a per-sample strategy: topk (default, as the papers), balanced "
-        "(per pseudo-class top-k) or diverse (score-weighted k-means++); "
+        "(per pseudo-class top-k), diverse (rank-weighted k-means++: diversity sampling that barely reads the score) "
+        "or topm (k-means++ within the top prefilter·budget by score); "
         "`altoolkit strategies` marks the strategies that take it",
+    )
+    al.add_argument(
+        "--prefilter",
+        type=float,
+        default=None,
+        help="β of --batch topm: candidates per batch seat, a number >= 1 (default: altoolkit.strategies.batch_rules.DEFAULT_PREFILTER)",
     )
     al.add_argument("--seed", type=int, default=d.seed, help="seed of the initial pool, inits, training and selection")
     al.add_argument("--lam", type=float, default=None, help="λ, weight of DISAL's dynamic loss (default: 1 for disal/disal_no_selection, 0 otherwise)")
@@ -255,7 +262,11 @@ def _cmd_al(args: argparse.Namespace) -> int:
     config = ALConfig(
         dataset=args.dataset,
         strategy=args.strategy,
-        strategy_options={**dict(args.strategy_option), **({"batch": args.batch} if args.batch else {})},
+        strategy_options={
+            **dict(args.strategy_option),
+            **({"batch": args.batch} if args.batch else {}),
+            **({"prefilter": args.prefilter} if args.prefilter is not None else {}),
+        },
         seed=args.seed,
         dynamic_weight=args.lam,
         **_run_fields(args),
@@ -276,7 +287,10 @@ def _cmd_strategies(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}  {cls.description}{'  [--batch]' if cls.takes_batch() else ''}")
         for opt, default, allowed, doc in describe_options(cls):
             print(f"{'':<{width}}    {opt}={default!r} ({allowed}): {doc}")
-    print("Options: --strategy-option KEY=VALUE (repeatable); [--batch]: takes the batch option topk|balanced|diverse (altoolkit.strategies.batch_rules)")
+    print(
+        "Options: --strategy-option KEY=VALUE (repeatable); [--batch]: takes the batch option topk|balanced|diverse|topm "
+        "and, with topm, --prefilter β (altoolkit.strategies.batch_rules); random with --batch RULE is the random-score control of RULE"
+    )
     return 0
 
 

@@ -154,10 +154,15 @@ def test_setting_rejects_bad_values():
 
 
 def _rec(name, seed, accs, secs, batch=None):
+    cycles = [
+        {"n_labeled": n, "fraction_labeled": f, "test_acc": a, "train_seconds": s, "select_seconds": 0.0}
+        for n, f, a, s in zip([10, 20, 30], [0.1, 0.2, 0.3], accs, secs)
+    ]
     return {
         "config": {"strategy": name, "seed": seed, "strategy_options": {} if batch is None else {"batch": batch}},
         "strategy": {"name": name},
-        "cycles": [{"fraction_labeled": f, "test_acc": a, "train_seconds": s, "select_seconds": 0.0} for f, a, s in zip([0.1, 0.2, 0.3], accs, secs)],
+        "cycles": cycles,
+        "finished": True,
     }
 
 
@@ -171,6 +176,9 @@ def test_measurement_verdicts_and_seconds_ratio():
     assert cs.seconds_ratio(recs) == {"random": 1.0, "disal+balanced": 2.0}  # the last cycle does not select
     with pytest.raises(ValueError, match="entropy"):
         cs.measurement_verdicts(recs, variants=["disal+balanced"], references=["entropy"])
+    recs[0]["finished"] = False  # a verdict over part of a learning curve would compare unlike areas
+    with pytest.raises(ValueError, match="not finished"):
+        cs.measurement_verdicts(recs, variants=["disal+balanced"], references=["random"])
 
 
 def test_measurement_configs_cover_rules_and_baselines():
@@ -217,6 +225,6 @@ def test_mean_share_by_seed_and_split_by_verdict():
                 "cycles": cycles,
             }
         )
-    assert cs.mean_share_by_seed(recs, y) == {"disal": {0: 1.0, 1: 0.75}}
+    assert alt.analysis.selection_balance.mean_share_by_seed(recs, y) == {"disal": {0: 1.0, 1: 0.75}}
     v = {"a": alt.math.stats.verdict([1.0, 1.1]), "b": alt.math.stats.verdict([-1.0, -1.1]), "c": alt.math.stats.verdict([1.0, -1.0])}
     assert cs.split_by_verdict(v) == {"holds": ["a"], "contradicted": ["b"], "inconclusive": ["c"]}

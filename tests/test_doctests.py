@@ -43,7 +43,7 @@ def test_top_level_name_has_a_running_example(name):
         assert name in (obj.__doc__ or ""), f"the example of {name} is expected in {EXAMPLE_OF[name]}"
 
 
-@pytest.mark.parametrize("modname", ["util.plugins", "util.seeds", "util.modules", "training.fresh_model"])
+@pytest.mark.parametrize("modname", ["util.plugins", "util.seeds", "util.modules", "util.lazy", "training.fresh_model", "analysis.results"])
 def test_open_engine_module_examples_run(modname):
     module = __import__(f"altoolkit.{modname}", fromlist=["_"])
     result = doctest.testmod(module, optionflags=FLAGS)

@@ -215,6 +215,15 @@ def test_first_cycle_reproduces_the_loop(digits, strategy, validation_size):
     assert g == em.selection_geometry(feats, digits.y_train[fc.unlabeled].numpy(), rows)
 
 
+def test_first_cycle_scores_the_loops_candidate_subset(digits):
+    """With subset_size the loop scores a seeded subset of the pool; the first cycle scores the same one."""
+    cfg = alt.ALConfig(strategy="entropy", cycles=2, epochs=2, seed=5, model="mlp", subset_size=200)
+    record = alt.run_active_learning(cfg, dataset=digits, progress=False)
+    fc = em.first_cycle(cfg, dataset=digits)
+    assert len(fc.unlabeled) == record["cycles"][0]["n_candidates"] == 200
+    assert fc.selected.tolist() == record["cycles"][0]["selected"]
+
+
 def test_first_cycle_rejects_bad_config(digits):
     with pytest.raises(ValueError, match="cycles must be at least 2"):
         em.first_cycle(alt.ALConfig(cycles=1, epochs=1), dataset=digits)

@@ -18,7 +18,8 @@ from torch import nn
 import altoolkit as alt
 from altoolkit.data import DATASET_REGISTRY
 from altoolkit.math.influence import select_params
-from altoolkit.training.models import MODEL_REGISTRY, output_layer, penultimate_features
+from altoolkit.training.models import MODEL_REGISTRY, penultimate_features
+from altoolkit.util.modules import output_layer
 
 REPO = Path(__file__).resolve().parents[1]
 MOD = "altoolkit_user_plugin_t13"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -22,6 +22,7 @@ __all__ = [
     "budget_regime",
     "select_records",
     "learning_curves",
+    "markdown",
     "markdown_table",
     "cycle_seconds",
     "paired_comparison",
@@ -130,18 +131,29 @@ def cycle_seconds(records: Iterable[dict[str, Any]], label: Callable[[dict[str, 
     return {k: (float(np.mean([a for a, _ in v])), float(np.mean([b for _, b in v]))) for k, v in acc.items()}
 
 
+def markdown(head: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A Markdown table of the column names ``head`` and the rows of cells ``rows`` (the tables
+    the notebooks and RESULTS.md print).
+
+    >>> print(markdown(["a", "b"], [["1", "2"]]))
+    | a | b |
+    |---|---|
+    | 1 | 2 |
+    """
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
 def markdown_table(curves: dict[str, CurveSummary], percent: bool = True) -> str:
     """A markdown table: one row per group, one column per labeled-set size, ``mean ± std``."""
     if not curves:
         return "(no records)"
     first = next(iter(curves.values()))
     head = ["strategy", "seeds"] + [f"{n} ({f:.0%})" for n, f in zip(first.n_labeled, first.fraction)]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     k = 100.0 if percent else 1.0
-    for lab, cs in curves.items():
-        cells = [f"{m * k:.1f} ± {s * k:.1f}" for m, s in zip(cs.mean, cs.std)]
-        lines.append("| " + " | ".join([lab, str(len(cs.seeds))] + cells) + " |")
-    return "\n".join(lines)
+    rows = [[lab, str(len(cs.seeds))] + [f"{m * k:.1f} ± {s * k:.1f}" for m, s in zip(cs.mean, cs.std)] for lab, cs in curves.items()]
+    return markdown(head, rows)
 
 
 def paired_comparison(curves: dict[str, CurveSummary], a: str, b: str, metric: str = "aulc") -> stats.Verdict:

@@ -14,6 +14,8 @@ from typing import Any, Mapping, Iterable, Sequence
 
 import numpy as np
 
+from .results import markdown
+
 __all__ = [
     "class_counts",
     "normalised_class_entropy",
@@ -24,6 +26,7 @@ __all__ = [
     "strategy_label",
     "selection_balance_table",
     "selection_balance_markdown",
+    "mean_share_by_seed",
 ]
 
 
@@ -160,12 +163,18 @@ def selection_balance_markdown(records: Iterable[dict[str, Any]], y_train: Seque
     """The "selection balance" table of AL ``records`` as Markdown (one row per strategy label,
     seeds pooled; see :func:`selection_balance_table`): mean and minimum normalised class entropy
     of a selected batch, mean and maximum share of its largest class."""
-    rows = selection_balance_table(records, y_train)
-    head = "| strategy | runs | batches | mean class entropy | min class entropy | mean largest-class share | max largest-class share |"
-    lines = [head, "|" + "---|" * 7]
-    for r in rows:
-        lines.append(
-            f"| {r['strategy']} | {r['runs']} | {r['batches']} | {r['mean_entropy']:.2f} | "
-            f"{r['min_entropy']:.2f} | {r['mean_largest_share']:.2f} | {r['max_largest_share']:.2f} |"
-        )
-    return "\n".join(lines)
+    head = ["strategy", "runs", "batches", "mean class entropy", "min class entropy", "mean largest-class share", "max largest-class share"]
+    cells = ("strategy", "runs", "batches", "mean_entropy", "min_entropy", "mean_largest_share", "max_largest_share")
+    rows = [[f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c]) for c in cells] for r in selection_balance_table(records, y_train)]
+    return markdown(head, rows)
+
+
+def mean_share_by_seed(records: Iterable[Mapping[str, Any]], y_train: Sequence[int] | np.ndarray | None = None) -> dict[str, dict[int, float]]:
+    """``{strategy label: {seed: mean largest-class share of the run's selected batches}}``, the
+    per-seed quantity a paired verdict on the collapse of AL runs compares (notebooks 06 and 09)."""
+    out: dict[str, dict[int, float]] = {}
+    for r in records:
+        shares = [b["largest_share"] for b in record_batch_balance(dict(r), y_train)]
+        if shares:
+            out.setdefault(strategy_label(dict(r)), {})[int(r["config"]["seed"])] = float(np.mean(shares))
+    return out

@@ -37,7 +37,17 @@ from ..math import stats
 from ..engine.loop import load_record
 from ..engine.machine import MACHINE_FIELDS
 from ..training.train import epoch_batches
-from ..analysis.results import CurveSummary, budget_regime, cycle_seconds, labels_to_reach, learning_curves, markdown_table, record_label
+from ..analysis.results import (
+    CurveSummary,
+    budget_regime,
+    cycle_seconds,
+    labels_to_reach,
+    learning_curves,
+    markdown,
+    markdown_table,
+    paired_comparison,
+    record_label,
+)
 from ..util.checks import check_choice
 
 __all__ = [
@@ -214,7 +224,8 @@ class DatasetSummary:
         return float(ref.curve.mean[-1]) if ref is not None else None
 
     def compare(self, a: str, b: str, metric: str = "aulc") -> stats.Verdict:
-        """Verdict of "``a`` > ``b``" on ``metric`` over the seeds both have (:func:`altoolkit.math.stats.compare`)."""
+        """Verdict of "``a`` > ``b``" on ``metric`` over the seeds both have
+        (:func:`altoolkit.analysis.results.paired_comparison`)."""
         check_choice("metric", metric, METRICS)
         for name in (a, b):
             if name not in self.strategies:
@@ -222,8 +233,7 @@ class DatasetSummary:
         sa, sb = self.strategies[a].curve, self.strategies[b].curve
         if not set(sa.seeds) & set(sb.seeds):
             raise ValueError(f"{a!r} and {b!r} share no seed on {self.dataset}; a paired comparison needs matched seeds")
-        name = "AULC" if metric == "aulc" else "final accuracy"
-        return stats.compare(sa.per_seed(metric), sb.per_seed(metric), claim=f"{a} > {b} ({name})")
+        return paired_comparison({a: sa, b: sb}, a, b, metric)
 
     def check_claims(self, claims: Iterable[Claim | Sequence[str] | str]) -> list["ClaimCheck"]:
         return [check_claim(self, Claim.parse(c)) for c in claims]
@@ -395,12 +405,6 @@ def _pm(values: np.ndarray, scale: float = 100.0, digits: int = 1, signed: bool 
     return f"{v.mean():{'+' if signed else ''}.{digits}f} ± {std:.{digits}f}"
 
 
-def _table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def _settings_text(ds: DatasetSummary) -> str:
     s = ds.settings
     seeds = sorted({seed for st in ds.strategies.values() for seed in st.seeds})
@@ -444,7 +448,7 @@ def _comparison_table(ds: DatasetSummary) -> str:
                 va, vf = ds.comparisons[label]["aulc"], ds.comparisons[label]["final"]
                 row += [va.interval_text(), vf.interval_text(), f"{va.wins}/{va.n}", va.verdict]
         rows.append(row)
-    return _table(head, rows)
+    return markdown(head, rows)
 
 
 def _seconds_table(ds: DatasetSummary) -> str:
@@ -459,12 +463,12 @@ def _seconds_table(ds: DatasetSummary) -> str:
         total = s.train_seconds + s.select_seconds
         ratio = "—" if not ref_total else f"{total / ref_total:.2f}"
         rows.append([label, str(len(s.seeds)), f"{s.train_seconds:.2f}", f"{s.select_seconds:.3f}", f"{total:.2f}", ratio])
-    return _table(head, rows)
+    return markdown(head, rows)
 
 
 def _machine_table(summary: Summary) -> str:
     machines = sorted({tuple(m.items()) for ds in summary.datasets.values() for m in ds.machines})
-    return _table(list(MACHINE_FIELDS), [[v for _, v in m] for m in machines])
+    return markdown(list(MACHINE_FIELDS), [[v for _, v in m] for m in machines])
 
 
 def _claims_for(ds: DatasetSummary, claims: Sequence[Claim]) -> list[Claim]:
@@ -554,6 +558,34 @@ def _selection_balance_text(records: list[dict[str, Any]]) -> str:
     if left:
         note += f" {left} older record(s) without class counts are left out."
     return note + "\n\n" + selection_balance_markdown(with_counts)
+
+
+def _batch_rule_text(records: list[dict[str, Any]]) -> list[str]:
+    """The section on batch rules (issue 25): present only when some record selects with a rule
+    other than ``topk``; each (strategy, rule) against the same rule fed a random score
+    (:mod:`altoolkit.drivers.batch_rule_control`)."""
+    from .batch_rule_control import batch_rule_controls, batch_rule_markdown
+
+    if not any((r["config"].get("strategy_options") or {}).get("batch", "topk") != "topk" for r in records):
+        return []
+    with_counts = [r for r in records if any("selected_class_counts" in c for c in r["cycles"][:-1])]
+    try:
+        rows = batch_rule_controls(with_counts)
+    except ValueError as exc:  # records of several settings in one section: say so, keep the rest of RESULTS.md
+        return ["### Batch rules against their random-score control", "", f"Not shown: {exc}.", ""]
+    if not rows:
+        return []
+    note = (
+        "Each strategy with each batch rule against its control: the same rule, training and seeds with the "
+        "score replaced by a seeded random one (`random`; `disal_no_selection` for runs trained with the dynamic "
+        "loss). Overlap: the share of a batch that lies in the score's own top-k (1 for topk; near k/N for a rule "
+        "that ignores the score), mean over batches and seeds; the control's overlap is what the rule keeps of a "
+        "top-k that says nothing about the classes, so a score whose overlap falls far below it is overruled by "
+        "the rule. Largest-class share: of a batch's true classes. "
+        "Verdicts paired by seed: the score beats its control on AULC, and the score's batches are more one-class "
+        "than the control's."
+    )
+    return ["### Batch rules against their random-score control", "", note, "", batch_rule_markdown(rows), ""]
 
 
 def write_results_markdown(
@@ -660,6 +692,7 @@ def write_results_markdown(
             "",
         ]
         out += ["### Selection balance", "", _selection_balance_text(finished_by_key.get(name, [])), ""]
+        out += _batch_rule_text(finished_by_key.get(name, []))
         out += ["### Claims of the papers, checked on these runs", ""]
         checks = checks_by_ds[name]
         checkable = [c for c in checks if not (c.status == "cannot be checked" and c.claim.a not in ds.strategies and c.claim.b not in ds.strategies)]
@@ -721,7 +754,7 @@ class BatchSplitStudy:
             even = np.array([self.accuracy["even"][n][s] for s in self.seeds])
             v = "same batches" if self.same_batches(n) else self.verdict(n).text()
             rows.append([str(n), str(self.last_batch(n)), _pm(fixed), _pm(even), v])
-        return _table(["labeled", "last batch (fixed)", "fixed: acc (%)", "even: acc (%)", "even > fixed"], rows)
+        return markdown(["labeled", "last batch (fixed)", "fixed: acc (%)", "even: acc (%)", "even > fixed"], rows)
 
 
 def batch_split_study(

@@ -31,12 +31,11 @@ from torch import nn
 from ..util.progress import tqdm
 
 from ..data import ALDataset
-from .dynamic_loss import labeled_subset
-from ..training.fresh_model import default_dynamic_weight
-from ..util.seeds import derive_seed
-from ..training.models import build_model
+from ..training.fresh_model import default_dynamic_weight, fresh_network, train_fresh
+from ..util.modules import state_copy
+from ..util.seeds import derive_seed, labeled_subset
 from ..strategies import SelectionContext, Strategy, get_strategy
-from ..training.train import TrainConfig, TrainResult, train_model
+from ..training.train import TrainConfig, TrainResult
 from ..util.checks import check_float, check_fraction, check_int
 
 __all__ = [
@@ -62,10 +61,6 @@ def _strategy(strategy: str | Strategy, options: Mapping[str, Any] | None = None
     if not isinstance(strategy, str):
         raise TypeError(f"strategy must be a strategy name or a Strategy, got {type(strategy).__name__}")
     return get_strategy(strategy, **dict(options or {}))
-
-
-def _state_copy(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in state.items()}
 
 
 @dataclass
@@ -174,12 +169,12 @@ def train_checkpoint_run(
         dataset: the dataset (pool = its train split).
         epochs: the epochs (1-based) after which selections will be made.
         labeled_fraction: share of the pool in the labeled set (seeded by ``seed``, as
-            :func:`altoolkit.drivers.dynamic_loss.labeled_subset`).
+            :func:`altoolkit.util.seeds.labeled_subset`).
         config: training settings; default ``TrainConfig(epochs=max(epochs))``.  Its
             ``epochs`` must reach the last recorded epoch.
         model: model name.
         seed: seeds the labeled split, the initial weights (``derive_seed(seed, 1)``) and training
-            (``derive_seed(seed, 2)``).
+            (``derive_seed(seed, 2)``), as :func:`altoolkit.training.fresh_model.train_fresh`.
         strategies: the strategies that will be applied (their replayed checkpoints, e.g.
             TracIn's, are kept too); the first one also sets λ when ``dynamic_weight`` is None.
         dynamic_weight: λ of DISAL Eq. 14; ``None``: 1 if the first strategy trains with the
@@ -205,15 +200,14 @@ def train_checkpoint_run(
         for e in rec:
             keep.update(s.checkpoint_epochs(e))
     lab, unl = labeled_subset(dataset.n_train, labeled_fraction, seed)
-    net = build_model(model, dataset.input_shape, dataset.num_classes, seed=derive_seed(seed, 1))
-    initial = _state_copy(net.state_dict())
-    result = train_model(
+    net = fresh_network(model, dataset, seed)
+    initial = state_copy(net.state_dict())
+    result = train_fresh(
         net,
-        dataset.x_train[lab],
-        dataset.y_train[lab],
+        dataset,
+        lab,
         cfg,
-        seed=derive_seed(seed, 2),
-        to_input=dataset.to_input,
+        seed,
         eval_data=(dataset.x_test, dataset.y_test) if evaluate else None,
         checkpoint_epochs=sorted(keep),
         progress=progress,

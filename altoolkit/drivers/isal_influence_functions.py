@@ -38,7 +38,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import ALDataset
-from .dynamic_loss import labeled_subset
 from ..training.inference import predict_logits
 from ..math.influence import exact_hessian, flatten, lissa_inverse_hvp, loss_grad, per_sample_grads
 from ..engine.loop import ALConfig
@@ -48,9 +47,9 @@ from ..analysis.results import CurveSummary, learning_curves, paired_comparison
 from ..math.stats import Verdict, spearman
 from ..math.scores import select_top
 from ..strategies import SelectionContext, get_strategy
-from ..training.train import TrainConfig, TrainResult, train_model
+from ..training.train import TrainConfig, TrainResult
 from ..util.checks import check_float, check_int
-from ..util.seeds import derive_seed
+from ..util.seeds import derive_seed, labeled_subset
 
 __all__ = [
     "TrainedSubset",
@@ -108,14 +107,9 @@ def train_on_subset(
     progress: bool = False,
 ) -> TrainedSubset:
     """Train ``model`` (a name for :func:`altoolkit.training.models.build_model`, or a module) on a random
-    ``labeled_fraction`` of the pool (:func:`altoolkit.drivers.dynamic_loss.labeled_subset`)."""
+    ``labeled_fraction`` of the pool (:func:`altoolkit.util.seeds.labeled_subset`)."""
     lab, unl = labeled_subset(dataset.n_train, labeled_fraction, seed)
-    if isinstance(model, str):
-        res = train_fresh(model, dataset, lab, config or TrainConfig(), seed, progress=progress)
-    else:
-        res = train_model(
-            model, dataset.x_train[lab], dataset.y_train[lab], config or TrainConfig(), seed=derive_seed(seed, 2), to_input=dataset.to_input, progress=progress
-        )
+    res = train_fresh(model, dataset, lab, config or TrainConfig(), seed, progress=progress)
     res.model.eval()
     return TrainedSubset(dataset, res, lab, unl)
 

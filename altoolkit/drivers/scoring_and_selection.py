@@ -19,8 +19,7 @@ import torch
 from ..util.progress import tqdm
 
 from ..data import ALDataset
-from .dynamic_loss import labeled_subset
-from ..util.seeds import derive_seed
+from ..util.seeds import derive_seed, labeled_subset, seeded_split
 from ..training.fresh_model import train_fresh
 from ..strategies import SelectionContext, get_strategy
 from ..training.train import TrainConfig, evaluate
@@ -62,13 +61,11 @@ def prepare_comparison(
     check_fraction("step_fraction", step_fraction)
     validation_size = check_int("validation_size", validation_size, 0, dataset.n_train - 2)
     cfg = config or TrainConfig()
-    perm = np.random.default_rng(derive_seed(seed, 0xB2)).permutation(dataset.n_train)
-    val_idx = torch.from_numpy(np.sort(perm[:validation_size]))
-    rest = torch.from_numpy(np.sort(perm[validation_size:]))
+    val_idx, rest = seeded_split(dataset.n_train, validation_size, seed, 0xB2)  # as the AL loop holds out its validation set
     l0_pos, other = labeled_subset(len(rest), labeled_fraction, seed)
     l0 = rest[l0_pos]
-    k = max(1, int(round(step_fraction * len(rest))))
-    add = other[torch.from_numpy(np.random.default_rng(derive_seed(seed, 7)).permutation(len(other))[:k])]
+    k = min(len(other), max(1, int(round(step_fraction * len(rest)))))
+    add = other[seeded_split(len(other), k, seed, 7)[0]]
     l1 = torch.sort(torch.cat([l0, rest[add]])).values
     prev = train_fresh(model, dataset, l0, cfg, seed, 0, progress=progress, desc="previous-cycle model")
     cur = train_fresh(model, dataset, l1, cfg, seed, 1, checkpoint_epochs=sorted(set(checkpoint_epochs)), progress=progress, desc="current model")

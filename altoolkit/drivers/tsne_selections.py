@@ -17,7 +17,6 @@ module puts numbers on the reading:
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -26,13 +25,13 @@ import torch
 from torch import nn
 
 from ..analysis.pool_maps import pool_features, positions_in
+from ..analysis.results import markdown
 from ..data import ALDataset
-from ..engine.loop import ALConfig, load_config_dataset, plan_pool, train_cycle
+from ..engine.loop import ALConfig, load_config_dataset, plan_pool, select_cycle, train_cycle
 
 from ..strategies import SelectionContext, Strategy, get_strategy
 from ..training.train import TrainResult, evaluate
 from ..util.checks import check_float
-from ..util.seeds import derive_seed
 
 __all__ = [
     "SelectionGeometry",
@@ -204,14 +203,14 @@ def geometry_table(rows: Mapping[str, SelectionGeometry | Mapping[str, float]], 
         raise ValueError("rows must name at least one selection")
     dicts = {k: (v.as_dict() if isinstance(v, SelectionGeometry) else dict(v)) for k, v in rows.items()}
     cols = list(next(iter(dicts.values())))
-    lines = ["| selection | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    rows = []
     for name, d in dicts.items():
-        cells = []
+        cells = [name]
         for c in cols:
             v = d.get(c, float("nan"))
             cells.append(str(v) if isinstance(v, (int, np.integer)) else f"{float(v):.{digits}f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return markdown(["selection", *cols], rows)
 
 
 # --------------------------------------------------------------------------- first AL cycle
@@ -254,10 +253,12 @@ class FirstCycle:
 def first_cycle(config: ALConfig, dataset: ALDataset | None = None, progress: bool = False) -> FirstCycle:
     """Train the cycle-0 model and make the first selection exactly as the AL loop does.
 
-    Mirrors :func:`altoolkit.engine.loop.run_active_learning` for cycle 0: the same dataset (loaded with
-    ``config.seed``), validation hold-out, budget schedule, initial pool, model seed
-    ``derive_seed(seed, 0, 1)``, training seed ``derive_seed(seed, 0, 2)``, checkpoints, and
-    selection seed ``derive_seed(seed, 0, 3)``; ``config.cycles`` must be at least 2 (a selection
+    Runs :func:`altoolkit.engine.loop.run_active_learning`'s steps for cycle 0: the same dataset (loaded with
+    ``config.seed``), validation hold-out, budget schedule and initial pool
+    (:func:`~altoolkit.engine.loop.plan_pool`), model seed ``derive_seed(seed, 0, 1)``, training
+    seed ``derive_seed(seed, 0, 2)`` and checkpoints (:func:`~altoolkit.engine.loop.train_cycle`),
+    candidates and selection seed ``derive_seed(seed, 0, 3)``
+    (:func:`~altoolkit.engine.loop.select_cycle`); ``config.cycles`` must be at least 2 (a selection
     happens between cycle 0 and cycle 1).  The selection therefore equals the loop record's
     ``cycles[0]["selected"]`` (the tests check this), and the trained model is the one the
     strategy used, which is what DISAL Fig. 6 maps.
@@ -270,31 +271,12 @@ def first_cycle(config: ALConfig, dataset: ALDataset | None = None, progress: bo
     if dataset is None:
         dataset = load_config_dataset(config)
     plan = plan_pool(config, dataset.n_train)
-    sizes = plan.budgets
     lab = torch.tensor(plan.initial, dtype=torch.long)
     result = train_cycle(config, dataset, lab, 0, strategy, progress)
     acc = evaluate(result.model, dataset.x_test, dataset.y_test, dataset.to_input, device=config.device)
-    unlabeled = plan.unlabeled(dataset.n_train, lab)
-    validation = plan.validation(dataset)
-    ctx = SelectionContext(
-        dataset=dataset,
-        model=result.model,
-        labeled=lab,
-        unlabeled=unlabeled,
-        train_result=result,
-        previous_cycle_model=None,
-        initial_labeled=lab.clone(),
-        validation=validation,
-        seed=derive_seed(config.seed, 0, 3),
-        batch_size=config.score_batch_size,
-        device=config.device,
-        progress=progress,
-    )
-    budget = sizes[1] - sizes[0]
-    t0 = time.perf_counter()
-    scores, pos = strategy.score_and_select(ctx, budget)
-    seconds = time.perf_counter() - t0
-    return FirstCycle(config, dataset, strategy, result, lab, unlabeled, unlabeled[pos], scores, acc, ctx, seconds)
+    sel = select_cycle(config, strategy, dataset, plan, 0, lab, result, progress=progress)
+    selected = torch.tensor(sel.selected, dtype=torch.long)
+    return FirstCycle(config, dataset, strategy, result, lab, sel.candidates, selected, sel.scores, acc, sel.context, sel.seconds)
 
 
 def first_cycle_geometry(cycle: FirstCycle, source: str = "embed", boundary_quantile: float = 0.9) -> tuple[SelectionGeometry, np.ndarray]:

@@ -37,14 +37,15 @@ from torch import nn
 
 from ..data import ALDataset
 from ..training.inference import predict_logits
-from ..util.seeds import derive_seed
-from ..training.models import build_model
+from ..util.seeds import derive_seed, seeded_split
+from ..training.fresh_model import fresh_network, train_fresh
 from ..util.progress import tqdm
 from ..math.scores import disal_kl_from_logits, select_top
-from ..analysis.selection_balance import largest_class_share
+from ..analysis.results import cycle_seconds, learning_curves, markdown, paired_comparison
+from ..analysis.selection_balance import largest_class_share, strategy_label
 from ..math.stats import Verdict, compare, spearman, verdict
 from ..strategies import SelectionContext, get_strategy
-from ..training.train import TrainConfig, TrainResult, train_model
+from ..training.train import TrainConfig, TrainResult
 from ..util.checks import check_choice, check_float, check_int
 
 __all__ = [
@@ -68,7 +69,6 @@ __all__ = [
     "measurement_configs",
     "measurement_verdicts",
     "seconds_ratio",
-    "mean_share_by_seed",
     "split_by_verdict",
 ]
 
@@ -127,11 +127,11 @@ class StudySetting:
 
 
 def labeled_split(n_pool: int, n_labeled: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Seeded random labeled indices and the rest (the unlabeled pool), both sorted."""
+    """Seeded random labeled indices and the rest (the unlabeled pool), both sorted
+    (:func:`altoolkit.util.seeds.seeded_split`, key ``0x09``)."""
     if not 1 <= n_labeled < n_pool:
         raise ValueError(f"n_labeled must be in [1, {n_pool - 1}] (smaller than the pool), got {n_labeled}")
-    perm = np.random.default_rng(derive_seed(seed, 0x09)).permutation(n_pool)
-    return torch.as_tensor(np.sort(perm[:n_labeled])), torch.as_tensor(np.sort(perm[n_labeled:]))
+    return seeded_split(n_pool, n_labeled, seed, 0x09)
 
 
 def strip_layers(model: nn.Module, batchnorm: bool = True, dropout: bool = True) -> nn.Module:
@@ -160,17 +160,18 @@ def train_study_model(
     **train_changes: Any,
 ) -> TrainResult:
     """Train the setting's model (seeded by ``seed``; the same initial weights for every ablation
-    of one seed, up to the stripped layers) on ``labeled`` with :func:`altoolkit.training.train.train_model`.
+    of one seed, up to the stripped layers) on ``labeled`` with
+    :func:`altoolkit.training.fresh_model.train_fresh` (keys ``0x09``).
     ``train_changes`` replace TrainConfig fields (``dynamic_weight=0``, ``lr_schedule="cosine"``)."""
-    model = build_model(setting.model, dataset.input_shape, dataset.num_classes, seed=derive_seed(seed, 0x09, 1))
+    model = fresh_network(setting.model, dataset, seed, 0x09)
     strip_layers(model, batchnorm, dropout)
-    return train_model(
+    return train_fresh(
         model,
-        dataset.x_train[labeled],
-        dataset.y_train[labeled],
+        dataset,
+        labeled,
         setting.train_config(**train_changes),
-        seed=derive_seed(seed, 0x09, 2),
-        to_input=dataset.to_input,
+        seed,
+        0x09,
         checkpoint_epochs=checkpoint_epochs,
         on_epoch_end=on_epoch_end,
         track_running_mean=track_running_mean,
@@ -428,14 +429,15 @@ def study_table(rows: Sequence[Mapping[str, Any]], setting: StudySetting) -> str
         + [f"sched_{s}" for s in setting.schedules]
         + ["head_only", "bias_only", "bn_stats_only", "avg_kl", "swa", "subset"]
     )
-    lines = ["| variant | largest-class share of the batch: mean [min, max] | KL mass of the top pseudo-class | ‖θ_T − θ_T-1‖ |", "|---|---|---|---|"]
+    head = ["variant", "largest-class share of the batch: mean [min, max]", "KL mass of the top pseudo-class", "‖θ_T − θ_T-1‖"]
+    cell = lambda k: f"{np.mean([r[k] for r in rows]):.3g}" if k in rows[0] else ""  # noqa: E731
+    lines = []
     for v in variants:
         if f"share_{v}" not in rows[0]:
             continue
         s = np.array([r[f"share_{v}"] for r in rows])
-        cell = lambda k: f"{np.mean([r[k] for r in rows]):.3g}" if k in rows[0] else ""  # noqa: E731
-        lines.append(f"| {v} | {s.mean():.2f} [{s.min():.2f}, {s.max():.2f}] | {cell('mass_' + v)} | {cell('step_norm_' + v)} |")
-    return "\n".join(lines)
+        lines.append([v, f"{s.mean():.2f} [{s.min():.2f}, {s.max():.2f}]", cell("mass_" + v), cell("step_norm_" + v)])
+    return markdown(head, lines)
 
 
 # ---- item 4: DISAL with each batch rule against random, entropy and DISAL w/o D ----------------
@@ -459,57 +461,25 @@ def measurement_configs(
     return [c for spec in specs for c in spec.configs()]
 
 
-def _aulc_by_label(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[int, float]]:
-    from ..analysis.selection_balance import strategy_label
-    from ..math.stats import area_under_curve
-
-    out: dict[str, dict[int, float]] = {}
-    for r in records:
-        frac = [c["fraction_labeled"] for c in r["cycles"]]
-        acc = [c["test_acc"] for c in r["cycles"]]
-        out.setdefault(strategy_label(r), {})[int(r["config"]["seed"])] = float(area_under_curve(frac, acc))
-    return out
-
-
 def measurement_verdicts(
     records: Iterable[Mapping[str, Any]],
     variants: Sequence[str] = ("disal", "disal+balanced", "disal+diverse"),
     references: Sequence[str] = ("random", "entropy", "disal_no_dynamic"),
 ) -> dict[tuple[str, str], Verdict]:
-    """``{(variant, reference): Verdict}`` of "variant's AULC > reference's", paired by seed."""
-    aulc = _aulc_by_label(records)
-    missing = [m for m in list(variants) + list(references) if m not in aulc]
-    if missing:
-        raise ValueError(f"no records labelled {missing}; available: {sorted(aulc)}")
-    return {(v, r): compare(aulc[v], aulc[r], f"{v} > {r} (AULC)") for v in variants for r in references}
+    """``{(variant, reference): Verdict}`` of "variant's AULC > reference's", paired by seed
+    (:func:`altoolkit.analysis.results.paired_comparison` of the runs' learning curves)."""
+    curves = learning_curves([dict(r) for r in records], label=strategy_label)
+    return {(v, r): paired_comparison(curves, v, r, "aulc") for v in variants for r in references}
 
 
 def seconds_ratio(records: Iterable[Mapping[str, Any]], reference: str = "random") -> dict[str, float]:
-    """Seconds per AL cycle (train + select, over the cycles that select) of each strategy label,
-    as a ratio to ``reference``'s in the same records."""
-    from ..analysis.selection_balance import strategy_label
-
-    secs: dict[str, list[float]] = {}
-    for r in records:
-        for c in r["cycles"][:-1]:
-            secs.setdefault(strategy_label(r), []).append(c["train_seconds"] + c["select_seconds"])
+    """Seconds per AL cycle (train + select, over the cycles that select,
+    :func:`altoolkit.analysis.results.cycle_seconds`) of each strategy label, as a ratio to
+    ``reference``'s in the same records."""
+    secs = {k: train + select for k, (train, select) in cycle_seconds([dict(r) for r in records], label=strategy_label).items()}
     if reference not in secs:
         raise ValueError(f"reference {reference!r} has no records; available: {sorted(secs)}")
-    ref = float(np.mean(secs[reference]))
-    return {k: float(np.mean(v)) / ref for k, v in secs.items()}
-
-
-def mean_share_by_seed(records: Iterable[Mapping[str, Any]], y_train: Sequence[int] | np.ndarray | None = None) -> dict[str, dict[int, float]]:
-    """``{strategy label: {seed: mean largest-class share of the run's selected batches}}``, the
-    per-seed quantity a paired verdict on the collapse of AL runs compares."""
-    from ..analysis.selection_balance import record_batch_balance, strategy_label
-
-    out: dict[str, dict[int, float]] = {}
-    for r in records:
-        shares = [b["largest_share"] for b in record_batch_balance(dict(r), y_train)]
-        if shares:
-            out.setdefault(strategy_label(dict(r)), {})[int(r["config"]["seed"])] = float(np.mean(shares))
-    return out
+    return {k: v / secs[reference] for k, v in secs.items()}
 
 
 def split_by_verdict(verdicts: Mapping[Any, Verdict]) -> dict[str, list[Any]]:

@@ -38,11 +38,12 @@ from ..training.fresh_model import default_dynamic_weight, train_fresh
 from ..training.models import MODEL_REVISION, build_model, check_model
 from ..strategies import SelectionContext, get_strategy, strategy_names
 from ..strategies.checks import checked_positions
-from ..training.train import TrainConfig, evaluate
+from ..training.train import TrainConfig, TrainingAdditions, evaluate
 from .record_io import SidecarError, check_output_file, load_sidecar, loads_strict, lock_file, prune_sidecars, save_sidecar, write_json
 from ..analysis.selection_balance import selection_diagnostics
 from ..util.checks import check_bool, check_choice, check_device, check_float, check_fraction, check_int
-from ..util.seeds import derive_seed
+from ..util.modules import state_copy
+from ..util.seeds import derive_seed, seeded_split
 from .run_checks import bind_record, check_record_binding, check_record_values, check_subset_size, probe_model, recheck_config, recheck_dataset
 
 __all__ = [
@@ -54,6 +55,8 @@ __all__ = [
     "load_config_dataset",
     "plan_pool",
     "train_cycle",
+    "select_cycle",
+    "CycleSelection",
     "budget_schedule",
     "RECORD_FORMAT",
     "write_record",
@@ -460,12 +463,10 @@ def plan_pool(config: ALConfig, n_pool: int) -> PoolPlan:
     validation_idx: list[int] = []
     available = np.arange(n_pool)
     if config.validation_size:
-        vperm = np.random.default_rng(derive_seed(config.seed, 0xB2)).permutation(n_pool)
-        validation_idx = np.sort(vperm[: config.validation_size]).tolist()
-        available = np.sort(vperm[config.validation_size :])
+        held_out, rest = seeded_split(n_pool, config.validation_size, config.seed, 0xB2)
+        validation_idx, available = held_out.tolist(), rest.numpy()
     sizes = config.budgets(len(available))
-    rng = np.random.default_rng(derive_seed(config.seed, 0xA1))
-    initial = np.sort(available[rng.permutation(len(available))[: sizes[0]]]).tolist()
+    initial = available[seeded_split(len(available), sizes[0], config.seed, 0xA1)[0].numpy()].tolist()
     return PoolPlan(available, validation_idx, sizes, initial)
 
 
@@ -474,7 +475,13 @@ def _build_cycle_model(config: ALConfig, dataset: ALDataset, seed: int | None):
 
 
 def train_cycle(
-    config: ALConfig, dataset: ALDataset, labeled: torch.Tensor, cycle: int, strategy, progress: bool = False, init_state: dict[str, torch.Tensor] | None = None
+    config: ALConfig,
+    dataset: ALDataset,
+    labeled: torch.Tensor,
+    cycle: int,
+    strategy: TrainingAdditions,
+    progress: bool = False,
+    init_state: dict[str, torch.Tensor] | None = None,
 ):
     """Train cycle ``cycle``'s model on ``labeled``, seeded by ``(seed, cycle)``, keeping the
     checkpoints ``strategy`` needs: from a fresh initialisation, or from ``init_state`` (the
@@ -537,7 +544,9 @@ def run_active_learning(
         entry per training: ``cycle, n_labeled, test_acc, selected, train_seconds,
         select_seconds, final_train_loss`` and the batch's class balance
         ``selected_class_counts, selected_pseudo_class_counts, selection_class_entropy``, see
-        :func:`altoolkit.analysis.selection_balance.selection_diagnostics`), ``finished``, ``environment``,
+        :func:`altoolkit.analysis.selection_balance.selection_diagnostics`; with a batch rule other than
+        ``topk``, ``topk_overlap``: the batch's share in the score's own top-k, see
+        :attr:`altoolkit.strategies.Strategy.last_selection`), ``finished``, ``environment``,
         ``model_outputs`` (the model's output width) and in ``dataset`` its ``fingerprint``
         (:func:`altoolkit.engine.run_checks.dataset_fingerprint`, verified when the run is resumed);
         while unfinished, ``sidecars`` names the sidecar files it needs (see :func:`write_record`).
@@ -667,7 +676,7 @@ def _previous_state(config: ALConfig, dataset: ALDataset, record: dict[str, Any]
         for entry in record["cycles"][: done - 1]:
             labeled.extend(entry["selected"])
         model = train_cycle(config, dataset, torch.tensor(labeled, dtype=torch.long), done - 1, strategy).model
-        return {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return state_copy(model.state_dict())
 
 
 def _existing_record(out_path: Path | None, config_dict: dict[str, Any]) -> dict[str, Any] | None:
@@ -762,23 +771,42 @@ def _resumed_weights(
 
 
 @dataclass
-class _Selection:
-    """What a cycle's selection step gives: the selected pool indices, its seconds, and how many
-    candidates it scored (0 after the last training, which selects nothing)."""
+class CycleSelection:
+    """One cycle's selection, as the AL loop makes it (:func:`select_cycle`).
+
+    Attributes:
+        selected: the selected pool indices, in the strategy's order (``[]`` after the last
+            training, which selects nothing).
+        seconds: wall-clock seconds of scoring and selecting.
+        candidates: the pool indices scored (the unlabeled pool, or its seeded subset).
+        scores: the strategy's per-sample scores on ``candidates`` (``None`` for set strategies).
+        context: the :class:`~altoolkit.strategies.SelectionContext` of the selection.
+        diagnostics: what the strategy reports of its selection
+            (:attr:`altoolkit.strategies.Strategy.last_selection`: ``topk_overlap`` of a batch rule
+            other than ``topk``), stored in the cycle's record entry.
+    """
 
     selected: list[int] = field(default_factory=list)
     seconds: float = 0.0
-    n_candidates: int = 0
+    candidates: torch.Tensor | None = None
+    scores: torch.Tensor | None = None
+    context: SelectionContext | None = None
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_candidates(self) -> int:
+        return 0 if self.candidates is None else int(self.candidates.shape[0])
 
 
-def _select(
-    config: ALConfig, strategy, dataset: ALDataset, plan: PoolPlan, cycle: int, labeled: torch.Tensor, result, previous_model, progress: bool
-) -> _Selection:
-    """Cycle ``cycle``'s selection: ``strategy`` scores the candidates (all unlabeled samples, or a
-    seeded subset) with this cycle's model and picks the next budget's samples (seed
-    ``derive_seed(seed, cycle, 3)``)."""
+def select_cycle(
+    config: ALConfig, strategy, dataset: ALDataset, plan: PoolPlan, cycle: int, labeled: torch.Tensor, result, previous_model=None, progress: bool = False
+) -> CycleSelection:
+    """Cycle ``cycle``'s selection as :func:`run_active_learning` makes it: ``strategy`` scores
+    the candidates (the unlabeled pool, or its seeded subset :func:`candidate_subset`) with this
+    cycle's model ``result`` and picks the next budget's samples (selection seed
+    ``derive_seed(seed, cycle, 3)``).  Nothing is selected after the last training."""
     if cycle == config.cycles - 1:
-        return _Selection()
+        return CycleSelection()
     candidates = candidate_subset(plan.unlabeled(dataset.n_train, labeled), config.subset_size, config.seed, cycle)
     ctx = SelectionContext(
         dataset=dataset,
@@ -797,15 +825,18 @@ def _select(
     )
     t0 = time.perf_counter()
     budget = plan.budgets[cycle + 1] - plan.budgets[cycle]
-    pos = checked_positions(strategy.select(ctx, budget), int(candidates.shape[0]), budget, config.strategy)  # before anything is saved
+    scores, pos = strategy.score_and_select(ctx, budget)  # the positions select() gives
+    pos = checked_positions(pos, int(candidates.shape[0]), budget, config.strategy)  # before anything is saved
     seconds = time.perf_counter() - t0
     selected = candidates[pos].tolist()
     if len(set(selected)) != len(selected) or set(selected) & set(labeled.tolist()):
         raise RuntimeError(f"strategy {config.strategy!r} returned duplicate or already labeled samples")
-    return _Selection(selected, seconds, int(candidates.shape[0]))
+    return CycleSelection(selected, seconds, candidates, scores, ctx, dict(getattr(strategy, "last_selection", {})))
 
 
-def _cycle_entry(config: ALConfig, dataset: ALDataset, plan: PoolPlan, cycle: int, n_labeled: int, acc: float, result, selection: _Selection) -> dict[str, Any]:
+def _cycle_entry(
+    config: ALConfig, dataset: ALDataset, plan: PoolPlan, cycle: int, n_labeled: int, acc: float, result, selection: CycleSelection
+) -> dict[str, Any]:
     """The record's entry of one cycle (see :func:`run_active_learning` for its fields)."""
     entry = {
         "cycle": cycle,
@@ -817,6 +848,7 @@ def _cycle_entry(config: ALConfig, dataset: ALDataset, plan: PoolPlan, cycle: in
         "select_seconds": selection.seconds,
         "final_train_loss": result.history["loss"][-1],
         **selection_diagnostics(dataset, result.model, selection.selected, config.score_batch_size, config.device),
+        **selection.diagnostics,
     }
     if config.subset_size:
         entry["n_candidates"] = selection.n_candidates
@@ -865,11 +897,11 @@ def _run(
         init_state = previous_state if config.warm_start and c > 0 else None
         result = train_cycle(config, dataset, lab, c, strategy, progress, init_state=init_state)
         acc = evaluate(result.model, dataset.x_test, dataset.y_test, dataset.to_input, device=config.device, num_classes=dataset.num_classes, name=config.model)
-        selection = _select(config, strategy, dataset, plan, c, lab, result, previous_model, progress)
+        selection = select_cycle(config, strategy, dataset, plan, c, lab, result, previous_model, progress)
         entry = _cycle_entry(config, dataset, plan, c, len(labeled), acc, result, selection)
         finished = c == config.cycles - 1
         if keep_weights and not finished:
-            previous_state = {k: v.detach().clone() for k, v in result.model.state_dict().items()}
+            previous_state = state_copy(result.model.state_dict())
         record["cycles"].append(entry)
         labeled.extend(selection.selected)
         record["finished"] = finished

@@ -12,7 +12,7 @@ import numpy as np
 from .curves import strategy_style
 from ..analysis.selection_balance import selection_balance_table
 
-__all__ = ["plot_selection_balance", "plot_study_shares", "plot_verdicts", "plot_share_vs_accuracy"]
+__all__ = ["plot_selection_balance", "plot_study_shares", "plot_verdicts", "plot_share_vs_accuracy", "plot_batch_rule_control"]
 
 
 def plot_selection_balance(
@@ -126,5 +126,41 @@ def plot_share_vs_accuracy(
     axes[0][0].set_ylabel("largest-class share")
     axes[0][0].legend(fontsize=7, loc="upper right")
     fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_batch_rule_control(rows: Sequence[Any], title: str = "each batch rule against the same rule fed a random score") -> "plt.Figure":
+    """Three panels, one line per (strategy, rule) of
+    :func:`altoolkit.drivers.batch_rule_control.batch_rule_controls`: the batch's overlap with the
+    score's top-k, the largest-class share with the real score (dot) and with the random score
+    (ring), and the paired AULC difference score − control with its 95% interval (points)."""
+    if not rows:
+        raise ValueError("rows must hold at least one (strategy, rule) row of batch_rule_controls")
+    labels = [f"{r.strategy} + {r.rule}" for r in rows]
+    colors = [strategy_style(r.strategy)["color"] for r in rows]
+    y = np.arange(len(rows))
+    fig, axes = plt.subplots(1, 3, figsize=(11, 0.3 * len(rows) + 1.6), sharey=True)
+    axes[0].barh(y, [r.overlap for r in rows], color=colors)
+    axes[0].set_xlim(0, 1.02)
+    axes[0].set_xlabel("overlap with the score's top-k")
+    axes[1].scatter([r.share for r in rows], y, color=colors, zorder=3, label="score")
+    axes[1].scatter([r.control_share for r in rows], y, facecolors="none", edgecolors=colors, zorder=3, label="random score")
+    axes[1].set_xlim(0, 1.02)
+    axes[1].set_xlabel("largest-class share of a batch")
+    axes[1].legend(fontsize=7, loc="lower right")
+    for i, r in enumerate(rows):
+        v = r.aulc_verdict
+        if v is not None and not np.isnan(v.ci_low):
+            axes[2].plot([100 * v.ci_low, 100 * v.ci_high], [i, i], color=colors[i], linewidth=2)
+        if v is not None:
+            axes[2].plot(100 * v.mean, i, "o", color=colors[i])
+    axes[2].axvline(0, color="black", linewidth=0.8)
+    axes[2].set_xlabel("AULC: score − random score (points)")
+    for ax in axes:
+        ax.grid(alpha=0.3, axis="x")
+    axes[0].set_yticks(y, labels, fontsize=8)
+    axes[0].invert_yaxis()
+    fig.suptitle(title)
     fig.tight_layout()
     return fig

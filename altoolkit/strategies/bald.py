@@ -215,11 +215,11 @@ class BaldStrategy(Strategy):
             head_dropout=self.opts.head_dropout,
         )
 
-    def select_batch(self, ctx: SelectionContext, scores: torch.Tensor, budget: int) -> torch.Tensor:
+    def select_batch(self, ctx: SelectionContext, scores: torch.Tensor, budget: int, inputs: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         if scores.numel() > 1 and bool((scores == scores[0]).all()):
             raise ConstantScoresError(
                 f"bald: all {scores.numel()} pool samples have the same score {float(scores[0]):g}, so a top-k would "
                 "be the pool order, not a selection; the model's MC passes do not differ (check its dropout, or "
                 "set head_dropout)"
             )
-        return super().select_batch(ctx, scores, budget)
+        return super().select_batch(ctx, scores, budget, inputs)

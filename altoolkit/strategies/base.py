@@ -7,10 +7,12 @@ larger = label first); strategies that pick a set jointly (Core-set, BADGE) over
 :meth:`Strategy.select`.
 
 Every per-sample strategy also takes the ``batch`` option (``"topk"``, ``"balanced"``,
-``"diverse"``; see :mod:`altoolkit.strategies.batch_rules`).  It is handled here, once, for all
-of them: :meth:`Strategy.__init_subclass__` wraps each subclass's ``__init__`` (to accept
-``batch=``) and ``options`` (to record it when it is not the default ``"topk"``), and
-:meth:`Strategy.score_and_select` applies the rule to the strategy's own ranking.
+``"diverse"``, ``"topm"``; see :mod:`altoolkit.strategies.batch_rules`) and, with ``"topm"``, its
+``prefilter`` (β).  They are handled here, once, for all of them: :meth:`Strategy.__init_subclass__`
+wraps each subclass's ``__init__`` (to accept ``batch=`` and ``prefilter=``) and ``options`` (to
+record them when the rule is not the default ``"topk"``), and :meth:`Strategy.select_batch`
+applies the rule to the strategy's own ranking and keeps, in :attr:`Strategy.last_selection`, the
+share of the batch that lies in the score's own top-k (the AL loop records it per cycle).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ __all__ = [
     "strategy_names",
     "describe_strategies",
     "strategies_taking_batch",
+    "batch_rule_inputs",
     "STRATEGIES",
 ]
 
@@ -231,9 +234,9 @@ class Strategy:
     needs_previous_cycle_model: ClassVar[bool] = False
     Options: ClassVar[type[StrategyOptions] | None] = None
 
-    def __init__(self, *, batch: Any = None, **options: Any):
-        if batch is not None:
-            self._set_batch(batch)
+    def __init__(self, *, batch: Any = None, prefilter: Any = None, **options: Any):
+        if batch is not None or prefilter is not None:
+            self._set_batch(batch, prefilter)
         spec = type(self).Options
         if spec is None:
             if options:
@@ -260,7 +263,8 @@ class Strategy:
             cls.__doc__ = (cls.__doc__ or "").rstrip() + f"\n\n    Options (:class:`{cls.Options.__name__}`):{lines}\n"
             kw = inspect.Parameter.KEYWORD_ONLY
             cls.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-                [inspect.Parameter(f.name, kw, default=f.default) for f in dataclasses.fields(cls.Options)] + [inspect.Parameter("batch", kw, default=None)]
+                [inspect.Parameter(f.name, kw, default=f.default) for f in dataclasses.fields(cls.Options)]
+                + [inspect.Parameter("batch", kw, default=None), inspect.Parameter("prefilter", kw, default=None)]
             )
         if "__init__" in cls.__dict__:
             cls.__init__ = _accepting_batch(cls.__dict__["__init__"])
@@ -272,19 +276,42 @@ class Strategy:
         """The batch rule (``"topk"`` unless set with ``batch=``)."""
         return getattr(self, "_batch", batch_rules.DEFAULT_BATCH)
 
+    @property
+    def prefilter(self) -> float | None:
+        """β of the ``"topm"`` rule (its default when not given); ``None`` for the other rules."""
+        if self.batch != "topm":
+            return None
+        given = self.__dict__.get("_prefilter")
+        return batch_rules.DEFAULT_PREFILTER if given is None else given
+
+    @property
+    def last_selection(self) -> dict[str, Any]:
+        """What the last :meth:`select_batch` measured besides the batch: ``{"topk_overlap": share
+        of the batch in the score's own top-k}`` for a rule other than ``"topk"``, else ``{}``."""
+        return dict(self.__dict__.get("_last_selection", {}))
+
+    def _batch_options(self) -> dict[str, Any]:
+        """``batch`` (and ``prefilter`` for ``"topm"``) as :meth:`options` records them."""
+        if self.batch == batch_rules.DEFAULT_BATCH:
+            return {}
+        return {"batch": self.batch} if self.batch != "topm" else {"batch": self.batch, "prefilter": self.prefilter}
+
     @classmethod
     def takes_batch(cls) -> bool:
         """Whether the ``batch`` option applies: strategies with per-sample scores whose
         selection is the default one (set strategies such as Core-set and BADGE pick jointly)."""
         return cls.scores_per_sample() and cls.select is Strategy.select
 
-    def _set_batch(self, batch: Any) -> None:
+    def _set_batch(self, batch: Any, prefilter: Any = None) -> None:
         if not type(self).takes_batch():
+            given = "batch" if batch is not None else "prefilter"
             raise ValueError(
-                f"strategy {self.name!r} selects its batch jointly and takes no option 'batch'; "
+                f"strategy {self.name!r} selects its batch jointly and takes no option {given!r}; "
                 "the option applies to per-sample strategies (see `altoolkit strategies`)"
             )
-        self._batch = batch_rules.check_batch(batch, self.name)
+        rule = batch_rules.check_batch(batch_rules.DEFAULT_BATCH if batch is None else batch, self.name)
+        self._prefilter = batch_rules.check_prefilter(prefilter, rule, self.name)
+        self._batch = rule
 
     def training_loss(self) -> AuxiliaryLoss | None:
         """The unsupervised term this strategy's runs train with, or ``None`` (the default).
@@ -325,24 +352,27 @@ class Strategy:
         strategy's scores turned into a batch by its ``batch`` rule (:meth:`select_batch`)."""
         return self.select_batch(ctx, checked_scores(self.score(ctx), len(ctx.unlabeled), self.name), budget)
 
-    def select_batch(self, ctx: SelectionContext, scores: torch.Tensor, budget: int) -> torch.Tensor:
+    def select_batch(self, ctx: SelectionContext, scores: torch.Tensor, budget: int, inputs: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Turn ``scores`` into a batch with this strategy's ``batch`` rule.
 
         ``"topk"`` is :meth:`select_from_scores`.  ``"balanced"`` needs the pool's pseudo-labels
-        (argmax of ``ctx.model``) and ``"diverse"`` its penultimate features (``ctx.model.embed``),
-        one extra forward pass over the pool each; both rank the pool with the strategy's own
-        :meth:`select_from_scores` (see :mod:`altoolkit.strategies.batch_rules`)."""
+        (argmax of ``ctx.model``), ``"diverse"`` and ``"topm"`` its penultimate features
+        (``ctx.model.embed``): one extra forward pass over the pool (:func:`batch_rule_inputs`;
+        ``inputs`` passes them precomputed).  All rank the pool with the strategy's own
+        :meth:`select_from_scores` (see :mod:`altoolkit.strategies.batch_rules`).  Every rule but
+        ``"topk"`` leaves the share of its batch in ``order[:budget]`` (the score's own top-k) in
+        :attr:`last_selection`."""
         rule = self.batch
+        self._last_selection: dict[str, Any] = {}
         if rule == "topk":
             return self.select_from_scores(scores, budget)
         n = int(scores.shape[0])
         select_top(scores, budget)  # validates the budget and rejects NaN scores
         order = self.select_from_scores(scores, n)
-        if rule == "balanced":
-            logits = predict_logits(ctx.model, ctx.pool_x, ctx.dataset.to_input, ctx.batch_size, ctx.device, ctx.progress)
-            return batch_rules.select_balanced(order, logits.argmax(1), budget, ctx.dataset.num_classes)
-        feats = predict_logits(ctx.model, ctx.pool_x, ctx.dataset.to_input, ctx.batch_size, ctx.device, ctx.progress, embed=True)
-        return batch_rules.select_diverse(order, feats, budget, ctx.seed)
+        given = batch_rule_inputs(ctx, rule) if inputs is None else inputs
+        chosen = batch_rules.apply_rule(rule, order, budget, ctx.seed, ctx.dataset.num_classes, self.prefilter, **given)
+        self._last_selection = {"topk_overlap": batch_rules.topk_overlap(chosen, order, budget)}
+        return chosen
 
     @classmethod
     def scores_per_sample(cls) -> bool:
@@ -352,7 +382,7 @@ class Strategy:
     def options(self) -> dict[str, Any]:
         """The options this instance was built with (recorded in results): those of :attr:`Options`
         (each ``recorded="changed"`` one only when not at its default), then ``batch`` when it is not
-        the default ``"topk"``."""
+        the default ``"topk"`` (and, for ``"topm"``, ``prefilter``, its default resolved)."""
         out: dict[str, Any] = {}
         opts = self.__dict__.get("opts")
         if opts is not None:
@@ -360,13 +390,25 @@ class Strategy:
                 value = getattr(opts, f.name)
                 if f.metadata.get("recorded", "always") == "always" or value != f.default:
                     out[f.name] = value
-        if self.batch != batch_rules.DEFAULT_BATCH:
-            out["batch"] = self.batch
+        out.update(self._batch_options())
         return out
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
         return f"{type(self).__name__}({opts})"
+
+
+def batch_rule_inputs(ctx: SelectionContext, rule: str = "all") -> dict[str, torch.Tensor]:
+    """What a batch ``rule`` reads besides the ranking, one forward pass over the pool each:
+    ``pseudo_labels`` (argmax of ``ctx.model``, for ``"balanced"``) and ``features``
+    (``ctx.model.embed``, for ``"diverse"`` and ``"topm"``); ``rule="all"`` gives both (a caller that
+    applies several rules to one model computes them once)."""
+    out: dict[str, torch.Tensor] = {}
+    if rule in ("balanced", "all"):
+        out["pseudo_labels"] = predict_logits(ctx.model, ctx.pool_x, ctx.dataset.to_input, ctx.batch_size, ctx.device, ctx.progress).argmax(1)
+    if rule in ("diverse", "topm", "all"):
+        out["features"] = predict_logits(ctx.model, ctx.pool_x, ctx.dataset.to_input, ctx.batch_size, ctx.device, ctx.progress, embed=True)
+    return out
 
 
 STRATEGIES: dict[str, type[Strategy]] = {}
@@ -442,25 +484,24 @@ def strategies_taking_batch() -> list[str]:
 
 
 def _accepting_batch(init):
-    """Wrap a subclass ``__init__`` so that it accepts ``batch=`` (validated, stored once)."""
+    """Wrap a subclass ``__init__`` so that it accepts ``batch=`` and ``prefilter=`` (validated, stored once)."""
 
     @functools.wraps(init)
-    def __init__(self, *args: Any, batch: Any = None, **kwargs: Any) -> None:
-        if batch is not None:
-            self._set_batch(batch)
+    def __init__(self, *args: Any, batch: Any = None, prefilter: Any = None, **kwargs: Any) -> None:
+        if batch is not None or prefilter is not None:
+            self._set_batch(batch, prefilter)
         init(self, *args, **kwargs)
 
     return __init__
 
 
 def _recording_batch(options):
-    """Wrap a subclass ``options`` so that a non-default ``batch`` is recorded with the others."""
+    """Wrap a subclass ``options`` so that a non-default ``batch`` (and its ``prefilter``) is recorded with the others."""
 
     @functools.wraps(options)
     def wrapped(self) -> dict[str, Any]:
         out = dict(options(self))
-        if self.batch != batch_rules.DEFAULT_BATCH:
-            out["batch"] = self.batch
+        out.update(self._batch_options())
         return out
 
     return wrapped

@@ -263,10 +263,10 @@ class TodStrategy(Strategy):
         )
         return output_discrepancy(now, before)
 
-    def select_batch(self, ctx: SelectionContext, scores: torch.Tensor, budget: int) -> torch.Tensor:
+    def select_batch(self, ctx: SelectionContext, scores: torch.Tensor, budget: int, inputs: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         if self.opts.variant == "published" and self._first_cycle(ctx):
             # main_TOD.py, cycle 0: labeled_set += list(torch.tensor(subset)[arg][:ADDENDUM]) (ascending order)
             if self.batch != "topk":
                 raise ValueError("tod variant='published' takes the smallest scores in cycle 0 and only batch='topk'")
             return select_top(scores, budget, largest=False)
-        return super().select_batch(ctx, scores, budget)
+        return super().select_batch(ctx, scores, budget, inputs)

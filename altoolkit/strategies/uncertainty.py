@@ -13,8 +13,13 @@ __all__ = ["RandomStrategy", "EntropyStrategy", "MarginStrategy", "LeastConfiden
 
 @register_strategy
 class RandomStrategy(Strategy):
+    """Seeded uniform scores (from the selection seed ``ctx.seed``): with the default ``batch="topk"``
+    a uniform random sample of the pool; with another batch rule, that rule fed a random score,
+    the control that says how much of the rule's batch a real score decides
+    (:mod:`altoolkit.drivers.batch_rule_control`)."""
+
     name = "random"
-    description = "uniform random sample of the pool (the baseline every paper compares with)"
+    description = "uniform random sample of the pool (the baseline every paper compares with); with --batch RULE: RULE's random-score control"
 
     def score(self, ctx: SelectionContext) -> torch.Tensor:
         gen = torch.Generator().manual_seed(int(ctx.seed))

@@ -5,7 +5,8 @@ second-cycle comparison, λ sweeps, the ISAL study) trains a model from a fresh 
 on a labeled subset.  They all derive two seeds from the run's ``seed`` and a few integer
 ``keys`` (e.g. the cycle) with :func:`altoolkit.util.seeds.derive_seed`: ``derive_seed(seed,
 *keys, 1)`` initialises the weights and ``derive_seed(seed, *keys, 2)`` seeds training (shuffling, dropout, augmentation), so the same
-``(seed, keys)`` gives the same model bit for bit.  :func:`train_fresh` is that recipe.
+``(seed, keys)`` gives the same model bit for bit.  :func:`train_fresh` is that recipe
+(:func:`fresh_network` its first half, for a caller that changes the network before training).
 
 :func:`default_dynamic_weight` is the one λ rule (DISAL Eq. 14): a λ given explicitly is used;
 otherwise strategies trained with the dynamic loss (``dynamic_loss`` of
@@ -18,12 +19,13 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import nn
 
 from ..util.seeds import derive_seed
 from .models import build_model
 from .train import TrainingAdditions, train_model
 
-__all__ = ["default_dynamic_weight", "train_fresh"]
+__all__ = ["default_dynamic_weight", "fresh_network", "train_fresh"]
 
 
 def default_dynamic_weight(strategy: TrainingAdditions | None, dynamic_weight: float | None = None, otherwise: float = 0.0) -> float:
@@ -45,8 +47,22 @@ def default_dynamic_weight(strategy: TrainingAdditions | None, dynamic_weight: f
     return 1.0 if getattr(strategy, "dynamic_loss", False) else float(otherwise)
 
 
+def fresh_network(model: str, dataset: Any, seed: int, *keys: int, pretrained_weights: str | None = None) -> nn.Module:
+    """``model`` built for ``dataset`` and initialised from ``derive_seed(seed, *keys, 1)``: the
+    network :func:`train_fresh` trains, for a caller that changes it first (strips layers, keeps
+    its initial weights) and then passes it to :func:`train_fresh`.
+
+    >>> import altoolkit as alt
+    >>> ds = alt.load_digits(seed=0)
+    >>> a, b = fresh_network("mlp", ds, 0, 3), fresh_network("mlp", ds, 0, 3)
+    >>> torch.equal(a.head.weight, b.head.weight)
+    True
+    """
+    return build_model(model, dataset.input_shape, dataset.num_classes, seed=derive_seed(seed, *keys, 1), pretrained_weights=pretrained_weights)
+
+
 def train_fresh(
-    model: str,
+    model: str | nn.Module,
     dataset: Any,
     indices: torch.Tensor,
     config: Any,
@@ -57,11 +73,13 @@ def train_fresh(
     pretrained_weights: str | None = None,
     **train_kwargs: Any,
 ) -> Any:
-    """Build ``model`` freshly initialised from ``derive_seed(seed, *keys, 1)`` and train it on
-    ``dataset.x_train[indices]`` with ``derive_seed(seed, *keys, 2)``.
+    """Build ``model`` freshly initialised from ``derive_seed(seed, *keys, 1)`` (:func:`fresh_network`)
+    and train it on ``dataset.x_train[indices]`` with ``derive_seed(seed, *keys, 2)``.
 
     Args:
-        model: a model name or import path (:func:`altoolkit.training.models.build_model`).
+        model: a model name or import path (:func:`altoolkit.training.models.build_model`), or a
+            network already built (e.g. by :func:`fresh_network`), trained in place from its
+            current weights.
         dataset: the :class:`~altoolkit.data.ALDataset` (its ``to_input`` converts batches).
         indices: pool positions of the labeled samples.
         config: the :class:`~altoolkit.training.train.TrainConfig`.
@@ -80,11 +98,13 @@ def train_fresh(
     >>> ds = alt.load_digits(seed=0)
     >>> idx = torch.arange(100)
     >>> a = train_fresh("mlp", ds, idx, alt.TrainConfig(epochs=1), 0, 3)
-    >>> b = train_fresh("mlp", ds, idx, alt.TrainConfig(epochs=1), 0, 3)
+    >>> b = train_fresh(fresh_network("mlp", ds, 0, 3), ds, idx, alt.TrainConfig(epochs=1), 0, 3)
     >>> torch.equal(a.model.head.weight, b.model.head.weight)
     True
     """
-    net = build_model(model, dataset.input_shape, dataset.num_classes, seed=derive_seed(seed, *keys, 1), pretrained_weights=pretrained_weights)
+    if isinstance(model, nn.Module) and pretrained_weights is not None:
+        raise ValueError("pretrained_weights is loaded when train_fresh builds the network; pass it to fresh_network instead")
+    net = model if isinstance(model, nn.Module) else fresh_network(model, dataset, seed, *keys, pretrained_weights=pretrained_weights)
     if init_state is not None:
         net.load_state_dict(init_state)
     y = dataset.y_train[indices] if labels is None else labels

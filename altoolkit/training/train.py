@@ -30,6 +30,7 @@ from ..util.progress import tqdm
 
 from ..math.dynamic import EpochDynamicObjective, RunningMeanPredictions
 from ..util.checks import check_choice, check_float, check_int
+from ..util.modules import state_copy
 from ..util.seeds import derive_seed
 
 __all__ = [
@@ -300,10 +301,6 @@ class TrainResult:
         return self.model_from_state(self.checkpoints[epoch][0])
 
 
-def _state_copy(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-
 def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig):
     if cfg.lr_schedule == "step":
         milestone = max(1, int(round(0.8 * cfg.epochs)))
@@ -486,7 +483,7 @@ def train_model(
     eval_every = check_int("eval_every", eval_every, 1)
     history = _empty_history(auxiliary is not None, eval_data is not None)
     checkpoints: dict[int, tuple[dict[str, torch.Tensor], float]] = {}
-    prev_state = _state_copy(model)  # θ_0; replaced by θ_{T-1} below
+    prev_state = state_copy(model.state_dict())  # θ_0; replaced by θ_{T-1} below
     t0 = time.perf_counter()
 
     with torch.random.fork_rng(devices=[]):
@@ -529,7 +526,7 @@ def _train_epochs(
     batch_bounds = epoch_batches(n, cfg.batch_size, cfg.batch_split)
     for epoch in bar:
         if epoch == cfg.epochs:
-            prev_state = _state_copy(model)  # θ_{T-1}
+            prev_state = state_copy(model.state_dict())  # θ_{T-1}
         lr_now = run.opt.param_groups[0]["lr"]
         sums = _train_epoch(run, epoch, lr_now, batch_bounds)
         if sched is not None:
@@ -542,7 +539,7 @@ def _train_epochs(
         else:
             bar.set_postfix(loss=f"{history['loss'][-1]:.3f}")
         if epoch in checkpoint_epochs:
-            checkpoints[epoch] = (_state_copy(model), lr_now)
+            checkpoints[epoch] = (state_copy(model.state_dict()), lr_now)
         if on_epoch_end is not None:
             on_epoch_end(epoch, model)
     return prev_state

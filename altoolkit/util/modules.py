@@ -2,19 +2,21 @@
 
 * :func:`eval_mode`: models in eval mode for a block, each one's mode restored afterwards;
 * :func:`batches`: the slices of a batched loop over a pool, with an optional progress bar;
-* :func:`output_layer`: a model's final ``nn.Linear`` (last-layer gradients, penultimate features).
+* :func:`output_layer`: a model's final ``nn.Linear`` (last-layer gradients, penultimate features);
+* :func:`state_copy`: a copy of a state dict that training does not change.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Mapping
 
+import torch
 from torch import nn
 
 from .progress import tqdm
 
-__all__ = ["eval_mode", "batches", "output_layer"]
+__all__ = ["eval_mode", "batches", "output_layer", "state_copy"]
 
 
 @contextmanager
@@ -62,3 +64,16 @@ def output_layer(model: nn.Module) -> tuple[str, nn.Linear]:
             "head = the final nn.Linear"
         )
     return found[-1]
+
+
+def state_copy(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A detached copy of ``state`` (e.g. ``model.state_dict()``): the weights as they are now,
+    kept while the model trains on.
+
+    >>> net = nn.Linear(2, 1)
+    >>> kept = state_copy(net.state_dict())
+    >>> _ = net.weight.data.add_(1.0)
+    >>> bool((net.weight == kept["weight"] + 1.0).all())
+    True
+    """
+    return {k: v.detach().clone() for k, v in state.items()}

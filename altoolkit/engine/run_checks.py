@@ -103,14 +103,15 @@ def check_subset_size(subset_size: int | None, budgets: list[int]) -> None:
         )
 
 
-def probe_model(model: str, dataset: ALDataset, device: str = "cpu", pretrained_weights: str | None = None) -> int:
+def probe_model(model: str, dataset: ALDataset, device: str = "cpu", pretrained_weights: str | None = None, per_sample: bool = True) -> int:
     """Build ``model`` for ``dataset`` and run it on two training samples (eval mode, no
     gradient, its own seed: nothing of the run's random streams is drawn), before any training.
 
     Returns the output width.  Raises :class:`~altoolkit.training.output_checks.ModelOutputError`
     naming the model when it cannot take the dataset's inputs (a flat input to a CNN), returns
     something other than logits ``(batch, num_classes)`` (a tuple, 100 outputs for 10 classes), or
-    already gives non-finite values untrained."""
+    already gives non-finite values untrained.  ``per_sample=False``: logits per pixel
+    ``(batch, num_classes, ...)`` are expected (:func:`~altoolkit.training.output_checks.check_logits`)."""
     net = build_model(model, dataset.input_shape, dataset.num_classes, seed=0, pretrained_weights=pretrained_weights)
     n = min(2, dataset.n_train)
     xb = dataset.to_input(dataset.x_train[:n]).to(device)
@@ -121,7 +122,7 @@ def probe_model(model: str, dataset: ALDataset, device: str = "cpu", pretrained_
             out = net(xb)
     except Exception as exc:
         raise ModelOutputError(f"model {model!r} cannot take the inputs of {where}: {type(exc).__name__}: {exc}", model) from exc
-    check_logits(out, model, n, dataset.num_classes, where)
+    check_logits(out, model, n, dataset.num_classes, where, per_sample=per_sample)
     check_finite_output(out, model, where, hint=": the untrained model already gives them, so no setting of lr, λ or weight decay is the cause")
     return int(out.shape[1])
 

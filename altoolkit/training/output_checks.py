@@ -62,13 +62,15 @@ def check_batch_output(out: Any, model: str, batch: int, where: str = "a batch",
     return out
 
 
-def check_logits(out: Any, model: str, batch: int, num_classes: int | None = None, where: str = "a batch") -> torch.Tensor:
+def check_logits(out: Any, model: str, batch: int, num_classes: int | None = None, where: str = "a batch", per_sample: bool = True) -> torch.Tensor:
     """``out`` if it is a floating tensor of shape ``(batch, num_classes)``; otherwise a
     :class:`ModelOutputError` naming ``model``, what it returned and what is expected.  Finiteness
-    is checked separately (:func:`check_finite_output`), since its message depends on the context."""
-    want = f"({batch}, {num_classes if num_classes is not None else 'num_classes'})"
+    is checked separately (:func:`check_finite_output`), since its message depends on the context.
+    ``per_sample=False`` accepts further axes after the class axis (``(batch, num_classes, H, W)``:
+    a prediction per pixel); the classes are always axis 1, as torch's cross-entropy reads them."""
+    want = f"({batch}, {num_classes if num_classes is not None else 'num_classes'}{'' if per_sample else ', ...'})"
     out = check_batch_output(out, model, batch, where, want)
-    if out.dim() != 2:
+    if (per_sample and out.dim() != 2) or out.dim() < 2:
         raise ModelOutputError(f"model {model!r} returned a tensor of shape {tuple(out.shape)} on {where}; logits of shape {want} are expected", model)
     if num_classes is not None and int(out.shape[1]) != num_classes:
         raise ModelOutputError(

@@ -227,8 +227,8 @@ def test_driver_table_and_verdicts_on_synthetic_records():
         b = [0.5, 0.55, 0.6 + 0.02 * seed]
         recs.append(_record("entropy", {"batch": "topm", "prefilter": 2.0}, seed, a, [[3, 0, 0], [2, 1, 0]], [1.0, 0.5]))
         recs.append(_record("random", {"batch": "topm", "prefilter": 2.0}, seed, b, [[1, 1, 1], [2, 1, 0]], [0.0, 0.5]))
-        score_aulc[seed] = float(alt.stats.area_under_curve([0.1, 0.2, 0.3], a))
-        ctrl_aulc[seed] = float(alt.stats.area_under_curve([0.1, 0.2, 0.3], b))
+        score_aulc[seed] = float(alt.math.stats.area_under_curve([0.1, 0.2, 0.3], a))
+        ctrl_aulc[seed] = float(alt.math.stats.area_under_curve([0.1, 0.2, 0.3], b))
         score_share[seed], ctrl_share[seed] = (1.0 + 2 / 3) / 2, (1 / 3 + 2 / 3) / 2
     recs.append(_record("margin", {"batch": "diverse"}, 0, [0.5, 0.6, 0.7], [[1, 1, 1], [1, 1, 1]], None))  # predates the field, no control
     rows = brc.batch_rule_controls(recs)

@@ -77,7 +77,8 @@ def control_config(config: ALConfig) -> ALConfig:
     lam = config.effective_dynamic_weight()
     name = "disal_no_selection" if lam > 0 else "random"
     options = {k: v for k, v in config.strategy_options.items() if k in ("batch", "prefilter")}
-    return dataclasses.replace(config, strategy=name, strategy_options=options, dynamic_weight=None if default_dynamic_weight(get_strategy(name)) == lam else lam)
+    same_lambda = default_dynamic_weight(get_strategy(name)) == lam
+    return dataclasses.replace(config, strategy=name, strategy_options=options, dynamic_weight=None if same_lambda else lam)
 
 
 def rule_configs(

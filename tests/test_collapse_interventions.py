@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import altoolkit as alt
-from altoolkit.drivers import collapse_interventions as ci
+from altoolkit.drivers import why_selections_collapse as ci
 
 
 @pytest.fixture(scope="module")

@@ -1,129 +1,135 @@
-"""Why DISAL's top-k piles onto one class (issue 10, item 2): the root-cause study behind
-notebook 09, and the measurement of the batch rules (item 4).
+"""Why DISAL's top-k piles onto one class, tested by interventions (issue 25, items 1-2): the
+computations behind notebook 09 (its batch-rule section is :mod:`.batch_rule_control`).
 
-One *study cycle* per seed: a seeded random labeled set of ``n_labeled`` pool samples, a model
-trained on it by :func:`altoolkit.training.train.train_model`, and DISAL's score KL(f_{T-1} || f_T) (the
-``disal`` strategy, :mod:`altoolkit.strategies.disal`) over the rest of the pool.  The *collapse*
-is the share of the largest TRUE class in the top-``budget`` batch (a random batch of the same
-size is the reference).  Each hypothesis is an ablation measured on the same seeds, so every
-comparison is paired by seed and judged by :func:`altoolkit.math.stats.verdict`:
+A *cause* is shown by an intervention: remove the suspected cause, keep everything else, and see
+whether the collapse goes away, paired over seeds, in more than one regime.  That a part of the
+network moved alone "reproduces" the collapse singles out no cause (every partial move of the
+review of 0.2's notebook 09 did), so this module measures, per seed and on the SAME labeled set,
+initial weights and training stream:
 
-- ``train_mode_mean``: f̄ (DISAL Eq. 12) is accumulated by the trainer from TRAIN-mode passes
-  (dropout, BatchNorm batch statistics); an eval-mode f̄ is tracked beside it (after each epoch,
-  ``on_epoch_end``) and the two are compared, and a model without BatchNorm and dropout (train
-  mode = eval mode) is trained on the same data;
-- ``batchnorm`` / ``dropout``: the same CNN without BatchNorm, without dropout, without both;
-- ``lambda`` and ``schedule``: λ of Eq. 14 and the lr schedule, with ‖θ_T − θ_{T-1}‖ and the
-  share of the pool's total KL carried by its largest pseudo-class;
-- ``last_layer``: KL(f_{T-1} || f') where f' moves ONLY the last layer (``head``: weight and
-  bias, or the bias alone) from θ_{T-1} to θ_T and keeps the rest at θ_{T-1}, against the KL of
-  the full move (computed, per sample);
-- ``averaging``: the KL averaged over the last ``m`` epoch pairs, and the KL between averaged
-  weights (SWA: uniform mean of epochs T-m..T-1 vs T-m+1..T), instead of the last two epochs;
-- ``subset``: scoring a seeded random candidate subset of the pool (as LL4AL/TiDAL/TOD do)
-  instead of all of it.
+- ``full``: DISAL's score KL(f_{T-1} || f_T) between the last two epochs (eval mode, as the
+  ``disal`` strategy scores);
+- ``weights_only``: θ_T's parameters with θ_{T-1}'s BatchNorm buffers (running mean and
+  variance) in both checkpoints, so only the weights move: removes the buffer move;
+- ``buffers_only``: θ_{T-1}'s parameters with θ_T's buffers (the complement; reported, but it
+  removes the weight move, which is not a cause under test);
+- ``exact_bn_labeled`` / ``exact_bn_pool``: both checkpoints' BatchNorm statistics recomputed
+  exactly on the labeled set / on the unlabeled pool ("precise BN", Wu & Johnson 2021,
+  *Rethinking "Batch" in BatchNorm*, §3: population statistics instead of the EMA), so stale or
+  noisy running statistics are removed;
+- ``no_bn_matched``: the same network without BatchNorm, trained from the same seed for the
+  regime's epochs × 1, 2 or 4 (same schedule shape), the length whose test accuracy is closest to
+  the BatchNorm network's (so a difference is not one of under-training); removes BatchNorm;
+- ``no_dynamic``: the same network trained without the dynamic loss (λ = 0, DISAL w/o D).
+
+The *collapse* of a batch is the share of its largest TRUE class among the top-``budget`` samples
+(random batch, entropy and margin on the same model as references).  Each claim is a paired
+verdict over seeds (:func:`altoolkit.math.stats.compare`).  The only "how much of the KL" figure
+is a decomposition that adds up: the two-player Shapley split of each sample's KL between the
+weight move and the buffer move (:func:`shapley_split`), whose two parts sum to the full KL exactly.
+
+The under-training account (item 2) is tested by :func:`undertraining_point`: the largest-class
+share of the top-k batch of DISAL, DISAL w/o D, TOD, margin and entropy against the test accuracy
+of the model that scored, over a grid of labeled-set sizes and epochs.  :func:`measurement_configs`
+and :func:`measurement_verdicts` are the AL runs of DISAL with each batch rule against the
+baselines (notebook 09's sections 1 and 5).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Iterable, Mapping, Sequence, cast
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..data import ALDataset
-from ..training.inference import predict_logits
-from ..util.seeds import derive_seed, seeded_split
-from ..training.fresh_model import fresh_network, train_fresh
-from ..util.progress import tqdm
-from ..math.scores import disal_kl_from_logits, select_top
-from ..analysis.results import cycle_seconds, learning_curves, markdown, paired_comparison
+from ..analysis.results import cycle_seconds, learning_curves, paired_comparison
 from ..analysis.selection_balance import largest_class_share, strategy_label
+from ..data import ALDataset
+from ..math.scores import disal_kl_from_logits, entropy, margin, select_top
 from ..math.stats import Verdict, compare, spearman, verdict
-from ..strategies import SelectionContext, get_strategy
-from ..training.train import TrainConfig, TrainResult
-from ..util.checks import check_choice, check_float, check_int
+from ..strategies.tod import output_discrepancy
+from ..util.seeds import derive_seed, seeded_split
+from ..training.inference import predict_logits
+from ..training.models import build_model
+from ..training.train import TrainConfig, TrainResult, evaluate, train_model
+from ..util.checks import check_int
+from ..util.progress import tqdm
 
 __all__ = [
-    "StudySetting",
-    "LAMBDAS",
-    "SCHEDULES",
     "labeled_split",
     "strip_layers",
-    "train_study_model",
-    "disal_scores",
-    "kl_between_states",
     "moved_state",
-    "averaged_state",
-    "topk_share",
-    "class_mass_share",
-    "running_mean_gap",
-    "study_seed",
-    "run_study",
-    "hypothesis_verdicts",
-    "study_table",
+    "Regime",
+    "ONE_STEP",
+    "TEN_STEPS",
+    "INTERVENTIONS",
+    "exact_batchnorm_state",
+    "shapley_split",
+    "intervention_seed",
+    "run_interventions",
+    "intervention_verdicts",
+    "intervention_table",
+    "undertraining_point",
+    "run_undertraining",
+    "undertraining_verdicts",
+    "confusion_verdicts",
+    "CauseSummary",
+    "cause_summary",
     "measurement_configs",
     "measurement_verdicts",
     "seconds_ratio",
-    "split_by_verdict",
 ]
 
-#: λ values of the ablation (DISAL Table 3 and 0).
-LAMBDAS: tuple[float, ...] = (0.0, 0.1, 0.5, 1.0, 2.0)
-#: lr schedules of the ablation (:data:`altoolkit.training.train.LR_SCHEDULES`).
-SCHEDULES: tuple[str, ...] = ("step", "cosine", "constant")
 
+@dataclass(frozen=True)
+class Regime:
+    """One training regime of the study: a seeded random labeled set of ``n_labeled`` pool samples,
+    trained ``epochs`` epochs with SGD (``batch_size``, ``lr``, step schedule, DISAL's λ), and a
+    selection of ``budget`` samples."""
 
-@dataclass
-class StudySetting:
-    """One study cycle's settings (defaults: the low-budget digits setting of notebook 09).
-
-    Attributes:
-        model: ``"cnn"`` (BatchNorm + dropout) or ``"mlp"`` (dropout).
-        n_labeled: size of the seeded random labeled set.
-        budget: batch size of a selection (top-``budget`` of the KL).
-        epochs, batch_size, lr, lr_schedule, dynamic_weight: training (TrainConfig); λ = 1 is DISAL.
-        average_epochs: ``m`` of the averaging ablation (2 <= m < epochs).
-        subset_fraction: share of the unlabeled pool scored in the subset ablation.
-        lambdas, schedules: the values of the λ and schedule ablations.
-    """
-
-    model: str = "cnn"
-    n_labeled: int = 27
-    budget: int = 27
-    epochs: int = 15
-    batch_size: int = 64
+    name: str
+    n_labeled: int
+    budget: int
+    epochs: int
+    batch_size: int
     lr: float = 0.05
-    lr_schedule: str = "step"
+    model: str = "cnn"
     dynamic_weight: float = 1.0
-    average_epochs: int = 3
-    subset_fraction: float = 0.25
-    lambdas: Sequence[float] = LAMBDAS
-    schedules: Sequence[str] = SCHEDULES
 
     def __post_init__(self) -> None:
-        check_choice("model", self.model, ("cnn", "mlp"))
-        self.n_labeled = check_int("n_labeled", self.n_labeled, 2)
-        self.budget = check_int("budget", self.budget, 1)
-        self.epochs = check_int("epochs", self.epochs, 3)
-        self.average_epochs = check_int("average_epochs", self.average_epochs, 2, self.epochs - 1)
-        self.subset_fraction = check_float("subset_fraction", self.subset_fraction, 0.0, 1.0, min_inclusive=False)
-        self.lambdas = [check_float("lambdas[i] (λ)", v, 0.0) for v in self.lambdas]
-        for s in self.schedules:
-            check_choice("schedules[i]", s, SCHEDULES)
+        check_int("n_labeled", self.n_labeled, 2)
+        check_int("budget", self.budget, 1)
+        check_int("epochs", self.epochs, 2)
+        check_int("batch_size", self.batch_size, 1)
         self.train_config()
 
+    @property
+    def steps_per_epoch(self) -> int:
+        """SGD steps in one epoch (the last batch holds the remainder, as a DataLoader cuts it)."""
+        return math.ceil(self.n_labeled / self.batch_size)
+
     def train_config(self, **changes: Any) -> TrainConfig:
-        kw = dict(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, lr_schedule=self.lr_schedule, dynamic_weight=self.dynamic_weight)
+        kw: dict[str, Any] = dict(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, dynamic_weight=self.dynamic_weight)
         kw.update(changes)
         return TrainConfig(**kw)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+#: 0.2's notebook 09 setting: 27 labels at batch 64, one SGD step per epoch (the review's "atypical regime").
+ONE_STEP = Regime("one step per epoch", n_labeled=27, budget=27, epochs=15, batch_size=64)
+#: A trained regime: 320 labels at batch 32, ten SGD steps per epoch.
+TEN_STEPS = Regime("ten steps per epoch", n_labeled=320, budget=32, epochs=20, batch_size=32)
+
+#: The interventions, each removing one suspected cause (see the module docstring).
+INTERVENTIONS: tuple[str, ...] = ("weights_only", "exact_bn_labeled", "exact_bn_pool", "no_bn_matched", "no_dynamic")
+#: Everything :func:`intervention_seed` scores: the full move, the interventions, the complement and references.
+VARIANTS: tuple[str, ...] = ("full", *INTERVENTIONS, "buffers_only", "entropy", "margin", "random")
 
 
 def labeled_split(n_pool: int, n_labeled: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,61 +152,6 @@ def strip_layers(model: nn.Module, batchnorm: bool = True, dropout: bool = True)
     return model
 
 
-def train_study_model(
-    dataset: ALDataset,
-    setting: StudySetting,
-    labeled: torch.Tensor,
-    seed: int,
-    *,
-    batchnorm: bool = True,
-    dropout: bool = True,
-    checkpoint_epochs: Sequence[int] = (),
-    on_epoch_end: Callable[[int, nn.Module], None] | None = None,
-    track_running_mean: bool | None = None,
-    **train_changes: Any,
-) -> TrainResult:
-    """Train the setting's model (seeded by ``seed``; the same initial weights for every ablation
-    of one seed, up to the stripped layers) on ``labeled`` with
-    :func:`altoolkit.training.fresh_model.train_fresh` (keys ``0x09``).
-    ``train_changes`` replace TrainConfig fields (``dynamic_weight=0``, ``lr_schedule="cosine"``)."""
-    model = fresh_network(setting.model, dataset, seed, 0x09)
-    strip_layers(model, batchnorm, dropout)
-    return train_fresh(
-        model,
-        dataset,
-        labeled,
-        setting.train_config(**train_changes),
-        seed,
-        0x09,
-        checkpoint_epochs=checkpoint_epochs,
-        on_epoch_end=on_epoch_end,
-        track_running_mean=track_running_mean,
-        progress=False,
-    )
-
-
-def disal_scores(dataset: ALDataset, result: TrainResult, labeled: torch.Tensor, unlabeled: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """DISAL's per-sample score KL(f_{T-1} || f_T) on ``unlabeled``, by the ``disal`` strategy."""
-    ctx = SelectionContext(dataset=dataset, model=result.model, labeled=labeled, unlabeled=unlabeled, train_result=result, seed=seed)
-    return get_strategy("disal").score(ctx)
-
-
-def _model_with(template: nn.Module, state: Mapping[str, torch.Tensor]) -> nn.Module:
-    m = copy.deepcopy(template)
-    m.load_state_dict(state)
-    return m.eval()
-
-
-def kl_between_states(
-    template: nn.Module, state_a: Mapping[str, torch.Tensor], state_b: Mapping[str, torch.Tensor], dataset: ALDataset, indices: torch.Tensor
-) -> torch.Tensor:
-    """KL(f_a(x) || f_b(x)) per sample of ``dataset.x_train[indices]`` for two weight states of
-    ``template``'s architecture, in eval mode (as DISAL scores)."""
-    return predict_logits(
-        [_model_with(template, state_a), _model_with(template, state_b)], dataset.x_train, dataset.to_input, indices=indices, combine=disal_kl_from_logits
-    )
-
-
 def moved_state(start: Mapping[str, torch.Tensor], end: Mapping[str, torch.Tensor], keys: Iterable[str]) -> dict[str, torch.Tensor]:
     """``start`` with the entries ``keys`` taken from ``end`` (e.g. only the last layer moved)."""
     keys = list(keys)
@@ -213,234 +164,373 @@ def moved_state(start: Mapping[str, torch.Tensor], end: Mapping[str, torch.Tenso
     return out
 
 
-def averaged_state(states: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """Uniform average of weight states (SWA, Izmailov et al. 2018): floating tensors (weights and
-    BatchNorm running statistics) are averaged, integer buffers (``num_batches_tracked``) are taken
-    from the last state."""
-    if not states:
-        raise ValueError("states must hold at least one state dict")
-    out = {}
-    for k, v in states[-1].items():
-        out[k] = torch.stack([s[k].double() for s in states]).mean(0).to(v.dtype) if v.is_floating_point() else v.clone()
-    return out
+def _buffer_keys(state: Mapping[str, torch.Tensor]) -> list[str]:
+    return [k for k in state if k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
 
 
-def _param_distance(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor], keys: Iterable[str]) -> float:
-    return float(math.sqrt(sum(float(((a[k].double() - b[k].double()) ** 2).sum()) for k in keys)))
+def exact_batchnorm_state(model: nn.Module, state: Mapping[str, torch.Tensor], x: torch.Tensor, to_input, batch_size: int = 4096) -> dict[str, torch.Tensor]:
+    """``state`` with every BatchNorm layer's running mean and variance replaced by the exact
+    statistics of ``x`` under ``state``'s own weights ("precise BN", Wu & Johnson 2021, §3).
 
-
-def topk_share(scores: torch.Tensor, labels: torch.Tensor, budget: int, num_classes: int) -> float:
-    """Share of the largest class (``labels``: true labels of the scored samples) among the
-    ``budget`` largest ``scores``."""
-    pos = select_top(scores, budget)
-    return largest_class_share(np.bincount(labels[pos].numpy(), minlength=num_classes))
-
-
-def class_mass_share(scores: torch.Tensor, classes: torch.Tensor, num_classes: int) -> float:
-    """Share of the total score (e.g. the pool's summed KL) carried by the class with the most:
-    1/num_classes-ish when the KL is spread over classes, 1 when one class carries all of it."""
-    mass = torch.zeros(num_classes, dtype=torch.float64).index_add_(0, classes.long(), scores.double())
-    total = float(mass.sum())
-    return float(mass.max()) / total if total > 0 else float("nan")
-
-
-class _EvalMeanTracker:
-    """f̄ of Eq. 12 from EVAL-mode predictions of the labeled set after each epoch (the trainer's
-    own f̄ comes from the train-mode passes of the epoch)."""
-
-    def __init__(self, dataset: ALDataset, labeled: torch.Tensor):
-        self.dataset, self.labeled, self.mean, self.t = dataset, labeled, None, 0
-
-    def __call__(self, epoch: int, model: nn.Module) -> None:
-        p = torch.softmax(predict_logits(model, self.dataset.x_train, self.dataset.to_input, indices=self.labeled), 1)
-        self.t += 1
-        self.mean = p.double() if self.mean is None else self.mean * (self.t - 1) / self.t + p.double() / self.t
-
-
-def running_mean_gap(train_mean: torch.Tensor, eval_mean: torch.Tensor, eval_last: torch.Tensor) -> dict[str, float]:
-    """How far the trainer's train-mode f̄ is from eval-mode predictions, per labeled sample
-    (means over samples): ``kl_train_eval`` = KL(f̄_train || f̄_eval), and the dynamic loss's
-    value at θ_T against each target, ``dyn_train`` = KL(f̄_train || f_T) and ``dyn_eval`` =
-    KL(f̄_eval || f_T) (``f_T``: eval-mode predictions after the last epoch)."""
-    lt, le, lf = (torch.log(t.double().clamp_min(1e-12)) for t in (train_mean, eval_mean, eval_last))
-    kl = lambda p, lp, lq: float((p.double() * (lp - lq)).sum(1).mean())  # noqa: E731
-    return {"kl_train_eval": kl(train_mean, lt, le), "dyn_train": kl(train_mean, lt, lf), "dyn_eval": kl(eval_mean, le, lf)}
-
-
-def study_seed(dataset: ALDataset, setting: StudySetting, seed: int) -> dict[str, Any]:
-    """Every measurement of the study for one seed (one labeled set); values are floats.
-
-    Keys: ``share_disal``, ``share_random`` (a seeded random batch), ``share_<variant>`` for the
-    ablations (``no_bn``, ``no_dropout``, ``plain``, ``lam<λ>``, ``sched_<name>``, ``head_only``,
-    ``bias_only``, ``avg_kl``, ``swa``, ``subset``), ``step_norm_<...>`` (‖θ_T − θ_{T-1}‖),
-    ``mass_<...>`` (:func:`class_mass_share` over pseudo-labels), ``acc_<...>`` (last-epoch train
-    accuracy), ``<part>_explained_mean`` / ``<part>_explained_topk`` (per-sample KL with only
-    ``part`` moved / KL of the full move, averaged over the pool / the top-k batch; parts ``head``,
-    ``bias``, ``bn_stats``), ``<part>_spearman``, and the f̄ gaps of :func:`running_mean_gap`.
+    The layers are reset and run with ``momentum=None`` (PyTorch's cumulative average) in train
+    mode, everything else in eval mode (dropout off), without gradients; with ``len(x) <=
+    batch_size`` one batch gives the exact mean and unbiased variance of each layer's input.
     """
+    net = copy.deepcopy(model)
+    net.load_state_dict(state)
+    net.eval()
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    with torch.no_grad():
+        for start in range(0, int(x.shape[0]), batch_size):
+            net(to_input(x[start : start + batch_size]))
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+def shapley_split(kl_weights: torch.Tensor, kl_buffers: torch.Tensor, kl_full: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two-player Shapley split of each sample's KL between the weight move and the buffer move.
+
+    With v(∅) = 0 (no move, no divergence), v({w}) = ``kl_weights``, v({b}) = ``kl_buffers`` and
+    v({w, b}) = ``kl_full``: φ_w = ½(v(w) + v(wb) − v(b)), φ_b = ½(v(b) + v(wb) − v(w)), so
+    φ_w + φ_b = ``kl_full`` for every sample (the decomposition adds up; a part may be negative
+    when the two moves interact).
+    """
+    phi_w = 0.5 * (kl_weights.double() + kl_full.double() - kl_buffers.double())
+    return phi_w, kl_full.double() - phi_w
+
+
+def _share(scores: torch.Tensor, labels: torch.Tensor, budget: int, num_classes: int) -> float:
+    pos = select_top(scores, budget)
+    return largest_class_share(np.bincount(labels[pos].numpy(), minlength=num_classes).tolist())
+
+
+def _train(dataset: ALDataset, regime: Regime, labeled: torch.Tensor, seed: int, batchnorm: bool = True, **changes: Any) -> TrainResult:
+    """The regime's network (BatchNorm stripped when asked), initialised by ``seed`` the same way for
+    every variant, trained on ``labeled`` with the regime's settings and ``changes``."""
+    model = strip_layers(build_model(regime.model, dataset.input_shape, dataset.num_classes, seed=derive_seed(seed, 0x25, 1)), batchnorm=batchnorm)
+    return train_model(
+        model,
+        dataset.x_train[labeled],
+        dataset.y_train[labeled],
+        regime.train_config(**changes),
+        seed=derive_seed(seed, 0x25, 2),
+        to_input=dataset.to_input,
+        progress=False,
+    )
+
+
+def _pair_kl(prev: nn.Module, last: nn.Module, dataset: ALDataset, idx: torch.Tensor) -> torch.Tensor:
+    """KL(f_prev || f_last) per pool sample ``idx``, in one loop over the pool (as ``disal`` scores)."""
+    return cast(torch.Tensor, predict_logits([prev, last], dataset.x_train, dataset.to_input, indices=idx, combine=disal_kl_from_logits))
+
+
+def _kl(model: nn.Module, a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor], dataset: ALDataset, idx: torch.Tensor) -> torch.Tensor:
+    ma, mb = copy.deepcopy(model), copy.deepcopy(model)
+    ma.load_state_dict(a)
+    mb.load_state_dict(b)
+    return _pair_kl(ma, mb, dataset, idx)
+
+
+def _matched_no_bn(dataset: ALDataset, regime: Regime, lab: torch.Tensor, seed: int, target: float, lengths: Sequence[int]) -> tuple[TrainResult, int, float]:
+    """The BatchNorm-free network trained for ``regime.epochs × m`` epochs, ``m`` in ``lengths``,
+    whose test accuracy is closest to ``target`` (ties: the shorter); returns it, its epochs and accuracy."""
+    best: tuple[float, TrainResult, int, float] | None = None
+    for m in lengths:
+        res = _train(dataset, regime, lab, seed, batchnorm=False, epochs=regime.epochs * m)
+        acc = evaluate(res.model, dataset.x_test, dataset.y_test, dataset.to_input)
+        if best is None or abs(acc - target) < best[0]:
+            best = (abs(acc - target), res, regime.epochs * m, acc)
+    assert best is not None
+    return best[1], best[2], best[3]
+
+
+def _confusion(dataset: ALDataset, logits: torch.Tensor, y: torch.Tensor, picked: torch.Tensor) -> dict[str, float]:
+    """How the top-k batch relates to the model's mistakes on the pool: the Spearman correlation of
+    the batch's per-class counts with the per-class error rate, the share of the batch's largest
+    PREDICTED class, and whether the batch's largest true class is the model's worst class."""
+    c = dataset.num_classes
+    pred = logits.argmax(1)
+    counts = np.bincount(y.numpy(), minlength=c).astype(float)
+    wrong = np.bincount(y[pred != y].numpy(), minlength=c).astype(float)
+    error = np.where(counts > 0, wrong / np.maximum(counts, 1), 0.0)
+    picks = np.bincount(y[picked].numpy(), minlength=c).astype(float)
+    return {
+        "picks_error_spearman": spearman(picks, error) if picks.std() > 0 and error.std() > 0 else 0.0,
+        "pseudo_share": largest_class_share(np.bincount(pred[picked].numpy(), minlength=c).tolist()),
+        "top_class_is_worst": float(int(picks.argmax()) == int(error.argmax())),
+    }
+
+
+def intervention_seed(dataset: ALDataset, regime: Regime, seed: int, no_bn_lengths: Sequence[int] = (1, 2, 4)) -> dict[str, Any]:
+    """Every variant of :data:`VARIANTS` for one seed: ``share_<variant>`` (largest true class of
+    the top-``budget`` batch), test accuracies ``acc_base``, ``acc_no_bn_matched``,
+    ``acc_no_dynamic``, ``no_bn_epochs``, the Shapley parts of the top-k's KL
+    (``shapley_weights_topk`` + ``shapley_buffers_topk`` = 1) and the batch's relation to the
+    model's mistakes (:func:`_confusion`)."""
     n_cls = dataset.num_classes
-    lab, unl = labeled_split(dataset.n_train, setting.n_labeled, seed)
-    if setting.budget > len(unl):
-        raise ValueError(f"budget must be at most the unlabeled pool ({len(unl)}), got {setting.budget}")
-    y_unl = dataset.y_train[unl]
-    out: dict[str, Any] = {"seed": int(seed)}
-    m = setting.average_epochs
-    last_epochs = list(range(setting.epochs - m, setting.epochs + 1))  # T-m .. T
-    tracker = _EvalMeanTracker(dataset, lab)
-    base = train_study_model(dataset, setting, lab, seed, checkpoint_epochs=last_epochs, on_epoch_end=tracker, track_running_mean=True)
-
-    def record(key: str, res: TrainResult) -> torch.Tensor:
-        # one loop over the pool gives θ_{T-1} and θ_T logits: the KL (as the disal strategy
-        # computes it, disal_kl_from_logits) and the pseudo-labels of θ_T
-        prev, last_logits = predict_logits([res.prev_model(), res.model], dataset.x_train, dataset.to_input, indices=unl)
-        kl = disal_kl_from_logits(prev, last_logits)
-        keys = [k for k, _ in res.model.named_parameters()]
-        out[f"share_{key}"] = topk_share(kl, y_unl, setting.budget, n_cls)
-        out[f"mass_{key}"] = class_mass_share(kl, last_logits.argmax(1), n_cls)
-        out[f"step_norm_{key}"] = _param_distance(res.prev_state, res.model.state_dict(), keys)
-        out[f"acc_{key}"] = float(res.history["train_acc"][-1])
-        return kl
-
-    kl_full = record("disal", base)
-    rng = np.random.default_rng(derive_seed(seed, 0x09, 3))
-    out["share_random"] = largest_class_share(np.bincount(y_unl[rng.permutation(len(unl))[: setting.budget]].numpy(), minlength=n_cls))
-    # f̄ from train-mode passes (the trainer) vs eval-mode predictions
-    eval_last = torch.softmax(predict_logits(base.model, dataset.x_train, dataset.to_input, indices=lab), 1)
-    out.update(running_mean_gap(base.running_mean.mean, tracker.mean, eval_last))
-    # one part of the network moved from θ_{T-1} to θ_T, the rest kept at θ_{T-1}: the last layer
-    # (head weight and bias), its bias alone, or only BatchNorm's running statistics (buffers that
-    # eval-mode predictions use and every training step moves)
-    last_state = base.model.state_dict()
-    bn_stats = [k for k in last_state if k.endswith(("running_mean", "running_var"))]
-    parts_of = {"head_only": ["head.weight", "head.bias"], "bias_only": ["head.bias"], "bn_stats_only": bn_stats}
-    for key, parts in parts_of.items():
-        if not parts:
-            continue
-        kl_part = kl_between_states(base.model, base.prev_state, moved_state(base.prev_state, last_state, parts), dataset, unl)
-        out[f"share_{key}"] = topk_share(kl_part, y_unl, setting.budget, n_cls)
-        ratio = (kl_part.double() / kl_full.double().clamp_min(1e-30)).numpy()
-        name = key.removesuffix("_only")
-        out[f"{name}_explained_mean"] = float(ratio.mean())
-        out[f"{name}_explained_topk"] = float(ratio[select_top(kl_full, setting.budget).numpy()].mean())
-        out[f"{name}_spearman"] = spearman(kl_part, kl_full)
-    # averaging over the last m epochs: the mean KL of the m epoch pairs, and KL between SWA weights
-    states = [base.checkpoints[e][0] for e in last_epochs]
-    pair_kls = [kl_between_states(base.model, a, b, dataset, unl) for a, b in zip(states[:-1], states[1:])]
-    out["share_avg_kl"] = topk_share(torch.stack(pair_kls).mean(0), y_unl, setting.budget, n_cls)
-    kl_swa = kl_between_states(base.model, averaged_state(states[:-1]), averaged_state(states[1:]), dataset, unl)
-    out["share_swa"] = topk_share(kl_swa, y_unl, setting.budget, n_cls)
-    # a random candidate subset of the pool scored instead of all of it
-    n_sub = max(setting.budget, int(round(setting.subset_fraction * len(unl))))
-    sub = np.sort(rng.permutation(len(unl))[:n_sub])
-    out["share_subset"] = topk_share(kl_full[sub], y_unl[sub], setting.budget, n_cls)
-    # models with / without BatchNorm and dropout (same data, same seeds)
-    if setting.model == "cnn":
-        record("no_bn", train_study_model(dataset, setting, lab, seed, batchnorm=False))
-    record("no_dropout", train_study_model(dataset, setting, lab, seed, dropout=False))
-    record("plain", train_study_model(dataset, setting, lab, seed, batchnorm=False, dropout=False))
-    # λ and the lr schedule (the setting's own value is the baseline run above, not retrained)
-    changes = [(f"lam{v:g}", "dynamic_weight", v) for v in setting.lambdas] + [(f"sched_{v}", "lr_schedule", v) for v in setting.schedules]
-    for key, field_name, value in changes:
-        if value == getattr(setting, field_name):
-            out.update({f"{p}_{key}": out[f"{p}_disal"] for p in ("share", "mass", "step_norm", "acc")})
-        else:
-            record(key, train_study_model(dataset, setting, lab, seed, **{field_name: value}))
+    lab, unl = labeled_split(dataset.n_train, regime.n_labeled, seed)
+    if regime.budget > len(unl):
+        raise ValueError(f"budget must be at most the unlabeled pool ({len(unl)}), got {regime.budget}")
+    y = dataset.y_train[unl]
+    base = _train(dataset, regime, lab, seed)
+    prev, last = dict(base.prev_state), {k: v.detach().clone() for k, v in base.model.state_dict().items()}
+    buffers = _buffer_keys(last)
+    prev_logits, last_logits = predict_logits([base.prev_model(), base.model], dataset.x_train, dataset.to_input, indices=unl)
+    kl = {"full": disal_kl_from_logits(prev_logits, last_logits)}
+    kl["weights_only"] = _kl(base.model, prev, moved_state(last, prev, buffers), dataset, unl)
+    kl["buffers_only"] = _kl(base.model, prev, moved_state(prev, last, buffers), dataset, unl)
+    for name, x in (("exact_bn_labeled", dataset.x_train[lab]), ("exact_bn_pool", dataset.x_train[unl])):
+        a, b = (exact_batchnorm_state(base.model, s, x, dataset.to_input) for s in (prev, last))
+        kl[name] = _kl(base.model, a, b, dataset, unl)
+    out: dict[str, Any] = {"seed": int(seed), "acc_base": evaluate(base.model, dataset.x_test, dataset.y_test, dataset.to_input)}
+    no_bn, out["no_bn_epochs"], out["acc_no_bn_matched"] = _matched_no_bn(dataset, regime, lab, seed, out["acc_base"], no_bn_lengths)
+    kl["no_bn_matched"] = _pair_kl(no_bn.prev_model(), no_bn.model, dataset, unl)
+    wo_d = _train(dataset, regime, lab, seed, dynamic_weight=0.0)
+    out["acc_no_dynamic"] = evaluate(wo_d.model, dataset.x_test, dataset.y_test, dataset.to_input)
+    kl["no_dynamic"] = _pair_kl(wo_d.prev_model(), wo_d.model, dataset, unl)
+    p_last = torch.softmax(last_logits.double(), 1)
+    kl["entropy"], kl["margin"] = entropy(p_last), margin(p_last)
+    kl["random"] = torch.rand(len(unl), generator=torch.Generator().manual_seed(derive_seed(seed, 0x25, 3)))
+    out.update({f"share_{v}": _share(kl[v], y, regime.budget, n_cls) for v in VARIANTS})
+    top = select_top(kl["full"], regime.budget)
+    phi_w, phi_b = shapley_split(kl["weights_only"], kl["buffers_only"], kl["full"])
+    total = float(kl["full"][top].double().sum())
+    out["shapley_weights_topk"], out["shapley_buffers_topk"] = float(phi_w[top].sum()) / total, float(phi_b[top].sum()) / total
+    out["kl_full_topk_mean"] = float(kl["full"][top].mean())
+    out.update(_confusion(dataset, last_logits, y, top))
     return out
 
 
-def run_study(dataset: ALDataset, setting: StudySetting, seeds: Sequence[int], n_jobs: int = 1, progress: bool = True) -> list[dict[str, Any]]:
-    """:func:`study_seed` for every seed (one row per seed, in seed order); ``n_jobs > 1`` runs
-    seeds in joblib worker processes with one torch thread each (the rows do not depend on it)."""
+def run_interventions(dataset: ALDataset, regime: Regime, seeds: Sequence[int], n_jobs: int = 1, progress: bool = True) -> list[dict[str, Any]]:
+    """:func:`intervention_seed` for every seed (rows in seed order); ``n_jobs > 1`` runs seeds in
+    joblib worker processes with one torch thread each (the rows do not depend on it)."""
+    seeds = _check_seeds(seeds)
+    return _map_seeds(intervention_seed, (dataset, regime), seeds, n_jobs, progress, f"interventions ({regime.name})")
+
+
+def _check_seeds(seeds: Sequence[int]) -> list[int]:
     seeds = [check_int("seeds[i]", s, 0) for s in seeds]
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ValueError(f"seeds must be distinct non-negative integers (at least one), got {seeds}")
+    return seeds
+
+
+def _map_seeds(fn, args: tuple, seeds: Sequence[int], n_jobs: int, progress: bool, desc: str) -> list[Any]:
     n_jobs = check_int("n_jobs", n_jobs, 1)
     if n_jobs == 1:
-        return [study_seed(dataset, setting, s) for s in tqdm(seeds, desc="study seeds", disable=not progress)]
+        return [fn(*args, s) for s in tqdm(seeds, desc=desc, disable=not progress)]
     from joblib import Parallel, delayed
 
-    return list(Parallel(n_jobs=n_jobs)(delayed(_study_seed_one_thread)(dataset, setting, s) for s in seeds))
+    return list(Parallel(n_jobs=n_jobs)(delayed(_one_thread)(fn, args, s) for s in seeds))
 
 
-def _study_seed_one_thread(dataset: ALDataset, setting: StudySetting, seed: int) -> dict[str, Any]:
+def _one_thread(fn, args: tuple, seed: int) -> Any:
     torch.set_num_threads(1)
-    return study_seed(dataset, setting, seed)
+    return fn(*args, seed)
 
 
-def _col(rows: Sequence[Mapping[str, Any]], key: str) -> dict[int, float]:
+def _col(rows: Iterable[Mapping[str, Any]], key: str) -> dict[int, float]:
     return {int(r["seed"]): float(r[key]) for r in rows}
 
 
-@dataclass(frozen=True)
-class HypothesisTest:
-    """One paired claim of the study: ``a > b`` (per seed) means the named cause is supported."""
-
-    name: str
-    claim: str
-    a: str
-    b: str
-
-
-def _tests(setting: StudySetting) -> list[HypothesisTest]:
-    t = [
-        HypothesisTest("collapse", "DISAL's top-k batch is more one-class than a random batch", "share_disal", "share_random"),
-        HypothesisTest("train_mode_mean", "the train-mode f̄ is further from f_T than an eval-mode f̄ (dynamic loss target)", "dyn_train", "dyn_eval"),
-        HypothesisTest("train_mode_mean+bn+dropout", "removing BatchNorm and dropout (train mode = eval mode) lowers the share", "share_disal", "share_plain"),
-        HypothesisTest("dropout", "removing dropout lowers the share", "share_disal", "share_no_dropout"),
-        HypothesisTest("last_layer", "a last-layer shift alone reproduces the collapse (share above random)", "share_head_only", "share_random"),
-        HypothesisTest(
-            "bn_stats", "BatchNorm's running-statistics move alone reproduces the collapse (share above random)", "share_bn_stats_only", "share_random"
-        ),
-        HypothesisTest("averaging", "averaging the KL over the last m epoch pairs lowers the share", "share_disal", "share_avg_kl"),
-        HypothesisTest("swa", "KL between SWA-averaged weights lowers the share", "share_disal", "share_swa"),
-        HypothesisTest("subset", "scoring a random candidate subset lowers the share", "share_disal", "share_subset"),
-    ]
-    if setting.model != "cnn":
-        t = [x for x in t if x.name != "bn_stats"]
-    else:
-        t.insert(3, HypothesisTest("batchnorm", "removing BatchNorm lowers the share", "share_disal", "share_no_bn"))
-    if 0.0 in setting.lambdas and setting.dynamic_weight != 0.0:
-        t.append(HypothesisTest("lambda", f"the dynamic loss (λ={setting.dynamic_weight:g}) raises the share over λ=0", "share_disal", "share_lam0"))
-    for s in setting.schedules:
-        if s != setting.lr_schedule:
-            t.append(HypothesisTest(f"schedule_{s}", f"the {setting.lr_schedule} schedule gives a larger share than {s}", "share_disal", f"share_sched_{s}"))
-    return t
+#: What each intervention removes (the claim "removing it lowers the share" tests it as a cause).
+REMOVES: dict[str, str] = {
+    "weights_only": "the move of BatchNorm's running statistics",
+    "exact_bn_labeled": "stale running statistics (exact statistics of the labeled set in both checkpoints)",
+    "exact_bn_pool": "stale running statistics (exact statistics of the pool in both checkpoints)",
+    "no_bn_matched": "BatchNorm (a network without it, trained to the same test accuracy)",
+    "no_dynamic": "the dynamic loss (λ = 0)",
+}
 
 
-def hypothesis_verdicts(rows: Sequence[Mapping[str, Any]], setting: StudySetting) -> dict[str, Verdict]:
-    """Paired (by seed) verdicts of every claim of the study (:func:`altoolkit.math.stats.compare`),
-    plus ``head_explains_half`` and ``bn_stats_explains_half``: "moving only that part gives more
-    than half of a top-k sample's KL" (``<part>_explained_topk - 0.5``, :func:`altoolkit.math.stats.verdict`)."""
-    out = {t.name: compare(_col(rows, t.a), _col(rows, t.b), t.claim) for t in _tests(setting)}
-    for part, what in (("head", "the last-layer move"), ("bn_stats", "the move of BatchNorm's running statistics")):
-        if f"{part}_explained_topk" in rows[0]:
-            out[f"{part}_explains_half"] = verdict(
-                [float(r[f"{part}_explained_topk"]) - 0.5 for r in rows], f"{what} alone gives more than half of a top-k sample's KL"
-            )
+def intervention_verdicts(rows: Sequence[Mapping[str, Any]]) -> dict[str, Verdict]:
+    """Paired verdicts over seeds: ``collapse`` (DISAL's batch is more one-class than a random
+    batch); for every intervention X, ``lowers:X`` ("removing [its cause] lowers the share":
+    share_full − share_X > 0) and ``remains:X`` (the collapse remains: share_X − share_random > 0);
+    ``buffers_alone`` (the buffer move alone gives a share above random); and ``matched_accuracy``
+    (the matched BatchNorm-free network's accuracy minus the BatchNorm network's, for the record)."""
+    out = {"collapse": compare(_col(rows, "share_full"), _col(rows, "share_random"), "DISAL's top-k batch is more one-class than a random batch")}
+    full, random = _col(rows, "share_full"), _col(rows, "share_random")
+    for x in INTERVENTIONS:
+        mine = _col(rows, f"share_{x}")
+        out[f"lowers:{x}"] = compare(full, mine, f"removing {REMOVES[x]} lowers the largest-class share")
+        out[f"remains:{x}"] = compare(mine, random, f"without {REMOVES[x]} the batch is still more one-class than random")
+    out["buffers_alone"] = compare(_col(rows, "share_buffers_only"), random, "the buffer move alone gives a batch more one-class than random")
+    accuracy_claim = "the BatchNorm-free network is more accurate than the BatchNorm one"
+    out["matched_accuracy"] = compare(_col(rows, "acc_no_bn_matched"), _col(rows, "acc_base"), accuracy_claim)
     return out
 
 
-def study_table(rows: Sequence[Mapping[str, Any]], setting: StudySetting) -> str:
-    """Markdown: one row per variant, mean and min/max over seeds of the top-k batch's largest
-    class share, of the KL mass share of the largest pseudo-class and of ‖θ_T − θ_{T-1}‖."""
-    variants = (
-        ["random", "disal", "no_bn", "no_dropout", "plain"]
-        + [f"lam{v:g}" for v in setting.lambdas]
-        + [f"sched_{s}" for s in setting.schedules]
-        + ["head_only", "bias_only", "bn_stats_only", "avg_kl", "swa", "subset"]
-    )
-    head = ["variant", "largest-class share of the batch: mean [min, max]", "KL mass of the top pseudo-class", "‖θ_T − θ_T-1‖"]
-    cell = lambda k: f"{np.mean([r[k] for r in rows]):.3g}" if k in rows[0] else ""  # noqa: E731
-    lines = []
-    for v in variants:
-        if f"share_{v}" not in rows[0]:
-            continue
+def intervention_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per variant: mean, min and max over seeds of the largest-class share (rows for a
+    table renderer or ``print``)."""
+    table = []
+    for v in VARIANTS:
         s = np.array([r[f"share_{v}"] for r in rows])
-        lines.append([v, f"{s.mean():.2f} [{s.min():.2f}, {s.max():.2f}]", cell("mass_" + v), cell("step_norm_" + v)])
-    return markdown(head, lines)
+        table.append({"variant": v, "share": float(s.mean()), "min": float(s.min()), "max": float(s.max())})
+    return table
 
 
-# ---- item 4: DISAL with each batch rule against random, entropy and DISAL w/o D ----------------
+# --------------------------------------------------------------------------- item 2: under-training
+
+#: Strategies of the under-training curve (TOD as its cyclic variant without the unsupervised loss).
+CURVE_STRATEGIES: tuple[str, ...] = ("disal", "disal_no_dynamic", "tod", "margin", "entropy", "random")
+
+
+def undertraining_point(dataset: ALDataset, n_labeled: int, epochs: int, budget: int, batch_size: int, seed: int, lr: float = 0.05) -> list[dict[str, Any]]:
+    """One grid point (``n_labeled`` labels, ``epochs`` epochs) of the accuracy-share curve, one
+    row per strategy of :data:`CURVE_STRATEGIES` with the test accuracy of the model that scored.
+
+    DISAL scores with a λ = 1 network; DISAL w/o D, margin, entropy and random with the λ = 0
+    network trained on the same labeled set from the same initial weights; TOD (siyuhuang/TOD
+    ``main_TOD.py``: the output discrepancy ½‖softmax(f_now) − softmax(f_prev)‖² against the
+    previous cycle's model on the same trajectory) with a network trained ``epochs`` epochs on
+    the first half of the labeled set (the previous cycle) and then, warm-started, ``epochs``
+    epochs on all of it.
+    """
+    regime = Regime("curve", n_labeled=n_labeled, budget=budget, epochs=epochs, batch_size=batch_size, lr=lr)
+    lab, unl = labeled_split(dataset.n_train, n_labeled, seed)
+    y, n_cls = dataset.y_train[unl], dataset.num_classes
+    disal = _train(dataset, regime, lab, seed)
+    plain = _train(dataset, regime, lab, seed, dynamic_weight=0.0)
+    first = _train(dataset, replace(regime, n_labeled=max(2, n_labeled // 2)), lab[: max(2, n_labeled // 2)], seed, dynamic_weight=0.0)
+    warm = copy.deepcopy(first.model).train()
+    config = regime.train_config(dynamic_weight=0.0)
+    now = train_model(warm, dataset.x_train[lab], dataset.y_train[lab], config, seed=derive_seed(seed, 0x25, 4), to_input=dataset.to_input, progress=False)
+    kl_d = _pair_kl(disal.prev_model(), disal.model, dataset, unl)
+    prev_p, last_p = predict_logits([plain.prev_model(), plain.model], dataset.x_train, dataset.to_input, indices=unl)
+    tod_now, tod_prev = predict_logits([now.model, first.model], dataset.x_train, dataset.to_input, indices=unl)
+    p = torch.softmax(last_p.double(), 1)
+    scores = {
+        "disal": kl_d,
+        "disal_no_dynamic": disal_kl_from_logits(prev_p, last_p),
+        "tod": output_discrepancy(tod_now, tod_prev),
+        "margin": margin(p),
+        "entropy": entropy(p),
+        "random": torch.rand(len(unl), generator=torch.Generator().manual_seed(derive_seed(seed, 0x25, 5))),
+    }
+    acc = {m: evaluate(r.model, dataset.x_test, dataset.y_test, dataset.to_input) for m, r in (("disal", disal), ("plain", plain), ("tod", now))}
+    scorer = {"disal": "disal", "tod": "tod"}
+    return [
+        {
+            "seed": int(seed),
+            "n_labeled": int(n_labeled),
+            "epochs": int(epochs),
+            "strategy": s,
+            "test_acc": acc[scorer.get(s, "plain")],
+            "share": _share(scores[s], y, budget, n_cls),
+        }
+        for s in CURVE_STRATEGIES
+    ]
+
+
+def run_undertraining(
+    dataset: ALDataset, sizes: Sequence[int], epochs: Sequence[int], seeds: Sequence[int], budget: int, batch_size: int, n_jobs: int = 1, progress: bool = True
+) -> list[dict[str, Any]]:
+    """:func:`undertraining_point` over the grid ``sizes × epochs`` for every seed (flat rows)."""
+    seeds = _check_seeds(seeds)
+    grid = [(int(n), int(e)) for n in sizes for e in epochs]
+    per_seed = _map_seeds(_grid_for_seed, (dataset, grid, budget, batch_size), seeds, n_jobs, progress, "under-training grid")
+    return [row for rows in per_seed for row in rows]
+
+
+def _grid_for_seed(dataset: ALDataset, grid: Sequence[tuple[int, int]], budget: int, batch_size: int, seed: int) -> list[dict[str, Any]]:
+    return [row for n, e in grid for row in undertraining_point(dataset, n, e, budget, batch_size, seed)]
+
+
+def _slope(acc: Sequence[float], share: Sequence[float]) -> float:
+    a, s = np.asarray(acc, float), np.asarray(share, float)
+    return float(np.polyfit(a, s, 1)[0]) if np.ptp(a) > 0 else float("nan")
+
+
+def undertraining_verdicts(rows: Sequence[Mapping[str, Any]]) -> dict[str, Verdict]:
+    """Per strategy, ``falls:<s>``: "the share falls as the scoring model's test accuracy rises"
+    (per seed, the least-squares slope of share on accuracy over the grid; the claim holds when
+    the mean slope's interval lies below 0, so the verdict is on −slope); and, for every other
+    strategy s, ``disal_vs:<s>``: "DISAL's batches are more one-class than s's at the same
+    labeled-set size and epochs" (per seed, the mean over grid points of the share difference)."""
+    strategies = sorted({r["strategy"] for r in rows}, key=CURVE_STRATEGIES.index)
+    seeds = sorted({int(r["seed"]) for r in rows})
+    out: dict[str, Verdict] = {}
+    for s in strategies:
+        mine = [r for r in rows if r["strategy"] == s]
+        slopes = [_slope([r["test_acc"] for r in mine if r["seed"] == k], [r["share"] for r in mine if r["seed"] == k]) for k in seeds]
+        out[f"falls:{s}"] = verdict([-x for x in slopes], f"{s}: the batch's largest-class share falls as the scoring model's accuracy rises")
+    key = {(r["strategy"], int(r["seed"]), r["n_labeled"], r["epochs"]): r["share"] for r in rows}
+    for s in strategies:
+        if s == "disal":
+            continue
+        diffs = {k: float(np.mean([v - key[(s, k, n, e)] for (m, kk, n, e), v in key.items() if m == "disal" and kk == k])) for k in seeds}
+        out[f"disal_vs:{s}"] = verdict(list(diffs.values()), f"DISAL's batches are more one-class than {s}'s at the same budget and epochs")
+    return out
+
+
+def confusion_verdicts(rows: Sequence[Mapping[str, Any]]) -> dict[str, Verdict]:
+    """From :func:`intervention_seed` rows: ``picks_follow_errors`` ("the top-k batch's classes
+    follow the model's per-class error rate": mean Spearman > 0) and ``pseudo_over_true`` ("the
+    batch is more one-class in the model's predicted classes than in the true ones")."""
+    return {
+        "picks_follow_errors": verdict(
+            [r["picks_error_spearman"] for r in rows], "the top-k batch's classes follow the model's per-class error rate (Spearman > 0)"
+        ),
+        "pseudo_over_true": verdict(
+            [r["pseudo_share"] - r["share_full"] for r in rows], "the top-k batch is more one-class in predicted classes than in true classes"
+        ),
+    }
+
+
+@dataclass(frozen=True)
+class CauseSummary:
+    """What the interventions support, over every regime studied (:func:`cause_summary`).
+
+    Attributes:
+        collapse_in: regimes where DISAL's batch is more one-class than a random batch (holds).
+        supported: interventions whose removal lowers the share in EVERY regime (``lowers`` holds
+            everywhere): causes the interventions support.
+        ruled_out: interventions after which the collapse remains in every regime (``remains``
+            holds) and whose removal lowers the share in none (``lowers`` does not hold anywhere):
+            the collapse does not need them.
+        open: the rest (regime-dependent or inconclusive), with the verdict per regime.
+    """
+
+    collapse_in: list[str]
+    supported: list[str]
+    ruled_out: list[str]
+    open: dict[str, dict[str, str]]
+
+    def lines(self) -> list[str]:
+        """Sentences generated from the verdicts (nothing typed by hand)."""
+        out = [f"the collapse (top-k share above a random batch's) holds in: {', '.join(self.collapse_in) or 'no regime'}"]
+        out.append("supported as a cause (removing it lowers the share in every regime): " + (", ".join(REMOVES[x] for x in self.supported) or "none"))
+        out.append("ruled out (the collapse remains without it, in every regime): " + (", ".join(REMOVES[x] for x in self.ruled_out) or "none"))
+        for x, per in self.open.items():
+            out.append(f"open: {REMOVES[x]}: " + "; ".join(f"{regime}: lowers {v}" for regime, v in per.items()))
+        return out
+
+
+def cause_summary(verdicts_by_regime: Mapping[str, Mapping[str, Verdict]]) -> CauseSummary:
+    """Sort the interventions by what their verdicts say in every regime (see :class:`CauseSummary`)."""
+    if not verdicts_by_regime:
+        raise ValueError("verdicts_by_regime must hold the verdicts of at least one regime")
+    regimes = list(verdicts_by_regime)
+    supported, ruled_out, open_ = [], [], {}
+    for x in INTERVENTIONS:
+        lowers = {r: verdicts_by_regime[r][f"lowers:{x}"].verdict for r in regimes}
+        remains = [verdicts_by_regime[r][f"remains:{x}"].verdict for r in regimes]
+        if all(v == "holds" for v in lowers.values()):
+            supported.append(x)
+        elif all(v == "holds" for v in remains) and all(v != "holds" for v in lowers.values()):
+            ruled_out.append(x)
+        else:
+            open_[x] = lowers
+    collapse_in = [r for r in regimes if verdicts_by_regime[r]["collapse"].holds]
+    return CauseSummary(collapse_in, supported, ruled_out, open_)
+
+
+# --------------------------------------------------------------------------- sections 1 and 5: AL runs
 
 
 def measurement_configs(
@@ -480,12 +570,3 @@ def seconds_ratio(records: Iterable[Mapping[str, Any]], reference: str = "random
     if reference not in secs:
         raise ValueError(f"reference {reference!r} has no records; available: {sorted(secs)}")
     return {k: v / secs[reference] for k, v in secs.items()}
-
-
-def split_by_verdict(verdicts: Mapping[Any, Verdict]) -> dict[str, list[Any]]:
-    """The keys of ``verdicts`` grouped by outcome: ``{"holds": [...], "contradicted": [...],
-    "inconclusive": [...]}`` (keys in their original order)."""
-    out: dict[str, list[Any]] = {"holds": [], "contradicted": [], "inconclusive": []}
-    for k, v in verdicts.items():
-        out[v.verdict].append(k)
-    return out

@@ -52,7 +52,7 @@ def plot_study_shares(
     highlight: str = "disal",
 ) -> "plt.Figure":
     """One column per study variant (``share_<variant>`` of a study row, e.g.
-    :func:`altoolkit.drivers.collapse_interventions.intervention_seed`): every seed as a dot, the
+    :func:`altoolkit.drivers.why_selections_collapse.intervention_seed`): every seed as a dot, the
     mean as a bar (``highlight`` in DISAL's colour); ``reference`` (a random batch) as a dashed line."""
     missing = [v for v in list(variants) + [reference] if f"share_{v}" not in rows[0]]
     if missing:
@@ -101,7 +101,7 @@ def plot_verdicts(
 def plot_share_vs_accuracy(
     rows: Sequence[Mapping[str, Any]], title: str = "largest-class share of the top-k batch against the scoring model's accuracy"
 ) -> "plt.Figure":
-    """One panel per strategy (rows of :func:`altoolkit.drivers.collapse_interventions.run_undertraining`):
+    """One panel per strategy (rows of :func:`altoolkit.drivers.why_selections_collapse.run_undertraining`):
     every (seed, labeled-set size, epochs) point as a dot at the test accuracy of the model that
     scored, the random batch's points in grey in every panel, and a least-squares line per strategy."""
     strategies = list(dict.fromkeys(r["strategy"] for r in rows if r["strategy"] != "random"))

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .engine.record_io import check_output_file
+from .engine.record_io import check_output_file, check_output_outside_records
 
 __all__ = ["main", "build_parser"]
 
@@ -360,6 +360,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     spec = SweepSpec(base, strategies=args.strategies, seeds=args.seeds, datasets=args.datasets, lambdas=args.lams, lambdas_apply_to=args.lams_for)
     configs = spec.configs()
     if args.summary:
+        check_output_outside_records(args.summary, "--summary", args.out_dir, "--out-dir")
         check_output_file(args.summary, "--summary")
     print(f"{len(configs)} runs, backend {backend}, records in {args.out_dir}")
     failed = 0
@@ -381,6 +382,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_summarize(args: argparse.Namespace) -> int:
     from .drivers.active_learning_benchmark import summarize_folder, write_results_markdown
 
+    check_output_outside_records(args.out, "--out", args.folder, "the records folder")
     check_output_file(args.out, "--out")
     records = summarize_folder(args.folder)
     if not records:

@@ -2,6 +2,7 @@
 claims section when a claim holds and when it does not; RESULTS.md's sections."""
 
 import json
+import re
 import statistics
 
 import numpy as np
@@ -247,16 +248,29 @@ def test_records_of_different_experiments_are_not_mixed(records):
     assert sorted(s.datasets) == [KEY, "mnist · 100 → 200 labels"]
 
 
-def test_summarize_folder_skips_non_records_with_a_warning(records, tmp_path):
+@pytest.mark.parametrize(
+    "name,text,frag",
+    [
+        ("notes.json", '{"hello": 1}', "not an altoolkit record"),
+        ("broken.json", "{", "not valid JSON"),
+        ("r9.json", None, "cycles[0].test_acc is 37.5"),
+    ],
+)
+def test_summarize_folder_stops_at_a_file_that_is_not_a_record(name, text, frag, records, tmp_path):
+    """As the README says: a junk .json (or a record with a percentage for an accuracy) stops the
+    summary with an error naming it, instead of a summary that silently leaves it out."""
     for i, r in enumerate(records[:3]):
         (tmp_path / f"r{i}.json").write_text(json.dumps(r))
-    (tmp_path / "notes.json").write_text('{"hello": 1}')
-    (tmp_path / "broken.json").write_text("{")
-    (tmp_path / "r0.json.model.pt").write_bytes(b"\0")
-    with pytest.warns(UserWarning) as caught:
-        loaded = summarize_folder(tmp_path)
-    assert loaded == records[:3]
-    assert {str(w.message).split(":")[0] for w in caught} == {"skipping notes.json", "skipping broken.json"}
+    (tmp_path / "r0.json.model.pt").write_bytes(b"\0")  # a record's sidecar is not read
+    assert summarize_folder(tmp_path) == records[:3]
+    if text is None:
+        bad = json.loads(json.dumps(records[0]))
+        bad["cycles"][0]["test_acc"] = 37.5
+        text = json.dumps(bad)
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ValueError, match=re.escape(frag)) as info:
+        summarize_folder(tmp_path)
+    assert name in str(info.value)
     with pytest.raises(ValueError, match="not a folder"):
         summarize_folder(tmp_path / "nope")
 

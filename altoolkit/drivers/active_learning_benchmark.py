@@ -26,7 +26,6 @@ even size.
 
 from __future__ import annotations
 
-import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -380,8 +379,11 @@ def summarize(records: Iterable[dict[str, Any]], reference: str = "random") -> S
 
 
 def summarize_folder(folder: str | Path, pattern: str = "*.json") -> list[dict[str, Any]]:
-    """Every record in ``folder`` (files matching ``pattern``, sorted); files that are not
-    altoolkit records are skipped with a warning naming them."""
+    """Every record in ``folder`` (files matching ``pattern``, sorted).
+
+    A file that is not an altoolkit record, or a record with values a summary cannot use (an
+    accuracy outside [0, 1], :func:`altoolkit.engine.loop.load_record`), stops the summary with a
+    ``ValueError`` naming it: a summary never leaves a run out without saying so."""
     root = Path(folder)
     if not root.is_dir():
         raise ValueError(f"folder {str(root)!r} is not a folder of records (e.g. the --out-dir of `altoolkit sweep`)")
@@ -390,7 +392,7 @@ def summarize_folder(folder: str | Path, pattern: str = "*.json") -> list[dict[s
         try:
             records.append(load_record(path))
         except ValueError as exc:
-            warnings.warn(f"skipping {path.name}: {exc}", UserWarning, stacklevel=2)
+            raise ValueError(f"{exc} (summarising {str(root)!r}: move files that are not records out of the folder)") from exc
     return records
 
 

@@ -37,12 +37,14 @@ from ..data import ALDataset, check_dataset_name, load_dataset
 from ..training.fresh_model import default_dynamic_weight, train_fresh
 from ..training.models import MODEL_REVISION, PRETRAINED_LOADS, build_model, check_model
 from ..strategies import SelectionContext, get_strategy, strategy_names
+from ..strategies.checks import checked_positions
 from ..training.train import TrainConfig, TrainingAdditions, evaluate
 from .record_io import SidecarError, check_output_file, load_sidecar, loads_strict, lock_file, prune_sidecars, save_sidecar, write_json
 from ..analysis.selection_balance import selection_diagnostics
 from ..util.checks import check_bool, check_choice, check_device, check_float, check_fraction, check_int
 from ..util.modules import state_copy
 from ..util.seeds import derive_seed, seeded_split
+from .run_checks import bind_record, check_record_binding, check_record_values, check_subset_size, probe_model, recheck_config, recheck_dataset
 
 __all__ = [
     "ALConfig",
@@ -418,6 +420,7 @@ def load_record(path: str | os.PathLike) -> dict[str, Any]:
         ) from exc
     if not isinstance(rec, dict) or rec.get("format") != RECORD_FORMAT:
         raise ValueError(f"results file {str(p)!r} is not an altoolkit record (format {RECORD_FORMAT!r}); choose another --out (nothing was overwritten)")
+    check_record_values(rec, p)
     return rec
 
 
@@ -555,7 +558,9 @@ def run_active_learning(
         ``selected_class_counts, selected_pseudo_class_counts, selection_class_entropy``, see
         :func:`altoolkit.analysis.selection_balance.selection_diagnostics`; with a batch rule other than
         ``topk``, ``topk_overlap``: the batch's share in the score's own top-k, see
-        :attr:`altoolkit.strategies.Strategy.last_selection`), ``finished``, ``environment``;
+        :attr:`altoolkit.strategies.Strategy.last_selection`), ``finished``, ``environment``,
+        ``model_outputs`` (the model's output width) and in ``dataset`` its ``fingerprint``
+        (:func:`altoolkit.engine.run_checks.dataset_fingerprint`, verified when the run is resumed);
         while unfinished, ``sidecars`` names the sidecar files it needs (see :func:`write_record`).
 
     Examples:
@@ -568,10 +573,20 @@ def run_active_learning(
     Raises:
         FileLockedError: another run holds ``out`` (its pid is in the message).
         ValueError: ``out`` cannot be written (a folder, a special file, an unwritable folder) or
-            holds something else than this run's record; ``config.device`` is not available.
+            holds something else than this run's record; ``config.device`` is not available;
+            ``config`` or ``dataset`` fail their checks, run again here since they may have
+            changed after they were built (:mod:`altoolkit.engine.run_checks`).
+        RecordMismatchError: ``out`` holds a record of other data or another model width.
+        ModelOutputError: the model does not give finite logits ``(batch, num_classes)`` (checked
+            on two samples before training, and at every evaluation).
+        StrategyOutputError: the strategy's selection or scores are malformed (nothing is saved).
+        TrainingDivergedError: a training diverged (names lr, λ and weight decay).
     """
     if not isinstance(config, ALConfig):
         raise TypeError(f"config must be an ALConfig, got {type(config).__name__}")
+    config = recheck_config(config)  # fields may have been set after construction
+    if dataset is not None:
+        dataset = recheck_dataset(dataset)
     check_device("device", config.device, require_available=True)
     if out is None:
         return _run(config, None, dataset, progress, on_cycle_end)
@@ -821,7 +836,9 @@ def select_cycle(
         extras={"cycle": cycle, "warm_start": config.warm_start},
     )
     t0 = time.perf_counter()
-    scores, pos = strategy.score_and_select(ctx, plan.budgets[cycle + 1] - plan.budgets[cycle])  # the positions select() gives
+    budget = plan.budgets[cycle + 1] - plan.budgets[cycle]
+    scores, pos = strategy.score_and_select(ctx, budget)  # the positions select() gives
+    pos = checked_positions(pos, int(candidates.shape[0]), budget, config.strategy)  # before anything is saved
     seconds = time.perf_counter() - t0
     selected = candidates[pos].tolist()
     if len(set(selected)) != len(selected) or set(selected) & set(labeled.tolist()):
@@ -865,12 +882,15 @@ def _run(
         config_dict["dataset"] = dataset.name  # what ran, not ALConfig's default name
     record = _existing_record(out_path, config_dict)
     if dataset is None:
-        dataset = load_config_dataset(config)
+        dataset = recheck_dataset(load_config_dataset(config))
     _check_test_split(dataset)
     plan = plan_pool(config, dataset.n_train)
+    check_subset_size(config.subset_size, plan.budgets)
+    width = probe_model(config.model, dataset, config.device, config.pretrained_weights)  # before any training
     if record is None:
-        record = _new_record(config, config_dict, strategy, dataset, plan)
+        record = bind_record(_new_record(config, config_dict, strategy, dataset, plan), dataset, width)
     else:
+        check_record_binding(record, dataset, width, out_path)
         record = _resumable(record, config, plan, dataset.n_train, out_path)
     labeled = list(record["initial_labeled"])
     for entry in record["cycles"]:
@@ -888,7 +908,7 @@ def _run(
             raise RuntimeError(f"internal error: cycle {c} has {len(labeled)} labels, expected {plan.budgets[c]}")
         init_state = previous_state if config.warm_start and c > 0 else None
         result = train_cycle(config, dataset, lab, c, strategy, progress, init_state=init_state)
-        acc = evaluate(result.model, dataset.x_test, dataset.y_test, dataset.to_input, device=config.device)
+        acc = evaluate(result.model, dataset.x_test, dataset.y_test, dataset.to_input, device=config.device, num_classes=dataset.num_classes, name=config.model)
         selection = select_cycle(config, strategy, dataset, plan, c, lab, result, previous_model, progress)
         entry = _cycle_entry(config, dataset, plan, c, len(labeled), acc, result, selection)
         finished = c == config.cycles - 1

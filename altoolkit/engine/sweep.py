@@ -57,6 +57,7 @@ __all__ = [
     "SweepError",
     "RunFailure",
     "config_hash",
+    "check_record_file_name",
     "record_path",
     "run_sweep",
 ]
@@ -95,9 +96,15 @@ def config_hash(config: ALConfig) -> str:
 
     if not isinstance(config, ALConfig):
         raise TypeError(f"config must be an ALConfig, got {type(config).__name__}")
-    keyed = _canonical(config.to_dict())
-    if MODEL_REVISION > 1:
-        keyed = {**keyed, "model_revision": MODEL_REVISION}
+    return _settings_hash(config.to_dict(), MODEL_REVISION)
+
+
+def _settings_hash(settings: Mapping[str, Any], model_revision: Any) -> str:
+    """:func:`config_hash` of a configuration's settings (``to_dict()``, or a record's stored
+    ``config``) computed with the built-in networks of ``model_revision``."""
+    keyed = _canonical(settings)
+    if model_revision != 1:
+        keyed = {**keyed, "model_revision": model_revision}
     text = json.dumps(keyed, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:HASH_LENGTH]
 
@@ -247,11 +254,46 @@ class SweepError(RuntimeError):
 
 
 def _finished_record(path: Path) -> dict[str, Any] | None:
-    """The record at ``path`` when it exists and is finished; ``None`` when it must (re)run."""
+    """The record at ``path`` (``<config_hash>.json``) when it exists and is finished; ``None``
+    when it must (re)run.  A file that is not a record, or a record whose stored configuration does
+    not hash to its file name (another run's record copied or renamed there), raises
+    :class:`~altoolkit.engine.run_checks.RecordMismatchError` naming the file: reported as that
+    run's failure, never returned as its result.  (An unfinished record is resumed by
+    :func:`~altoolkit.engine.loop.run_active_learning`, which verifies its configuration, data
+    fingerprint and model.)"""
     if not path.exists():
         return None
     rec = load_record(path)  # a file that is not a record raises: reported as that run's failure
+    check_record_file_name(rec, path)
     return rec if rec.get("finished") else None
+
+
+def check_record_file_name(record: dict[str, Any], path: Path) -> None:
+    """Refuse a record whose stored configuration (with its ``model_revision``) does not hash to
+    its file name ``<config_hash>.json``."""
+    from ..training.models import MODEL_REVISION
+    from .run_checks import RecordMismatchError
+
+    settings = record.get("config")
+    revision = record.get("model_revision", 1)
+    if not isinstance(settings, dict):
+        raise RecordMismatchError(f"results file {str(path)!r} has no 'config' mapping; it is not a record of this sweep", path)
+    try:
+        stored = _settings_hash(settings, revision)
+    except (TypeError, ValueError) as exc:
+        raise RecordMismatchError(f"results file {str(path)!r}: its stored config cannot be hashed ({exc})", path) from None
+    if stored != path.stem:
+        seed = f" (seed {settings.get('seed')!r}, strategy {settings.get('strategy')!r})" if "seed" in settings else ""
+        why = (
+            f"of revision {revision} of the built-in networks (this altoolkit has {MODEL_REVISION})"
+            if revision != MODEL_REVISION
+            else "of another configuration"
+        )
+        raise RecordMismatchError(
+            f"results file {str(path)!r} holds the record {why}{seed}: its stored config hashes to {stored}, its file name "
+            f"says {path.stem}. It was not reused; move or delete it to run this configuration",
+            path,
+        )
 
 
 _WARMED_UP = False

@@ -32,6 +32,7 @@ from ..training.inference import predict_logits
 from ..math.scores import select_top
 from ..util.checks import check_bool, check_choice, check_float, check_int
 from . import batch_rules
+from .checks import check_strategy_class, checked_scores
 
 if TYPE_CHECKING:
     from ..training.train import AuxiliaryLoss
@@ -342,14 +343,14 @@ class Strategy:
         """``(scores, positions)``: the same selection as :meth:`select`, keeping the per-sample
         scores when the strategy has them (``None`` for set-selection strategies)."""
         if type(self).select is Strategy.select and self.scores_per_sample():
-            scores = self.score(ctx)
+            scores = checked_scores(self.score(ctx), len(ctx.unlabeled), self.name)
             return scores, self.select_batch(ctx, scores, budget)
         return None, self.select(ctx, budget)
 
     def select(self, ctx: SelectionContext, budget: int) -> torch.Tensor:
         """Positions (into ``ctx.unlabeled``) of the ``budget`` samples to label next: the
         strategy's scores turned into a batch by its ``batch`` rule (:meth:`select_batch`)."""
-        return self.select_batch(ctx, self.score(ctx), budget)
+        return self.select_batch(ctx, checked_scores(self.score(ctx), len(ctx.unlabeled), self.name), budget)
 
     def select_batch(self, ctx: SelectionContext, scores: torch.Tensor, budget: int, inputs: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Turn ``scores`` into a batch with this strategy's ``batch`` rule.
@@ -414,9 +415,10 @@ STRATEGIES: dict[str, type[Strategy]] = {}
 
 
 def register_strategy(cls: type[Strategy]) -> type[Strategy]:
-    """Class decorator that adds a strategy to the registry under ``cls.name``."""
-    if not cls.name:
-        raise ValueError(f"{cls.__name__} must set a non-empty class attribute 'name'")
+    """Class decorator that adds a strategy to the registry under ``cls.name``: a subclass of
+    :class:`Strategy` that defines ``score(ctx)`` or ``select(ctx, budget)`` (checked,
+    :func:`altoolkit.strategies.checks.check_strategy_class`)."""
+    check_strategy_class(cls, Strategy)
     if cls.name in STRATEGIES and STRATEGIES[cls.name] is not cls:
         raise ValueError(f"a strategy named {cls.name!r} is already registered")
     STRATEGIES[cls.name] = cls

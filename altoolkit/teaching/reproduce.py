@@ -254,6 +254,7 @@ def run_notebooks(
     nb_dir, out_dir, fig_dir = Path(notebooks_dir), Path(output_dir), Path(figures_dir)
     if not nb_dir.is_dir():
         raise ValueError(f"notebooks_dir {str(nb_dir)!r} is not a folder; run from the repository root or pass --notebooks-dir")
+    _check_output_folders(nb_dir, out_dir, fig_dir)
     notebooks = sorted(p for p in nb_dir.glob("*.ipynb") if not p.name.startswith("."))
     if only:
         wanted = set(only)
@@ -279,6 +280,16 @@ def run_notebooks(
                 os.environ[k] = v
     write_runtime_table(runs, out_dir / "RUNTIMES.md")
     return runs
+
+
+def _check_output_folders(nb_dir: Path, out_dir: Path, fig_dir: Path) -> None:
+    """Refuse, before any notebook runs, an output folder that is the notebooks folder: the
+    executed copies (same file names) would replace the source notebooks."""
+    from ..engine.record_io import check_output_not_input
+
+    source = [(nb_dir, "the notebooks folder (--notebooks-dir)")]
+    check_output_not_input(out_dir, "output_dir (--output-dir)", source)
+    check_output_not_input(fig_dir, "figures_dir (--figures-dir)", source)
 
 
 #: Environment of the papermill kernels: progress bars off (see :mod:`altoolkit.util.progress`).

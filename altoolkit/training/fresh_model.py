@@ -113,4 +113,6 @@ def train_fresh(
     if init_state is not None:
         net.load_state_dict(init_state)
     y = dataset.y_train[indices] if labels is None else labels
+    train_kwargs.setdefault("num_classes", dataset.num_classes)
+    train_kwargs.setdefault("model_name", model)
     return train_model(net, dataset.x_train[indices], y, config, seed=derive_seed(seed, *keys, 2), to_input=dataset.to_input, **train_kwargs)

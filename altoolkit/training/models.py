@@ -262,7 +262,13 @@ def load_pretrained_backbone(model: nn.Module, path: str | os.PathLike[str], fre
             f"weights on a machine with internet ({RESNET18_IMAGENET_URL}, or "
             "torchvision.models.ResNet18_Weights.IMAGENET1K_V1.get_state_dict()) and pass the local path"
         )
-    state = torch.load(p, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # not a torch file, truncated, or a pickle that would run code
+        raise ValueError(
+            f"pretrained_weights file {str(p)!r} cannot be loaded as a torch state dict ({type(exc).__name__}): it is not a "
+            "torch.save file of tensors, or it holds objects that would run code when loaded (refused: weights_only=True)"
+        ) from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
@@ -355,7 +361,7 @@ def build_model(
 # --------------------------------------------------------------------------- your own model
 
 #: Built-in and registered model names, and "package.module:function" import paths.
-MODEL_REGISTRY = Registry("model", _BUILDERS)
+MODEL_REGISTRY = Registry("model", _BUILDERS, positional=("input_shape", "num_classes"))
 
 
 def register_model(name: str, factory: Callable[[tuple[int, ...], int], nn.Module]) -> None:

@@ -118,12 +118,16 @@ def test_quick_profile_gives_the_disal_claims_ten_seeds_and_full_twenty():
     nb06 = ROOT / "notebooks" / "06_active_learning_benchmark.ipynb"
     defaults = {k: eval(v["default"]) for k, v in pm.inspect_notebook(str(nb06)).items()}
     quick = {**defaults, **load_profile("quick")["notebooks"]["06_active_learning_benchmark"]}
-    claims = {"random", "disal", "disal_no_dynamic", "disal_no_selection", "ce_difference"}
+    from altoolkit.drivers.active_learning_benchmark import DEFAULT_CLAIMS
+
+    # every strategy named in a claim, baselines included, runs the claims' seeds (issue 25 item 4)
+    claims = {side for c in DEFAULT_CLAIMS for side in (c.a, c.b)}
+    assert {"entropy", "margin", "badge", "coreset", "isal"} <= claims
     assert claims <= set(quick["CLAIM_STRATEGIES"]) and len(quick["CLAIM_SEEDS"]) >= 10
-    # the low-budget regime (1% -> 6%) runs DISAL against random and w/o D with the claims' seeds; the
-    # 10% -> 40% regime carries all five (the quick profile's 15-minute budget, issue 9)
+    # the low-budget regime (1% -> 6%) runs DISAL against random, w/o D, margin and entropy with the
+    # claims' seeds; the 10% -> 40% regime carries every claimed strategy
     assert quick["LAMBDAS"] and quick["LOW_CYCLES"] >= 2
-    assert {"random", "disal", "disal_no_dynamic"} <= set(quick["LOW_STRATEGIES"])
+    assert {"random", "disal", "disal_no_dynamic", "entropy", "margin"} <= set(quick["LOW_STRATEGIES"])
     assert len(load_profile("quick")["notebooks"]["02_dynamic_loss"]["AL_SEEDS"]) >= 10
     full = {**defaults, **load_profile("full")["notebooks"]["06_active_learning_benchmark"]}
     every = set(full["STRATEGIES"]) | claims

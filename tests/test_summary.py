@@ -325,3 +325,21 @@ def test_results_markdown_shows_the_class_balance_of_selected_batches(records, t
             c.pop("selected_class_counts", None)
     old = write_results_markdown(records, tmp_path / "OLD.md").read_text()
     assert "carry no per-batch class counts" in old
+
+
+def test_a_claim_finds_a_strategy_run_with_options_and_refuses_ambiguity(tmp_path):
+    """Issue 25 item 4: "isal > random" finds ISAL's records when the profile ran it with options
+    (notebook 06 shortens its LiSSA), names the label it used, and refuses to guess between two."""
+    from altoolkit.drivers.active_learning_benchmark import Claim, check_claim, claim_label, summarize
+
+    records = [make_record("random", s, RANDOM[s]) for s in (0, 1, 2)]
+    records += [make_record("isal", s, DISAL[s], options={"depth": 100, "repeats": 2}) for s in (0, 1, 2)]
+    ds = next(iter(summarize(records).datasets.values()))
+    assert claim_label(ds, "isal") == "isal [depth=100, repeats=2]" and claim_label(ds, "random") == "random"
+    check = check_claim(ds, Claim("isal", ">", "random"))
+    assert check.status == "holds" and "isal as isal [depth=100, repeats=2]" in check.numbers()
+    other = [make_record("isal", s, DISAL[s], options={"depth": 50, "repeats": 1}) for s in (0, 1, 2)]
+    ds = next(iter(summarize(records + other).datasets.values()))
+    check = check_claim(ds, Claim("isal", ">", "random"))
+    assert check.status == "cannot be checked" and "several option sets of isal" in check.reason
+    assert check_claim(ds, Claim("isal [depth=50, repeats=1]", ">", "random")).status == "holds"

@@ -64,6 +64,7 @@ __all__ = [
     "StrategySummary",
     "Summary",
     "check_claim",
+    "claim_label",
     "dataset_key",
     "extract_block",
     "lambda_claims",
@@ -159,6 +160,10 @@ DEFAULT_CLAIMS: tuple[Claim, ...] = (
     Claim("disal_no_dynamic", ">", "random", source="DISAL Table 2: the KL score alone beats random"),
     Claim("disal", ">", "ce_difference", source="DISAL Fig. 7: the KL score beats the label-peeking CE difference"),
     Claim("isal", ">", "random", source="ISAL Fig. 3: ISAL needs fewer labels than random"),
+    Claim("disal", ">", "entropy", source="DISAL Fig. 3: DISAL beats every baseline"),
+    Claim("disal", ">", "margin", source="DISAL Fig. 3: DISAL beats every baseline"),
+    Claim("disal", ">", "badge", source="DISAL Fig. 3: DISAL beats every baseline"),
+    Claim("disal", ">", "coreset", source="DISAL Fig. 3: DISAL beats every baseline"),
 )
 
 
@@ -265,28 +270,47 @@ class ClaimCheck:
         return None if self.verdict is None else self.verdict.holds
 
     def numbers(self) -> str:
-        """``+1.23 [+0.40, +2.06] (95% t interval, 10 seeds, 9/10 wins)`` in points, or the reason."""
+        """``+1.23 [+0.40, +2.06] (95% t interval, 10 seeds, 9/10 wins)`` in points, or the reason
+        (a checked claim's reason names the labels it compared when they carry options)."""
         if self.verdict is None:
             return self.reason
-        return self.verdict.text().split(": ", 1)[1]
+        numbers = self.verdict.text().split(": ", 1)[1]
+        return f"{numbers}; {self.reason}" if self.reason else numbers
 
     def line(self) -> str:
         src = f" ({self.claim.source})" if self.claim.source else ""
         return f"**{self.claim.text()}**{src}: **{self.status}**: {self.numbers()}."
 
 
+def claim_label(ds: DatasetSummary, name: str) -> str:
+    """The label of ``ds`` a claim's side ``name`` refers to: ``name`` itself, or else the one
+    label of that strategy run with options (``isal [depth=100, repeats=2]``: a claim about ISAL
+    finds ISAL's runs when the profile shortened its LiSSA).  Raises ``ValueError`` naming the
+    candidates when there are none or several (then the claim must name one)."""
+    if name in ds.strategies:
+        return name
+    candidates = [label for label in ds.strategies if label.split(" [", 1)[0] == name]
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise ValueError(f"no records of {name}")
+    raise ValueError(f"several option sets of {name} ({', '.join(sorted(candidates))}): a claim must name one")
+
+
 def check_claim(ds: DatasetSummary, claim: Claim) -> ClaimCheck:
     """Three-valued verdict of a claim (:func:`altoolkit.math.stats.compare`, 95% t interval of the mean
-    paired difference): ``a < b`` is checked as ``b > a``."""
-    missing = [n for n in (claim.a, claim.b) if n not in ds.strategies]
-    if missing:
-        return ClaimCheck(claim, ds.dataset, "cannot be checked", reason=f"no records of {', '.join(missing)}")
-    hi, lo = (claim.a, claim.b) if claim.op == ">" else (claim.b, claim.a)
+    paired difference): ``a < b`` is checked as ``b > a``.  Each side is found by :func:`claim_label`."""
+    try:
+        a, b = claim_label(ds, claim.a), claim_label(ds, claim.b)
+    except ValueError as exc:
+        return ClaimCheck(claim, ds.dataset, "cannot be checked", reason=str(exc))
+    hi, lo = (a, b) if claim.op == ">" else (b, a)
+    resolved = [f"{n} as {label}" for n, label in ((claim.a, a), (claim.b, b)) if n != label]
     try:
         v = ds.compare(hi, lo, claim.metric)
     except ValueError as exc:
         return ClaimCheck(claim, ds.dataset, "cannot be checked", reason=str(exc))
-    return ClaimCheck(claim, ds.dataset, v.verdict, v)
+    return ClaimCheck(claim, ds.dataset, v.verdict, v, reason=", ".join(resolved))
 
 
 def lambda_claims(ds: DatasetSummary, strategy: str = "disal") -> list[Claim]:

@@ -20,15 +20,23 @@ from .engine.record_io import check_output_file, check_output_outside_records
 __all__ = ["main", "build_parser"]
 
 
-def _parse_option(text: str) -> tuple[str, Any]:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--strategy-option must look like KEY=VALUE, got {text!r}")
-    key, raw = text.split("=", 1)
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return key.strip(), value
+def _key_value(flag: str):
+    """An argparse type for ``flag KEY=VALUE``: VALUE read as JSON, else kept as a string."""
+
+    def parse(text: str) -> tuple[str, Any]:
+        if "=" not in text:
+            raise argparse.ArgumentTypeError(f"{flag} must look like KEY=VALUE, got {text!r}")
+        key, raw = text.split("=", 1)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        return key.strip(), value
+
+    return parse
+
+
+_parse_option = _key_value("--strategy-option")
 
 
 def _parse_parameter(text: str) -> tuple[str, Any]:
@@ -91,6 +99,9 @@ def _add_sweep_parsers(sub: Any, d: Any) -> None:
     sm.add_argument("--title", default="Results", help="title of the document (default: %(default)s)")
     sm.add_argument("--note", action="append", default=[], help="a paragraph under the title (repeatable)")
     sm.add_argument("--reference", default="random", help="the baseline of labels saved and paired tests (default: %(default)s)")
+    sm.add_argument(
+        "--root", default=None, help="folder the records' datasets were read from: adds a section with every file's MD5 against torchvision's (real images)"
+    )
     sm.add_argument(
         "--claim",
         action="append",
@@ -160,6 +171,14 @@ def _run_keys() -> tuple[str, ...]:
 
 def _add_run_options(p: argparse.ArgumentParser, d) -> None:
     p.add_argument("--root", default=None, help="folder of the torchvision datasets")
+    p.add_argument(
+        "--dataset-option",
+        action="append",
+        default=[],
+        type=_key_value("--dataset-option"),
+        metavar="KEY=VALUE",
+        help="option of the dataset loader, JSON value (repeatable), e.g. pool_size=10000 (a fixed stratified pool of that many train images)",
+    )
     p.add_argument("--download", action="store_true", help="download a torchvision dataset if missing (needs internet)")
     p.add_argument("--initial-fraction", type=float, default=d.initial_fraction, help="labeled share at the start (default: %(default)s)")
     p.add_argument("--step-fraction", type=float, default=d.step_fraction, help="share added per cycle (default: %(default)s)")
@@ -209,7 +228,7 @@ def _add_run_options(p: argparse.ArgumentParser, d) -> None:
 
 
 def _run_fields(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: getattr(args, k) for k in _run_keys()}
+    return {**{k: getattr(args, k) for k in _run_keys()}, "dataset_options": dict(args.dataset_option)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -387,7 +406,12 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
     records = summarize_folder(args.folder)
     if not records:
         raise ValueError(f"no altoolkit records (*.json) in {args.folder!r}")
-    path = write_results_markdown(records, args.out, title=args.title, notes=args.note or None, claims=args.claim, reference=args.reference)
+    appendix = []
+    if args.root is not None:
+        from .data.checksums import data_files_markdown
+
+        appendix.append(data_files_markdown([r["config"]["dataset"] for r in records], args.root))
+    path = write_results_markdown(records, args.out, title=args.title, notes=args.note or None, claims=args.claim, reference=args.reference, appendix=appendix)
     print(f"{len(records)} records summarised in {path}")
     return 0
 

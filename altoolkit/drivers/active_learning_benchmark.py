@@ -36,6 +36,7 @@ import numpy as np
 from ..math import stats
 from ..engine.loop import load_record
 from ..engine.machine import MACHINE_FIELDS
+from ..engine.record_io import atomic_write
 from ..training.train import epoch_batches
 from ..analysis.results import (
     CurveSummary,
@@ -620,6 +621,7 @@ def write_results_markdown(
     claims: Iterable[Claim | Sequence[str] | str] | None = None,
     reference: str = "random",
     readme: str | Path | None = None,
+    appendix: Sequence[str] = (),
 ) -> Path:
     """Write a readable ``RESULTS.md`` from records and return its path.
 
@@ -629,7 +631,8 @@ def write_results_markdown(
     the seconds table (between the seconds markers), and the claims with their numbers.
     ``claims=None`` checks :data:`DEFAULT_CLAIMS` plus DISAL Table 3's "the default λ is best"
     against every other λ found in the records; a list checks exactly those claims.  ``readme``:
-    a file whose results block is replaced by this one (:func:`update_readme`).
+    a file whose results block is replaced by this one (:func:`update_readme`).  ``appendix``:
+    Markdown sections written at the end (the data files' checksums of ``altoolkit summarize --root``).
     """
     records = list(records)
     auto_lambda = claims is None
@@ -725,9 +728,10 @@ def write_results_markdown(
         if unchecked:
             out += [f"- Not checked (neither side was run): {', '.join(c.claim.text() for c in unchecked)}."]
         out += [""]
+    out += [section for text in appendix for section in (text, "")]
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text("\n".join(out).rstrip() + "\n", encoding="utf-8")
+    atomic_write(p, "\n".join(out).rstrip() + "\n")
     if readme is not None:
         update_readme(readme, block)
     return p

@@ -49,11 +49,11 @@ __all__ = [
     "write_runtime_table",
 ]
 
-PROFILES: tuple[str, ...] = ("quick", "test", "paper", "full")
+PROFILES: tuple[str, ...] = ("quick", "test", "paper", "full", "real")
 
 
 def load_profile(name_or_path: str) -> dict[str, Any]:
-    """Load a profile by name (``quick``, ``test``, ``paper``, ``full``) or from a YAML file path."""
+    """Load a profile by name (``quick``, ``test``, ``paper``, ``full``, ``real``) or from a YAML file path."""
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml"):
         if not p.exists():

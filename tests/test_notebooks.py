@@ -131,3 +131,28 @@ def test_quick_profile_gives_the_disal_claims_ten_seeds_and_full_twenty():
     assert every <= set(full["IMBALANCED_STRATEGIES"]) and every <= set(full["LOW_STRATEGIES"])
     assert full["IMBALANCE_RATIO"] and full["LOW_CYCLES"] >= 2
     assert len(full["IMBALANCED_SEEDS"]) >= 20 and len(full["EQ15_SEEDS"]) >= 20
+
+
+def test_reproduce_log_has_no_kernel_noise(tmp_path, capfd):
+    """Issue 28: the reproduce log is one line per notebook. The kernel talks over IPC (no "running
+    over TCP without encryption" warning) and its own stdout/stderr (jupyter_client interrupts every
+    kernel before shutting it down: "KeyboardInterrupt caught in kernel") go to a file beside the
+    executed notebook; the cells' outputs are unaffected."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    for name in ("01_a", "02_b"):
+        nb = new_notebook(cells=[new_code_cell("A = 1", metadata={"tags": ["parameters"]}), new_code_cell("print('cell output', A)")])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, nbdir / f"{name}.ipynb")
+    runs = run_notebooks({"defaults": {}, "notebooks": {}}, nbdir, tmp_path / "out", tmp_path / "figs", progress=False)
+    assert [r.ok for r in runs] == [True, True]
+    out, err = capfd.readouterr()
+    log = out + err
+    assert "without encryption" not in log and "KeyboardInterrupt" not in log and "WARNING" not in log, log
+    assert [line.split()[:2] for line in out.splitlines()] == [["ok", "01_a"], ["ok", "02_b"]]
+    executed = nbformat.read(tmp_path / "out" / "02_b.ipynb", as_version=4)
+    assert executed.cells[-1].outputs[0]["text"] == "cell output 1\n"
+    assert (tmp_path / "out" / "01_a.kernel.log").is_file()

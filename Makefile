@@ -8,6 +8,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.altoolkit-installed
 PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
+# TORCH_INDEX: a package index for torch and torchvision only, e.g. PyTorch's CPU-only builds:
+#   make install TORCH_INDEX=https://download.pytorch.org/whl/cpu   (on a fresh clone, before .venv exists)
+# Empty (the default, what CI runs): torch and torchvision come from PyPI like everything else.
+TORCH_INDEX ?=
 
 .PHONY: install reproduce test bench lab help course book
 
@@ -22,6 +26,7 @@ help:
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) -q --upgrade pip
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install $(PIP_FLAGS) -c constraints.txt --index-url $(TORCH_INDEX) torch torchvision)
 	$(BIN)/python -m pip install $(PIP_FLAGS) -c constraints.txt -e ".[dev]"
 	$(BIN)/python -c "import torch, torchvision; from torchvision.ops import nms; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"
 	touch $(STAMP)

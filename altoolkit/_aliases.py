@@ -51,6 +51,7 @@ MOVED: dict[str, str] = {
     "narrate": "analysis.narrate",
     "selection_balance": "analysis.selection_balance",
     "results": "analysis.results",
+    "tables": "analysis.tables",
     "plots": "plotting.curves",
     "plots_collapse": "plotting.collapse",
     "plots_maps": "plotting.maps",

@@ -72,14 +72,37 @@ def test_output_problems_are_found(tmp_path):
     out = [
         {"output_type": "execute_result", "data": {"text/plain": "PosixPath('/tmp/x/figures/a.png')"}},
         {"output_type": "stream", "name": "stderr", "text": "UserWarning: careful\n"},
-        {"output_type": "stream", "name": "stderr", "text": "UserWarning: careful\n 40%|####  | 4/10\n"},
+        {"output_type": "stream", "name": "stderr", "text": " 40%|####  | 4/10\n"},
         {"output_type": "display_data", "data": {"text/html": "<script src='https://cdnjs.cloudflare.com/x.js'>"}},
+        {"output_type": "stream", "name": "stdout", "text": "| a | b |\n|---|---|\n| 1 | 2 |\n"},
+        {"output_type": "stream", "name": "stdout", "text": "<!-- results:start -->\n"},
+        {"output_type": "stream", "name": "stdout", "text": "{'n_labeled': 20, 'test_acc': 0.6008869179600886}\n"},
     ]
     nb = {"cells": [{"cell_type": "code", "outputs": out, "source": ""}]}
     (tmp_path / "n.ipynb").write_text(json.dumps(nb))
     found = " ".join(course.output_problems(tmp_path / "n.ipynb"))
-    for what in ("PosixPath", "absolute path", "CDN URL", "progress bar", "warning repeated"):
+    for what in (
+        "PosixPath",
+        "absolute path",
+        "CDN URL",
+        "progress bar",
+        "warning on stderr",
+        "pipe-table text",
+        "HTML comment",
+        "raw dict",
+        "unrounded float",
+    ):
         assert what in found, what
+
+
+def test_rendered_tables_are_not_output_problems(tmp_path):
+    from altoolkit.analysis.tables import Table
+
+    t = Table(["strategy", "acc"], [["disal", "0.5"], ["random", "0.6"]])
+    out = [{"output_type": "display_data", "data": {"text/html": t.html(), "text/markdown": t.markdown(), "text/plain": t.text()}}]
+    nb = {"cells": [{"cell_type": "code", "outputs": out, "source": ""}]}
+    (tmp_path / "n.ipynb").write_text(json.dumps(nb))
+    assert course.output_problems(tmp_path / "n.ipynb") == []
 
 
 @pytest.mark.slow

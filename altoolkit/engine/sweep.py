@@ -367,6 +367,7 @@ def run_sweep(
     scheduler: Any = None,
     progress: bool = True,
     raise_errors: bool = True,
+    notes: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Run every configuration of a sweep, skipping finished ones, and return the records.
 
@@ -392,6 +393,10 @@ def run_sweep(
         raise_errors: when some runs fail, raise :class:`SweepError` listing each failed
             configuration and its error once all runs are over (the finished records are saved
             and kept in the exception); ``False``: warn and return the finished records only.
+        notes: a list that receives each distinct warning the runs issued, with the number of runs
+            (``"2 run(s) warned: UserWarning: ..."``), instead of printing it to stderr: a notebook
+            can then show an expected note (TOD selects at random in cycle 0) as text rather than as a
+            warning in its saved outputs.
 
     Returns:
         The records in the order of the configurations (finished ones read from disk).
@@ -487,7 +492,10 @@ def run_sweep(
     # Each distinct warning of the runs once, with the number of runs that issued it (worker
     # processes would print it once each, with the warning's source path).
     for note, n in warned.items():
-        print(f"altoolkit sweep: {n} run(s) warned: {note}", file=sys.stderr)
+        if notes is not None:
+            notes.append(f"{n} run(s) warned: {note}")
+        else:
+            print(f"altoolkit sweep: {n} run(s) warned: {note}", file=sys.stderr)
 
     records = [results[config_hash(c)] for c in configs if config_hash(c) in results]
     if failures:

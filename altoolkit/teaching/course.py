@@ -361,39 +361,55 @@ def main(argv: list[str] | None = None) -> int:
 _ABS_PATH = re.compile(r"(?<![\w.~])(?:/(?:home|tmp|work|root|Users|usr|var|opt|private|mnt)/|[A-Za-z]:\\\\)")
 _CDN = re.compile(r"https?://(?:cdn|cdnjs|unpkg|cdn\.jsdelivr)[\w.-]*/", re.I)
 _BAR = re.compile(r"\d+%\|")
+_PIPE_TABLE = re.compile(r"^\s*\|.*\|\s*\n\s*\|(?:\s*:?-{2,}:?\s*\|)+\s*$", re.M)
+_RAW_DICT = re.compile(r"\{'[\w ]+': ")
+_LONG_FLOAT = re.compile(r"(?<![\w.])\d+\.\d{9,}(?![\d])")
+_RICH = ("text/html", "text/markdown", "image/png", "image/svg+xml", "application/vnd.jupyter.widget-view+json")
+
+
+def _texts(out: dict) -> list[tuple[str, bool]]:
+    """(text, shown raw) of an output: stream text and a ``text/plain`` that no richer type
+    replaces are shown as they are; other text types are rendered (Markdown, HTML)."""
+    texts = []
+    if "text" in out:
+        texts.append(("".join(out["text"]) if isinstance(out["text"], list) else out["text"], True))
+    data = out.get("data", {})
+    rich = any(k in data for k in _RICH)
+    for mime, val in data.items():
+        if mime.startswith("text/") or mime.endswith("json"):
+            texts.append(("".join(val) if isinstance(val, list) else str(val), mime == "text/plain" and not rich))
+    return texts
 
 
 def output_problems(nb_path: str | Path) -> list[str]:
-    """What a saved notebook's outputs should not contain (issue 14, clean outputs): a
-    ``PosixPath(...)``, an absolute path, a CDN URL, a progress bar, or the same warning line twice.
-    Returns one message per problem, naming the code cell (1-based)."""
+    """What a saved notebook's outputs should not contain (issues 14 and 28, clean outputs): a
+    ``PosixPath(...)``, an absolute path, a CDN URL, a progress bar, a warning on stderr, and, in
+    text shown as it is (printed, or ``text/plain`` alone), Markdown pipe-table text, an HTML
+    comment, a raw ``dict`` or an unrounded float (a table or prose should be displayed rendered:
+    :func:`altoolkit.analysis.tables.show`).  Returns one message per problem, naming the code cell
+    (1-based)."""
     nb = json.loads(Path(nb_path).read_text())
-    problems, warnings_seen = [], set()
+    problems = []
     code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
     for i, cell in enumerate(code, 1):
         for out in cell.get("outputs", []):
-            texts = []
-            if "text" in out:
-                texts.append("".join(out["text"]) if isinstance(out["text"], list) else out["text"])
-            for mime, val in out.get("data", {}).items():
-                if mime.startswith("text/") or mime.endswith("json"):
-                    texts.append("".join(val) if isinstance(val, list) else str(val))
-            for t in texts:
-                for what, pat in (
-                    ("PosixPath", re.compile(r"PosixPath\(")),
-                    ("absolute path", _ABS_PATH),
-                    ("CDN URL", _CDN),
-                    ("progress bar", _BAR),
-                ):
+            for t, raw in _texts(out):
+                checks = [("PosixPath", re.compile(r"PosixPath\(")), ("absolute path", _ABS_PATH), ("CDN URL", _CDN), ("progress bar", _BAR)]
+                if raw:
+                    checks += [
+                        ("pipe-table text", _PIPE_TABLE),
+                        ("HTML comment", re.compile("<!--")),
+                        ("raw dict", _RAW_DICT),
+                        ("unrounded float", _LONG_FLOAT),
+                    ]
+                for what, pat in checks:
                     m = pat.search(t)
                     if m:
                         problems.append(f"cell {i}: {what}: {t[max(0, m.start() - 40) : m.end() + 40]!r}")
                 if out.get("name") == "stderr":
                     for line in t.splitlines():
-                        if "Warning" in line:
-                            if line in warnings_seen:
-                                problems.append(f"cell {i}: warning repeated: {line[:120]!r}")
-                            warnings_seen.add(line)
+                        if re.search(r"warn", line, re.I):
+                            problems.append(f"cell {i}: warning on stderr: {line[:160]!r}")
     return problems
 
 

@@ -40,6 +40,7 @@ from ..strategies import SelectionContext, get_strategy, strategy_names
 from ..training.train import TrainConfig, evaluate
 from .record_io import SidecarError, check_output_file, load_sidecar, loads_strict, lock_file, prune_sidecars, save_sidecar, write_json
 from ..analysis.selection_balance import selection_diagnostics
+from ..analysis.stopping import stop_set, stopping_diagnostics
 from ..util.checks import check_bool, check_choice, check_device, check_float, check_fraction, check_int
 
 __all__ = [
@@ -714,6 +715,9 @@ def _run(
             "budgets": sizes,
             "validation_indices": validation_idx,
             "initial_labeled": initial,
+            # a fixed sample of the unlabeled pool whose predictions the stopping rules compare
+            # across cycles (altoolkit.analysis.stopping); drawn with its own seed: no other draw moves
+            "stop_set": stop_set(plan.unlabeled(n_pool, torch.tensor(initial, dtype=torch.long)).tolist(), derive_seed(config.seed, 0, 9)),
             "accuracy": dict(ACCURACY_LABELS),
             "cycles": [],
             "finished": False,
@@ -791,6 +795,7 @@ def _run(
             "select_seconds": select_seconds,
             "final_train_loss": result.history["loss"][-1],
             **selection_diagnostics(dataset, result.model, selected, config.score_batch_size, config.device),
+            **stopping_diagnostics(dataset, result.model, record.get("stop_set", []), selected, config.score_batch_size, config.device),
         }
         if config.subset_size:
             entry["n_candidates"] = n_candidates

@@ -52,6 +52,7 @@ MOVED: dict[str, str] = {
     "selection_balance": "analysis.selection_balance",
     "results": "analysis.results",
     "tables": "analysis.tables",
+    "stopping": "analysis.stopping",
     "plots": "plotting.curves",
     "plots_collapse": "plotting.collapse",
     "plots_maps": "plotting.maps",

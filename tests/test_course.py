@@ -38,6 +38,25 @@ def test_readme_outline_is_generated():
     assert course.render_outline(course.read_runtimes(RUNTIMES)) in (ROOT / "README.md").read_text()
 
 
+def test_readme_references_are_generated_and_every_header_cites():
+    assert course.render_references() in (ROOT / "README.md").read_text()
+    for e in course.COURSE:
+        assert e.references and set(e.references) <= set(course.REFERENCES), e.stem
+        assert {"DISAL", "ISAL"} & set(e.references), f"{e.stem} cites neither paper the course reproduces"
+    cited = {k for e in course.COURSE for k in e.references}
+    assert {"DISAL", "ISAL", "TracIn", "TOD", "BADGE", "Core-set", "LiSSA"} <= cited
+    assert all(r.url is None or r.url.startswith("https://") for r in course.REFERENCES.values())
+
+
+def test_citation_cff_names_the_project_and_the_papers():
+    import yaml
+
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["title"].startswith("altoolkit") and cff["authors"] and cff["message"]
+    titles = {r["title"] for r in cff["references"]}
+    assert "Influence Selection for Active Learning" in titles and any("Dynamic Influence" in t for t in titles)
+
+
 def test_course_lists_every_notebook_and_valid_prerequisites():
     stems = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
     assert [e.stem for e in course.COURSE] == stems

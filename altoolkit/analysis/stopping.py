@@ -53,6 +53,8 @@ __all__ = [
     "stop_points",
     "stopping_table",
     "has_stopping_fields",
+    "signal_curves",
+    "records_by_label",
 ]
 
 #: Size of the stop set (Bloodgood & Vijay-Shanker use a few thousand unlabeled examples of text;
@@ -240,10 +242,35 @@ def stopping_table(
                 [
                     label,
                     name,
-                    f"{sum(p.stopped for p in ps)}/{len(ps)}",
+                    f"{sum(p.labels_saved > 0 for p in ps)}/{len(ps)}",
                     f"{np.mean([p.n_labeled for p in ps]):.0f} of {ps[0].final_n_labeled}",
                     f"{given.mean():.1f}{spread}",
                 ]
             )
     head = ["strategy", "rule", "seeds stopped early", "labels at the stop (mean)", "accuracy given up (points)"]
     return Table(head, rows, caption="where each stopping rule would have stopped, against the run's last cycle", align="llrrr")
+
+
+def signal_curves(records: Iterable[Mapping[str, Any]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The rules' signals against the labels, mean over the records (seeds) that have them:
+    ``{"kappa": (n_labeled[1:], mean kappa), "stop-set entropy": (n_labeled, ...),
+    "selected-batch confidence": (n_labeled[:-1], ...)}``."""
+    recs = [r for r in records if has_stopping_fields(r)]
+    if not recs:
+        raise ValueError("no record with the stopping fields (stop_set_predictions, ...); records computed before altoolkit recorded them have none")
+    n = np.array([c["n_labeled"] for c in recs[0]["cycles"]])
+    kappa = np.mean([kappa_series(r) for r in recs], axis=0)
+    entropy = np.mean([[c["stop_set_entropy"] for c in r["cycles"]] for r in recs], axis=0)
+    conf = np.mean([[c["selected_confidence"] for c in r["cycles"][:-1]] for r in recs], axis=0)
+    return {"kappa": (n[1:], kappa), "stop-set entropy": (n, entropy), "selected-batch confidence": (n[:-1], conf)}
+
+
+def records_by_label(records: Iterable[Mapping[str, Any]], label: Callable[[Any], str] | None = None) -> dict[str, list[Mapping[str, Any]]]:
+    """Records grouped by ``label`` (default: :func:`altoolkit.analysis.results.record_label`), in
+    the order their labels first appear."""
+    from .results import record_label
+
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for r in records:
+        out.setdefault((label or record_label)(r), []).append(r)
+    return out

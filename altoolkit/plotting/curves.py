@@ -18,9 +18,10 @@ import numpy as np
 import torch
 
 from ..analysis.results import CurveSummary
+from ..analysis.stopping import signal_curves, stop_points
 from ..drivers.active_learning_benchmark import BatchSplitStudy
 from ..data.datasets import display_image
-from .palette import STRATEGY_STYLE, bar_styles, series_styles, strategy_style
+from .palette import GREY, STRATEGY_STYLE, bar_styles, series_styles, strategy_style
 
 __all__ = [
     "STRATEGY_STYLE",
@@ -35,6 +36,7 @@ __all__ = [
     "plot_class_histograms",
     "plot_seconds",
     "plot_batch_split_study",
+    "plot_stopping",
 ]
 
 
@@ -305,6 +307,58 @@ def plot_batch_split_study(studies: Mapping[str, BatchSplitStudy], title: str = 
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[0][0].set_ylabel("test accuracy (%)")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+_STOP_MARKERS = ("v", "^", "D", "P", "X")
+
+
+def plot_stopping(
+    curves: Mapping[str, CurveSummary],
+    records_by_label: Mapping[str, Sequence[Mapping[str, Any]]],
+    criteria: Mapping[str, Any],
+    thresholds: Mapping[str, float] | None = None,
+    title: str = "",
+) -> "plt.Figure":
+    """Stopping rules beside the learning curves: (a) mean test accuracy against labels with, per
+    strategy and rule, a black marker at the mean label count where the rule stops and the mean
+    accuracy there; (b-d) the rules' signals (kappa of consecutive cycles, stop-set entropy,
+    selected-batch confidence), mean over seeds, with the thresholds (``{"kappa": 0.99, "stop-set
+    entropy": 0.1, "selected-batch confidence": 0.9}``) as dashed grey lines when given."""
+    if not curves:
+        raise ValueError("curves must hold at least one CurveSummary")
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.8), gridspec_kw={"width_ratios": [1.5, 1, 1, 1]})
+    styles = series_styles(curves)
+    ax = axes[0]
+    for lab, cs in curves.items():
+        st = styles[lab]
+        ax.plot(cs.n_labeled, cs.mean * 100, color=st["color"], marker=st["marker"], linestyle=st["linestyle"], markersize=5, label=f"{lab} (n={len(cs.seeds)})")
+    for k, name in enumerate(criteria):
+        for j, (lab, recs) in enumerate(records_by_label.items()):
+            pts = [p for p in stop_points(recs, {name: criteria[name]}) if p.stopped]
+            if pts:
+                x, y = np.mean([p.n_labeled for p in pts]), np.mean([p.acc_at_stop for p in pts]) * 100
+                m = _STOP_MARKERS[k % len(_STOP_MARKERS)]
+                ax.plot([x], [y], linestyle="none", marker=m, markersize=9, markerfacecolor="white", markeredgecolor="black", label=f"stop: {name}" if j == 0 else "_stop")
+    ax.set_xlabel("labeled samples")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("(a) learning curves; open markers: where each rule stops", fontsize=9)
+    ax.legend(fontsize=7)
+    for ax, key in zip(axes[1:], ("kappa", "stop-set entropy", "selected-batch confidence")):
+        for lab, recs in records_by_label.items():
+            x, y = signal_curves(recs)[key]
+            st = styles.get(lab) or series_styles([lab])[lab]
+            ax.plot(x, y, color=st["color"], marker=st["marker"], linestyle=st["linestyle"], markersize=5, label=lab)
+        if thresholds and key in thresholds:
+            ax.axhline(thresholds[key], color=GREY, linestyle="--", linewidth=1, label="_threshold")
+        ax.set_xlabel("labeled samples")
+        ax.set_title({"kappa": "(b) kappa of consecutive cycles' stop-set predictions", "stop-set entropy": "(c) mean stop-set entropy / log C",
+                      "selected-batch confidence": "(d) mean confidence on the selected batch"}[key], fontsize=9)
+    for ax in axes:
+        ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

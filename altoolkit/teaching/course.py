@@ -3,10 +3,11 @@
 This module owns what a teacher needs around the notebooks:
 
 * :data:`COURSE`, one entry per notebook (learning goals, the notebook to do before it, the paper
-  sections it covers).  :func:`render_header` turns an entry and the measured runtime into the
-  header block of the notebook's first cell, :func:`apply_headers` writes those blocks and
-  :func:`render_outline` the README's course outline table, so the three never disagree (a test
-  compares them).
+  sections it covers, the works it cites from :data:`REFERENCES`).  :func:`render_header` turns an
+  entry and the measured runtime into the header block of the notebook's first cell,
+  :func:`apply_headers` writes those blocks, :func:`render_outline` the README's course outline
+  table and :func:`render_references` its References section (the book's index shows the same), so
+  they never disagree (a test compares them).
 * Runtimes are never typed in: :func:`read_runtimes` reads the table that
   :func:`altoolkit.teaching.reproduce.write_runtime_table` writes (``course/RUNTIMES.md`` is the committed
   copy of one measured run; its first line names the profile).
@@ -31,6 +32,10 @@ from pathlib import Path
 __all__ = [
     "COURSE",
     "CourseEntry",
+    "REFERENCES",
+    "Reference",
+    "render_references",
+    "write_readme_references",
     "read_runtimes",
     "render_header",
     "render_outline",
@@ -50,6 +55,81 @@ ASSIGNMENT = "altoolkit"
 
 
 @dataclass(frozen=True)
+class Reference:
+    """A cited work: a short name, the full citation and a public link (None where none is known)."""
+
+    key: str
+    citation: str
+    url: str | None = None
+
+    def markdown(self) -> str:
+        return f"**{self.key}**: {self.citation}" + (f" <{self.url}>" if self.url else "")
+
+    def short(self) -> str:
+        """``[key](url)`` (or the key alone)."""
+        return f"[{self.key}]({self.url})" if self.url else self.key
+
+
+#: Every work the notebooks cite (the papers the course reproduces first).
+REFERENCES: dict[str, Reference] = {
+    r.key: r
+    for r in (
+        Reference(
+            "DISAL",
+            "Tracing Training Progress: Dynamic Influence Based Selection for Active Learning. ACM International Conference on "
+            "Multimedia (MM '24), 2024. The notebooks follow the anonymous submission draft.",
+        ),
+        Reference(
+            "ISAL",
+            "Z. Liu, H. Ding, H. Zhong, W. Li, J. Dai, C. He. Influence Selection for Active Learning. ICCV 2021. Code: github.com/dragonlzm/ISAL.",
+            "https://arxiv.org/abs/2108.09331",
+        ),
+        Reference("TracIn", "G. Pruthi et al. Estimating Training Data Influence by Tracing Gradient Descent. NeurIPS 2020.", "https://arxiv.org/abs/2002.08484"),
+        Reference(
+            "Influence functions", "P. W. Koh, P. Liang. Understanding Black-box Predictions via Influence Functions. ICML 2017.", "https://arxiv.org/abs/1703.04730"
+        ),
+        Reference(
+            "LiSSA",
+            "N. Agarwal, B. Bullins, E. Hazan. Second-Order Stochastic Optimization for Machine Learning in Linear Time. JMLR 18, 2017.",
+            "https://arxiv.org/abs/1602.03943",
+        ),
+        Reference(
+            "TOD",
+            "S. Huang, T. Wang, H. Xiong, J. Huan, D. Dou. Semi-Supervised Active Learning with Temporal Output Discrepancy. ICCV 2021.",
+            "https://github.com/siyuhuang/TOD",
+        ),
+        Reference(
+            "BADGE",
+            "J. T. Ash, C. Zhang, A. Krishnamurthy, J. Langford, A. Agarwal. Deep Batch Active Learning by Diverse, Uncertain Gradient Lower Bounds. ICLR 2020.",
+            "https://arxiv.org/abs/1906.03671",
+        ),
+        Reference(
+            "Core-set",
+            "O. Sener, S. Savarese. Active Learning for Convolutional Neural Networks: A Core-Set Approach. ICLR 2018.",
+            "https://arxiv.org/abs/1708.00489",
+        ),
+        Reference(
+            "AL-GradNorm",
+            "T. Wang et al. Boosting Active Learning via Improving Test Performance. AAAI 2022.",
+            "https://github.com/wangt0716/AL-GradNorm",
+        ),
+        Reference(
+            "captum",
+            "N. Kokhlikyan et al. Captum: A unified and generic model interpretability library for PyTorch. 2020 (TracInCP, the independent TracIn the tests compare with).",
+            "https://arxiv.org/abs/2009.07896",
+        ),
+        Reference("t-SNE", "L. van der Maaten, G. Hinton. Visualizing Data using t-SNE. JMLR 9, 2008.", "https://jmlr.org/papers/v9/vandermaaten08a.html"),
+        Reference(
+            "Stabilizing predictions",
+            "M. Bloodgood, K. Vijay-Shanker. A Method for Stopping Active Learning Based on Stabilizing Predictions and the Need for "
+            "User-Adjustable Stopping. CoNLL 2009.",
+        ),
+        Reference("Stopping criteria", "J. Zhu, H. Wang, E. Hovy. Multi-Criteria-Based Strategy to Stop Active Learning for Data Annotation. COLING 2008."),
+    )
+}
+
+
+@dataclass(frozen=True)
 class CourseEntry:
     """One notebook of the course."""
 
@@ -57,6 +137,7 @@ class CourseEntry:
     goals: tuple[str, ...]
     before: tuple[str, ...]  # notebook numbers to do first ("" entries not allowed)
     sections: str  # paper sections, equations, figures and tables covered
+    references: tuple[str, ...] = ("DISAL",)  # keys of REFERENCES the notebook cites
 
 
 COURSE: tuple[CourseEntry, ...] = (
@@ -69,6 +150,7 @@ COURSE: tuple[CourseEntry, ...] = (
         ),
         (),
         "DISAL §3.2, Eq. 2-11 and 15",
+        ("DISAL", "TracIn"),
     ),
     CourseEntry(
         "02_dynamic_loss",
@@ -78,6 +160,7 @@ COURSE: tuple[CourseEntry, ...] = (
         ),
         ("01",),
         "DISAL §3.3, Eq. 12-14; §4.5.1 and §4.5.3 (Tables 2-3)",
+        ("DISAL",),
     ),
     CourseEntry(
         "03_scoring_and_selection",
@@ -88,6 +171,7 @@ COURSE: tuple[CourseEntry, ...] = (
         ),
         ("01",),
         "DISAL §4.1 (baselines), §4.5.2 (Fig. 7, CE difference); ISAL §3.4",
+        ("DISAL", "ISAL", "TracIn", "TOD", "BADGE", "Core-set", "AL-GradNorm"),
     ),
     CourseEntry(
         "04_tsne_selections",
@@ -97,6 +181,7 @@ COURSE: tuple[CourseEntry, ...] = (
         ),
         ("02",),
         "DISAL Fig. 6",
+        ("DISAL", "t-SNE"),
     ),
     CourseEntry(
         "05_checkpoint_fluctuation",
@@ -106,6 +191,7 @@ COURSE: tuple[CourseEntry, ...] = (
         ),
         ("01",),
         "DISAL §1, Fig. 1",
+        ("DISAL", "t-SNE"),
     ),
     CourseEntry(
         "06_active_learning_benchmark",
@@ -113,9 +199,11 @@ COURSE: tuple[CourseEntry, ...] = (
             "run the benchmark of all strategies with cached, resumable sweeps",
             "compare learning curves, cost, ablations and the λ sweep with the paper's claims",
             "trace a low-budget dip to how an epoch is cut into batches, with a paired ablation",
+            "judge when to stop labeling with rules that read only the model's own predictions",
         ),
         ("02", "03"),
         "DISAL §4.1-4.5 (Fig. 3, 5, 7; Tables 1-3)",
+        ("DISAL", "ISAL", "TracIn", "TOD", "BADGE", "Core-set", "AL-GradNorm", "Stabilizing predictions", "Stopping criteria"),
     ),
     CourseEntry(
         "07_isal_influence_functions",
@@ -125,6 +213,7 @@ COURSE: tuple[CourseEntry, ...] = (
         ),
         ("01",),
         "ISAL §3.2-3.4 (Eq. 1-6), §4.4 (Tables 1-3)",
+        ("ISAL", "Influence functions", "LiSSA"),
     ),
     CourseEntry(
         "08_label_your_own_data",
@@ -134,6 +223,7 @@ COURSE: tuple[CourseEntry, ...] = (
         ),
         ("03",),
         "DISAL §3.4 (the AL framework) on your own data",
+        ("DISAL", "Core-set"),
     ),
     CourseEntry(
         "09_why_selections_collapse",
@@ -144,6 +234,7 @@ COURSE: tuple[CourseEntry, ...] = (
         ),
         ("02", "06"),
         "DISAL Eq. 12-15, §4.5 (ablations); batch-aware selection as BADGE's k-means++ seeding",
+        ("DISAL", "BADGE"),
     ),
 )
 
@@ -191,7 +282,11 @@ def render_header(stem: str, runtimes: tuple[str, dict[str, float]]) -> str:
     before = ", ".join(f"notebook {b}" for b in e.before) or "none (PyTorch, softmax and cross-entropy, gradients)"
     runtime = f"{_duration(times[stem])} measured{_short(source)} (course/RUNTIMES.md)" if stem in times else "not measured yet (run `altoolkit reproduce`)"
     goals = "\n".join(f"> * {g}" for g in e.goals)
-    return f"{HEADER_START}\n> **Learning goals**\n>\n{goals}\n>\n> **Before this:** {before} · **Paper:** {e.sections} · **Runtime:** {runtime}\n{HEADER_END}"
+    refs = "; ".join(REFERENCES[k].short() for k in e.references)
+    return (
+        f"{HEADER_START}\n> **Learning goals**\n>\n{goals}\n>\n> **Before this:** {before} · **Paper:** {e.sections} · **Runtime:** {runtime}\n>\n"
+        f"> **References:** {refs} (full citations: README, References)\n{HEADER_END}"
+    )
 
 
 def apply_headers(notebooks_dir: str | Path, runtimes: tuple[str, dict[str, float]]) -> list[str]:
@@ -225,6 +320,33 @@ def render_outline(runtimes: tuple[str, dict[str, float]]) -> str:
         rows.append(f"| `{e.stem}` | {', '.join(e.before) or '-'} | {'; '.join(e.goals)} | {e.sections} | {t} |")
     note = f"\n\nTimes: {source}." if source else ""
     return "\n".join(rows) + note
+
+
+def render_references() -> str:
+    """The README's References section: every entry of :data:`REFERENCES`, with the notebooks that cite it."""
+    lines = []
+    for key, ref in REFERENCES.items():
+        cited = [e.stem[:2] for e in COURSE if key in e.references]
+        lines.append(f"* {ref.markdown()}" + (f" (notebooks {', '.join(cited)})" if cited else ""))
+    return "\n".join(lines)
+
+
+def _replace_block(readme: str | Path, start: str, end: str, body: str) -> bool:
+    p = Path(readme)
+    text = p.read_text()
+    if text.count(start) != 1 or text.count(end) != 1:
+        raise ValueError(f"{p.name} must hold one {start} ... {end} block")
+    head, rest = text.split(start)
+    _, tail = rest.split(end)
+    new = f"{head}{start}\n{body}\n{end}{tail}"
+    if new != text:
+        p.write_text(new)
+    return new != text
+
+
+def write_readme_references(readme: str | Path) -> bool:
+    """Replace the list between ``<!-- references -->`` markers in the README; True if changed."""
+    return _replace_block(readme, "<!-- references -->", "<!-- /references -->", render_references())
 
 
 def exercise_notebooks(notebooks_dir: str | Path) -> list[Path]:
@@ -349,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
             rt = read_runtimes(args.runtimes)
             print("headers changed:", apply_headers(args.notebooks_dir, rt) or "none")
             print("README outline changed:", write_readme_outline(args.readme, rt))
+            print("README references changed:", write_readme_references(args.readme))
             return 0
         release = build_course(args.out, notebooks_dir=args.notebooks_dir)
     except (ValueError, RuntimeError) as exc:
@@ -415,17 +538,7 @@ def output_problems(nb_path: str | Path) -> list[str]:
 
 def write_readme_outline(readme: str | Path, runtimes: tuple[str, dict[str, float]]) -> bool:
     """Replace the table between ``<!-- course-outline -->`` markers in the README; True if changed."""
-    p = Path(readme)
-    text = p.read_text()
-    start, end = "<!-- course-outline -->", "<!-- /course-outline -->"
-    if text.count(start) != 1 or text.count(end) != 1:
-        raise ValueError(f"{p.name} must hold one {start} ... {end} block")
-    head, rest = text.split(start)
-    _, tail = rest.split(end)
-    new = f"{head}{start}\n{render_outline(runtimes)}\n{end}{tail}"
-    if new != text:
-        p.write_text(new)
-    return new != text
+    return _replace_block(readme, "<!-- course-outline -->", "<!-- /course-outline -->", render_outline(runtimes))
 
 
 if __name__ == "__main__":

@@ -272,5 +272,5 @@ def records_by_label(records: Iterable[Mapping[str, Any]], label: Callable[[Any]
 
     out: dict[str, list[Mapping[str, Any]]] = {}
     for r in records:
-        out.setdefault((label or record_label)(r), []).append(r)
+        out.setdefault((label or record_label)(dict(r)), []).append(r)
     return out

@@ -335,14 +335,25 @@ def plot_stopping(
     ax = axes[0]
     for lab, cs in curves.items():
         st = styles[lab]
-        ax.plot(cs.n_labeled, cs.mean * 100, color=st["color"], marker=st["marker"], linestyle=st["linestyle"], markersize=5, label=f"{lab} (n={len(cs.seeds)})")
+        ax.plot(
+            cs.n_labeled, cs.mean * 100, color=st["color"], marker=st["marker"], linestyle=st["linestyle"], markersize=5, label=f"{lab} (n={len(cs.seeds)})"
+        )
     for k, name in enumerate(criteria):
         for j, (lab, recs) in enumerate(records_by_label.items()):
             pts = [p for p in stop_points(recs, {name: criteria[name]}) if p.stopped]
             if pts:
                 x, y = np.mean([p.n_labeled for p in pts]), np.mean([p.acc_at_stop for p in pts]) * 100
                 m = _STOP_MARKERS[k % len(_STOP_MARKERS)]
-                ax.plot([x], [y], linestyle="none", marker=m, markersize=9, markerfacecolor="white", markeredgecolor="black", label=f"stop: {name}" if j == 0 else "_stop")
+                ax.plot(
+                    [x],
+                    [y],
+                    linestyle="none",
+                    marker=m,
+                    markersize=9,
+                    markerfacecolor="white",
+                    markeredgecolor="black",
+                    label=f"stop: {name}" if j == 0 else "_stop",
+                )
     ax.set_xlabel("labeled samples")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("(a) learning curves; open markers: where each rule stops", fontsize=9)
@@ -355,8 +366,14 @@ def plot_stopping(
         if thresholds and key in thresholds:
             ax.axhline(thresholds[key], color=GREY, linestyle="--", linewidth=1, label="_threshold")
         ax.set_xlabel("labeled samples")
-        ax.set_title({"kappa": "(b) kappa of consecutive cycles' stop-set predictions", "stop-set entropy": "(c) mean stop-set entropy / log C",
-                      "selected-batch confidence": "(d) mean confidence on the selected batch"}[key], fontsize=9)
+        ax.set_title(
+            {
+                "kappa": "(b) kappa of consecutive cycles' stop-set predictions",
+                "stop-set entropy": "(c) mean stop-set entropy / log C",
+                "selected-batch confidence": "(d) mean confidence on the selected batch",
+            }[key],
+            fontsize=9,
+        )
     for ax in axes:
         ax.grid(alpha=0.3)
     if title:

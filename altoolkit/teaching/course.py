@@ -27,6 +27,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 __all__ = [
@@ -42,6 +43,10 @@ __all__ = [
     "apply_headers",
     "write_readme_outline",
     "exercise_notebooks",
+    "student_version",
+    "instructor_version",
+    "write_student_copies",
+    "MARKERS",
     "build_course",
     "autograde",
     "output_problems",
@@ -84,9 +89,13 @@ REFERENCES: dict[str, Reference] = {
             "Z. Liu, H. Ding, H. Zhong, W. Li, J. Dai, C. He. Influence Selection for Active Learning. ICCV 2021. Code: github.com/dragonlzm/ISAL.",
             "https://arxiv.org/abs/2108.09331",
         ),
-        Reference("TracIn", "G. Pruthi et al. Estimating Training Data Influence by Tracing Gradient Descent. NeurIPS 2020.", "https://arxiv.org/abs/2002.08484"),
         Reference(
-            "Influence functions", "P. W. Koh, P. Liang. Understanding Black-box Predictions via Influence Functions. ICML 2017.", "https://arxiv.org/abs/1703.04730"
+            "TracIn", "G. Pruthi et al. Estimating Training Data Influence by Tracing Gradient Descent. NeurIPS 2020.", "https://arxiv.org/abs/2002.08484"
+        ),
+        Reference(
+            "Influence functions",
+            "P. W. Koh, P. Liang. Understanding Black-box Predictions via Influence Functions. ICML 2017.",
+            "https://arxiv.org/abs/1703.04730",
         ),
         Reference(
             "LiSSA",
@@ -100,7 +109,8 @@ REFERENCES: dict[str, Reference] = {
         ),
         Reference(
             "BADGE",
-            "J. T. Ash, C. Zhang, A. Krishnamurthy, J. Langford, A. Agarwal. Deep Batch Active Learning by Diverse, Uncertain Gradient Lower Bounds. ICLR 2020.",
+            "J. T. Ash, C. Zhang, A. Krishnamurthy, J. Langford, A. Agarwal. "
+            "Deep Batch Active Learning by Diverse, Uncertain Gradient Lower Bounds. ICLR 2020.",
             "https://arxiv.org/abs/1906.03671",
         ),
         Reference(
@@ -115,7 +125,8 @@ REFERENCES: dict[str, Reference] = {
         ),
         Reference(
             "captum",
-            "N. Kokhlikyan et al. Captum: A unified and generic model interpretability library for PyTorch. 2020 (TracInCP, the independent TracIn the tests compare with).",
+            "N. Kokhlikyan et al. Captum: A unified and generic model interpretability library for PyTorch. 2020 "
+            "(TracInCP, the independent TracIn the tests compare with).",
             "https://arxiv.org/abs/2009.07896",
         ),
         Reference("t-SNE", "L. van der Maaten, G. Hinton. Visualizing Data using t-SNE. JMLR 9, 2008.", "https://jmlr.org/papers/v9/vandermaaten08a.html"),
@@ -349,6 +360,68 @@ def write_readme_references(readme: str | Path) -> bool:
     return _replace_block(readme, "<!-- references -->", "<!-- /references -->", render_references())
 
 
+#: nbgrader's region markers; no page of the book shows one (the instructor edition shows the code between them).
+MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS", "=== BEGIN MARK SCHEME ===", "=== END MARK SCHEME ===")
+
+
+def _is_nbgrader(cell, key: str) -> bool:
+    return bool(cell.get("metadata", {}).get("nbgrader", {}).get(key))
+
+
+def student_version(nb: Any) -> Any:
+    """The student version of a notebook (an ``nbformat`` node; a copy is returned): solution
+    regions replaced by nbgrader's stub, hidden tests and mark schemes removed, by nbgrader's own
+    preprocessors as ``nbgrader generate_assignment`` runs them (``ClearSolutions``,
+    ``ClearHiddenTests``, ``ClearMarkScheme``).  Outputs are kept, except those of solution and
+    graded cells, which could show an answer."""
+    import copy
+
+    from nbgrader.preprocessors import ClearHiddenTests, ClearMarkScheme, ClearSolutions
+
+    nb = copy.deepcopy(nb)
+    resources: dict[str, Any] = {}
+    for pre in (ClearSolutions(), ClearHiddenTests(), ClearMarkScheme()):
+        nb, resources = pre.preprocess(nb, resources)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and (_is_nbgrader(cell, "solution") or _is_nbgrader(cell, "grade")):
+            cell.outputs, cell.execution_count = [], None
+    return nb
+
+
+def instructor_version(nb: Any) -> Any:
+    """The instructor version for reading (a copy): the solutions and hidden tests stay, nbgrader's
+    marker lines go (a hidden-test region is introduced by a comment saying so)."""
+    import copy
+
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        lines = []
+        for line in cell.source.splitlines():
+            if "### BEGIN HIDDEN TESTS" in line:
+                lines.append(line.replace("### BEGIN HIDDEN TESTS", "# hidden tests (the autograder's; not in the student edition):"))
+            elif not any(m in line for m in MARKERS):
+                lines.append(line)
+        cell.source = "\n".join(lines)
+    return nb
+
+
+def write_student_copies(notebooks_dir: str | Path, out_dir: str | Path) -> list[Path]:
+    """Write the student version (:func:`student_version`) of every notebook of ``notebooks_dir``
+    into ``out_dir`` (``make lab EDITION=student``); ``out_dir`` should sit beside ``notebooks_dir``
+    so that the notebooks' relative paths (``../runs/...``) lead to the same folders."""
+    import nbformat
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for p in sorted(Path(notebooks_dir).glob("*.ipynb")):
+        nbformat.write(student_version(nbformat.read(p, as_version=4)), out / p.name)
+        written.append(out / p.name)
+    if not written:
+        raise ValueError(f"no notebooks in {str(notebooks_dir)!r}")
+    return written
+
+
 def exercise_notebooks(notebooks_dir: str | Path) -> list[Path]:
     """Notebooks with at least one nbgrader-graded cell (the ones that carry exercises)."""
     out = []
@@ -465,8 +538,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runtimes", default="course/RUNTIMES.md", help="measured runtimes for --headers")
     ap.add_argument("--headers", action="store_true", help="rewrite the notebooks' header blocks and the README outline")
     ap.add_argument("--readme", default="README.md", help="README holding the course outline (for --headers)")
+    ap.add_argument("--student-copies", metavar="DIR", help="write the student version of every notebook into DIR (make lab EDITION=student)")
     args = ap.parse_args(argv)
     try:
+        if args.student_copies:
+            written = write_student_copies(args.notebooks_dir, args.student_copies)
+            print(f"student versions of {len(written)} notebooks in {args.student_copies}")
+            return 0
         if args.headers:
             rt = read_runtimes(args.runtimes)
             print("headers changed:", apply_headers(args.notebooks_dir, rt) or "none")

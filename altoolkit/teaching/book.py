@@ -383,6 +383,7 @@ def _exporters(tdir: str):
         template_name="reveal", template_file=str(tpl), extra_template_basedirs=[tdir], reveal_url_prefix="../_static/reveal.js", reveal_theme="white"
     )
     _common(slides, f"../_static/mathjax/MathJax.js?config={MATHJAX_CONFIG}")
+    slides.exclude_input_prompt = slides.exclude_output_prompt = True  # no "Out[11]:" beside a figure
     from traitlets.config import Config
 
     slides.register_preprocessor(_remove_input_preprocessor(Config()), enabled=True)

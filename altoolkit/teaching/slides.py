@@ -12,7 +12,7 @@ markers a notebook does not set, by a rule that keeps every slide inside a 16:9 
   what the teacher says;
 * what a cell shows beyond :data:`SLIDE_BUDGET` (rough line units) moves to a sub-slide titled
   like its slide;
-* code is not shown; a figure, a rendered table or a widget's static picture gets a sub-slide of its
+* code is not shown; each figure, rendered table or widget's static picture gets a sub-slide of its
   own, titled like its slide; a cell marked ``skip`` (and every output-less code cell) is left out.
 """
 
@@ -179,18 +179,20 @@ class _Deck:
             self.cells.append(_cell("markdown", notes, "notes"))
 
     def code(self, cell: Any) -> None:
+        """Each figure, rendered table or widget picture of a code cell on a sub-slide of its own."""
         explicit = cell.metadata.get("slideshow", {}).get("slide_type")
         outputs = [o for o in cell.get("outputs", []) if _shows(o)]
-        if explicit == "skip" or not outputs:
+        if explicit == "skip":
             return
-        c = copy.deepcopy(cell)
-        c.outputs = outputs
-        c.source = ""
-        c.metadata["slideshow"] = {"slide_type": "-"}
-        c.metadata.setdefault("tags", []).append("remove_input")
-        self.continuation()
-        self.cells.append(c)
-        self.used = SLIDE_BUDGET
+        for out in outputs:
+            c = copy.deepcopy(cell)
+            c.outputs = [out]
+            c.source = ""
+            c.metadata["slideshow"] = {"slide_type": "-"}
+            c.metadata.setdefault("tags", []).append("remove_input")
+            self.continuation()
+            self.cells.append(c)
+            self.used = SLIDE_BUDGET
 
 
 def slide_version(nb: Any) -> Any:
@@ -224,11 +226,12 @@ def slide_template(width: int = 1280, height: int = 720) -> str:
 .reveal table { font-size: 0.55em; }
 .reveal .jp-OutputArea-output pre { font-size: 0.5em; }
 .reveal .altoolkit-widget { font-size: 0.6em; }
+.reveal .altoolkit-widget img { max-height: 470px; }
 </style>
 <script src="{{ resources.reveal.url_prefix }}/dist/reveal.js"></script>
 <script src="{{ resources.reveal.url_prefix }}/plugin/notes/notes.js"></script>
 <script>
-Reveal.initialize({controls: true, progress: true, hash: true, slideNumber: "c/t", center: false,
+Reveal.initialize({controls: true, progress: true, hash: true, slideNumber: "c/t", center: false, transition: "none",
                    width: WIDTH, height: HEIGHT, margin: 0.04, plugins: [RevealNotes]});
 Reveal.on('slidechanged', function () {
   if (window.MathJax && MathJax.Hub) { MathJax.Hub.Queue(["Typeset", MathJax.Hub, Reveal.getCurrentSlide()]); }

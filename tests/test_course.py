@@ -132,10 +132,30 @@ def test_autograde_full_marks_for_instructor_zero_for_student(tmp_path):
     text = json.dumps(student)
     assert "### BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text and "raise NotImplementedError()" in text
     scores = course.autograde(tmp_path / "course", {"teacher": tmp_path / "course" / "source" / "altoolkit", "student": release}, timeout=600)
-    assert scores["teacher"] == (2.0, 2.0), scores
-    assert scores["student"] == (0.0, 2.0), scores
+    assert scores["teacher"] == (3.0, 3.0), scores
+    assert scores["student"] == (0.0, 3.0), scores
     graded = tmp_path / "course" / "autograded" / "teacher" / "altoolkit" / src.name
     assert course.output_problems(graded) == [], "executed notebook 01 has unclean outputs"
+
+
+@pytest.mark.slow
+def test_autograde_gives_every_submission_the_course_record_cache(tmp_path):
+    """Issue 28: submissions are graded with the course's parameters and its record cache (an
+    absolute path), so the AL runs are computed by the first submission only: the second finds
+    every record in the cache (the records' files are not rewritten)."""
+    src = ROOT / "notebooks" / "02_dynamic_loss.ipynb"
+    tiny = {"LAMBDAS": [0.0, 1.0], "EPOCHS": 2, "AL_SEEDS": [0], "AL_CYCLES": 2, "AL_EPOCHS": 2, "N_JOBS": 1}
+    cache = tmp_path / "cache"
+    course.build_course(tmp_path / "course", [src], parameters={src.stem: tiny}, record_cache=cache, timeout=300)
+    config = json.loads((tmp_path / "course" / course.COURSE_CONFIG).read_text())
+    assert config["parameters"][src.stem]["RESULTS_DIR"] == str(cache.resolve()) and config["parameters"][src.stem]["EPOCHS"] == 2
+    solutions = tmp_path / "course" / "source" / "altoolkit"
+    assert course.autograde(tmp_path / "course", {"first": solutions}, timeout=600)["first"] == (3.0, 3.0)
+    records = sorted(cache.glob("*.json"))
+    assert len(records) == 3, "disal, disal_no_dynamic and random for one seed"
+    stamps = {p: p.stat().st_mtime_ns for p in records}
+    assert course.autograde(tmp_path / "course", {"second": solutions}, timeout=600)["second"] == (3.0, 3.0)
+    assert {p: p.stat().st_mtime_ns for p in sorted(cache.glob("*.json"))} == stamps, "the second submission reran AL runs"
 
 
 def test_partial_rerun_keeps_the_other_notebooks_runtimes(tmp_path):

@@ -16,6 +16,10 @@ This module owns what a teacher needs around the notebooks:
   ``source/<assignment>/``, then ``nbgrader generate_assignment`` writes the student versions to
   ``release/<assignment>/`` and the gradebook (SQLite) to ``gradebook.db``.
   :func:`autograde` runs ``nbgrader autograde`` on submissions and returns each student's score.
+  Before grading it gives every submitted notebook the course's grading parameters
+  (``altoolkit_course.json``: a profile's parameters and ``RESULTS_DIR`` = the course's record
+  cache, an absolute path): the AL runs a notebook sweeps are computed once, by the first
+  submission, and read from the cache for every later one.
 """
 
 from __future__ import annotations
@@ -453,6 +457,18 @@ def _write_config(course_dir: Path, execute_timeout: int) -> None:
     )
 
 
+COURSE_CONFIG = "altoolkit_course.json"
+
+
+def _grading_parameters(nbs: list[Path], profile: str | None, record_cache: Path, figures: Path) -> dict[str, dict]:
+    """Per notebook: the profile's parameters, ``RESULTS_DIR`` (the record cache) and ``FIGURES_DIR``
+    for the notebooks that declare them (:func:`altoolkit.teaching.reproduce.notebook_parameters`)."""
+    from .reproduce import load_profile, notebook_parameters
+
+    prof = load_profile(profile) if profile else {"defaults": {}, "notebooks": {}}
+    return {p.stem: notebook_parameters(prof, p, figures, record_cache) for p in nbs}
+
+
 def build_course(
     course_dir: str | Path,
     notebooks: list[str | Path] | None = None,
@@ -461,6 +477,8 @@ def build_course(
     parameters: dict[str, dict] | None = None,
     execute_timeout: int = 1800,
     timeout: float = 600,
+    profile: str | None = None,
+    record_cache: str | Path | None = None,
 ) -> Path:
     """Make an nbgrader course folder and generate the student versions (offline).
 
@@ -471,6 +489,11 @@ def build_course(
         parameters: per-notebook-stem parameters injected with papermill (e.g. a small profile for
             tests); the parameters cell keeps its tag, the injected cell follows it.
         execute_timeout: seconds per cell when nbgrader executes a notebook.
+        profile: the profile (``quick``, ``test``, ...) whose parameters the autograder gives each
+            submitted notebook (None: the notebooks' own defaults).
+        record_cache: the folder of cached AL run records the autograder gives every notebook that
+            declares ``RESULTS_DIR`` (an absolute path; default ``course_dir/records``), so that the
+            runs a notebook sweeps are computed by the first submission only.
 
     Returns the release folder ``course_dir/release/<assignment>``.
     """
@@ -498,6 +521,11 @@ def build_course(
             nbformat.write(nb, src / p.name)
         else:
             shutil.copy2(p, src / p.name)
+    cache = Path(record_cache).resolve() if record_cache is not None else course / "records"
+    grading = _grading_parameters([src / p.name for p in nbs], profile, cache, course / "figures")
+    for stem, extra in (parameters or {}).items():  # what the source versions were given, the grader keeps
+        grading.setdefault(stem, {}).update(extra)
+    (course / COURSE_CONFIG).write_text(json.dumps({"assignment": assignment, "profile": profile, "record_cache": str(cache), "parameters": grading}, indent=1))
     _nbgrader(["generate_assignment", assignment, "--force", "--CourseDirectory.root=" + str(course)], course, timeout)
     release = course / "release" / assignment
     if not release.is_dir():
@@ -505,12 +533,29 @@ def build_course(
     return release
 
 
+def _give_grading_parameters(folder: Path, grading: dict[str, dict]) -> None:
+    """Inject the course's grading parameters into each submitted notebook (papermill's injected
+    cell after the parameters cell, replacing one already there)."""
+    import nbformat
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    for path in sorted(folder.glob("*.ipynb")):
+        params = grading.get(path.stem)
+        if params:
+            nbformat.write(parameterize_notebook(load_notebook_node(str(path)), params), path)
+
+
 def autograde(course_dir: str | Path, submissions: dict[str, Path], assignment: str = ASSIGNMENT, timeout: float = 600) -> dict[str, tuple[float, float]]:
-    """Copy each student's notebooks into ``submitted/<student>/<assignment>/``, run ``nbgrader
-    autograde``, and return ``{student: (score, max_score)}`` from the gradebook."""
+    """Copy each student's notebooks into ``submitted/<student>/<assignment>/``, give them the
+    course's grading parameters (``altoolkit_course.json``, written by :func:`build_course`: the
+    profile's parameters and the record cache), run ``nbgrader autograde``, and return
+    ``{student: (score, max_score)}`` from the gradebook."""
     from nbgrader.api import Gradebook
 
     course = Path(course_dir).resolve()
+    config_file = course / COURSE_CONFIG
+    grading = json.loads(config_file.read_text())["parameters"] if config_file.is_file() else {}
     for student, folder in submissions.items():
         if not re.fullmatch(r"[A-Za-z0-9_-]+", student):
             raise ValueError(f"student id must be letters, digits, '_' or '-', got {student!r}")
@@ -518,6 +563,7 @@ def autograde(course_dir: str | Path, submissions: dict[str, Path], assignment: 
         if dest.exists():
             shutil.rmtree(dest)
         shutil.copytree(folder, dest)
+        _give_grading_parameters(dest, grading)
     _nbgrader(["autograde", assignment, "--force", "--create", "--CourseDirectory.root=" + str(course)], course, timeout)
     scores = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
@@ -539,6 +585,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--headers", action="store_true", help="rewrite the notebooks' header blocks and the README outline")
     ap.add_argument("--readme", default="README.md", help="README holding the course outline (for --headers)")
     ap.add_argument("--student-copies", metavar="DIR", help="write the student version of every notebook into DIR (make lab EDITION=student)")
+    ap.add_argument("--profile", default=None, help="profile whose parameters the autograder gives every submission (e.g. quick; default: the notebooks' own)")
+    ap.add_argument("--records", default=None, help="record cache the autograder gives every submission (default: <out>/records, made absolute)")
     args = ap.parse_args(argv)
     try:
         if args.student_copies:
@@ -551,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
             print("README outline changed:", write_readme_outline(args.readme, rt))
             print("README references changed:", write_readme_references(args.readme))
             return 0
-        release = build_course(args.out, notebooks_dir=args.notebooks_dir)
+        release = build_course(args.out, notebooks_dir=args.notebooks_dir, profile=args.profile, record_cache=args.records)
     except (ValueError, RuntimeError) as exc:
         print(f"altoolkit.teaching.course: error: {exc}", file=sys.stderr)
         return 2

@@ -203,6 +203,8 @@ def slide_version(nb: Any) -> Any:
             deck.markdown(cell)
         elif cell.cell_type == "code":
             deck.code(cell)
+    for k, cell in enumerate(deck.cells):
+        cell["id"] = f"slide-cell-{k}"  # one output per sub-slide copies a cell: ids stay unique
     out = copy.deepcopy(nb)
     out.cells = deck.cells
     return out

@@ -22,6 +22,7 @@ from matplotlib.colors import to_hex  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from altoolkit.analysis import stopping  # noqa: E402
 from altoolkit.analysis.results import CurveSummary  # noqa: E402
 from altoolkit.math.stats import compare  # noqa: E402
 from altoolkit.plotting import collapse, curves, isal, labelling, maps, palette  # noqa: E402
@@ -47,6 +48,21 @@ def _record(strategy: str, seed: int, counts: list[int], **options) -> dict:
     cfg = {"strategy": strategy, "seed": seed, "strategy_options": options, "dynamic_weight": None}
     cycles = [{"n_labeled": 10, "selected_class_counts": counts, "test_acc": 0.5}]
     return {"config": cfg, "strategy": {"name": strategy}, "cycles": cycles, "finished": True, "dataset": {"num_classes": len(counts)}}
+
+
+def _stop_record(seed: int, offset: float) -> dict:
+    preds = [[(i * (k + 1)) % 3 for i in range(30)] for k in range(3)] + [[i % 3 for i in range(30)]] * 2
+    cycles = [
+        {
+            "n_labeled": 10 * (k + 1),
+            "test_acc": 0.5 + offset + 0.05 * k,
+            "stop_set_predictions": preds[k],
+            "stop_set_entropy": 0.5 - 0.1 * k,
+            "selected_confidence": 0.5 + 0.1 * k,
+        }
+        for k in range(5)
+    ]
+    return {"config": {"seed": seed, "strategy": "x"}, "finished": True, "cycles": cycles}
 
 
 def _verdicts():
@@ -146,6 +162,12 @@ def _cases():
         "curves.plot_class_histograms": lambda: curves.plot_class_histograms(data, sel),
         "curves.plot_seconds": lambda: curves.plot_seconds({n: 1.0 + i for i, n in enumerate(strategy_names())}),
         "curves.plot_batch_split_study": lambda: curves.plot_batch_split_study({"mlp": study, "cnn": study}),
+        "curves.plot_stopping": lambda: curves.plot_stopping(
+            {n: _curve(0.01 * i) for i, n in enumerate(["disal", "disal_no_dynamic", "random"])},
+            {n: [_stop_record(0, 0.01 * i), _stop_record(1, 0.02 * i)] for i, n in enumerate(["disal", "disal_no_dynamic", "random"])},
+            stopping.criteria(kappa=0.9, window=1, entropy=0.35, confidence=0.7),
+            thresholds={"kappa": 0.9, "stop-set entropy": 0.35, "selected-batch confidence": 0.7},
+        ),
         "maps.plot_selection_map": lambda: maps.plot_selection_map(pool_map, {"epoch 1": idx[:5], "epoch 2": idx[3:8]}),
         "maps.plot_selection_maps": lambda: maps.plot_selection_maps(pool_map, {"epoch 1": idx[:5], "epoch 2": idx[3:8]}),
         "maps.plot_jaccard_matrix": lambda: maps.plot_jaccard_matrix([1, 2], np.eye(2)),

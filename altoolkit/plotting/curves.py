@@ -324,8 +324,8 @@ def plot_stopping(
     title: str = "",
 ) -> "plt.Figure":
     """Stopping rules beside the learning curves: (a) mean test accuracy against labels with, per
-    strategy and rule, a black marker at the mean label count where the rule stops and the mean
-    accuracy there; (b-d) the rules' signals (kappa of consecutive cycles, stop-set entropy,
+    strategy and rule, an open marker (the rule's shape, the strategy's colour) at the mean label
+    count where the rule stops and the mean accuracy there (over the seeds whose run it stops); (b-d) the rules' signals (kappa of consecutive cycles, stop-set entropy,
     selected-batch confidence), mean over seeds, with the thresholds (``{"kappa": 0.99, "stop-set
     entropy": 0.1, "selected-batch confidence": 0.9}``) as dashed grey lines when given."""
     if not curves:
@@ -339,20 +339,15 @@ def plot_stopping(
             cs.n_labeled, cs.mean * 100, color=st["color"], marker=st["marker"], linestyle=st["linestyle"], markersize=5, label=f"{lab} (n={len(cs.seeds)})"
         )
     for k, name in enumerate(criteria):
-        for j, (lab, recs) in enumerate(records_by_label.items()):
+        m = _STOP_MARKERS[k % len(_STOP_MARKERS)]
+        ax.plot([], [], linestyle="none", marker=m, markersize=8, markerfacecolor="white", markeredgecolor="black", label=f"stop: {name}")
+        for lab, recs in records_by_label.items():
             pts = [p for p in stop_points(recs, {name: criteria[name]}) if p.stopped]
-            if pts:
+            if pts:  # the rule's shape, edged in the strategy's colour
                 x, y = np.mean([p.n_labeled for p in pts]), np.mean([p.acc_at_stop for p in pts]) * 100
-                m = _STOP_MARKERS[k % len(_STOP_MARKERS)]
+                st = styles.get(lab) or series_styles([lab])[lab]
                 ax.plot(
-                    [x],
-                    [y],
-                    linestyle="none",
-                    marker=m,
-                    markersize=9,
-                    markerfacecolor="white",
-                    markeredgecolor="black",
-                    label=f"stop: {name}" if j == 0 else "_stop",
+                    [x], [y], linestyle="none", marker=m, markersize=9, markerfacecolor="white", markeredgewidth=1.6, markeredgecolor=st["color"], label="_stop"
                 )
     ax.set_xlabel("labeled samples")
     ax.set_ylabel("test accuracy (%)")

@@ -56,9 +56,11 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $(if $(filter student,$(EDITION)),student-notebooks/,notebooks/)
 
 
-# nbgrader course folder: source/ (instructor), release/ (student versions), gradebook.db; offline
+# nbgrader course folder: source/ (instructor), release/ (student versions), gradebook.db; offline.
+# The autograder gives every submission the quick profile's parameters and one record cache
+# (runs/course/records, absolute), so AL runs are computed by the first submission only.
 course: $(STAMP)
-	$(BIN)/python -m altoolkit.teaching.course --out runs/course
+	$(BIN)/python -m altoolkit.teaching.course --out runs/course --profile quick
 
 # offline site (local MathJax and reveal.js) of the quick profile's executed notebooks, in two editions:
 # runs/book/student (hand this out) and runs/book/instructor (with solutions); slides of every notebook.

@@ -279,3 +279,28 @@ def test_student_edition_in_chromium(site, chromium, tmp_path):  # noqa: F811
     heights = check_student_site(site.editions["student"].site, chromium, tmp_path)
     assert set(heights) == {"01_tracin_to_kl.slides.html", "02_dynamic_loss.slides.html"}
     assert all(heights.values())
+
+
+def test_slides_show_headings_equations_and_tables_and_put_prose_in_the_notes():
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+    from altoolkit.teaching.slides import SLIDE_BUDGET, slide_version, split_prose
+
+    shown, notes = split_prose("## A section\n\nSome prose with $x$.\n\n$$a = b$$\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n* a list item")
+    assert [b.splitlines()[0] for b, _ in shown] == ["## A section", "$$a = b$$", "| a | b |"]
+    assert notes == "Some prose with $x$.\n\n* a list item"
+    many = "\n\n".join(f"$$x_{i} = {i}$$" for i in range(int(SLIDE_BUDGET)))  # more equations than one slide holds
+    cells = [
+        new_markdown_cell("## Long\n\n" + many),
+        new_code_cell("fig", outputs=[new_output("display_data", data={"image/png": "iVBOR", "text/plain": "<Figure>"})] * 2),
+        new_markdown_cell("### Marked by hand", metadata={"slideshow": {"slide_type": "skip"}}),
+        new_code_cell("x = 1"),
+    ]
+    deck = slide_version(new_notebook(cells=cells))
+    kinds = [c.metadata["slideshow"]["slide_type"] for c in deck.cells]
+    assert kinds[0] == "slide" and kinds.count("subslide") >= 3, "long equations continue on a sub-slide; each figure gets one"
+    assert not any("Marked by hand" in c.source for c in deck.cells), "a cell's own skip marker wins"
+    assert all(c.cell_type == "markdown" or (c.outputs and "remove_input" in c.metadata["tags"]) for c in deck.cells), "code shows only outputs"
+    assert len({c["id"] for c in deck.cells}) == len(deck.cells)
+    nbformat.validate(deck)

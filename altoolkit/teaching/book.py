@@ -261,7 +261,7 @@ def _search_entries(page: str, url: str, title: str) -> list[dict[str, str]]:
     out = []
     for anchor, heading, text in parser.sections:
         heading = heading.replace("¶", "").strip()
-        text = re.sub(r"\s+", " ", text).strip()
+        text = re.sub(r"\s+", " ", re.sub(r"\\([A-Za-z]+)", r"\1", text).replace("$", "")).strip()  # TeX read as words
         if heading or text:
             out.append({"page": title, "url": url + (f"#{anchor}" if anchor else ""), "heading": heading or title, "text": text[:4000]})
     return out
@@ -325,10 +325,9 @@ def _index_page(stems: list[str], titles: dict[str, str], slides: list[str], run
     from .course import render_references
 
     source = f"<p>Times: {html.escape(runtimes[0])}.</p>" if runtimes[0] else ""
-    other = "instructor" if edition == "student" else "student"
     note = {
         "student": "Student edition: the exercises show their checks, not their solutions.",
-        "instructor": "Instructor edition: with the exercises' solutions and hidden tests. Hand out the student edition.",
+        "instructor": "Instructor edition: with the exercises' solutions and hidden tests. Hand out the student edition (<code>../student/</code>).",
     }[edition]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>altoolkit course: outline</title>\n'
@@ -336,8 +335,7 @@ def _index_page(stems: list[str], titles: dict[str, str], slides: list[str], run
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.35em .6em;vertical-align:top;text-align:left}"
         "td ul{margin:0;padding-left:1.1em}#search-box{font-size:1.05em;width:24em}.snippet{color:#555;font-size:.9em}</style>\n"
         '<script src="search_index.js"></script>\n<script>' + _SEARCH_JS + "</script>\n"
-        f"</head><body>\n<h1>altoolkit: influence-based active learning, a course</h1>\n<p>{note} "
-        f"(The {other} edition is in <code>../{other}/</code>.)</p>\n"
+        f"</head><body>\n<h1>altoolkit: influence-based active learning, a course</h1>\n<p>{note}</p>\n"
         '<form role="search" onsubmit="return false"><label>Search the course (offline): '
         '<input id="search-box" type="search" name="q" placeholder="e.g. LiSSA, kappa, dynamic loss"></label></form>\n'
         '<div id="search-results"></div>\n<h2>Course outline</h2>\n'

@@ -179,20 +179,34 @@ class _Deck:
             self.cells.append(_cell("markdown", notes, "notes"))
 
     def code(self, cell: Any) -> None:
-        """Each figure, rendered table or widget picture of a code cell on a sub-slide of its own."""
+        """The figures, rendered tables and widget pictures of a code cell (never its source): a
+        figure fills a sub-slide of its own; a table or a sentence joins the current sub-slide
+        while it fits the budget."""
         explicit = cell.metadata.get("slideshow", {}).get("slide_type")
-        outputs = [o for o in cell.get("outputs", []) if _shows(o)]
         if explicit == "skip":
             return
-        for out in outputs:
+        for out in (o for o in cell.get("outputs", []) if _shows(o)):
             c = copy.deepcopy(cell)
             c.outputs = [out]
             c.source = ""
             c.metadata["slideshow"] = {"slide_type": "-"}
             c.metadata.setdefault("tags", []).append("remove_input")
-            self.continuation()
+            h = _output_height(out)
+            if self.used + h > SLIDE_BUDGET or not self.cells or h >= SLIDE_BUDGET:
+                self.continuation()
             self.cells.append(c)
-            self.used = SLIDE_BUDGET
+            self.used += h
+
+
+def _output_height(out: dict) -> float:
+    """Rough height of an output in line units: a figure or widget picture fills a slide, a table
+    counts its rows (at the smaller table font), text its lines of about 100 characters."""
+    data = out.get("data", {})
+    if any(k in data for k in _FIGURE) or "altoolkit-widget" in str(data.get("text/html", "")):
+        return SLIDE_BUDGET
+    text = str(data.get("text/html") or data.get("text/markdown") or "")
+    rows = text.count("<tr") + text.count("\n|")
+    return 1.5 + 0.45 * rows if rows else 1.0 + len(re.sub(r"<[^>]+>", "", text)) / 100
 
 
 def slide_version(nb: Any) -> Any:
@@ -225,7 +239,8 @@ def slide_template(width: int = 1280, height: int = 720) -> str:
 .reveal h4 { font-size: 0.8em; color: #555; margin-bottom: 0.3em; }
 .reveal ul, .reveal ol { display: block; margin-left: 1em; }
 .reveal .jp-RenderedImage img, .reveal img { max-height: 560px; max-width: 100%; object-fit: contain; }
-.reveal table { font-size: 0.55em; }
+.reveal table { font-size: 0.75em; }
+.reveal .jp-OutputArea table { font-size: 0.6em; }
 .reveal .jp-OutputArea-output pre { font-size: 0.5em; }
 .reveal .altoolkit-widget { font-size: 0.6em; }
 .reveal .altoolkit-widget img { max-height: 470px; }

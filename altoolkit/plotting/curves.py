@@ -325,8 +325,9 @@ def plot_stopping(
 ) -> "plt.Figure":
     """Stopping rules beside the learning curves: (a) mean test accuracy against labels with, per
     strategy and rule, an open marker (the rule's shape, the strategy's colour) at the mean label
-    count where the rule stops and the mean accuracy there (over the seeds whose run it stops); (b-d) the rules' signals (kappa of consecutive cycles, stop-set entropy,
-    selected-batch confidence), mean over seeds, with the thresholds (``{"kappa": 0.99, "stop-set
+    count where the rule stops and the mean accuracy there (over the seeds whose run it stops);
+    (b-d) the rules' signals (kappa of consecutive cycles, stop-set entropy, selected-batch
+    confidence), mean over seeds, with the thresholds (``{"kappa": 0.99, "stop-set
     entropy": 0.1, "selected-batch confidence": 0.9}``) as dashed grey lines when given."""
     if not curves:
         raise ValueError("curves must hold at least one CurveSummary")

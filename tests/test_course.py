@@ -171,3 +171,15 @@ def test_partial_rerun_keeps_the_other_notebooks_runtimes(tmp_path):
     _, times = course.read_runtimes(path)
     assert times == {"01_a": 20.0, "02_b": 25.0}  # 03_c failed: kept as FAIL, not a time
     assert "| 03_c | FAIL | 30 |" in path.read_text()
+
+
+def test_student_copies_for_make_lab_hold_no_solution_or_hidden_test(tmp_path):
+    """`make lab EDITION=student` opens these: each notebook as nbgrader's release shows it."""
+    written = course.write_student_copies(ROOT / "notebooks", tmp_path / "student-notebooks")
+    assert [p.name for p in written] == sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+    for p in written:
+        text = p.read_text()
+        assert not [m for m in course.MARKERS if m in text], p.name
+        assert "raise NotImplementedError()" in text, p.name
+    with pytest.raises(ValueError, match="no notebooks"):
+        course.write_student_copies(tmp_path / "empty", tmp_path / "out")

@@ -334,3 +334,13 @@ def test_run_warnings_are_reported_once_without_paths(tmp_path, capsys):
     assert "/" not in lines[0].split("warned:")[0]
     run_sweep(SweepSpec(cfg, ["tod"], [0, 1]), tmp_path, backend="serial", progress=False)
     assert "altoolkit sweep:" not in capsys.readouterr().err
+
+
+def test_run_warnings_go_to_a_notes_list_when_given(tmp_path, capsys):
+    """Issue 28: a notebook passes notes=[] and shows the expected note as text; nothing reaches
+    stderr, so no warning sits in its saved outputs."""
+    cfg = ALConfig(strategy="tod", model="mlp", cycles=2, epochs=1)
+    notes: list[str] = []
+    run_sweep(SweepSpec(cfg, ["tod"], [0, 1]), tmp_path, backend="serial", progress=False, notes=notes)
+    assert "altoolkit sweep:" not in capsys.readouterr().err
+    assert len(notes) == 1 and notes[0].startswith("2 run(s) warned: UserWarning: tod: no previous cycle's model"), notes

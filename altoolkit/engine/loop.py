@@ -27,7 +27,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -41,6 +41,7 @@ from ..strategies.checks import checked_positions
 from ..training.train import TrainConfig, TrainingAdditions, evaluate
 from .record_io import SidecarError, check_output_file, load_sidecar, loads_strict, lock_file, prune_sidecars, save_sidecar, write_json
 from ..analysis.selection_balance import selection_diagnostics
+from ..analysis.stopping import stop_set, stopping_diagnostics
 from ..util.checks import check_bool, check_choice, check_device, check_float, check_fraction, check_int
 from ..util.modules import state_copy
 from ..util.seeds import derive_seed, seeded_split
@@ -744,6 +745,9 @@ def _new_record(config: ALConfig, config_dict: dict[str, Any], strategy, dataset
         "budgets": plan.budgets,
         "validation_indices": plan.validation_idx,
         "initial_labeled": plan.initial,
+        # a fixed sample of the unlabeled pool whose predictions the stopping rules compare
+        # across cycles (altoolkit.analysis.stopping); drawn with its own seed: no other draw moves
+        "stop_set": stop_set(plan.unlabeled(dataset.n_train, torch.tensor(plan.initial, dtype=torch.long)).tolist(), derive_seed(config.seed, 0, 9)),
         "accuracy": dict(ACCURACY_LABELS),
         "cycles": [],
         "finished": False,
@@ -847,9 +851,18 @@ def select_cycle(
 
 
 def _cycle_entry(
-    config: ALConfig, dataset: ALDataset, plan: PoolPlan, cycle: int, n_labeled: int, acc: float, result, selection: CycleSelection
+    config: ALConfig,
+    dataset: ALDataset,
+    plan: PoolPlan,
+    cycle: int,
+    n_labeled: int,
+    acc: float,
+    result,
+    selection: CycleSelection,
+    stop: Sequence[int] = (),
 ) -> dict[str, Any]:
-    """The record's entry of one cycle (see :func:`run_active_learning` for its fields)."""
+    """The record's entry of one cycle (see :func:`run_active_learning` for its fields); ``stop``:
+    the record's stop set, whose predictions the stopping rules compare (:mod:`altoolkit.analysis.stopping`)."""
     entry = {
         "cycle": cycle,
         "n_labeled": n_labeled,
@@ -860,6 +873,7 @@ def _cycle_entry(
         "select_seconds": selection.seconds,
         "final_train_loss": result.history["loss"][-1],
         **selection_diagnostics(dataset, result.model, selection.selected, config.score_batch_size, config.device),
+        **stopping_diagnostics(dataset, result.model, list(stop), selection.selected, config.score_batch_size, config.device),
         **selection.diagnostics,
     }
     if config.subset_size:
@@ -910,7 +924,7 @@ def _run(
         result = train_cycle(config, dataset, lab, c, strategy, progress, init_state=init_state)
         acc = evaluate(result.model, dataset.x_test, dataset.y_test, dataset.to_input, device=config.device, num_classes=dataset.num_classes, name=config.model)
         selection = select_cycle(config, strategy, dataset, plan, c, lab, result, previous_model, progress)
-        entry = _cycle_entry(config, dataset, plan, c, len(labeled), acc, result, selection)
+        entry = _cycle_entry(config, dataset, plan, c, len(labeled), acc, result, selection, record.get("stop_set", []))
         finished = c == config.cycles - 1
         if keep_weights and not finished:
             previous_state = state_copy(result.model.state_dict())

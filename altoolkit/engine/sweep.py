@@ -409,6 +409,7 @@ def run_sweep(
     scheduler: Any = None,
     progress: bool = True,
     raise_errors: bool = True,
+    notes: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Run every configuration of a sweep, skipping finished ones, and return the records.
 
@@ -434,6 +435,10 @@ def run_sweep(
         raise_errors: when some runs fail, raise :class:`SweepError` listing each failed
             configuration and its error once all runs are over (the finished records are saved
             and kept in the exception); ``False``: warn and return the finished records only.
+        notes: a list that receives each distinct warning the runs issued, with the number of runs
+            (``"2 run(s) warned: UserWarning: ..."``), instead of printing it to stderr: a notebook
+            can then show an expected note (TOD selects at random in cycle 0) as text rather than as a
+            warning in its saved outputs.
 
     Returns:
         The records in the order of the configurations (finished ones read from disk).
@@ -462,7 +467,7 @@ def run_sweep(
             _run_on_dask(scheduler, todo, args, plugins, runs)
     finally:
         runs.bar.close()
-    return runs.report([config_hash(c) for c in configs], raise_errors)
+    return runs.report([config_hash(c) for c in configs], raise_errors, notes)
 
 
 def _check_backend(backend: str, n_jobs: int, scheduler: Any) -> int:
@@ -535,12 +540,16 @@ class _SweepProgress:
         self.bar.set_postfix_str(f"last: {c.strategy} seed {c.seed}, {len(self.failures)} failed")
         self.bar.update(1)
 
-    def report(self, hashes: list[str], raise_errors: bool) -> list[dict[str, Any]]:
-        """The records in the order of ``hashes``; each distinct warning of the runs printed once
-        with the number of runs that issued it (worker processes would print it once each, with
-        the warning's source path); failures raised as :class:`SweepError` or warned."""
+    def report(self, hashes: list[str], raise_errors: bool, notes: list[str] | None = None) -> list[dict[str, Any]]:
+        """The records in the order of ``hashes``; each distinct warning of the runs once, with the
+        number of runs that issued it (worker processes would print it once each, with the
+        warning's source path), appended to ``notes`` or else printed to stderr; failures raised as
+        :class:`SweepError` or warned."""
         for note, n in self.warned.items():
-            print(f"altoolkit sweep: {n} run(s) warned: {note}", file=sys.stderr)
+            if notes is not None:
+                notes.append(f"{n} run(s) warned: {note}")
+            else:
+                print(f"altoolkit sweep: {n} run(s) warned: {note}", file=sys.stderr)
         records = [self.results[h] for h in hashes if h in self.results]
         if self.failures:
             err = SweepError(list(self.failures.values()), records, len(self.unique))

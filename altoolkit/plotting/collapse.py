@@ -9,7 +9,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .curves import strategy_style
+from .palette import GREY, STRATEGY_STYLE, bar_styles, strategy_style
 from ..analysis.selection_balance import selection_balance_table
 
 __all__ = ["plot_selection_balance", "plot_study_shares", "plot_verdicts", "plot_share_vs_accuracy", "plot_batch_rule_control"]
@@ -25,14 +25,16 @@ def plot_selection_balance(
     if not rows:
         raise ValueError("records must hold at least one AL record with a selected batch")
     names = [r["strategy"] for r in rows]
-    colors = [strategy_style(n)["color"] for n in names]
+    styles = bar_styles(names)
     fig, axes = plt.subplots(1, 2, figsize=(9, 0.35 * len(rows) + 1.4), sharey=True)
     y = np.arange(len(rows))
     for ax, mean, extreme, label in (
         (axes[0], "mean_largest_share", "max_largest_share", "largest-class share (| max)"),
         (axes[1], "mean_entropy", "min_entropy", "class entropy / log C (| min)"),
     ):
-        ax.barh(y, [r[mean] for r in rows], color=colors)
+        bars = ax.barh(y, [r[mean] for r in rows], color=[styles[n]["color"] for n in names], edgecolor="white")
+        for bar, n in zip(bars, names):
+            bar.set_hatch(styles[n]["hatch"] or None)
         ax.scatter([r[extreme] for r in rows], y, marker="|", s=120, color="black", zorder=3)
         ax.set_xlim(0, 1.02)
         ax.set_xlabel(label)
@@ -60,10 +62,10 @@ def plot_study_shares(
     fig, ax = plt.subplots(figsize=(max(5, 0.55 * len(variants) + 1.5), 3.4))
     for i, v in enumerate(variants):
         vals = np.array([r[f"share_{v}"] for r in rows])
-        ax.bar(i, vals.mean(), color="#d55e00" if v == highlight else "#bbbbbb", edgecolor="black", linewidth=0.5)
+        ax.bar(i, vals.mean(), color=STRATEGY_STYLE["disal"]["color"] if v == highlight else "#bbbbbb", edgecolor="black", linewidth=0.5)
         ax.scatter(np.full(len(vals), i) + np.linspace(-0.2, 0.2, len(vals)), vals, s=9, color="black", zorder=3)
     ref = float(np.mean([r[f"share_{reference}"] for r in rows]))
-    ax.axhline(ref, color="#7f7f7f", linestyle="--", label=f"{reference} batch (mean)")
+    ax.axhline(ref, color=GREY, linestyle="--", label=f"{reference} batch (mean)")
     ax.set_xticks(range(len(variants)), variants, rotation=45, ha="right", fontsize=8)
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("largest-class share")

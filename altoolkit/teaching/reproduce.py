@@ -22,6 +22,12 @@ Each notebook is executed with its own folder as working directory (so a noteboo
 JupyterLab and one run here behave alike), the executed copy is kept in ``output_dir``, and its
 figures go to ``figures_dir``.  A notebook that fails is reported with its name, the cell that
 failed and the error; the others still run.
+
+The log of a run holds one line per notebook (and papermill's cell progress): each kernel talks to
+papermill over local IPC sockets instead of TCP (ipykernel warns about unencrypted TCP at every
+start), and what the kernel process itself writes to its stdout/stderr (for example the
+"KeyboardInterrupt caught in kernel" line of jupyter_client's interrupt before every shutdown) goes
+to ``output_dir/<notebook>.kernel.log`` instead of the run's log (:func:`quiet_kernel_manager`).
 """
 
 from __future__ import annotations
@@ -29,7 +35,10 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
+import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -47,6 +56,7 @@ __all__ = [
     "run_notebooks",
     "NotebookRun",
     "write_runtime_table",
+    "quiet_kernel_manager",
 ]
 
 PROFILES: tuple[str, ...] = ("quick", "test", "paper", "full", "real")
@@ -318,12 +328,47 @@ def write_runtime_table(runs: list[NotebookRun], path: str | Path) -> Path:
     return p
 
 
+def quiet_kernel_manager(log_path: str | Path) -> type:
+    """A jupyter_client kernel manager class for papermill (``kernel_manager_class=``) whose kernel
+    uses IPC sockets on POSIX (no "Kernel is running over TCP without encryption" warning; TCP stays
+    on other systems) and writes its own stdout/stderr to ``log_path`` (appended), not to the
+    terminal of the run.  What the notebook's cells print is unaffected: it reaches papermill as cell
+    outputs over the kernel's channels."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    log = Path(log_path)
+
+    class QuietKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self._ipc_dir: str | None = None
+            if os.name == "posix":
+                self._ipc_dir = tempfile.mkdtemp(prefix="altoolkit-kernel-")
+                self.transport = "ipc"
+                self.ip = os.path.join(self._ipc_dir, uuid.uuid4().hex[:8])
+
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "ab") as sink:  # the kernel keeps its own copy of the descriptor
+                kw["stdout"] = kw["stderr"] = sink
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+
+        async def _async_cleanup_resources(self, restart: bool = False) -> None:
+            await super()._async_cleanup_resources(restart=restart)
+            if not restart and self._ipc_dir:
+                shutil.rmtree(self._ipc_dir, ignore_errors=True)
+
+    return QuietKernelManager
+
+
 def _run_each(notebooks, prof, nb_dir, out_dir, fig_dir, results_dir, overrides, kernel_name, progress, runs) -> None:
     import papermill as pm
 
     for nb in notebooks:
         params = notebook_parameters(prof, nb, fig_dir, results_dir, overrides)
         out = out_dir / nb.name
+        kernel_log = out_dir / f"{nb.stem}.kernel.log"
+        kernel_log.unlink(missing_ok=True)
         t0 = time.perf_counter()
         try:
             pm.execute_notebook(
@@ -334,6 +379,7 @@ def _run_each(notebooks, prof, nb_dir, out_dir, fig_dir, results_dir, overrides,
                 kernel_name=kernel_name,
                 progress_bar=progress,
                 log_output=False,
+                kernel_manager_class=quiet_kernel_manager(kernel_log),
             )
             runs.append(NotebookRun(nb.stem, True, time.perf_counter() - t0, str(out), params))
         except pm.PapermillExecutionError as exc:

@@ -77,7 +77,8 @@ def _cases():
     from altoolkit.drivers.active_learning_benchmark import BatchSplitStudy
     from altoolkit.drivers.checkpoint_fluctuation import OverlapCurve
     from altoolkit.drivers.isal_influence_functions import LissaConvergence, ScoreAgreement, UpweightingCheck
-    from altoolkit.drivers.tsne_selections import PoolMap
+    from altoolkit.analysis.pool_maps import PoolMap
+    from altoolkit.drivers.batch_rule_control import RuleControl
 
     rng = np.random.default_rng(0)
     data = _digits()
@@ -176,6 +177,19 @@ def _cases():
         "collapse.plot_selection_balance": lambda: collapse.plot_selection_balance(records),
         "collapse.plot_study_shares": lambda: collapse.plot_study_shares(rows, ["disal", "no_bn"]),
         "collapse.plot_verdicts": lambda: collapse.plot_verdicts(_verdicts()),
+        "collapse.plot_share_vs_accuracy": lambda: collapse.plot_share_vs_accuracy(
+            [
+                {"seed": k, "strategy": s, "test_acc": 0.4 + 0.1 * k + 0.01 * i, "share": 0.9 - 0.1 * k - 0.05 * i}
+                for k in range(3)
+                for i, s in enumerate(["disal", "disal_no_dynamic", "tod", "margin", "entropy", "random"])
+            ]
+        ),
+        "collapse.plot_batch_rule_control": lambda: collapse.plot_batch_rule_control(
+            [
+                RuleControl(s, r, "random", 2, 0.5 + d, 0.6, 0.8, 0.1, 0.3, 0.78, _verdicts()[("disal", "random")], None)
+                for d, (s, r) in enumerate([("disal", "topk"), ("disal", "topm β=2"), ("margin", "balanced")])
+            ]
+        ),
         "isal.plot_upweighting": lambda: isal.plot_upweighting(up),
         "isal.plot_lissa_convergence": lambda: isal.plot_lissa_convergence(conv),
         "isal.plot_score_agreement": lambda: isal.plot_score_agreement(agreement),

@@ -105,7 +105,7 @@ def plot_share_vs_accuracy(
 ) -> "plt.Figure":
     """One panel per strategy (rows of :func:`altoolkit.drivers.why_selections_collapse.run_undertraining`):
     every (seed, labeled-set size, epochs) point as a dot at the test accuracy of the model that
-    scored, the random batch's points in grey in every panel, and a least-squares line per strategy."""
+    scored, the random batch's points as grey crosses in every panel, and a least-squares line per strategy."""
     strategies = list(dict.fromkeys(r["strategy"] for r in rows if r["strategy"] != "random"))
     if not strategies:
         raise ValueError("rows must hold at least one strategy besides random")
@@ -114,7 +114,7 @@ def plot_share_vs_accuracy(
     for ax, name in zip(axes[0], strategies):
         pts = np.array([(r["test_acc"], r["share"]) for r in rows if r["strategy"] == name])
         if rand:
-            ax.scatter(*np.array(rand).T, s=8, color="#bbbbbb", label="random")
+            ax.scatter(*np.array(rand).T, s=8, color=GREY, marker="x", label="random")
         color = strategy_style(name)["color"]
         ax.scatter(pts[:, 0], pts[:, 1], s=10, color=color, label=name)
         if np.ptp(pts[:, 0]) > 0:
@@ -136,7 +136,7 @@ def plot_batch_rule_control(rows: Sequence[Any], title: str = "each batch rule a
     """Three panels, one line per (strategy, rule) of
     :func:`altoolkit.drivers.batch_rule_control.batch_rule_controls`: the batch's overlap with the
     score's top-k, the largest-class share with the real score (dot) and with the random score
-    (ring), and the paired AULC difference score − control with its 95% interval (points)."""
+    (cross), and the paired AULC difference score − control with its 95% interval (points)."""
     if not rows:
         raise ValueError("rows must hold at least one (strategy, rule) row of batch_rule_controls")
     labels = [f"{r.strategy} + {r.rule}" for r in rows]
@@ -147,7 +147,7 @@ def plot_batch_rule_control(rows: Sequence[Any], title: str = "each batch rule a
     axes[0].set_xlim(0, 1.02)
     axes[0].set_xlabel("overlap with the score's top-k")
     axes[1].scatter([r.share for r in rows], y, color=colors, zorder=3, label="score")
-    axes[1].scatter([r.control_share for r in rows], y, facecolors="none", edgecolors=colors, zorder=3, label="random score")
+    axes[1].scatter([r.control_share for r in rows], y, color=colors, marker="x", zorder=3, label="random score")
     axes[1].set_xlim(0, 1.02)
     axes[1].set_xlabel("largest-class share of a batch")
     axes[1].legend(fontsize=7, loc="lower right")

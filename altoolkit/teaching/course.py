@@ -244,12 +244,13 @@ COURSE: tuple[CourseEntry, ...] = (
         "09_why_selections_collapse",
         (
             "measure what a strategy selects: the class balance of each batch, not only accuracy",
-            "test hypotheses for DISAL's class collapse with ablations and three-valued verdicts",
-            "compare batch rules (top-k, balanced, diverse) against random and entropy",
+            "test a suspected cause by an intervention that removes it and keeps the rest, paired over seeds in two regimes",
+            "split a quadratic quantity only by a decomposition that adds up (Shapley), and test an account that needs no cause (under-training)",
+            "judge a batch rule against the same rule fed a random score: how much of the batch did the score decide?",
         ),
         ("02", "06"),
-        "DISAL Eq. 12-15, §4.5 (ablations); batch-aware selection as BADGE's k-means++ seeding",
-        ("DISAL", "BADGE"),
+        "DISAL Eq. 12-15, §4.5 (ablations); batch-aware selection as BADGE's k-means++ seeding and Zhdanov 2019's pre-filter",
+        ("DISAL", "BADGE", "TOD"),
     ),
 )
 

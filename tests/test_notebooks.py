@@ -73,7 +73,13 @@ def _take_probe(executed: Path) -> list[str]:
     return check_probe("".join(o.get("text", "") for o in probe.get("outputs", [])))
 
 
+#: The notebook runs and the site built from them share one pytest-xdist worker (``make test`` runs
+#: ``--dist loadgroup``): the book test reads the executed copies this module's runs left in EXECUTED.
+NOTEBOOK_GROUP = pytest.mark.xdist_group("notebooks")
+
+
 @pytest.mark.slow
+@NOTEBOOK_GROUP
 @pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_executes(nb_path, tmp_path):
     """Each notebook runs headless with the test profile, writes its figures, leaves clean outputs,
@@ -202,6 +208,7 @@ def test_reproduce_log_has_no_kernel_noise(tmp_path, capfd):
 
 
 @pytest.mark.slow
+@NOTEBOOK_GROUP
 def test_book_of_the_executed_notebooks_in_chromium(tmp_path_factory):
     """Issue 28: the site of the notebooks executed above (both editions, slides of every notebook),
     and the student edition opened in Chromium: every page and slide deck (tests/test_book.py's

@@ -10,6 +10,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.altoolkit-installed
 PIP_FLAGS ?= --disable-pip-version-check --progress-bar off
+# TORCH_INDEX: a package index for torch and torchvision only, e.g. PyTorch's CPU-only builds:
+#   make install TORCH_INDEX=https://download.pytorch.org/whl/cpu   (on a fresh clone, before .venv exists)
+# Empty (the default, what CI runs): torch and torchvision come from PyPI like everything else.
+TORCH_INDEX ?=
 
 # pytest-xdist workers for `make test` and `make check`: one per core (each computes with one
 # thread, see tests/conftest.py); PYTEST_WORKERS=0 runs the suite in one process.
@@ -22,13 +26,14 @@ help:
 	@echo "make test        run the test suite (unit tests + notebooks with small parameters)"
 	@echo "make check       lint, format check, types and the fast unit tests (the inner loop)"
 	@echo "make bench       speed/memory ratios -> benchmarks/results.json"
-	@echo "make lab         start JupyterLab on the notebooks"
+	@echo "make lab         start JupyterLab on the notebooks (EDITION=student: on their student versions)"
 	@echo "make course      nbgrader student versions + release folder -> runs/course (offline)"
-	@echo "make book        offline site of the executed notebooks + slides of 01 -> runs/book"
+	@echo "make book        offline site, student and instructor editions, slides of every notebook -> runs/book"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) -q --upgrade pip
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install $(PIP_FLAGS) -c constraints.txt --index-url $(TORCH_INDEX) torch torchvision)
 	$(BIN)/python -m pip install $(PIP_FLAGS) -c constraints.txt -e ".[dev]"
 	$(BIN)/python -c "import torch, torchvision; from torchvision.ops import nms; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"
 	touch $(STAMP)
@@ -43,28 +48,37 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q -m "not slow"
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_benchmarks.py
 
 # --allow-root only when running as root (JupyterLab refuses root without it; others must not pass it)
+# EDITION=student: the notebooks as nbgrader releases them (solutions and hidden tests removed), written
+# to student-notebooks/ beside notebooks/, so that their relative paths (../runs/...) lead to the same folders
+EDITION ?= instructor
 lab: $(STAMP)
-	$(BIN)/jupyter lab $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) notebooks/
+	@case "$(EDITION)" in instructor|student) ;; *) echo "EDITION must be instructor or student, got $(EDITION)"; exit 2;; esac
+	$(if $(filter student,$(EDITION)),$(BIN)/python -m altoolkit.teaching.course --student-copies student-notebooks)
+	$(BIN)/jupyter lab $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $(if $(filter student,$(EDITION)),student-notebooks/,notebooks/)
 
 
-# nbgrader course folder: source/ (instructor), release/ (student versions), gradebook.db; offline
+# nbgrader course folder: source/ (instructor), release/ (student versions), gradebook.db; offline.
+# The autograder gives every submission the quick profile's parameters and one record cache
+# (runs/course/records, absolute), so AL runs are computed by the first submission only.
 course: $(STAMP)
-	$(BIN)/python -m altoolkit.teaching.course --out runs/course
+	$(BIN)/python -m altoolkit.teaching.course --out runs/course --profile quick
 
-# offline site (local MathJax and reveal.js) of the quick profile's executed notebooks; runs them
-# first when runs/quick is missing (figures then go to runs/quick/figures, not the tracked figures/)
+# offline site (local MathJax and reveal.js) of the quick profile's executed notebooks, in two editions:
+# runs/book/student (hand this out) and runs/book/instructor (with solutions); slides of every notebook.
+# Runs the notebooks first when runs/quick is missing (figures then go to runs/quick/figures, not the
+# tracked figures/). The outline's times come from course/RUNTIMES.md, as the notebook headers' do.
 book: $(STAMP)
 	test -f runs/quick/RUNTIMES.md || $(BIN)/altoolkit reproduce --profile quick --output-dir runs/quick --figures-dir runs/quick/figures
-	$(BIN)/python -m altoolkit.teaching.book --executed runs/quick --out runs/book
+	$(BIN)/python -m altoolkit.teaching.book --executed runs/quick --out runs/book --runtimes course/RUNTIMES.md

@@ -15,20 +15,39 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .engine.record_io import check_output_file
+from .engine.record_io import check_output_file, check_output_outside_records
 
 __all__ = ["main", "build_parser"]
 
 
-def _parse_option(text: str) -> tuple[str, Any]:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--strategy-option must look like KEY=VALUE, got {text!r}")
-    key, raw = text.split("=", 1)
+def _key_value(flag: str):
+    """An argparse type for ``flag KEY=VALUE``: VALUE read as JSON, else kept as a string."""
+
+    def parse(text: str) -> tuple[str, Any]:
+        if "=" not in text:
+            raise argparse.ArgumentTypeError(f"{flag} must look like KEY=VALUE, got {text!r}")
+        key, raw = text.split("=", 1)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        return key.strip(), value
+
+    return parse
+
+
+_parse_option = _key_value("--strategy-option")
+
+
+def _parse_parameter(text: str) -> tuple[str, Any]:
+    """``NAME=VALUE`` of ``reproduce --set``: VALUE read as JSON, else kept as a string."""
+    key, _, raw = text.partition("=")
+    if not _ or not key.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"--set must look like NAME=VALUE with a parameter NAME, got {text!r}")
     try:
-        value = json.loads(raw)
+        return key.strip(), json.loads(raw)
     except json.JSONDecodeError:
-        value = raw
-    return key.strip(), value
+        return key.strip(), raw
 
 
 def _parse_lambda(text: str) -> float | None:
@@ -80,6 +99,9 @@ def _add_sweep_parsers(sub: Any, d: Any) -> None:
     sm.add_argument("--title", default="Results", help="title of the document (default: %(default)s)")
     sm.add_argument("--note", action="append", default=[], help="a paragraph under the title (repeatable)")
     sm.add_argument("--reference", default="random", help="the baseline of labels saved and paired tests (default: %(default)s)")
+    sm.add_argument(
+        "--root", default=None, help="folder the records' datasets were read from: adds a section with every file's MD5 against torchvision's (real images)"
+    )
     sm.add_argument(
         "--claim",
         action="append",
@@ -158,6 +180,14 @@ def _add_run_options(p: argparse.ArgumentParser, d) -> None:
         "and the annotation cost (detection: boxes, recorded per cycle; budgets stay in images); the other defaults shown here are the task's",
     )
     p.add_argument("--root", default=None, help="folder of the torchvision datasets")
+    p.add_argument(
+        "--dataset-option",
+        action="append",
+        default=[],
+        type=_key_value("--dataset-option"),
+        metavar="KEY=VALUE",
+        help="option of the dataset loader, JSON value (repeatable), e.g. pool_size=10000 (a fixed stratified pool of that many train images)",
+    )
     p.add_argument("--download", action="store_true", help="download a torchvision dataset if missing (needs internet)")
     p.add_argument("--initial-fraction", type=float, default=d.initial_fraction, help="labeled share at the start (default: %(default)s)")
     p.add_argument("--step-fraction", type=float, default=d.step_fraction, help="share added per cycle (default: %(default)s)")
@@ -198,10 +228,16 @@ def _add_run_options(p: argparse.ArgumentParser, d) -> None:
         metavar="PATH",
         help="local torchvision ResNet-18 state dict for --model resnet18 (ImageNet weights, TOD's Caltech101)",
     )
+    p.add_argument(
+        "--pretrained-load",
+        choices=("backbone", "tod"),
+        default=d.pretrained_load,
+        help="what --pretrained-weights loads: backbone (every backbone tensor) or tod (conv1..layer3, as siyuhuang/TOD main_TOD.py; default: %(default)s)",
+    )
 
 
 def _run_fields(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: getattr(args, k) for k in _run_keys()}
+    return {**{k: getattr(args, k) for k in _run_keys()}, "dataset_options": dict(args.dataset_option)}
 
 
 def _task_of(argv: Sequence[str] | None) -> str:
@@ -265,12 +301,27 @@ def build_parser(task: str = "classification") -> argparse.ArgumentParser:
     st.add_argument("--task", choices=task_names(), default=d.task, help="the task whose strategies are listed (default: %(default)s)")
 
     rp = sub.add_parser("reproduce", help="execute every notebook with papermill and write figures/")
-    rp.add_argument("--profile", default="quick", help="quick, test, paper, or a YAML file (default: %(default)s)")
+    rp.add_argument(
+        "--profile",
+        nargs="+",
+        default=["quick"],
+        help="quick, test, paper, full, or a YAML file; several are layered left to right, each setting what it names "
+        "(e.g. --profile paper smoke.yaml; default: quick)",
+    )
     rp.add_argument("--notebooks-dir", default="notebooks", help="folder of the notebooks (default: %(default)s)")
     rp.add_argument("--output-dir", default=None, help="executed notebooks (default: runs/<profile>)")
     rp.add_argument("--figures-dir", default="figures", help="where figures are written (default: %(default)s)")
     rp.add_argument("--dataset", default=None, help="run the notebooks that take a DATASET on this one (e.g. cifar10; default: the profile's)")
     rp.add_argument("--root", default=None, help="folder of that torchvision dataset (DATA_ROOT)")
+    rp.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        type=_parse_parameter,
+        metavar="NAME=VALUE",
+        help="set a parameter (JSON value) in every notebook that declares it, over the profile (repeatable), "
+        "e.g. PRETRAINED_WEIGHTS=/data/resnet18-5c106cde.pth",
+    )
     rp.add_argument("--results-dir", default="runs/records", help="cache of AL run records shared by the notebooks (default: %(default)s)")
     rp.add_argument("--only", nargs="*", default=None, help="notebook names or numbers to run, e.g. 01 02")
     rp.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -322,9 +373,10 @@ def _cmd_strategies(args: argparse.Namespace) -> int:
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from .teaching.reproduce import run_notebooks
 
-    profile = args.profile
-    out = args.output_dir or str(Path("runs") / Path(profile).stem)
-    overrides: dict[str, Any] = {}
+    profiles = list(args.profile)
+    profile: Any = profiles[0] if len(profiles) == 1 else profiles
+    out = args.output_dir or str(Path("runs") / "+".join(Path(p).stem for p in profiles))
+    overrides: dict[str, Any] = dict(args.set)
     if args.dataset is not None:
         from .data import check_dataset_name
 
@@ -352,6 +404,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     spec = SweepSpec(base, strategies=args.strategies, seeds=args.seeds, datasets=args.datasets, lambdas=args.lams, lambdas_apply_to=args.lams_for)
     configs = spec.configs()
     if args.summary:
+        check_output_outside_records(args.summary, "--summary", args.out_dir, "--out-dir")
         check_output_file(args.summary, "--summary")
     print(f"{len(configs)} runs, backend {backend}, records in {args.out_dir}")
     failed = 0
@@ -374,11 +427,17 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_summarize(args: argparse.Namespace) -> int:
     from .drivers.active_learning_benchmark import summarize_folder, write_results_markdown
 
+    check_output_outside_records(args.out, "--out", args.folder, "the records folder")
     check_output_file(args.out, "--out")
     records = summarize_folder(args.folder)
     if not records:
         raise ValueError(f"no altoolkit records (*.json) in {args.folder!r}")
-    path = write_results_markdown(records, args.out, title=args.title, notes=args.note or None, claims=args.claim, reference=args.reference)
+    appendix = []
+    if args.root is not None:
+        from .data.checksums import data_files_markdown
+
+        appendix.append(data_files_markdown([r["config"]["dataset"] for r in records], args.root))
+    path = write_results_markdown(records, args.out, title=args.title, notes=args.note or None, claims=args.claim, reference=args.reference, appendix=appendix)
     print(f"{len(records)} records summarised in {path}")
     return 0
 

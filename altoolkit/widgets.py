@@ -10,6 +10,10 @@
 * :func:`strategy_picker` -- a drop-down of strategies that shows each one's selected images with
   their scores (:func:`altoolkit.plotting.curves.plot_selection_gallery`).
 
+Each widget's output carries, beside the live view, a static picture of its state when displayed
+(``text/html`` from :func:`static_html`, plus the explorers' figure as ``image/png``): JupyterLab
+shows the live widget, a page without the widgets' JavaScript (the book) shows the picture.
+
 Everything builds without a browser: each function returns a widget (a ``VBox``) whose state can
 be driven from Python (``click_label``, ``show``, ...), which is exactly what the buttons and
 sliders call, so a headless papermill run exercises the same code as a user.  Figures are
@@ -46,6 +50,7 @@ __all__ = [
     "labeling_widget",
     "lambda_explorer",
     "simulate_clicks",
+    "static_html",
     "strategy_picker",
 ]
 
@@ -89,6 +94,80 @@ def image_png(img: np.ndarray, size: int = 160) -> bytes:
 def _message(text: str, kind: str = "info") -> str:
     color = {"info": "#333", "ok": "#1a7f37", "error": "#b42318", "busy": "#9a6700"}[kind]
     return f'<span style="color:{color}">{html.escape(text)}</span>'
+
+
+# --------------------------------------------------------------------------- static pictures
+
+
+def _static_children(widget, depth: int) -> str:
+    return "".join(_static(c, depth + 1) for c in getattr(widget, "children", ()))
+
+
+def _static_control(widget) -> str | None:
+    """HTML of one control (slider, drop-down, button, progress, label, image), or None."""
+    w = _ipywidgets()
+    desc = html.escape(str(getattr(widget, "description", "") or ""))
+    label = f"<span>{desc}</span> " if desc else ""
+    if isinstance(widget, w.Button):
+        return f"<button disabled>{desc}</button>"
+    if isinstance(widget, (w.IntSlider, w.FloatSlider)):
+        return f'{label}<input type="range" disabled min="{widget.min}" max="{widget.max}" value="{widget.value}"> <span>{widget.value:g}</span>'
+    if isinstance(widget, w.SelectionSlider):
+        n = len(widget._options_labels)
+        return f'{label}<input type="range" disabled min="0" max="{n - 1}" value="{widget.index}"> <span>{html.escape(str(widget.label))}</span>'
+    if isinstance(widget, w.Dropdown):
+        opts = "".join(f"<option{' selected' if lab == widget.label else ''}>{html.escape(str(lab))}</option>" for lab in widget._options_labels)
+        return f"{label}<select disabled>{opts}</select>"
+    if isinstance(widget, (w.IntProgress, w.FloatProgress)):
+        return f'{label}<progress max="{widget.max}" value="{widget.value}"></progress>'
+    if isinstance(widget, (w.HTML, w.HTMLMath)):
+        return f"<div>{widget.value}</div>"
+    if isinstance(widget, w.Label):
+        return f"<span>{html.escape(str(widget.value))}</span>"
+    if isinstance(widget, w.Image):
+        if not widget.value:
+            return ""
+        data = base64.b64encode(bytes(widget.value)).decode("ascii")
+        return f'<img alt="{desc or "figure"}" style="max-width:100%" src="data:image/{widget.format};base64,{data}">'
+    return None
+
+
+def _static(widget, depth: int = 0) -> str:
+    w = _ipywidgets()
+    if depth > 20:
+        return ""
+    control = _static_control(widget)
+    if control is not None:
+        return control
+    if isinstance(widget, w.Box):
+        row = isinstance(widget, w.HBox)
+        style = f"display:flex;flex-direction:{'row' if row else 'column'};flex-wrap:wrap;gap:.35em;align-items:{'center' if row else 'flex-start'}"
+        return f'<div style="{style}">{_static_children(widget, depth)}</div>'
+    return f"<span>[{html.escape(type(widget).__name__)}]</span>"
+
+
+def static_html(widget, note: str = "a static picture of this widget as the notebook displayed it; run the notebook to use it") -> str:
+    """HTML of ``widget``'s current state (its controls disabled, its figures as images), for
+    pages that cannot run the widget: sliders, drop-downs, buttons, progress bars, HTML, labels and
+    images, laid out as the widget's boxes lay them out."""
+    return (
+        '<div class="altoolkit-widget" style="border:1px dashed #bbb;padding:.5em;display:inline-block;max-width:100%">'
+        f'<div style="font-size:.8em;color:#666;margin-bottom:.3em">{html.escape(note)}</div>{_static(widget)}</div>'
+    )
+
+
+def _with_static_picture(data_meta, widget, png: bytes | None = None):
+    """Add ``text/html`` (:func:`static_html`) and, when given, ``image/png`` to a widget's mime bundle."""
+    if isinstance(data_meta, tuple):  # (data, metadata)
+        data, meta = data_meta
+    else:
+        data, meta = data_meta, None
+    if data is not None:
+        data = dict(data)
+        data["text/html"] = static_html(widget)
+        if png:
+            data["image/png"] = base64.b64encode(bytes(png)).decode("ascii")
+    return (data, meta) if meta is not None else data
 
 
 # --------------------------------------------------------------------------- labelling
@@ -177,6 +256,10 @@ class LabelingWidget(_ipywidgets().VBox):
     def done(self) -> bool:
         """Every image of the batch is labelled or skipped (by anyone), per the store."""
         return not self.pending
+
+    def _repr_mimebundle_(self, **kwargs):
+        """The live widget plus a static picture of it (:func:`static_html`) for pages without widgets."""
+        return _with_static_picture(super()._repr_mimebundle_(**kwargs), self)
 
     def __repr__(self) -> str:
         if self.batch is None:
@@ -380,18 +463,9 @@ class _FigureExplorer(_ipywidgets().VBox):
         self.image.value = png
 
     def _repr_mimebundle_(self, **kwargs):
-        """The live widget plus a static ``image/png`` of the figure shown now: JupyterLab draws
-        the widget, an export without widget state (nbconvert HTML with ``image/png`` ahead of the
-        widget view, as :mod:`altoolkit.teaching.course` builds the site) still shows the figure."""
-        data = super()._repr_mimebundle_(**kwargs)
-        if isinstance(data, tuple):  # (data, metadata)
-            data, meta = data
-        else:
-            meta = None
-        if data is not None and self.image.value:
-            data = dict(data)
-            data["image/png"] = base64.b64encode(bytes(self.image.value)).decode("ascii")
-        return (data, meta) if meta is not None else data
+        """The live widget plus static pictures for pages without widgets (the book): the whole
+        widget as HTML (:func:`static_html`) and the figure shown now as ``image/png``."""
+        return _with_static_picture(super()._repr_mimebundle_(**kwargs), self, self.image.value or None)
 
     def _show_figure(self, fig) -> bytes:
         self.figure = fig

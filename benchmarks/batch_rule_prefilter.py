@@ -60,7 +60,7 @@ def main() -> None:
     base = alt.ALConfig(dataset="digits", model="cnn", **REGIMES[args.regime])
     if args.al_runs:
         t0 = time.perf_counter()
-        records = alt.sweep.run_sweep(rule_configs(base, args.seeds), args.records, backend="serial")
+        records = alt.engine.sweep.run_sweep(rule_configs(base, args.seeds), args.records, backend="serial")
         print(f"digits, regime {args.regime} {REGIMES[args.regime]}: {len(records)} AL runs, {len(args.seeds)} seeds; {time.perf_counter() - t0:.0f} s")
         print(batch_rule_markdown(batch_rule_controls(records)))
         return

@@ -37,6 +37,9 @@ import torch
 import altoolkit as alt
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from gpu_cycle import first_cycle  # noqa: E402  (benchmarks/ is a folder of scripts, not a package)
+
 PAPER_EPOCHS, PAPER_LABELED, PAPER_POOL, PAPER_STEP = 200, 5_000, 45_000, 2_500
 
 
@@ -68,8 +71,7 @@ def cycle_seconds(data: alt.ALDataset, strategy: str, n_labeled: int, step: int,
         score_batch_size=512,
     )
     load = os.getloadavg()[0]
-    rec = alt.run_active_learning(cfg, dataset=data, progress=False)
-    c = rec["cycles"][0]
+    c = first_cycle(cfg, data)  # the loop's cycle 0, without training cycle 1
     return {
         "train": c["train_seconds"],
         "select": c["select_seconds"],
@@ -86,6 +88,7 @@ def main(argv=None) -> int:
     ap.add_argument("--labeled", type=int, default=5000, help="labeled samples (default: 5000)")
     ap.add_argument("--pool", type=int, default=None, help="unlabeled pool scored (default: 45000 * epochs * labeled / (200 * 5000))")
     ap.add_argument("--step", type=int, default=None, help="samples selected (default: 2500 * epochs * labeled / (200 * 5000))")
+    ap.add_argument("--test-size", type=int, default=256, help="random test images evaluated after the training (default: 256)")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved (random, disal) pairs; the median ratio is kept (default: 3)")
     ap.add_argument("--out", default=str(HERE / "paper_shape.json"), help="JSON file for the result")
     args = ap.parse_args(argv)
@@ -99,7 +102,7 @@ def main(argv=None) -> int:
             f"pool {pool}, labeled {args.labeled}, epochs {epochs}, repeats {args.repeats}"
         )
     torch.manual_seed(0)
-    data = random_dataset(args.labeled, pool)
+    data = random_dataset(args.labeled, pool, n_test=args.test_size)
     t0 = time.perf_counter()
     runs: dict[str, list[dict]] = {"random": [], "disal": []}
     for r in range(args.repeats):

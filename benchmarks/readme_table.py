@@ -111,14 +111,43 @@ def render_paper_shape(shape: dict) -> str:
     )
 
 
-def block(payload: dict, paper_shape: dict | None = None) -> str:
+def render_gpu_cycle(gpu_cycle: dict | None, paper_shape_cuda: dict | None = None) -> str:
+    """One paragraph for ``benchmarks/gpu_cycle.json`` (``bash benchmarks/gpu_cycle.sh``): the
+    CIFAR-10 protocol's DISAL and random cycles on a GPU, or that this has not been run yet."""
+    if gpu_cycle is None or gpu_cycle.get("smoke"):
+        return (
+            "GPU run (`bash benchmarks/gpu_cycle.sh DATA_ROOT [EPOCHS]`: one random and one DISAL cycle of the "
+            "CIFAR-10 protocol on the real files, CIFAR ResNet-18, 5,000 labeled, 200 epochs or the stated "
+            "fraction, 2,500 selected from a subset of 25,000): **not run yet**; no GPU machine has been "
+            "available to this project so far. Its CPU smoke setting is run by the tests.\n"
+        )
+    sh, m = gpu_cycle["shape"], gpu_cycle["machine"]
+    pairs = ", ".join(_fmt(r) for r in gpu_cycle["pair_ratios"])
+    line = (
+        f"GPU run (`bash benchmarks/gpu_cycle.sh`, {m.get('gpu') or sh['device']}, torch {m.get('torch', '?')}): one cycle of "
+        f"the CIFAR-10 protocol, CIFAR ResNet-18 on {sh['labeled']:,} labeled, {sh['epochs']} of the paper's 200 epochs "
+        f"({sh['fraction_of_paper_epochs']:.0%}), {sh['step']:,} selected from {sh['subset']:,}: "
+        f"`disal_cycle_over_random_cycle` {_fmt(gpu_cycle['disal_cycle_over_random_cycle'])} ({len(gpu_cycle['pair_ratios'])} "
+        f"pair(s): {pairs}); DISAL Table 1 on an RTX 3090 Ti: {_fmt(gpu_cycle['paper'])} (359 s / 299 s).\n"
+    )
+    if paper_shape_cuda is not None:
+        line += "\n" + render_paper_shape(paper_shape_cuda)
+    return line
+
+
+def block(payload: dict, paper_shape: dict | None = None, gpu_cycle: dict | None = None, paper_shape_cuda: dict | None = None) -> str:
     extra = "" if paper_shape is None else "\n" + render_paper_shape(paper_shape)
+    extra += "\n" + render_gpu_cycle(gpu_cycle, paper_shape_cuda)
     return f"{START}\n{render(payload)}{extra}{END}"
 
 
-def _paper_shape_next_to(results: Path) -> dict | None:
-    path = results.parent / "paper_shape.json"
+def _json_next_to(results: Path, name: str) -> dict | None:
+    path = results.parent / name
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def _paper_shape_next_to(results: Path) -> dict | None:
+    return _json_next_to(results, "paper_shape.json")
 
 
 def update_readme(readme: Path, results: Path) -> bool:
@@ -128,7 +157,8 @@ def update_readme(readme: Path, results: Path) -> bool:
         raise ValueError(f"{readme} has no {START} ... {END} block")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
-    new = head + block(json.loads(results.read_text()), _paper_shape_next_to(results)) + tail
+    extra = [_json_next_to(results, n) for n in ("paper_shape.json", "gpu_cycle.json", "paper_shape_cuda.json")]
+    new = head + block(json.loads(results.read_text()), *extra) + tail
     if new != text:
         readme.write_text(new)
     return new != text

@@ -533,6 +533,12 @@ def _edit(rec, how):
         r["cycles"] = {"0": r["cycles"][0]}
     elif how == "too_many_cycles":
         r["cycles"] = r["cycles"] + [dict(r["cycles"][1], cycle=2)] * 2
+    elif how == "test_acc_text":
+        r["cycles"][0]["test_acc"] = "abc"
+    elif how == "test_acc_percent":
+        r["cycles"][0]["test_acc"] = 37.5
+    elif how == "n_labeled_text":
+        r["cycles"][1]["n_labeled"] = "many"
     return r
 
 
@@ -552,6 +558,9 @@ def _edit(rec, how):
         ("too_many_cycles", "at most 3 entries"),
         ("validation_indices", "'validation_indices' differ"),
         ("cycles_not_a_list", "'cycles' must be a list"),
+        ("test_acc_text", "cycles[0].test_acc is 'abc'; it must be a number in [0, 1]"),
+        ("test_acc_percent", "cycles[0].test_acc is 37.5; it must be a number in [0, 1]"),
+        ("n_labeled_text", "cycles[1].n_labeled is 'many'"),
     ],
 )
 def test_cli_hand_edited_record_refused(how, frag, small_record, tmp_path, capsys):
@@ -807,3 +816,192 @@ def test_labelstore_export_csv_bad_path(kind, frag, tmp_path):
             s.export_csv(target)
         out = s.export_csv(tmp_path / "ok.csv")
     assert out.read_text().splitlines()[1].startswith("a.png,cat,")
+
+
+# ------------------------------------------------------------------ issue 30, item 5: values as given, data shapes
+
+
+@pytest.mark.parametrize(
+    "y,frag",
+    [
+        (np.array([0, 1] * 9 + [1, 1e20]), "y_train holds label 1e+20"),
+        (np.array([0, 1] * 9 + [1, 2**63 + 5], dtype=np.uint64), "y_train holds label 9223372036854775813"),
+        (np.array([0, 1] * 9 + [1, -1e20]), "y_train holds label -1e+20"),
+        (torch.tensor([0, 1] * 9 + [1, 1e20], dtype=torch.float64), "y_train holds label 1e+20"),
+    ],
+)
+def test_huge_labels_are_named_as_given(y, frag):
+    """A label 1e20 or a uint64 2**63 + 5 used to be reported as a negative number (int64 wraps)."""
+    with pytest.raises(ValueError, match=re.escape(frag)):
+        from_arrays(X, y, XT, YT)
+    with pytest.raises(ValueError, match=re.escape(frag)):
+        ALDataset("d", torch.zeros(20, 4), torch.as_tensor(y), torch.zeros(6, 4), torch.tensor(YT), 2)
+
+
+def test_uint64_label_in_train_model_is_named_as_given():
+    y = torch.from_numpy(np.array([0, 1] * 5 + [1, 2**63 + 5], dtype=np.uint64))
+    with pytest.raises(ValueError, match="label 9223372036854775813"):
+        train_model(_model(), XS, y, TrainConfig(epochs=1), progress=False)
+
+
+@pytest.mark.parametrize(
+    "x,exc,frag",
+    [
+        (np.zeros((20, 4), dtype=np.complex64) + 1j, TypeError, "x_train holds complex values"),
+        (np.zeros((20, 0), dtype=np.float32), ValueError, "x_train has samples of shape (0,), with no values"),
+        (np.zeros((20, 3, 0, 2), dtype=np.float32), ValueError, "x_train has samples of shape (3, 0, 2), with no values"),
+    ],
+)
+def test_complex_or_zero_width_inputs_refused(x, exc, frag):
+    """Complex inputs lost their imaginary part (only torch warned); zero features were accepted."""
+    xt = np.zeros((6,) + x.shape[1:], dtype=x.dtype)
+    with pytest.raises(exc, match=re.escape(frag)):
+        from_arrays(x, Y, xt, YT)
+    with pytest.raises(exc, match=re.escape(frag)):
+        ALDataset("d", torch.from_numpy(x), torch.tensor(Y), torch.from_numpy(xt), torch.tensor(YT), 2)
+    with pytest.raises(exc, match=re.escape(frag.replace("x_train", "x"))):
+        train_model(_model(), torch.from_numpy(x), torch.tensor(Y), TrainConfig(epochs=1), progress=False)
+
+
+def test_aldataset_refuses_nan_inputs():
+    with pytest.raises(ValueError, match="x_test contains NaN or infinite values"):
+        ALDataset("d", torch.zeros(4, 2), torch.tensor([0, 1, 0, 1]), torch.full((2, 2), float("nan")), torch.tensor([0, 1]), 2)
+
+
+def _classes(root, counts):
+    for c, n in counts.items():
+        for i in range(n):
+            _png(root / c / f"{i}.png", "RGB", value=(30 * i, 0, 0))
+
+
+@pytest.mark.parametrize(
+    "link,target,frag",
+    [
+        ("cat/loop", "..", "a loop back to a folder above it"),
+        ("cat/self", ".", "a loop back to a folder above it"),
+        ("cat/dogs", "../dog", "a second path to it"),
+        ("cat/x.png", "../dog/0.png", "a second path to it"),
+    ],
+)
+def test_symlinks_that_read_images_twice_are_refused(link, target, frag, tmp_path):
+    """``cat/loop -> ..`` used to read 492 images from 12 files, spread over train and test."""
+    root = tmp_path / "imgs"
+    _classes(root, {"cat": 6, "dog": 6})
+    os.symlink(target, root / link)
+    with pytest.raises(ValueError, match=re.escape(frag)) as info:
+        from_image_folder(root, image_size=8, progress=False)
+    assert str(root / link) in str(info.value)
+
+
+def test_symlink_to_a_folder_outside_is_followed_once(tmp_path):
+    """The control: a class folder that is a link to images elsewhere is read, once."""
+    root = tmp_path / "imgs"
+    _classes(root, {"cat": 6})
+    _classes(tmp_path / "elsewhere", {"dog": 6})
+    os.symlink(tmp_path / "elsewhere" / "dog", root / "dog")
+    ds = from_image_folder(root, image_size=8, progress=False)
+    assert ds.class_names == ["cat", "dog"] and ds.n_train + ds.n_test == 12
+
+
+def test_one_image_class_is_named_by_its_folder(tmp_path):
+    root = tmp_path / "imgs"
+    _classes(root, {"cat": 6, "dog": 6, "bird": 1})
+    with pytest.raises(ValueError, match=re.escape(f"class 'bird' (folder {str(root / 'bird')!r}) has 1 sample")):
+        from_image_folder(root, image_size=8, progress=False)
+
+
+@pytest.mark.parametrize("augment", ["flip_crop", "flip"])
+def test_augmentation_on_flat_data_is_refused_not_skipped(augment, tmp_path):
+    """``--augment flip_crop`` on vectors was skipped while the record said flip_crop."""
+    with pytest.raises(ValueError, match=f"augment={augment!r} flips"):
+        train_model(_model(), XS, YS, TrainConfig(epochs=1, augment=augment), progress=False)
+    from altoolkit.engine.loop import ALConfig, run_active_learning
+
+    cfg = ALConfig(strategy="random", model="mlp", cycles=2, epochs=1, augment=augment, dataset_options={"flat": True})
+    with pytest.raises(ValueError, match=re.escape("the inputs have shape (135, 64)")):
+        run_active_learning(cfg, tmp_path / "r.json", progress=False)
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_cli_subset_smaller_than_the_budget_is_refused_before_training(tmp_path, capsys):
+    """``--subset-size 10`` failed after training with a message about ``k``."""
+    out = tmp_path / "r.json"
+    argv = ["al", "--strategy", "entropy", "--model", "mlp", "--cycles", "2", "--epochs", "1", "--subset-size", "10", "--out", str(out), "--no-progress"]
+    code, err, lines = _cli(argv, capsys)
+    assert code == 2 and len(lines) == 1 and "--subset-size" in lines[0] and "fewer than the 67 samples a selection picks" in lines[0], err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "field,value,exc,frag",
+    [
+        ("cycles", 0, ValueError, "cycles must be an integer in [1, inf], got 0"),
+        ("seed", -1, ValueError, "seed must be an integer in [0, 4294967295]"),
+        ("strategy", "nosuch", ValueError, "strategy must be one of"),
+        ("initial_fraction", 1.5, ValueError, "initial_fraction"),
+        ("strategy_options", {"nosuch": 1}, ValueError, "takes no options ['nosuch']"),
+    ],
+)
+def test_config_changed_after_construction_is_checked_when_the_run_starts(field, value, exc, frag, tmp_path):
+    """``cfg.cycles = 0`` set after construction failed deep inside (IndexError)."""
+    from altoolkit.engine.loop import ALConfig, run_active_learning
+
+    cfg = ALConfig(strategy="random", model="mlp", cycles=2, epochs=1)
+    setattr(cfg, field, value)
+    with pytest.raises(exc, match=re.escape(frag)) as info:
+        run_active_learning(cfg, tmp_path / "r.json", progress=False)
+    assert "checked again when the run starts" in str(info.value)
+    assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize(
+    "change,frag",
+    [
+        (lambda ds: setattr(ds, "num_classes", 10**9), "num_classes is 1000000000, more than the limit"),
+        (lambda ds: ds.y_test.__setitem__(0, 77), "y_test holds label 77, outside 0..9"),
+        (lambda ds: ds.y_train.__setitem__(3, -2), "y_train holds label -2"),
+        (lambda ds: ds.x_train.__setitem__(0, float("nan")), "x_train contains NaN"),
+        (lambda ds: setattr(ds, "class_names", ["a"]), "class_names has 1 names for 10 classes"),
+    ],
+)
+def test_dataset_changed_after_construction_is_checked_when_the_run_starts(change, frag, tmp_path):
+    """``ds.num_classes = 10**9`` tried a 512 GB allocation; a test label set to 77 was scored."""
+    from altoolkit.engine.loop import ALConfig, run_active_learning
+
+    ds = load_dataset("digits")
+    change(ds)
+    cfg = ALConfig(strategy="random", model="mlp", cycles=2, epochs=1)
+    with pytest.raises(ValueError, match=re.escape(frag)) as info:
+        run_active_learning(cfg, tmp_path / "r.json", dataset=ds, progress=False)
+    assert "dataset 'digits'" in str(info.value) and "checked again when the run starts" in str(info.value)
+    assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("dataset", [(1, 2), "digits", None.__class__])
+def test_run_with_a_dataset_that_is_not_one(dataset, tmp_path):
+    from altoolkit.engine.loop import ALConfig, run_active_learning
+
+    with pytest.raises(TypeError, match="dataset must be an altoolkit ALDataset"):
+        run_active_learning(ALConfig(strategy="random", model="mlp", cycles=2, epochs=1), tmp_path / "r.json", dataset=dataset, progress=False)
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_labelstore_create_batch_with_its_own_defaults(tmp_path):
+    """``create_batch(items)`` with the default strategy was refused by its own check."""
+    from altoolkit.labelling.store import LabelStore
+
+    with LabelStore(tmp_path / "l.sqlite", ["cat", "dog"]) as s:
+        batch, created = s.create_batch(["a.png", "b.png"])
+        assert created and batch.strategy == "manual"
+
+
+@pytest.mark.parametrize(
+    "info,frag", [({"s": {1, 2}}, "info must hold JSON values only"), ([1, 2], "info must be a dict"), ({"f": object()}, "info must hold")]
+)
+def test_labelstore_create_batch_info_not_json_names_info(info, frag, tmp_path):
+    from altoolkit.labelling.store import LabelStore
+
+    with LabelStore(tmp_path / "l.sqlite", ["cat", "dog"]) as s:
+        with pytest.raises(TypeError, match=frag):
+            s.create_batch(["a.png"], info=info)
+        assert s.batches() == []  # nothing saved

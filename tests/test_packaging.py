@@ -106,3 +106,26 @@ def test_every_top_level_name_resolves_lazily():
 
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         alt.nope
+
+
+def test_torch_index_is_passed_to_pip_only_when_set(tmp_path):
+    """Issue 28: `make install TORCH_INDEX=...` installs torch and torchvision from that index (e.g.
+    PyTorch's CPU-only builds) under the same pins; without it (CI) there is no --index-url at all."""
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        import pytest
+
+        pytest.skip("make is not installed")
+    venv = tmp_path / "venv"  # `make -n` prints the recipe of a venv that does not exist; it runs nothing
+
+    def recipe(*args: str) -> str:
+        return subprocess.run(["make", "-n", "install", f"VENV={venv}", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+    default = recipe()
+    assert "--index-url" not in default and '-c constraints.txt -e ".[dev]"' in default
+    cpu = recipe("TORCH_INDEX=https://download.pytorch.org/whl/cpu")
+    torch_line = [line for line in cpu.splitlines() if "--index-url" in line]
+    assert len(torch_line) == 1 and torch_line[0].endswith("-c constraints.txt --index-url https://download.pytorch.org/whl/cpu torch torchvision")
+    assert cpu.index(torch_line[0]) < cpu.index('-e ".[dev]"'), "torch first, so that the rest finds it installed"

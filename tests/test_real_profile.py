@@ -108,3 +108,55 @@ def test_file_checks_of_cifar_and_of_an_unchecked_dataset(tmp_path):
     assert checks["cifar-10-batches-py/test_batch"].note == "missing"
     with pytest.raises(ValueError, match="dataset must be one of mnist, fashion_mnist, cifar10, cifar100"):
         dataset_file_checks("digits", tmp_path)
+
+
+def test_real_profile_pipeline_on_tiny_real_format_files(tmp_path, capsys):
+    """The real profile's path end to end on tiny Fashion-MNIST files in torchvision's layout: a
+    pooled run of the ConvNet (records), then `altoolkit summarize --root` names every data file
+    with its MD5 against torchvision's (the tiny files cannot match: the section says so)."""
+    import gzip
+
+    from altoolkit.cli import main
+    from tests.test_data import write_mnist
+
+    rng = np.random.default_rng(0)
+    write_mnist(tmp_path / "data", "FashionMNIST", n_train=60, n_test=20)
+    raw = tmp_path / "data" / "FashionMNIST" / "raw"
+    for f in list(raw.iterdir()):
+        with gzip.open(f"{f}.gz", "wb") as out:
+            out.write(f.read_bytes())
+    # every class present in the pool (a stratified pool cuts per class)
+    y = np.arange(60) % 10
+    rng.shuffle(y)
+    (raw / "train-labels-idx1-ubyte").write_bytes((raw / "train-labels-idx1-ubyte").read_bytes()[:8] + y.astype(np.uint8).tobytes())
+    records = tmp_path / "records"
+    argv = [
+        "al",
+        "--dataset",
+        "fashion_mnist",
+        "--root",
+        str(tmp_path / "data"),
+        "--model",
+        "convnet",
+        "--strategy",
+        "random",
+        "--cycles",
+        "2",
+        "--epochs",
+        "1",
+        "--initial-fraction",
+        "0.25",
+        "--step-fraction",
+        "0.25",
+        "--no-progress",
+        "--out",
+        str(records / "r.json"),
+        "--dataset-option",
+        "pool_size=40",
+    ]
+    assert main(argv) == 0, capsys.readouterr().err
+    out = tmp_path / "RESULTS-real.md"
+    assert main(["summarize", str(records), "--out", str(out), "--root", str(tmp_path / "data")]) == 0, capsys.readouterr().err
+    text = out.read_text()
+    assert "## Data files" in text and "### fashion_mnist: **some files do not match**" in text
+    assert "`FashionMNIST/raw/train-images-idx3-ubyte.gz`" in text and "8d4fb7e6c68d591d4c3dfef9ec88bf0d" in text

@@ -2,6 +2,7 @@
 claims section when a claim holds and when it does not; RESULTS.md's sections."""
 
 import json
+import re
 import statistics
 
 import numpy as np
@@ -247,16 +248,29 @@ def test_records_of_different_experiments_are_not_mixed(records):
     assert sorted(s.datasets) == [KEY, "mnist · 100 → 200 labels"]
 
 
-def test_summarize_folder_skips_non_records_with_a_warning(records, tmp_path):
+@pytest.mark.parametrize(
+    "name,text,frag",
+    [
+        ("notes.json", '{"hello": 1}', "not an altoolkit record"),
+        ("broken.json", "{", "not valid JSON"),
+        ("r9.json", None, "cycles[0].test_acc is 37.5"),
+    ],
+)
+def test_summarize_folder_stops_at_a_file_that_is_not_a_record(name, text, frag, records, tmp_path):
+    """As the README says: a junk .json (or a record with a percentage for an accuracy) stops the
+    summary with an error naming it, instead of a summary that silently leaves it out."""
     for i, r in enumerate(records[:3]):
         (tmp_path / f"r{i}.json").write_text(json.dumps(r))
-    (tmp_path / "notes.json").write_text('{"hello": 1}')
-    (tmp_path / "broken.json").write_text("{")
-    (tmp_path / "r0.json.model.pt").write_bytes(b"\0")
-    with pytest.warns(UserWarning) as caught:
-        loaded = summarize_folder(tmp_path)
-    assert loaded == records[:3]
-    assert {str(w.message).split(":")[0] for w in caught} == {"skipping notes.json", "skipping broken.json"}
+    (tmp_path / "r0.json.model.pt").write_bytes(b"\0")  # a record's sidecar is not read
+    assert summarize_folder(tmp_path) == records[:3]
+    if text is None:
+        bad = json.loads(json.dumps(records[0]))
+        bad["cycles"][0]["test_acc"] = 37.5
+        text = json.dumps(bad)
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ValueError, match=re.escape(frag)) as info:
+        summarize_folder(tmp_path)
+    assert name in str(info.value)
     with pytest.raises(ValueError, match="not a folder"):
         summarize_folder(tmp_path / "nope")
 
@@ -311,3 +325,21 @@ def test_results_markdown_shows_the_class_balance_of_selected_batches(records, t
             c.pop("selected_class_counts", None)
     old = write_results_markdown(records, tmp_path / "OLD.md").read_text()
     assert "carry no per-batch class counts" in old
+
+
+def test_a_claim_finds_a_strategy_run_with_options_and_refuses_ambiguity(tmp_path):
+    """Issue 25 item 4: "isal > random" finds ISAL's records when the profile ran it with options
+    (notebook 06 shortens its LiSSA), names the label it used, and refuses to guess between two."""
+    from altoolkit.drivers.active_learning_benchmark import Claim, check_claim, claim_label, summarize
+
+    records = [make_record("random", s, RANDOM[s]) for s in (0, 1, 2)]
+    records += [make_record("isal", s, DISAL[s], options={"depth": 100, "repeats": 2}) for s in (0, 1, 2)]
+    ds = next(iter(summarize(records).datasets.values()))
+    assert claim_label(ds, "isal") == "isal [depth=100, repeats=2]" and claim_label(ds, "random") == "random"
+    check = check_claim(ds, Claim("isal", ">", "random"))
+    assert check.status == "holds" and "isal as isal [depth=100, repeats=2]" in check.numbers()
+    other = [make_record("isal", s, DISAL[s], options={"depth": 50, "repeats": 1}) for s in (0, 1, 2)]
+    ds = next(iter(summarize(records + other).datasets.values()))
+    check = check_claim(ds, Claim("isal", ">", "random"))
+    assert check.status == "cannot be checked" and "several option sets of isal" in check.reason
+    assert check_claim(ds, Claim("isal [depth=50, repeats=1]", ">", "random")).status == "holds"

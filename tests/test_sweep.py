@@ -81,6 +81,7 @@ def test_config_hash_changes_with_every_field():
         "eval_every": 5,
         "batch_split": "even",
         "pretrained_weights": "w.pth",
+        "pretrained_load": "tod",
         "task": "segmentation",
     }
     assert set(changed) == set(ALConfig.keys()), "a new ALConfig field needs a case here"
@@ -92,6 +93,8 @@ def test_config_hash_changes_with_every_field():
             cfg = dataclasses.replace(base, strategy=value)
         elif name == "pretrained_weights":  # applies to torchvision's ResNet-18 only
             cfg = dataclasses.replace(base, model="resnet18", pretrained_weights=value)
+        elif name == "pretrained_load":  # says what pretrained_weights loads
+            cfg = dataclasses.replace(base, model="resnet18", pretrained_weights="w.pth", pretrained_load=value)
         else:
             cfg = dataclasses.replace(base, **{name: value})
         h = config_hash(cfg)
@@ -332,3 +335,13 @@ def test_run_warnings_are_reported_once_without_paths(tmp_path, capsys):
     assert "/" not in lines[0].split("warned:")[0]
     run_sweep(SweepSpec(cfg, ["tod"], [0, 1]), tmp_path, backend="serial", progress=False)
     assert "altoolkit sweep:" not in capsys.readouterr().err
+
+
+def test_run_warnings_go_to_a_notes_list_when_given(tmp_path, capsys):
+    """Issue 28: a notebook passes notes=[] and shows the expected note as text; nothing reaches
+    stderr, so no warning sits in its saved outputs."""
+    cfg = ALConfig(strategy="tod", model="mlp", cycles=2, epochs=1)
+    notes: list[str] = []
+    run_sweep(SweepSpec(cfg, ["tod"], [0, 1]), tmp_path, backend="serial", progress=False, notes=notes)
+    assert "altoolkit sweep:" not in capsys.readouterr().err
+    assert len(notes) == 1 and notes[0].startswith("2 run(s) warned: UserWarning: tod: no previous cycle's model"), notes

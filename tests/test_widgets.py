@@ -180,3 +180,27 @@ def test_labeling_widget_when_everything_is_labelled(tmp_path):
     assert all(b.disabled for b in w.buttons.values()) and w.next_button.disabled is False
     w.next_button.click()
     assert w.batch is None and w.last_error is None
+
+
+def test_every_widget_output_carries_a_static_picture(project):
+    """Issue 28: the book cannot run widgets, so each widget's output saves a static picture of its
+    state (text/html; the explorers also their figure as image/png) beside the live view."""
+
+    def draw(epoch):
+        fig, ax = plt.subplots(figsize=(2, 2))
+        ax.plot([0, epoch])
+        return fig
+
+    ex = widgets.epoch_explorer(draw, [1, 2, 5])
+    data = ex._repr_mimebundle_()
+    data = data[0] if isinstance(data, tuple) else data
+    assert "application/vnd.jupyter.widget-view+json" in data and "image/png" in data
+    page = data["text/html"]
+    assert 'type="range"' in page and "<span>5</span>" in page and "data:image/png;base64," in page and "static picture" in page
+    labeler = widgets.labeling_widget(project, top_k=3)
+    data = labeler._repr_mimebundle_()
+    data = data[0] if isinstance(data, tuple) else data
+    page = data["text/html"]
+    assert page.count("<button disabled>") == len(project.classes) + 3, "a button per class, skip, undo, train & next batch"
+    assert "data:image/png;base64," in page and "<progress" in page
+    assert "/" + "tmp/" not in page and str(project.store.path) not in page, "no absolute path in the picture"

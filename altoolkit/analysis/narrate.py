@@ -25,6 +25,7 @@ __all__ = [
     "class_spread_reading",
     "overlap_reading",
     "geometry_reading",
+    "cost_reading",
 ]
 
 
@@ -183,3 +184,16 @@ def geometry_reading(means: Mapping[str, Mapping[str, float]], score_based: Sequ
     if more:
         out.append(f"As spread as random or more: {_listing(means, more)}.")
     return " ".join(out)
+
+
+def cost_reading(v: Any, a: str, b: str) -> str:
+    """The sentence for :func:`altoolkit.analysis.results.seconds_ratio` (``a`` against ``b``): the
+    geometric mean ratio of their cycle seconds with its interval, and the direction only where the
+    interval says it: "longer" (interval above 1), "shorter" (below 1), otherwise "no difference
+    shown"."""
+    from .results import ratio_text
+
+    word = {"holds": f"longer than {b}'s", "contradicted": f"shorter than {b}'s"}.get(v.verdict, f"no difference from {b}'s shown")
+    if np.isnan(v.ci_low):
+        return f"A {a} cycle took {ratio_text(v)} the time of a {b} cycle ({v.n} seed): one seed gives no interval, so no direction is stated."
+    return f"A {a} cycle took {ratio_text(v)} the time of a {b} cycle ({v.confidence:.0%} t interval of the per-seed ratio, {v.n} seeds): **{word}**."

@@ -15,8 +15,10 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ..math import stats
+from .tables import Table
 
 __all__ = [
+    "ratio_text",
     "CurveSummary",
     "record_label",
     "record_metric",
@@ -25,7 +27,11 @@ __all__ = [
     "learning_curves",
     "markdown",
     "markdown_table",
+    "curve_table",
     "cycle_seconds",
+    "cycle_seconds_by_seed",
+    "seconds_ratio",
+    "seconds_table",
     "paired_comparison",
     "labels_to_reach",
 ]
@@ -160,15 +166,73 @@ def markdown(head: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def markdown_table(curves: dict[str, CurveSummary], percent: bool = True) -> str:
-    """A markdown table: one row per group, one column per labeled-set size, ``mean ± std``."""
+def curve_table(curves: dict[str, CurveSummary], percent: bool = True, caption: str = "") -> Table:
+    """One row per group, one column per labeled-set size (``n (share)``), ``mean ± std`` test
+    accuracy over the seeds (in % when ``percent``); a notebook displays it rendered."""
     if not curves:
-        return "(no records)"
+        raise ValueError("curves must hold at least one CurveSummary")
     first = next(iter(curves.values()))
     head = ["strategy", "seeds"] + [f"{n} ({f:.0%})" for n, f in zip(first.n_labeled, first.fraction)]
     k = 100.0 if percent else 1.0
     rows = [[lab, str(len(cs.seeds))] + [f"{m * k:.1f} ± {s * k:.1f}" for m, s in zip(cs.mean, cs.std)] for lab, cs in curves.items()]
-    return markdown(head, rows)
+    return Table(head, rows, caption=caption or ("test accuracy (%), mean ± std over seeds" if percent else "test accuracy, mean ± std over seeds"))
+
+
+def markdown_table(curves: dict[str, CurveSummary], percent: bool = True) -> str:
+    """:func:`curve_table` as a Markdown pipe table (for RESULTS.md; notebooks display the table)."""
+    if not curves:
+        return "(no records)"
+    table = curve_table(curves, percent)
+    table.caption = ""
+    return table.markdown()
+
+
+def cycle_seconds_by_seed(records: Iterable[dict[str, Any]], label: Callable[[dict[str, Any]], str] = record_label) -> dict[str, dict[int, float]]:
+    """``{group: {seed: mean seconds of a cycle (train + select) over the cycles that select}}``."""
+    out: dict[str, dict[int, float]] = defaultdict(dict)
+    for r in records:
+        cyc = r["cycles"][:-1]
+        if cyc:
+            out[label(r)][int(r["config"]["seed"])] = float(np.mean([c["train_seconds"] + c["select_seconds"] for c in cyc]))
+    return dict(out)
+
+
+def seconds_ratio(records: Iterable[dict[str, Any]], a: str, b: str, label: Callable[[dict[str, Any]], str] = record_label) -> stats.Verdict:
+    """Verdict of "a cycle of ``a`` takes longer than one of ``b``" from the per-seed ratio of their
+    mean cycle seconds, on the log scale (the ratio's interval is ``exp`` of the verdict's; read it
+    with :func:`ratio_text`).  Seeds pair the runs: same initial pool, same machine share."""
+    by_seed = cycle_seconds_by_seed(records, label)
+    for name in (a, b):
+        if name not in by_seed:
+            raise ValueError(f"no records labelled {name!r} with a selecting cycle; available: {sorted(by_seed)}")
+    seeds = sorted(set(by_seed[a]) & set(by_seed[b]))
+    logs = {s: float(np.log(by_seed[a][s] / by_seed[b][s])) for s in seeds}
+    return stats.compare(logs, {s: 0.0 for s in seeds}, claim=f"{a}'s cycle takes longer than {b}'s")
+
+
+def ratio_text(v: stats.Verdict) -> str:
+    """``0.86× [0.80, 0.93]`` from a :func:`seconds_ratio` verdict (geometric mean ratio and interval)."""
+    if np.isnan(v.ci_low):
+        return f"{np.exp(v.mean):.2f}× [no interval]"
+    return f"{np.exp(v.mean):.2f}× [{np.exp(v.ci_low):.2f}, {np.exp(v.ci_high):.2f}]"
+
+
+def seconds_table(records: Iterable[dict[str, Any]], reference: str = "random", label: Callable[[dict[str, Any]], str] = record_label) -> Table:
+    """Seconds per AL cycle (train, select, both; means over the cycles that select) and, per
+    strategy, the cycle's ratio to ``reference``'s: the geometric mean of the per-seed ratios with
+    its 95% t interval (:func:`seconds_ratio`), fastest first."""
+    records = list(records)
+    secs = cycle_seconds(records, label)
+    by_seed = cycle_seconds_by_seed(records, label)
+    rows = []
+    for name, (tr, se) in sorted(secs.items(), key=lambda kv: sum(kv[1])):
+        if reference in by_seed and name != reference and len(set(by_seed[name]) & set(by_seed[reference])) >= 1:
+            ratio = ratio_text(seconds_ratio(records, name, reference, label))
+        else:
+            ratio = "1" if name == reference else "n/a"
+        rows.append([name, f"{tr:.2f}", f"{se:.3f}", f"{tr + se:.2f}", ratio])
+    head = ["strategy", "train s", "select s", "cycle s", f"cycle / {reference} [95% interval]"]
+    return Table(head, rows, caption="seconds per AL cycle (train + select); the ratio is per seed, then averaged on the log scale", align="lrrrr")
 
 
 def paired_comparison(curves: dict[str, CurveSummary], a: str, b: str, metric: str = "aulc") -> stats.Verdict:

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["FileCheck", "dataset_file_checks", "CHECKED_DATASETS"]
+__all__ = ["FileCheck", "dataset_file_checks", "data_files_markdown", "CHECKED_DATASETS"]
 
 #: Datasets whose files can be checked (torchvision records their MD5 sums).
 CHECKED_DATASETS: tuple[str, ...] = ("mnist", "fashion_mnist", "cifar10", "cifar100")
@@ -102,3 +102,28 @@ def dataset_file_checks(name: str, root: str | os.PathLike) -> list[FileCheck]:
     if base in ("cifar10", "cifar100"):
         return _cifar(root, tv.CIFAR10 if base == "cifar10" else tv.CIFAR100)
     raise ValueError(f"dataset must be one of {', '.join(CHECKED_DATASETS)} to check its files against torchvision's MD5 sums, got {name!r}")
+
+
+def data_files_markdown(names: list[str] | tuple[str, ...], root: str | os.PathLike) -> str:
+    """A Markdown section naming every file the datasets ``names`` were read from under ``root``,
+    with its MD5 and whether it matches torchvision's recorded sum (the provenance block of
+    ``figures/RESULTS-real.md``).  Datasets without recorded sums are listed as such."""
+    lines = [
+        "## Data files",
+        "",
+        f"Read from `--root` ({Path(root).name or root}); MD5 sums checked against the ones torchvision records (`altoolkit.data.checksums`):",
+        "",
+    ]
+    for name in sorted(set(names)):
+        base = name.split("[", 1)[0].split("_ir", 1)[0]
+        if base not in CHECKED_DATASETS:
+            lines += [f"- `{name}`: torchvision records no checksums for it; its files are not verified.", ""]
+            continue
+        checks = dataset_file_checks(base, root)
+        verdict = "all files match" if all(c.ok for c in checks) else "**some files do not match**"
+        lines += [f"### {base}: {verdict}", "", "| file | MD5 | expected | ok |", "|---|---|---|---|"]
+        for c in checks:
+            note = f" ({c.note})" if c.note else ""
+            lines.append(f"| `{c.path}`{note} | `{c.md5 or '-'}` | `{c.expected or '-'}` | {'yes' if c.ok else 'NO'} |")
+        lines.append("")
+    return "\n".join(lines)

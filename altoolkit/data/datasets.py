@@ -29,6 +29,48 @@ def _plain_number(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+def label_as_given(value) -> str:
+    """A label value as the user wrote it: an integer exactly (``9223372036854775813`` for a
+    uint64 ``2**63 + 5``), a float as Python prints it (``1e+20``), never a wrapped int64."""
+    if isinstance(value, (np.floating, float)):
+        v = float(value)
+        return str(int(v)) if math.isfinite(v) and v.is_integer() and abs(v) < 2**53 else repr(v)
+    return str(int(value))
+
+
+def label_extremes(name: str, y: torch.Tensor) -> tuple[str, str] | None:
+    """``(min, max)`` of the labels ``y`` as given (:func:`label_as_given`), before any conversion
+    to int64; ``None`` when ``y`` is empty.  Float labels must be finite whole numbers and integer
+    labels must fit int64 (a uint64 above 2**63 - 1 would wrap to a negative number)."""
+    if y.numel() == 0:
+        return None
+    if y.is_complex():
+        raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
+    arr = y.detach().cpu().numpy()
+    lo, hi = arr.min(), arr.max()
+    if y.is_floating_point():
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+        if not np.all(arr == np.round(arr)):
+            raise ValueError(f"{name} must hold integer class labels, got non-integer values")
+    if int(hi) > 2**62 or (y.is_floating_point() and float(hi) >= 2**53):
+        raise ValueError(f"{name} holds label {label_as_given(hi)}: labels must be in 0..num_classes-1")
+    if int(lo) < -(2**62) or (y.is_floating_point() and float(lo) <= -(2**53)):
+        raise ValueError(f"{name} holds label {label_as_given(lo)}: labels must be in 0..num_classes-1")
+    return label_as_given(lo), label_as_given(hi)
+
+
+def check_inputs(name: str, x: torch.Tensor) -> None:
+    """Stored inputs: real numbers (a complex tensor would lose its imaginary part in
+    ``to_input``), at least one value per sample, finite when floating point."""
+    if x.is_complex():
+        raise TypeError(f"{name} holds complex values ({x.dtype}); give real numbers (the imaginary part would be dropped)")
+    if x.dim() >= 2 and math.prod(x.shape[1:]) == 0:
+        raise ValueError(f"{name} has samples of shape {tuple(x.shape[1:])}, with no values; each sample needs at least one feature")
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+
+
 def _check_root(root) -> Path:
     if not isinstance(root, (str, os.PathLike)):
         raise TypeError(f"root must be a folder path (str or pathlib.Path), got {root!r}")
@@ -172,6 +214,8 @@ class ALDataset(PoolDataset):
                 raise ValueError(f"y_{split} must be 1-D, got shape {tuple(y.shape)}")
             if x.shape[0] != y.shape[0]:
                 raise ValueError(f"x_{split} has {x.shape[0]} samples but y_{split} has {y.shape[0]}; they must have the same length")
+            check_inputs(f"x_{split}", x)
+            label_extremes(f"y_{split}", y)  # refuses what int64 would change (1e20, 2**63 + 5, 0.5)
             if y.dtype != torch.int64:
                 setattr(self, f"y_{split}", y.long())
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
@@ -228,12 +272,14 @@ class ALDataset(PoolDataset):
 # --------------------------------------------------------------------------- splits
 
 
-def stratified_split(labels, test_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(labels, test_fraction: float, seed: int = 0, class_names: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Split sample indices into train and test, class by class, fixed by ``seed``.
 
     Class ``c`` with ``n_c`` samples sends ``round(test_fraction * n_c)`` of them (at least 1,
     at most ``n_c - 1``) to the test split, picked at random; so every class appears in both
     splits in (nearly) the same proportion.  Returns sorted ``(train_idx, test_idx)``.
+    ``class_names`` (one per label, as errors should print them) name a class in errors (an
+    image folder's sub-folder).
     """
     test_fraction = check_fraction("test_fraction", test_fraction)
     seed = _check_int("seed", seed, minimum=0)
@@ -245,7 +291,8 @@ def stratified_split(labels, test_fraction: float, seed: int = 0) -> tuple[np.nd
     for c in np.unique(y):
         idx = np.flatnonzero(y == c)
         if idx.size < 2:
-            raise ValueError(f"class {c} has {idx.size} sample; a stratified train/test split needs at least 2 samples per class")
+            label = f"class {class_names[int(c)]}" if class_names is not None else f"class {c}"
+            raise ValueError(f"{label} has {idx.size} sample; a stratified train/test split needs at least 2 samples per class")
         n_test = min(max(int(math.floor(test_fraction * idx.size + 0.5)), 1), idx.size - 1)
         idx = rng.permutation(idx)
         test.append(idx[:n_test])
@@ -358,6 +405,7 @@ def from_arrays(
     for k, y in ys.items():
         if y.dim() != 1:
             raise ValueError(f"{k} must be a 1-D array of integer labels, got shape {tuple(y.shape)}")
+        label_extremes(k, y)  # before int64 conversion: 1e20 and 2**63 + 5 are named as given
         if y.is_floating_point():
             if not torch.isfinite(y).all():
                 raise ValueError(f"{k} contains NaN or infinite values")
@@ -367,8 +415,7 @@ def from_arrays(
     for k, x in xs.items():
         if x.dim() < 2:
             raise ValueError(f"{k} must have a sample axis and at least one feature axis, got shape {tuple(x.shape)}")
-        if x.is_floating_point() and not torch.isfinite(x).all():
-            raise ValueError(f"{k} contains NaN or infinite values")
+        check_inputs(k, x)
         if x.dtype not in (torch.uint8, torch.float32):
             xs[k] = x.float()
     for k in ("x_train", "x_test"):

@@ -148,6 +148,14 @@ class BoxTargets:
         """One ``{"boxes", "labels"}`` dict per image (torchvision's detector targets)."""
         return [self[i] for i in range(len(self))]
 
+    def tobytes(self) -> bytes:
+        """The boxes (float32) and classes (int64) of every image with its box count, as bytes (a record's
+        fingerprint of its labels hashes them)."""
+        parts = []
+        for b, lab in zip(self.boxes, self.labels):
+            parts += [np.int64(b.shape[0]).tobytes(), b.detach().cpu().numpy().astype("<f4").tobytes(), lab.detach().cpu().numpy().astype("<i8").tobytes()]
+        return b"".join(parts)
+
     def class_counts(self, num_classes: int) -> np.ndarray:
         """Boxes per class over all images."""
         if not self.labels:

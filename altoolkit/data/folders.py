@@ -107,6 +107,37 @@ def _channel_stats(x: torch.Tensor, chunk: int = 1024) -> tuple[tuple[float, ...
     return tuple(mean.tolist()), tuple(std.tolist())
 
 
+def _check_links(root: Path) -> None:
+    """Refuse symbolic links that would make the same images count twice.
+
+    torchvision's ImageFolder follows links (``os.walk(followlinks=True)``): a link back to an
+    ancestor (``cat/loop -> ..``) is walked again and again until the path is too long, so a
+    dozen files become hundreds of images, spread over train and test.  Here every folder and file
+    is followed once: a link whose target is already part of the walk (a loop, or a second path to
+    the same folder or image) raises ``ValueError`` naming the link and its target.  Links to
+    folders or files outside the tree that nothing else reaches are fine.  Hidden entries are
+    skipped, as when reading."""
+    seen: dict[str, str] = {os.path.realpath(root): str(root)}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        kept = []
+        for name in sorted(dirnames) + sorted(filenames):
+            if name.startswith("."):
+                continue
+            path = os.path.join(dirpath, name)
+            real = os.path.realpath(path)
+            if real in seen:
+                here = os.path.realpath(dirpath)
+                kind = "a loop back to a folder above it" if here == real or here.startswith(real + os.sep) else "a second path to it"
+                raise ValueError(
+                    f"image folder {str(root)!r}: {path!r} leads to {seen[real]!r} again through a symbolic link ({kind}); "
+                    "its images would be read more than once. Remove the link or copy the files"
+                )
+            seen[real] = path
+            if name in dirnames:
+                kept.append(name)
+        dirnames[:] = kept
+
+
 def _image_folder(root: Path, what: str):
     """torchvision's ImageFolder over ``root``, with errors that explain the layout."""
     from torchvision.datasets import ImageFolder
@@ -123,6 +154,8 @@ def _image_folder(root: Path, what: str):
             root,
             [str(root)],
         )
+
+    _check_links(root)
 
     class _VisibleImageFolder(ImageFolder):
         """ImageFolder without hidden class folders (``.ipynb_checkpoints``, ``.git``...)."""
@@ -220,7 +253,8 @@ def from_image_folder(
     labels = np.asarray(train_tv.targets, dtype=np.int64)
     open_train, path_train = reader(train_tv)
     if test_root is None:
-        train_idx, test_idx = stratified_split(labels, test_fraction, seed)
+        named = [f"{c!r} (folder {str(root / c)!r})" for c in classes]  # a class is named by its folder
+        train_idx, test_idx = stratified_split(labels, test_fraction, seed, class_names=named)
         x_train = _read_images(train_idx, open_train, path_train, size, channels, name, progress, f"{name} train")
         x_test = _read_images(test_idx, open_train, path_train, size, channels, name, progress, f"{name} test")
         y_train, y_test = labels[train_idx], labels[test_idx]

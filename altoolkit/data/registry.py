@@ -47,7 +47,7 @@ EMBEDDED: tuple[str, ...] = ("digits", "digit_scenes")
 DATASETS: tuple[str, ...] = tuple(_LOADERS)
 
 #: Built-in and registered dataset names, and "package.module:function" import paths.
-DATASET_REGISTRY = Registry("dataset", _LOADERS)
+DATASET_REGISTRY = Registry("dataset", _LOADERS, positional=())
 
 _IMBALANCED_NAME = re.compile(r"^(?P<base>.+?)_ir(?P<ratio>\d+(?:\.\d+)?)$")
 

@@ -26,7 +26,6 @@ even size.
 
 from __future__ import annotations
 
-import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ import numpy as np
 from ..math import stats
 from ..engine.loop import load_record
 from ..engine.machine import MACHINE_FIELDS
+from ..engine.record_io import atomic_write
 from ..training.train import epoch_batches
 from ..analysis.results import (
     CurveSummary,
@@ -66,6 +66,7 @@ __all__ = [
     "StrategySummary",
     "Summary",
     "check_claim",
+    "claim_label",
     "dataset_key",
     "extract_block",
     "lambda_claims",
@@ -161,6 +162,10 @@ DEFAULT_CLAIMS: tuple[Claim, ...] = (
     Claim("disal_no_dynamic", ">", "random", source="DISAL Table 2: the KL score alone beats random"),
     Claim("disal", ">", "ce_difference", source="DISAL Fig. 7: the KL score beats the label-peeking CE difference"),
     Claim("isal", ">", "random", source="ISAL Fig. 3: ISAL needs fewer labels than random"),
+    Claim("disal", ">", "entropy", source="DISAL Fig. 3: DISAL beats every baseline"),
+    Claim("disal", ">", "margin", source="DISAL Fig. 3: DISAL beats every baseline"),
+    Claim("disal", ">", "badge", source="DISAL Fig. 3: DISAL beats every baseline"),
+    Claim("disal", ">", "coreset", source="DISAL Fig. 3: DISAL beats every baseline"),
 )
 
 
@@ -267,28 +272,47 @@ class ClaimCheck:
         return None if self.verdict is None else self.verdict.holds
 
     def numbers(self) -> str:
-        """``+1.23 [+0.40, +2.06] (95% t interval, 10 seeds, 9/10 wins)`` in points, or the reason."""
+        """``+1.23 [+0.40, +2.06] (95% t interval, 10 seeds, 9/10 wins)`` in points, or the reason
+        (a checked claim's reason names the labels it compared when they carry options)."""
         if self.verdict is None:
             return self.reason
-        return self.verdict.text().split(": ", 1)[1]
+        numbers = self.verdict.text().split(": ", 1)[1]
+        return f"{numbers}; {self.reason}" if self.reason else numbers
 
     def line(self) -> str:
         src = f" ({self.claim.source})" if self.claim.source else ""
         return f"**{self.claim.text()}**{src}: **{self.status}**: {self.numbers()}."
 
 
+def claim_label(ds: DatasetSummary, name: str) -> str:
+    """The label of ``ds`` a claim's side ``name`` refers to: ``name`` itself, or else the one
+    label of that strategy run with options (``isal [depth=100, repeats=2]``: a claim about ISAL
+    finds ISAL's runs when the profile shortened its LiSSA).  Raises ``ValueError`` naming the
+    candidates when there are none or several (then the claim must name one)."""
+    if name in ds.strategies:
+        return name
+    candidates = [label for label in ds.strategies if label.split(" [", 1)[0] == name]
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise ValueError(f"no records of {name}")
+    raise ValueError(f"several option sets of {name} ({', '.join(sorted(candidates))}): a claim must name one")
+
+
 def check_claim(ds: DatasetSummary, claim: Claim) -> ClaimCheck:
     """Three-valued verdict of a claim (:func:`altoolkit.math.stats.compare`, 95% t interval of the mean
-    paired difference): ``a < b`` is checked as ``b > a``."""
-    missing = [n for n in (claim.a, claim.b) if n not in ds.strategies]
-    if missing:
-        return ClaimCheck(claim, ds.dataset, "cannot be checked", reason=f"no records of {', '.join(missing)}")
-    hi, lo = (claim.a, claim.b) if claim.op == ">" else (claim.b, claim.a)
+    paired difference): ``a < b`` is checked as ``b > a``.  Each side is found by :func:`claim_label`."""
+    try:
+        a, b = claim_label(ds, claim.a), claim_label(ds, claim.b)
+    except ValueError as exc:
+        return ClaimCheck(claim, ds.dataset, "cannot be checked", reason=str(exc))
+    hi, lo = (a, b) if claim.op == ">" else (b, a)
+    resolved = [f"{n} as {label}" for n, label in ((claim.a, a), (claim.b, b)) if n != label]
     try:
         v = ds.compare(hi, lo, claim.metric)
     except ValueError as exc:
         return ClaimCheck(claim, ds.dataset, "cannot be checked", reason=str(exc))
-    return ClaimCheck(claim, ds.dataset, v.verdict, v)
+    return ClaimCheck(claim, ds.dataset, v.verdict, v, reason=", ".join(resolved))
 
 
 def lambda_claims(ds: DatasetSummary, strategy: str = "disal") -> list[Claim]:
@@ -381,8 +405,11 @@ def summarize(records: Iterable[dict[str, Any]], reference: str = "random") -> S
 
 
 def summarize_folder(folder: str | Path, pattern: str = "*.json") -> list[dict[str, Any]]:
-    """Every record in ``folder`` (files matching ``pattern``, sorted); files that are not
-    altoolkit records are skipped with a warning naming them."""
+    """Every record in ``folder`` (files matching ``pattern``, sorted).
+
+    A file that is not an altoolkit record, or a record with values a summary cannot use (an
+    accuracy outside [0, 1], :func:`altoolkit.engine.loop.load_record`), stops the summary with a
+    ``ValueError`` naming it: a summary never leaves a run out without saying so."""
     root = Path(folder)
     if not root.is_dir():
         raise ValueError(f"folder {str(root)!r} is not a folder of records (e.g. the --out-dir of `altoolkit sweep`)")
@@ -391,7 +418,7 @@ def summarize_folder(folder: str | Path, pattern: str = "*.json") -> list[dict[s
         try:
             records.append(load_record(path))
         except ValueError as exc:
-            warnings.warn(f"skipping {path.name}: {exc}", UserWarning, stacklevel=2)
+            raise ValueError(f"{exc} (summarising {str(root)!r}: move files that are not records out of the folder)") from exc
     return records
 
 
@@ -601,6 +628,7 @@ def write_results_markdown(
     claims: Iterable[Claim | Sequence[str] | str] | None = None,
     reference: str = "random",
     readme: str | Path | None = None,
+    appendix: Sequence[str] = (),
 ) -> Path:
     """Write a readable ``RESULTS.md`` from records and return its path.
 
@@ -610,7 +638,8 @@ def write_results_markdown(
     the seconds table (between the seconds markers), and the claims with their numbers.
     ``claims=None`` checks :data:`DEFAULT_CLAIMS` plus DISAL Table 3's "the default λ is best"
     against every other λ found in the records; a list checks exactly those claims.  ``readme``:
-    a file whose results block is replaced by this one (:func:`update_readme`).
+    a file whose results block is replaced by this one (:func:`update_readme`).  ``appendix``:
+    Markdown sections written at the end (the data files' checksums of ``altoolkit summarize --root``).
     """
     records = list(records)
     auto_lambda = claims is None
@@ -721,9 +750,10 @@ def write_results_markdown(
         if unchecked:
             out += [f"- Not checked (neither side was run): {', '.join(c.claim.text() for c in unchecked)}."]
         out += [""]
+    out += [section for text in appendix for section in (text, "")]
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text("\n".join(out).rstrip() + "\n", encoding="utf-8")
+    atomic_write(p, "\n".join(out).rstrip() + "\n")
     if readme is not None:
         update_readme(readme, block)
     return p

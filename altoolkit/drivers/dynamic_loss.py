@@ -47,11 +47,15 @@ def compare_dynamic_weights(
     model: str = "cnn",
     seed: int = 0,
     progress: bool = True,
+    pretrained_weights: str | None = None,
+    pretrained_load: str = "backbone",
 ) -> dict[float, LambdaRun]:
     """Train once per λ from the same initial weights on the same labeled subset.
 
     Each run records train loss and test accuracy per epoch; the unlabeled rest of the pool is
     then scored with KL(f_{T-1} || f_T) from the last two epochs (DISAL Eq. 15, largest first).
+    ``pretrained_weights`` / ``pretrained_load``: an ImageNet ResNet-18 loaded at initialisation
+    (``model="resnet18"``, :func:`altoolkit.training.models.build_model`), as ``ALConfig`` takes them.
     """
     if not lambdas:
         raise ValueError("lambdas must list at least one dynamic-loss weight λ ≥ 0")
@@ -66,6 +70,8 @@ def compare_dynamic_weights(
             lab,
             replace(base, dynamic_weight=lam),
             seed,
+            pretrained_weights=pretrained_weights,
+            pretrained_load=pretrained_load,
             eval_data=(dataset.x_test, dataset.y_test),
             track_running_mean=True,
             progress=progress,

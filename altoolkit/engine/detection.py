@@ -20,7 +20,9 @@ import torch
 
 from ..analysis.selection_balance import normalised_class_entropy
 from ..data.detection import DetectionDataset
-from ..training.detection import DETECTION_AUGMENTATIONS, evaluate_detection, train_detection_model
+from ..training.detection import DETECTION_AUGMENTATIONS, DetectorOutputError, evaluate_detection, train_detection_model
+from ..training.detection_models import is_detector
+from ..training.models import build_model
 from ..training.fresh_model import train_fresh
 from .tasks import Task
 
@@ -70,6 +72,24 @@ class DetectionTask(Task):
         super().check_dataset(dataset)
         if int(dataset.y_test.counts().sum()) == 0:
             raise ValueError(f"the test split of dataset {dataset.name!r} holds no box: average precision is undefined; give test images with objects")
+
+    def probe_model(self, config, dataset) -> int | None:
+        """The model must be a detector (:func:`altoolkit.training.detection_models.is_detector`) whose
+        untrained outputs on two training images are finite; refused before any training, naming it.
+        A detector's outputs have no single width: ``None``."""
+        net = build_model(config.model, dataset.input_shape, dataset.num_classes, seed=0)
+        if not is_detector(net):
+            raise DetectorOutputError(
+                f"model {config.model!r} is no detector (the detection task needs a detector: methods losses, image_losses, detections, embed); "
+                "use model='fcos_small' or 'fcos_resnet50_fpn' (altoolkit.training.detection_models.FCOSDetector wraps any torchvision FCOS)"
+            )
+        xb = dataset.to_input(dataset.x_train[: min(2, dataset.n_train)]).to(config.device)
+        with torch.inference_mode():
+            out = net.to(config.device).eval()(xb)
+        bad = [k for k, v in out.items() if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        if bad:
+            raise DetectorOutputError(f"model {config.model!r} gives non-finite {', '.join(bad)} untrained, on two images of dataset {dataset.name!r}")
+        return None
 
     def record_fields(self) -> dict[str, Any]:
         return {"metric": self.metric, "cost_unit": self.cost_unit, "accuracy": dict(AP_LABELS)}

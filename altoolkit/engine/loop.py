@@ -27,7 +27,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -35,14 +35,16 @@ from ..util.progress import tqdm
 
 from ..data import ALDataset, check_dataset_name, load_dataset
 from ..training.fresh_model import default_dynamic_weight
-from ..training.models import MODEL_REVISION, build_model, check_model
+from ..training.models import MODEL_REVISION, PRETRAINED_LOADS, build_model, check_model
 from ..strategies import SelectionContext
+from ..strategies.checks import checked_positions
 from ..training.train import TrainConfig, TrainingAdditions
 from .record_io import SidecarError, check_output_file, load_sidecar, loads_strict, lock_file, prune_sidecars, save_sidecar, write_json
 from .tasks import ACCURACY_LABELS, Task, get_task
 from ..util.checks import check_bool, check_choice, check_device, check_float, check_fraction, check_int
 from ..util.modules import state_copy
 from ..util.seeds import derive_seed, seeded_split
+from .run_checks import bind_record, check_record_binding, check_record_values, check_subset_size, recheck_config, recheck_dataset
 
 __all__ = [
     "ALConfig",
@@ -78,6 +80,7 @@ _OPTIONAL_DEFAULTS: dict[str, Any] = {
     "warm_start": False,
     "eval_every": 0,
     "pretrained_weights": None,
+    "pretrained_load": "backbone",
     "batch_split": "fixed",
     "task": "classification",
 }
@@ -153,6 +156,10 @@ class ALConfig(_TrainKeywords):
         pretrained_weights: path of a torchvision ResNet-18 state dict loaded into
             ``model="resnet18"`` at every initialisation (TOD's Caltech101 setting; see
             :func:`altoolkit.training.models.load_pretrained_backbone`).
+        pretrained_load: what is loaded from ``pretrained_weights``
+            (:data:`altoolkit.training.models.PRETRAINED_LOADS`): ``"backbone"`` (default, every
+            backbone tensor) or ``"tod"`` (conv1..layer3 only, layer4 and the classifier fresh: the
+            key filter of siyuhuang/TOD ``main_TOD.py`` against its ``models/imagenet_resnet.py``).
         task: ``"classification"`` (default), ``"segmentation"`` or ``"detection"``
             (:func:`altoolkit.engine.tasks.task_names`): what a label is, the trainer, the metric,
             the strategies (``strategy`` is looked up in the task's table), the dataset loaders of
@@ -199,6 +206,7 @@ class ALConfig(_TrainKeywords):
     warm_start: bool = False
     eval_every: int = 0
     pretrained_weights: str | None = None
+    pretrained_load: str = "backbone"
     task: str = "classification"
 
     def __init__(self, *, train: TrainConfig | None = None, **settings: Any) -> None:
@@ -252,6 +260,9 @@ class ALConfig(_TrainKeywords):
             if self.model != "resnet18":
                 raise ValueError(f"pretrained_weights applies to model='resnet18' (torchvision's ResNet-18), got model={self.model!r}")
             self.pretrained_weights = str(self.pretrained_weights)
+        check_choice("pretrained_load", self.pretrained_load, tuple(PRETRAINED_LOADS))
+        if self.pretrained_load != "backbone" and self.pretrained_weights is None:
+            raise ValueError(f"pretrained_load={self.pretrained_load!r} says what to load from pretrained_weights, which is not set")
         final = self.initial_fraction + (self.cycles - 1) * self.step_fraction
         if self.initial_size is None and self.step_size is None and final > 1.0 + 1e-9:
             raise ValueError(
@@ -418,6 +429,7 @@ def load_record(path: str | os.PathLike) -> dict[str, Any]:
         ) from exc
     if not isinstance(rec, dict) or rec.get("format") != RECORD_FORMAT:
         raise ValueError(f"results file {str(p)!r} is not an altoolkit record (format {RECORD_FORMAT!r}); choose another --out (nothing was overwritten)")
+    check_record_values(rec, p)
     return rec
 
 
@@ -477,7 +489,9 @@ def plan_pool(config: ALConfig, n_pool: int) -> PoolPlan:
 
 
 def _build_cycle_model(config: ALConfig, dataset: ALDataset, seed: int | None):
-    return build_model(config.model, dataset.input_shape, dataset.num_classes, seed=seed, pretrained_weights=config.pretrained_weights)
+    return build_model(
+        config.model, dataset.input_shape, dataset.num_classes, seed=seed, pretrained_weights=config.pretrained_weights, pretrained_load=config.pretrained_load
+    )
 
 
 def train_cycle(
@@ -533,7 +547,9 @@ def run_active_learning(
         ``selected_class_counts, selected_pseudo_class_counts, selection_class_entropy``, see
         :func:`altoolkit.analysis.selection_balance.selection_diagnostics`; with a batch rule other than
         ``topk``, ``topk_overlap``: the batch's share in the score's own top-k, see
-        :attr:`altoolkit.strategies.Strategy.last_selection`), ``finished``, ``environment``;
+        :attr:`altoolkit.strategies.Strategy.last_selection`), ``finished``, ``environment``,
+        ``model_outputs`` (the model's output width) and in ``dataset`` its ``fingerprint``
+        (:func:`altoolkit.engine.run_checks.dataset_fingerprint`, verified when the run is resumed);
         while unfinished, ``sidecars`` names the sidecar files it needs (see :func:`write_record`).
 
     Examples:
@@ -546,10 +562,20 @@ def run_active_learning(
     Raises:
         FileLockedError: another run holds ``out`` (its pid is in the message).
         ValueError: ``out`` cannot be written (a folder, a special file, an unwritable folder) or
-            holds something else than this run's record; ``config.device`` is not available.
+            holds something else than this run's record; ``config.device`` is not available;
+            ``config`` or ``dataset`` fail their checks, run again here since they may have
+            changed after they were built (:mod:`altoolkit.engine.run_checks`).
+        RecordMismatchError: ``out`` holds a record of other data or another model width.
+        ModelOutputError: the model does not give finite logits ``(batch, num_classes)`` (checked
+            on two samples before training, and at every evaluation).
+        StrategyOutputError: the strategy's selection or scores are malformed (nothing is saved).
+        TrainingDivergedError: a training diverged (names lr, λ and weight decay).
     """
     if not isinstance(config, ALConfig):
         raise TypeError(f"config must be an ALConfig, got {type(config).__name__}")
+    config = recheck_config(config)  # fields may have been set after construction
+    if dataset is not None:
+        dataset = recheck_dataset(dataset)
     check_device("device", config.device, require_available=True)
     if out is None:
         return _run(config, None, dataset, progress, on_cycle_end)
@@ -707,6 +733,7 @@ def _new_record(config: ALConfig, config_dict: dict[str, Any], strategy, dataset
         "budgets": plan.budgets,
         "validation_indices": plan.validation_idx,
         "initial_labeled": plan.initial,
+        **task.pool_fields(config, dataset, plan),  # classification: the stopping rules' stop set
         **task.record_fields(),  # what the metric fields mean (classification: "accuracy")
         "cycles": [],
         "finished": False,
@@ -799,7 +826,9 @@ def select_cycle(
         extras={"cycle": cycle, "warm_start": config.warm_start},
     )
     t0 = time.perf_counter()
-    scores, pos = strategy.score_and_select(ctx, plan.budgets[cycle + 1] - plan.budgets[cycle])  # the positions select() gives
+    budget = plan.budgets[cycle + 1] - plan.budgets[cycle]
+    scores, pos = strategy.score_and_select(ctx, budget)  # the positions select() gives
+    pos = checked_positions(pos, int(candidates.shape[0]), budget, config.strategy)  # before anything is saved
     seconds = time.perf_counter() - t0
     selected = candidates[pos].tolist()
     if len(set(selected)) != len(selected) or set(selected) & set(labeled.tolist()):
@@ -808,12 +837,22 @@ def select_cycle(
 
 
 def _cycle_entry(
-    config: ALConfig, task: Task, dataset: ALDataset, plan: PoolPlan, cycle: int, labeled: list[int], metrics: dict[str, Any], result, selection: CycleSelection
+    config: ALConfig,
+    task: Task,
+    dataset: ALDataset,
+    plan: PoolPlan,
+    cycle: int,
+    labeled: list[int],
+    metrics: dict[str, Any],
+    result,
+    selection: CycleSelection,
+    stop: Sequence[int] = (),
 ) -> dict[str, Any]:
     """The record's entry of one cycle (see :func:`run_active_learning` for its fields): the
     task's annotation cost (when a sample costs other than one image) and metric fields after
-    ``fraction_labeled``, its diagnostics after ``final_train_loss``, then what the strategy
-    reports of its selection."""
+    ``fraction_labeled``, its diagnostics after ``final_train_loss`` (classification: the batch's
+    class balance and the stopping rules' statistics on ``stop``, the record's stop set,
+    :mod:`altoolkit.analysis.stopping`), then what the strategy reports of its selection."""
     n_labeled = len(labeled)
     entry = {
         "cycle": cycle,
@@ -826,6 +865,7 @@ def _cycle_entry(
         "select_seconds": selection.seconds,
         "final_train_loss": result.history["loss"][-1],
         **task.cycle_fields(config, dataset, result.model, result, selection.selected),
+        **task.stopping_fields(config, dataset, result.model, list(stop), selection.selected),
         **selection.diagnostics,
     }
     if config.subset_size:
@@ -846,12 +886,15 @@ def _run(
     record = _existing_record(out_path, config_dict)
     if dataset is None:
         dataset = load_config_dataset(config)
-    task.check_dataset(dataset)
+    dataset = task.recheck_dataset(dataset)
     _check_test_split(dataset)
     plan = plan_pool(config, dataset.n_train)
+    check_subset_size(config.subset_size, plan.budgets)
+    width = task.probe_model(config, dataset)  # before any training
     if record is None:
-        record = _new_record(config, config_dict, strategy, dataset, plan, task)
+        record = bind_record(_new_record(config, config_dict, strategy, dataset, plan, task), dataset, width)
     else:
+        check_record_binding(record, dataset, width, out_path)
         record = _resumable(record, config, plan, dataset.n_train, out_path)
     labeled = list(record["initial_labeled"])
     for entry in record["cycles"]:
@@ -871,7 +914,7 @@ def _run(
         result = train_cycle(config, dataset, lab, c, strategy, progress, init_state=init_state)
         metrics = task.evaluate(result.model, dataset, config)
         selection = select_cycle(config, strategy, dataset, plan, c, lab, result, previous_model, progress)
-        entry = _cycle_entry(config, task, dataset, plan, c, labeled, metrics, result, selection)
+        entry = _cycle_entry(config, task, dataset, plan, c, labeled, metrics, result, selection, record.get("stop_set", []))
         finished = c == config.cycles - 1
         if keep_weights and not finished:
             previous_state = state_copy(result.model.state_dict())

@@ -45,8 +45,13 @@ __all__ = [
     "FileLock",
     "FileLockedError",
     "SidecarError",
+    "WriteError",
+    "same_path",
     "atomic_write",
+    "OutputIsInputError",
     "check_output_file",
+    "check_output_not_input",
+    "check_output_outside_records",
     "dumps_strict",
     "find_non_finite",
     "load_sidecar",
@@ -101,6 +106,64 @@ def check_output_file(path: str | os.PathLike, name: str = "path") -> Path:
     return p
 
 
+class OutputIsInputError(ValueError):
+    """An output path names a file (or folder) the same command reads: writing would replace it.
+
+    Attributes: ``output`` and ``input`` (the two paths, as given)."""
+
+    def __init__(self, message: str, output: Path, source: Path):
+        super().__init__(message)
+        self.output, self.input = output, source
+
+
+def same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether ``a`` and ``b`` name the same file or folder: the same inode when both exist
+    (hard links, symbolic links, ``..``), else the same resolved path."""
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    try:
+        if pa.exists() and pb.exists():
+            return os.path.samefile(pa, pb)
+    except OSError:  # pragma: no cover - unreadable: fall back to the names
+        pass
+    return os.path.realpath(pa) == os.path.realpath(pb)
+
+
+def check_output_not_input(out: str | os.PathLike, out_name: str, inputs: Any) -> None:
+    """Refuse, before any work, an output path that is one of the command's ``inputs``.
+
+    ``inputs``: ``(path, description)`` pairs (``("nb", "the notebooks folder (--notebooks-dir)")``).
+    Raises :class:`OutputIsInputError` naming both paths; nothing is written."""
+    for path, what in inputs:
+        if same_path(out, path):
+            raise OutputIsInputError(
+                f"{out_name} {str(out)!r} is {what} {str(path)!r}, which this command reads: writing there would replace it; "
+                "choose another path (nothing was written)",
+                Path(out),
+                Path(path),
+            )
+
+
+def check_output_outside_records(out: str | os.PathLike, out_name: str, folder: str | os.PathLike, folder_name: str) -> None:
+    """Refuse an output file that is one of the files of the record folder ``folder``: a record
+    (``*.json``: a summary of the folder reads every one of them, and a sweep writes them) or one
+    of a record's own files (``<record>.json.*``: sidecars, locks, temporary writes).  Other names
+    in that folder (``RESULTS.md``) are allowed.  Raises :class:`OutputIsInputError` naming both."""
+    import fnmatch
+
+    p = Path(out).expanduser()
+    if not same_path(p.parent, folder):
+        return
+    name = p.name
+    if fnmatch.fnmatch(name, "*.json") or fnmatch.fnmatch(name, "*.json.*"):
+        raise OutputIsInputError(
+            f"{out_name} {str(out)!r} is a record file of {folder_name} {str(folder)!r} (its *.json records and their "
+            "sidecar and lock files are read by this command): writing there would replace one; choose another path "
+            "(nothing was written)",
+            p,
+            Path(folder),
+        )
+
+
 # ----------------------------------------------------------------------------- atomic writes
 
 
@@ -117,6 +180,20 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+class WriteError(OSError):
+    """Writing a file failed (a full disk, a quota, a read-only file system); the message names
+    the file and says that the previous version, if any, is unchanged.  Attribute ``path``."""
+
+    def __init__(self, path: Path, cause: OSError):
+        self.path = path
+        reason = cause.strerror or str(cause)
+        super().__init__(f"cannot write {str(path)!r} ({reason}); the file was not replaced (any previous version is unchanged)")
+        self.errno = cause.errno
+
+    def __str__(self) -> str:  # OSError would print "[Errno n] ..." with errno set
+        return str(self.args[0])
+
+
 def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
     """Replace ``path`` by ``data`` atomically (temporary file in the same folder, fsync,
     ``os.replace``, fsync of the folder).  Text is written as UTF-8.  Returns the path."""
@@ -124,8 +201,11 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
     if p.is_dir():
         raise ValueError(f"{str(p)!r} is a folder; give a file name inside it instead")
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f"{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f"{p.name}.", suffix=".tmp", dir=p.parent)
+    except OSError as exc:
+        raise WriteError(p, exc) from exc
     try:
         mask = os.umask(0)
         os.umask(mask)
@@ -136,9 +216,11 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
             os.fsync(f.fileno())
         _write_point(f"before-replace {p.name}")
         os.replace(tmp, p)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):  # a full disk, a quota, a file system gone read-only
+            raise WriteError(p, exc) from exc
         raise
     _fsync_dir(p.parent)
     _write_point(f"after-replace {p.name}")

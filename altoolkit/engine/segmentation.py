@@ -17,6 +17,7 @@ from ..analysis.selection_balance import normalised_class_entropy
 from ..data.segmentation import SegmentationDataset
 from ..training.fresh_model import train_fresh
 from ..training.segmentation import evaluate_segmentation, predict_masks, train_segmentation_model
+from .run_checks import probe_model
 from .tasks import Task
 
 __all__ = ["SegmentationTask", "MIOU_LABELS"]
@@ -52,6 +53,10 @@ class SegmentationTask(Task):
         for name, (value, allowed, why) in refused.items():
             if value != allowed:
                 raise ValueError(f"{name}={value!r} is not supported with task='segmentation' (use {allowed!r}): {why}")
+
+    def probe_model(self, config, dataset) -> int | None:
+        """The model must give per-pixel logits ``(batch, num_classes, H, W)`` (checked before any training)."""
+        return probe_model(config.model, dataset, config.device, config.pretrained_weights, per_sample=False)
 
     def record_fields(self) -> dict[str, Any]:
         return {"metric": self.metric, "accuracy": dict(MIOU_LABELS)}

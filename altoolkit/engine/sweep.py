@@ -57,6 +57,7 @@ __all__ = [
     "SweepError",
     "RunFailure",
     "config_hash",
+    "check_record_file_name",
     "record_path",
     "run_sweep",
 ]
@@ -95,9 +96,15 @@ def config_hash(config: ALConfig) -> str:
 
     if not isinstance(config, ALConfig):
         raise TypeError(f"config must be an ALConfig, got {type(config).__name__}")
-    keyed = _canonical(config.to_dict())
-    if MODEL_REVISION > 1:
-        keyed = {**keyed, "model_revision": MODEL_REVISION}
+    return _settings_hash(config.to_dict(), MODEL_REVISION)
+
+
+def _settings_hash(settings: Mapping[str, Any], model_revision: Any) -> str:
+    """:func:`config_hash` of a configuration's settings (``to_dict()``, or a record's stored
+    ``config``) computed with the built-in networks of ``model_revision``."""
+    keyed = _canonical(settings)
+    if model_revision != 1:
+        keyed = {**keyed, "model_revision": model_revision}
     text = json.dumps(keyed, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:HASH_LENGTH]
 
@@ -248,11 +255,46 @@ class SweepError(RuntimeError):
 
 
 def _finished_record(path: Path) -> dict[str, Any] | None:
-    """The record at ``path`` when it exists and is finished; ``None`` when it must (re)run."""
+    """The record at ``path`` (``<config_hash>.json``) when it exists and is finished; ``None``
+    when it must (re)run.  A file that is not a record, or a record whose stored configuration does
+    not hash to its file name (another run's record copied or renamed there), raises
+    :class:`~altoolkit.engine.run_checks.RecordMismatchError` naming the file: reported as that
+    run's failure, never returned as its result.  (An unfinished record is resumed by
+    :func:`~altoolkit.engine.loop.run_active_learning`, which verifies its configuration, data
+    fingerprint and model.)"""
     if not path.exists():
         return None
     rec = load_record(path)  # a file that is not a record raises: reported as that run's failure
+    check_record_file_name(rec, path)
     return rec if rec.get("finished") else None
+
+
+def check_record_file_name(record: dict[str, Any], path: Path) -> None:
+    """Refuse a record whose stored configuration (with its ``model_revision``) does not hash to
+    its file name ``<config_hash>.json``."""
+    from ..training.models import MODEL_REVISION
+    from .run_checks import RecordMismatchError
+
+    settings = record.get("config")
+    revision = record.get("model_revision", 1)
+    if not isinstance(settings, dict):
+        raise RecordMismatchError(f"results file {str(path)!r} has no 'config' mapping; it is not a record of this sweep", path)
+    try:
+        stored = _settings_hash(settings, revision)
+    except (TypeError, ValueError) as exc:
+        raise RecordMismatchError(f"results file {str(path)!r}: its stored config cannot be hashed ({exc})", path) from None
+    if stored != path.stem:
+        seed = f" (seed {settings.get('seed')!r}, strategy {settings.get('strategy')!r})" if "seed" in settings else ""
+        why = (
+            f"of revision {revision} of the built-in networks (this altoolkit has {MODEL_REVISION})"
+            if revision != MODEL_REVISION
+            else "of another configuration"
+        )
+        raise RecordMismatchError(
+            f"results file {str(path)!r} holds the record {why}{seed}: its stored config hashes to {stored}, its file name "
+            f"says {path.stem}. It was not reused; move or delete it to run this configuration",
+            path,
+        )
 
 
 _WARMED_UP = False
@@ -368,6 +410,7 @@ def run_sweep(
     scheduler: Any = None,
     progress: bool = True,
     raise_errors: bool = True,
+    notes: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Run every configuration of a sweep, skipping finished ones, and return the records.
 
@@ -393,6 +436,10 @@ def run_sweep(
         raise_errors: when some runs fail, raise :class:`SweepError` listing each failed
             configuration and its error once all runs are over (the finished records are saved
             and kept in the exception); ``False``: warn and return the finished records only.
+        notes: a list that receives each distinct warning the runs issued, with the number of runs
+            (``"2 run(s) warned: UserWarning: ..."``), instead of printing it to stderr: a notebook
+            can then show an expected note (TOD selects at random in cycle 0) as text rather than as a
+            warning in its saved outputs.
 
     Returns:
         The records in the order of the configurations (finished ones read from disk).
@@ -421,7 +468,7 @@ def run_sweep(
             _run_on_dask(scheduler, todo, args, plugins, runs)
     finally:
         runs.bar.close()
-    return runs.report([config_hash(c) for c in configs], raise_errors)
+    return runs.report([config_hash(c) for c in configs], raise_errors, notes)
 
 
 def _check_backend(backend: str, n_jobs: int, scheduler: Any) -> int:
@@ -494,12 +541,16 @@ class _SweepProgress:
         self.bar.set_postfix_str(f"last: {c.strategy} seed {c.seed}, {len(self.failures)} failed")
         self.bar.update(1)
 
-    def report(self, hashes: list[str], raise_errors: bool) -> list[dict[str, Any]]:
-        """The records in the order of ``hashes``; each distinct warning of the runs printed once
-        with the number of runs that issued it (worker processes would print it once each, with
-        the warning's source path); failures raised as :class:`SweepError` or warned."""
+    def report(self, hashes: list[str], raise_errors: bool, notes: list[str] | None = None) -> list[dict[str, Any]]:
+        """The records in the order of ``hashes``; each distinct warning of the runs once, with the
+        number of runs that issued it (worker processes would print it once each, with the
+        warning's source path), appended to ``notes`` or else printed to stderr; failures raised as
+        :class:`SweepError` or warned."""
         for note, n in self.warned.items():
-            print(f"altoolkit sweep: {n} run(s) warned: {note}", file=sys.stderr)
+            if notes is not None:
+                notes.append(f"{n} run(s) warned: {note}")
+            else:
+                print(f"altoolkit sweep: {n} run(s) warned: {note}", file=sys.stderr)
         records = [self.results[h] for h in hashes if h in self.results]
         if self.failures:
             err = SweepError(list(self.failures.values()), records, len(self.unique))

@@ -22,11 +22,14 @@ import torch
 from torch import nn
 
 from ..analysis.selection_balance import selection_diagnostics
+from ..analysis.stopping import stop_set, stopping_diagnostics
 from ..data import ALDataset, PoolDataset
 from ..strategies import Strategy, describe_strategies, get_strategy, strategy_names
 from ..training.fresh_model import train_fresh
 from ..training.train import TrainResult, evaluate
 from ..util.checks import check_choice
+from ..util.seeds import derive_seed
+from .run_checks import probe_model, recheck_dataset
 
 #: What the methods take as ``config``: an :class:`altoolkit.engine.loop.ALConfig` (loop imports
 #: this module, so the name is not imported back here).
@@ -95,11 +98,34 @@ class Task:
                 f"{getattr(dataset, 'name', '?')!r} is a {type(dataset).__name__}; choose a {self.name} dataset or another --task"
             )
 
+    def recheck_dataset(self, dataset: Any) -> Any:
+        """``dataset`` checked again when a run starts (it may have changed since it was built:
+        :func:`altoolkit.engine.run_checks.recheck_dataset`) and refused when it is of another task."""
+        checked = recheck_dataset(dataset)
+        self.check_dataset(checked)
+        return checked
+
+    def probe_model(self, config: ALConfig, dataset: Any) -> int | None:
+        """Run the configuration's model on two training samples before any training and refuse
+        one that cannot serve this task, naming it; returns the output width a record is bound to
+        (``None``: the task's outputs have no single width).  Default: logits per sample
+        (:func:`altoolkit.engine.run_checks.probe_model`)."""
+        return probe_model(config.model, dataset, config.device, config.pretrained_weights)
+
     # ------------------------------------------------------------------ record
 
     def record_fields(self) -> dict[str, Any]:
         """Top-level fields of a new record that describe the task's metric."""
         return {"accuracy": dict(ACCURACY_LABELS)}
+
+    def pool_fields(self, config: ALConfig, dataset: Any, plan: Any) -> dict[str, Any]:
+        """Top-level fields of a new record that depend on the pool (default: none)."""
+        return {}
+
+    def stopping_fields(self, config: ALConfig, dataset: Any, model: nn.Module, stop: Sequence[int], selected: Sequence[int]) -> dict[str, Any]:
+        """A cycle entry's statistics for the stopping rules, on the record's stop set ``stop``
+        (default: none; classification: :func:`altoolkit.analysis.stopping.stopping_diagnostics`)."""
+        return {}
 
     # ------------------------------------------------------------------ a cycle
 
@@ -172,6 +198,7 @@ class ClassificationTask(Task):
             cycle,
             init_state=init_state,
             pretrained_weights=config.pretrained_weights,
+            pretrained_load=config.pretrained_load,
             eval_data=(dataset.x_test, dataset.y_test) if config.eval_every else None,
             eval_every=config.eval_every or 1,
             checkpoint_epochs=strategy.checkpoint_epochs(tcfg.epochs),
@@ -181,7 +208,17 @@ class ClassificationTask(Task):
         )
 
     def evaluate(self, model, dataset, config):
-        return {"test_acc": evaluate(model, dataset.x_test, dataset.y_test, dataset.to_input, device=config.device)}
+        acc = evaluate(model, dataset.x_test, dataset.y_test, dataset.to_input, device=config.device, num_classes=dataset.num_classes, name=config.model)
+        return {"test_acc": acc}
+
+    def pool_fields(self, config, dataset, plan):
+        # a fixed sample of the unlabeled pool whose predictions the stopping rules compare
+        # across cycles (altoolkit.analysis.stopping); drawn with its own seed: no other draw moves
+        pool = plan.unlabeled(dataset.n_train, torch.tensor(plan.initial, dtype=torch.long)).tolist()
+        return {"stop_set": stop_set(pool, derive_seed(config.seed, 0, 9))}
+
+    def stopping_fields(self, config, dataset, model, stop, selected):
+        return stopping_diagnostics(dataset, model, list(stop), selected, config.score_batch_size, config.device)
 
     def cycle_fields(self, config, dataset, model, result, selected):
         fields = selection_diagnostics(dataset, model, selected, config.score_batch_size, config.device)

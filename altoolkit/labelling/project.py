@@ -46,6 +46,7 @@ from ..training.fresh_model import default_dynamic_weight, train_fresh
 from ..training.models import check_model
 from ..engine.record_io import atomic_write
 from ..strategies import SelectionContext, get_strategy
+from ..strategies.checks import checked_positions, checked_scores
 from ..training.train import TrainConfig, TrainResult, evaluate
 from ..util.checks import check_bool, check_int
 from ..util.seeds import derive_seed
@@ -415,7 +416,11 @@ class LabelingProject:
             progress=self.progress,
             desc=f"cycle {cycle}: train on {len(pos)} labels",
         )
-        acc = evaluate(result.model, ds.x_test, ds.y_test, ds.to_input, device=self.config.device) if ds.n_test else None
+        acc = (
+            evaluate(result.model, ds.x_test, ds.y_test, ds.to_input, device=self.config.device, num_classes=ds.num_classes, name=self.model_name)
+            if ds.n_test
+            else None
+        )
         self.last_result = result
         return result, acc
 
@@ -471,16 +476,16 @@ class LabelingProject:
                 device=self.config.device,
                 progress=self.progress,
             )
+            name = self.strategy.name
             if self.strategy.scores_per_sample():
-                all_scores = self.strategy.score(ctx)
-                sel = self.strategy.select_from_scores(all_scores, k)
+                all_scores = checked_scores(self.strategy.score(ctx), len(candidates), name)
+                sel = checked_positions(self.strategy.select_from_scores(all_scores, k), len(candidates), k, name)
                 scores = [float(s) for s in all_scores[sel]]
             else:
-                sel = self.strategy.select(ctx, k)
+                sel = checked_positions(self.strategy.select(ctx, k), len(candidates), k, name)
                 scores = [None] * len(sel)
             chosen = candidates[sel]
             self._previous_model = result.model
-            name = self.strategy.name
             info.update(cold_start=False, test_acc=acc, train_seconds=t1 - t0, score_seconds=time.perf_counter() - t1)
         batch, _created = self.store.create_batch([self.items[int(p)] for p in chosen], scores, name, info)
         return batch

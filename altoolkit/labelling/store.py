@@ -557,10 +557,13 @@ class LabelStore:
         self,
         items: Sequence[str],
         scores: Sequence[float | None] | None = None,
-        strategy: str = "",
+        strategy: str = "manual",
         info: dict[str, Any] | None = None,
     ) -> tuple[Batch, bool]:
         """Save the next cycle's batch, unless another session saved one that is still open.
+
+        ``strategy`` names what chose the items (default ``"manual"``: picked by hand); ``info``
+        is a JSON object of anything else worth keeping with the batch (checked before writing).
 
         Checked and written in one transaction, so two sessions that finish training at the same
         time end up labelling the same batch.  Returns ``(batch, created)``; ``created`` is False
@@ -584,7 +587,12 @@ class LabelStore:
                     s = None
             clean.append(s)
         strategy = _check_text("strategy", strategy)
-        info_text = json.dumps(info or {}, allow_nan=True)
+        if info is not None and not isinstance(info, dict):
+            raise TypeError(f"info must be a dict (a JSON object), got {type(info).__name__}")
+        try:
+            info_text = json.dumps(info or {}, allow_nan=True)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"info must hold JSON values only (str, numbers, bools, None, lists and dicts of them): {exc}; nothing was saved") from None
         with self._transaction() as c:
             last = c.execute("SELECT id, cycle, strategy, created, info FROM batches ORDER BY id DESC LIMIT 1").fetchone()
             if last is not None:
@@ -654,8 +662,10 @@ class LabelStore:
         ``include_skipped``.  The file is replaced atomically.  Returns the path."""
         if not isinstance(include_skipped, bool):
             raise TypeError(f"include_skipped must be True or False, got {include_skipped!r}")
-        from ..engine.record_io import atomic_write, check_output_file  # here: this module also loads on its own
+        from ..engine.record_io import atomic_write, check_output_file, check_output_not_input  # here: this module also loads on its own
 
+        own = [(self.path.with_name(self.path.name + suffix), "this label store's file") for suffix in ("", "-wal", "-shm", "-journal")]
+        check_output_not_input(path, "export_csv path", own)  # the store itself: all labels would be gone
         out = check_output_file(path, "export_csv path")  # a folder or device is refused by name
         statuses = ("labeled", "skipped") if include_skipped else ("labeled",)
         rows = self._read(f"SELECT item, label, annotator, updated FROM state WHERE status IN ({','.join('?' * len(statuses))}) ORDER BY event", statuses)

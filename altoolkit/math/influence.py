@@ -39,7 +39,7 @@ from torch.func import functional_call, grad, jvp, vmap
 from ..util.progress import tqdm
 
 from ..util.modules import batches, eval_mode, output_layer
-from ..util.checks import check_bool, check_float, check_int
+from ..util.checks import check_bool, check_choice, check_float, check_int
 
 __all__ = [
     "PARAM_SETS",
@@ -53,6 +53,7 @@ __all__ = [
     "gradient_dots",
     "hvp",
     "lissa_inverse_hvp",
+    "LISSA_ORDERS",
     "exact_hessian",
     "exact_inverse_hvp",
     "MAX_EXACT_HESSIAN_PARAMS",
@@ -64,6 +65,8 @@ __all__ = [
 
 ParamSet = Literal["all", "weights", "last_layer"]
 PARAM_SETS: tuple[str, ...] = ("all", "weights", "last_layer")
+#: How :func:`lissa_inverse_hvp` draws its mini-batches: at random, or the rows in order (ISAL's code).
+LISSA_ORDERS: tuple[str, ...] = ("random", "sequential")
 
 
 def select_params(model: nn.Module, which: ParamSet | Sequence[str] = "all") -> dict[str, torch.Tensor]:
@@ -479,6 +482,7 @@ def lissa_inverse_hvp(
     device: str = "cpu",
     progress: bool = False,
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    order: str = "random",
 ) -> dict[str, torch.Tensor]:
     """LiSSA estimate of an inverse-Hessian-vector product, exactly as ISAL's public code.
 
@@ -520,6 +524,15 @@ def lissa_inverse_hvp(
             its own scale_k·(H + damping·scale_k·I)⁻¹v where H is block-diagonal.
         seed: seeds the ``torch.Generator`` that draws the mini-batches.
         divide_by_scale: divide the result by ``scale`` (textbook LiSSA).
+        order: how the mini-batches are drawn.  ``"random"`` (default): a fresh random batch at
+            every step.  ``"sequential"``: the rows of ``x`` in their order, repeat ``r`` reading
+            rows ``r·depth·batch_size`` onwards (wrapping round at the end), as dragonlzm/ISAL
+            ``classification/src/utils.py`` ``s_test`` walks the unshuffled test loader of the
+            labeled file (``construct_test_loader``: ``shuffle=False``) in chunks of ``img_num``
+            steps, so its 4 × 250 steps read the first 1,000 labeled images once each, which are
+            its initial set (the labeled file lists the initial set first, then each query).
+            ISAL's loop stops when the file ends (fewer chunks when it holds fewer than
+            ``repeats·depth`` images); here the rows wrap round instead.
         progress: show a tqdm bar over the ``repeats × depth`` steps.
         loss: a batch's summed loss ``loss(logits, targets)`` whose Hessian is inverted (default:
             the cross-entropy; segmentation: each image's mean pixel cross-entropy).
@@ -537,6 +550,7 @@ def lissa_inverse_hvp(
     batch_size = check_int("batch_size", batch_size, 1, n)
     seed = check_int("seed", seed)
     divide_by_scale = check_bool("divide_by_scale", divide_by_scale)
+    check_choice("order", order, LISSA_ORDERS)
     names = _resolve_names(model, v, which)
     scales = _lissa_scales(scale, names)
     gen = torch.Generator().manual_seed(seed)
@@ -547,8 +561,13 @@ def lissa_inverse_hvp(
         bar = tqdm(total=repeats * depth, desc="LiSSA", disable=not progress, leave=False)
         for r in range(repeats):
             h = {k: t.clone() for k, t in vec.items()}
-            for _ in range(depth):
-                idx = torch.randperm(n, generator=gen)[:batch_size] if batch_size < n else torch.arange(n)
+            for k in range(depth):
+                if batch_size >= n:
+                    idx = torch.arange(n)
+                elif order == "sequential":
+                    idx = (torch.arange(batch_size) + (r * depth + k) * batch_size) % n
+                else:
+                    idx = torch.randperm(n, generator=gen)[:batch_size]
                 hv = batch_hvp(to_input(x[idx]).to(device), target[idx].to(device), h)
                 h = {k: vec[k] + (1.0 - damping) * h[k] - hv[k] / (len(idx) * scales[k]) for k in h}
                 bar.update(1)

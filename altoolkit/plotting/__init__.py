@@ -1,4 +1,4 @@
-"""Figures: learning curves and shared styles (:mod:`.curves`), t-SNE maps and overlaps
+"""Figures: the palette rule of every figure (:mod:`.palette`), learning curves (:mod:`.curves`), t-SNE maps and overlaps
 (:mod:`.maps`), class collapse (:mod:`.collapse`), notebook 07's (:mod:`.isal`) and a labelling
 project's (:mod:`.labelling`).
 

@@ -9,7 +9,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .curves import strategy_style
+from .palette import GREY, STRATEGY_STYLE, bar_styles, strategy_style
 from ..analysis.selection_balance import selection_balance_table
 
 __all__ = ["plot_selection_balance", "plot_study_shares", "plot_verdicts", "plot_share_vs_accuracy", "plot_batch_rule_control"]
@@ -25,14 +25,16 @@ def plot_selection_balance(
     if not rows:
         raise ValueError("records must hold at least one AL record with a selected batch")
     names = [r["strategy"] for r in rows]
-    colors = [strategy_style(n)["color"] for n in names]
+    styles = bar_styles(names)
     fig, axes = plt.subplots(1, 2, figsize=(9, 0.35 * len(rows) + 1.4), sharey=True)
     y = np.arange(len(rows))
     for ax, mean, extreme, label in (
         (axes[0], "mean_largest_share", "max_largest_share", "largest-class share (| max)"),
         (axes[1], "mean_entropy", "min_entropy", "class entropy / log C (| min)"),
     ):
-        ax.barh(y, [r[mean] for r in rows], color=colors)
+        bars = ax.barh(y, [r[mean] for r in rows], color=[styles[n]["color"] for n in names], edgecolor="white")
+        for bar, n in zip(bars, names):
+            bar.set_hatch(styles[n]["hatch"] or None)
         ax.scatter([r[extreme] for r in rows], y, marker="|", s=120, color="black", zorder=3)
         ax.set_xlim(0, 1.02)
         ax.set_xlabel(label)
@@ -60,10 +62,10 @@ def plot_study_shares(
     fig, ax = plt.subplots(figsize=(max(5, 0.55 * len(variants) + 1.5), 3.4))
     for i, v in enumerate(variants):
         vals = np.array([r[f"share_{v}"] for r in rows])
-        ax.bar(i, vals.mean(), color="#d55e00" if v == highlight else "#bbbbbb", edgecolor="black", linewidth=0.5)
+        ax.bar(i, vals.mean(), color=STRATEGY_STYLE["disal"]["color"] if v == highlight else "#bbbbbb", edgecolor="black", linewidth=0.5)
         ax.scatter(np.full(len(vals), i) + np.linspace(-0.2, 0.2, len(vals)), vals, s=9, color="black", zorder=3)
     ref = float(np.mean([r[f"share_{reference}"] for r in rows]))
-    ax.axhline(ref, color="#7f7f7f", linestyle="--", label=f"{reference} batch (mean)")
+    ax.axhline(ref, color=GREY, linestyle="--", label=f"{reference} batch (mean)")
     ax.set_xticks(range(len(variants)), variants, rotation=45, ha="right", fontsize=8)
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("largest-class share")
@@ -103,7 +105,7 @@ def plot_share_vs_accuracy(
 ) -> "plt.Figure":
     """One panel per strategy (rows of :func:`altoolkit.drivers.why_selections_collapse.run_undertraining`):
     every (seed, labeled-set size, epochs) point as a dot at the test accuracy of the model that
-    scored, the random batch's points in grey in every panel, and a least-squares line per strategy."""
+    scored, the random batch's points as grey crosses in every panel, and a least-squares line per strategy."""
     strategies = list(dict.fromkeys(r["strategy"] for r in rows if r["strategy"] != "random"))
     if not strategies:
         raise ValueError("rows must hold at least one strategy besides random")
@@ -112,7 +114,7 @@ def plot_share_vs_accuracy(
     for ax, name in zip(axes[0], strategies):
         pts = np.array([(r["test_acc"], r["share"]) for r in rows if r["strategy"] == name])
         if rand:
-            ax.scatter(*np.array(rand).T, s=8, color="#bbbbbb", label="random")
+            ax.scatter(*np.array(rand).T, s=8, color=GREY, marker="x", label="random")
         color = strategy_style(name)["color"]
         ax.scatter(pts[:, 0], pts[:, 1], s=10, color=color, label=name)
         if np.ptp(pts[:, 0]) > 0:
@@ -134,7 +136,7 @@ def plot_batch_rule_control(rows: Sequence[Any], title: str = "each batch rule a
     """Three panels, one line per (strategy, rule) of
     :func:`altoolkit.drivers.batch_rule_control.batch_rule_controls`: the batch's overlap with the
     score's top-k, the largest-class share with the real score (dot) and with the random score
-    (ring), and the paired AULC difference score − control with its 95% interval (points)."""
+    (cross), and the paired AULC difference score − control with its 95% interval (points)."""
     if not rows:
         raise ValueError("rows must hold at least one (strategy, rule) row of batch_rule_controls")
     labels = [f"{r.strategy} + {r.rule}" for r in rows]
@@ -145,7 +147,7 @@ def plot_batch_rule_control(rows: Sequence[Any], title: str = "each batch rule a
     axes[0].set_xlim(0, 1.02)
     axes[0].set_xlabel("overlap with the score's top-k")
     axes[1].scatter([r.share for r in rows], y, color=colors, zorder=3, label="score")
-    axes[1].scatter([r.control_share for r in rows], y, facecolors="none", edgecolors=colors, zorder=3, label="random score")
+    axes[1].scatter([r.control_share for r in rows], y, color=colors, marker="x", zorder=3, label="random score")
     axes[1].set_xlim(0, 1.02)
     axes[1].set_xlabel("largest-class share of a batch")
     axes[1].legend(fontsize=7, loc="lower right")

@@ -1,11 +1,10 @@
 """Figures, thin over the rest of the package, in one style.
 
-Owns the figure style of the whole package: :data:`STRATEGY_STYLE` gives every strategy a fixed
-colour and marker (used by every figure here and in :mod:`altoolkit.plotting.maps`), batch-rule
-variants such as ``"disal+balanced"`` keep their base strategy's colour with their own line style,
-more than :data:`MAX_CURVES_PER_AXIS` curves become small multiples, seconds are drawn on linear
-axes from 0, and :func:`save_figure` writes PNGs at 150 dpi without volatile metadata, so a rerun
-writes the same bytes.  Every ``plot_*`` function returns the matplotlib Figure; ``save_figure``
+Every series takes its colour, marker and line style from the palette rule of
+:mod:`altoolkit.plotting.palette` (a hue per strategy family, a marker and line style per member or
+variant, no two series of one axes alike), more than :data:`MAX_CURVES_PER_AXIS` curves become
+small multiples, seconds are drawn on linear axes from 0, and :func:`save_figure` writes PNGs at
+150 dpi without volatile metadata, so a rerun writes the same bytes.  Every ``plot_*`` function returns the matplotlib Figure; ``save_figure``
 returns None, so a cell that ends with it prints nothing.
 """
 
@@ -19,8 +18,10 @@ import numpy as np
 import torch
 
 from ..analysis.results import CurveSummary
+from ..analysis.stopping import signal_curves, stop_points
 from ..drivers.active_learning_benchmark import BatchSplitStudy
 from ..data.datasets import display_image
+from .palette import GREY, STRATEGY_STYLE, bar_styles, series_styles, strategy_style
 
 __all__ = [
     "STRATEGY_STYLE",
@@ -35,66 +36,14 @@ __all__ = [
     "plot_class_histograms",
     "plot_seconds",
     "plot_batch_split_study",
+    "plot_stopping",
 ]
 
-
-#: Fixed colour and marker of each strategy (15 strategies of :func:`altoolkit.strategies.strategy_names`).
-#: Colours are far apart (Okabe-Ito and tab20 hues); related strategies share a hue family
-#: (the DISAL ablations are shades of DISAL's red, the uncertainty baselines blues/greens).
-STRATEGY_STYLE: dict[str, dict[str, str]] = {
-    "random": {"color": "#7f7f7f", "marker": "o"},
-    "entropy": {"color": "#0072b2", "marker": "s"},
-    "margin": {"color": "#56b4e9", "marker": "D"},
-    "least_confidence": {"color": "#009e73", "marker": "^"},
-    "disal": {"color": "#d55e00", "marker": "*"},
-    "disal_no_dynamic": {"color": "#f0a15e", "marker": "P"},
-    "disal_no_selection": {"color": "#8c2d04", "marker": "X"},
-    "ce_difference": {"color": "#cc79a7", "marker": "v"},
-    "bald": {"color": "#e6ab02", "marker": "<"},
-    "coreset": {"color": "#8c564b", "marker": ">"},
-    "badge": {"color": "#17becf", "marker": "h"},
-    "gradnorm": {"color": "#9467bd", "marker": "p"},
-    "tod": {"color": "#2ca02c", "marker": "8"},
-    "tracin": {"color": "#000000", "marker": "d"},
-    "isal": {"color": "#b8860b", "marker": "H"},
-}
-_VARIANT_LINESTYLES = ("--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 3)))
-_OTHER_COLORS = ("#393b79", "#637939", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1")
 
 #: More curves than this on one axis are drawn as small multiples (one highlighted per panel).
 MAX_CURVES_PER_AXIS = 6
 
 _PNG_METADATA = {"Software": None}
-
-
-def _base_name(label: str) -> tuple[str, str]:
-    """Split a curve label into (strategy, variant): ``"disal+balanced (n=3)"`` -> ("disal", "balanced")."""
-    head = str(label).split(" (", 1)[0].strip()
-    for sep in ("+", " "):
-        if sep in head:
-            base, rest = head.split(sep, 1)
-            return base.strip().lower(), rest.strip()
-    return head.lower(), ""
-
-
-def strategy_style(label: str) -> dict[str, Any]:
-    """Colour, marker and line style of a curve label (a strategy name, optionally with a variant).
-
-    A known strategy gets its :data:`STRATEGY_STYLE` entry; ``"name+variant"`` or ``"name variant"``
-    keeps the base strategy's colour and marker with a dashed/dotted line chosen deterministically
-    from the variant; any other label gets a fixed colour derived from its text (stable across
-    figures and runs, no hash randomisation)."""
-    base, variant = _base_name(label)
-    if base in STRATEGY_STYLE:
-        style: dict[str, Any] = dict(STRATEGY_STYLE[base], linestyle="-")
-    else:
-        key = sum(ord(ch) * (i + 1) for i, ch in enumerate(str(label)))
-        style = {"color": _OTHER_COLORS[key % len(_OTHER_COLORS)], "marker": "o", "linestyle": "-"}
-        variant = ""
-    if variant:
-        key = sum(ord(ch) * (i + 1) for i, ch in enumerate(variant))
-        style["linestyle"] = _VARIANT_LINESTYLES[key % len(_VARIANT_LINESTYLES)]
-    return style
 
 
 def save_figure(fig: "plt.Figure", figures_dir: str | Path | None, name: str, dpi: int = 150) -> None:
@@ -118,10 +67,21 @@ def plot_training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]],
     keys = [k for k in ("loss", "dynamic_loss", "test_acc") if any(k in h for h in histories.values())]
     names = {"loss": "training loss (CE + λ·KL)", "dynamic_loss": "dynamic loss KL(f̄ || f_θ)", "test_acc": "test accuracy"}
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.4), squeeze=False)
+    styles = series_styles(histories)
     for ax, k in zip(axes[0], keys):
         for lab, h in histories.items():
             if k in h:
-                ax.plot(h["epoch"], h[k], label=lab)
+                st = styles[lab]
+                ax.plot(
+                    h["epoch"],
+                    h[k],
+                    label=lab,
+                    color=st["color"],
+                    linestyle=st["linestyle"],
+                    marker=st["marker"],
+                    markevery=_markevery(len(h[k])),
+                    markersize=4,
+                )
         ax.set_xlabel("epoch")
         ax.set_title(names[k])
         ax.grid(alpha=0.3)
@@ -135,6 +95,11 @@ def plot_training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]],
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def _markevery(n: int, marks: int = 8) -> int:
+    """Every how many points a marker goes on a curve of ``n`` points (about ``marks`` markers)."""
+    return max(1, n // marks)
 
 
 def _zoomed_range(histories: Sequence[Mapping[str, Sequence[float]]], key: str) -> tuple[float | None, float | None]:
@@ -166,15 +131,10 @@ def plot_score_histograms(scores: Mapping[str, torch.Tensor], xlabel: str = "KL(
         ax.set_xscale("log")
     else:
         edges = bins
+    styles = series_styles(vals)
     for k, v in vals.items():
-        ax.hist(
-            v[v > 0] if log else v,
-            bins=edges,
-            histtype="step",
-            linewidth=1.5,
-            label=k,
-            **({"color": strategy_style(k)["color"]} if _base_name(k)[0] in STRATEGY_STYLE else {}),
-        )
+        st = styles[k]
+        ax.hist(v[v > 0] if log else v, bins=edges, histtype="step", linewidth=1.5, label=k, color=st["color"], linestyle=st["linestyle"])
     ax.set_xlabel(xlabel)
     ax.set_ylabel("pool samples")
     ax.legend(fontsize=8)
@@ -183,12 +143,16 @@ def plot_score_histograms(scores: Mapping[str, torch.Tensor], xlabel: str = "KL(
     return fig
 
 
-def _draw_curve(ax, lab: str, cs: CurveSummary, k: float, highlight: bool = True) -> None:
+def _draw_curve(ax, lab: str, cs: CurveSummary, k: float, highlight: bool = True, style: Mapping[str, Any] | None = None) -> None:
     x = cs.fraction * 100
-    st = strategy_style(lab)
+    st = style or strategy_style(lab)
     if highlight:
         ax.plot(x, cs.mean * k, marker=st["marker"], color=st["color"], linestyle=st["linestyle"], markersize=5, label=f"{lab} (n={len(cs.seeds)})")
-        ax.fill_between(x, (cs.mean - cs.std) * k, (cs.mean + cs.std) * k, color=st["color"], alpha=0.15, linewidth=0)
+        # a light band edged in the curve's own line style: overlapping bands of one hue stay apart
+        lo, hi = (cs.mean - cs.std) * k, (cs.mean + cs.std) * k
+        ax.fill_between(x, lo, hi, color=st["color"], alpha=0.10, linewidth=0)
+        for edge in (lo, hi):
+            ax.plot(x, edge, color=st["color"], linestyle=st["linestyle"], linewidth=0.6, alpha=0.6, label="_band")
     else:
         ax.plot(x, cs.mean * k, color="#c8c8c8", linewidth=1.0, zorder=1)
 
@@ -207,8 +171,9 @@ def plot_learning_curves(
     names = list(curves)
     if len(names) <= max_per_axis:
         fig, ax = plt.subplots(figsize=(6, 4))
+        styles = series_styles(names)
         for lab in names:
-            _draw_curve(ax, lab, curves[lab], k)
+            _draw_curve(ax, lab, curves[lab], k, style=styles[lab])
         ax.set_xlabel("% of pool labeled")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
@@ -287,7 +252,7 @@ def plot_class_histograms(dataset, selections: Mapping[str, Sequence[int]]) -> "
     for k, name in enumerate(names):
         ax = axes[k // cols][k % cols]
         counts = np.bincount(dataset.y_train[list(selections[name])].numpy(), minlength=dataset.num_classes)
-        ax.bar(range(dataset.num_classes), counts, color=strategy_style(name)["color"])
+        ax.bar(range(dataset.num_classes), counts, color=strategy_style(name)["color"])  # one series per panel
         ax.set_title(name, fontsize=9)
         ax.set_xticks(range(dataset.num_classes))
         ax.tick_params(labelsize=7)
@@ -307,7 +272,10 @@ def plot_seconds(seconds: Mapping[str, float], title: str = "scoring + selection
     if any(v < 0 for v in vals):
         raise ValueError(f"seconds must be >= 0; got {dict(zip(names, vals))}")
     fig, ax = plt.subplots(figsize=(6, 0.35 * len(names) + 1))
-    ax.barh(names, vals, color=[strategy_style(n)["color"] for n in names])
+    styles = bar_styles(names)
+    bars = ax.barh(names, vals, color=[styles[n]["color"] for n in names], edgecolor="white")
+    for bar, n in zip(bars, names):
+        bar.set_hatch(styles[n]["hatch"] or None)
     top = max(vals) if vals else 1.0
     for i, v in enumerate(vals):
         ax.text(v + 0.01 * top, i, f"{v:.2g} s", va="center", fontsize=7)
@@ -327,7 +295,7 @@ def plot_batch_split_study(studies: Mapping[str, BatchSplitStudy], title: str = 
     if not studies:
         raise ValueError("studies must hold at least one BatchSplitStudy")
     fig, axes = plt.subplots(1, len(studies), figsize=(4.6 * len(studies), 3.6), squeeze=False, sharey=True)
-    styles = {"fixed": {"color": "#d55e00", "marker": "o"}, "even": {"color": "#0072b2", "marker": "s"}}
+    styles = {split: {k: st[k] for k in ("color", "marker", "linestyle")} for split, st in series_styles(["fixed", "even"]).items()}
     for ax, (name, st) in zip(axes[0], studies.items()):
         x = np.arange(len(st.sizes))  # one slot per size: 65, 67 and 70 would overlap on a linear axis
         for split, style in styles.items():
@@ -341,6 +309,71 @@ def plot_batch_split_study(studies: Mapping[str, BatchSplitStudy], title: str = 
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[0][0].set_ylabel("test accuracy (%)")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+_STOP_MARKERS = ("v", "^", "D", "P", "X")
+
+
+def plot_stopping(
+    curves: Mapping[str, CurveSummary],
+    records_by_label: Mapping[str, Sequence[Mapping[str, Any]]],
+    criteria: Mapping[str, Any],
+    thresholds: Mapping[str, float] | None = None,
+    title: str = "",
+) -> "plt.Figure":
+    """Stopping rules beside the learning curves: (a) mean test accuracy against labels with, per
+    strategy and rule, an open marker (the rule's shape, the strategy's colour) at the mean label
+    count where the rule stops and the mean accuracy there (over the seeds whose run it stops);
+    (b-d) the rules' signals (kappa of consecutive cycles, stop-set entropy, selected-batch
+    confidence), mean over seeds, with the thresholds (``{"kappa": 0.99, "stop-set
+    entropy": 0.1, "selected-batch confidence": 0.9}``) as dashed grey lines when given."""
+    if not curves:
+        raise ValueError("curves must hold at least one CurveSummary")
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.8), gridspec_kw={"width_ratios": [1.5, 1, 1, 1]})
+    styles = series_styles(curves)
+    ax = axes[0]
+    for lab, cs in curves.items():
+        st = styles[lab]
+        ax.plot(
+            cs.n_labeled, cs.mean * 100, color=st["color"], marker=st["marker"], linestyle=st["linestyle"], markersize=5, label=f"{lab} (n={len(cs.seeds)})"
+        )
+    for k, name in enumerate(criteria):
+        m = _STOP_MARKERS[k % len(_STOP_MARKERS)]
+        ax.plot([], [], linestyle="none", marker=m, markersize=8, markerfacecolor="white", markeredgecolor="black", label=f"stop: {name}")
+        for lab, recs in records_by_label.items():
+            pts = [p for p in stop_points(recs, {name: criteria[name]}) if p.stopped]
+            if pts:  # the rule's shape, edged in the strategy's colour
+                x, y = np.mean([p.n_labeled for p in pts]), np.mean([p.acc_at_stop for p in pts]) * 100
+                st = styles.get(lab) or series_styles([lab])[lab]
+                ax.plot(
+                    [x], [y], linestyle="none", marker=m, markersize=9, markerfacecolor="white", markeredgewidth=1.6, markeredgecolor=st["color"], label="_stop"
+                )
+    ax.set_xlabel("labeled samples")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("(a) learning curves; open markers: where each rule stops", fontsize=9)
+    ax.legend(fontsize=7)
+    for ax, key in zip(axes[1:], ("kappa", "stop-set entropy", "selected-batch confidence")):
+        for lab, recs in records_by_label.items():
+            x, y = signal_curves(recs)[key]
+            st = styles.get(lab) or series_styles([lab])[lab]
+            ax.plot(x, y, color=st["color"], marker=st["marker"], linestyle=st["linestyle"], markersize=5, label=lab)
+        if thresholds and key in thresholds:
+            ax.axhline(thresholds[key], color=GREY, linestyle="--", linewidth=1, label="_threshold")
+        ax.set_xlabel("labeled samples")
+        ax.set_title(
+            {
+                "kappa": "(b) kappa of consecutive cycles' stop-set predictions",
+                "stop-set entropy": "(c) mean stop-set entropy / log C",
+                "selected-batch confidence": "(d) mean confidence on the selected batch",
+            }[key],
+            fontsize=9,
+        )
+    for ax in axes:
+        ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..drivers.isal_influence_functions import LissaConvergence, ScoreAgreement, UpweightingCheck
+from .palette import series_styles
 
 
 def plot_upweighting(check: UpweightingCheck) -> "plt.Figure":
@@ -32,16 +33,18 @@ def plot_lissa_convergence(conv: LissaConvergence) -> "plt.Figure":
     depth, (c) the fixed point's gain per Hessian eigenvalue, over the spectrum of H."""
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
     cap = 1e3
+    styles = series_styles(f"scale {s:g}" for s in conv.scales)
     for i, s in enumerate(conv.scales):
+        st = styles[f"scale {s:g}"]
         lab = f"scale {s:g} (ridge {conv.damping * s:g})"
         err = conv.rel_error[i]
         blown = ~np.isfinite(err) | (err >= cap)
         if blown.any():
             lab += ": diverges"
-        (line,) = axes[0].plot(conv.depths, np.where(blown, cap, err), marker="o", label=lab)
+        (line,) = axes[0].plot(conv.depths, np.where(blown, cap, err), marker=st["marker"], color=st["color"], label=lab)
         if blown.any():
-            axes[0].plot(np.asarray(conv.depths)[blown], np.full(blown.sum(), cap), "x", color=line.get_color(), ms=9)
-        axes[1].plot(conv.depths, np.where(blown, np.nan, conv.cos_to_v[i]), marker="o", label=lab)
+            axes[0].plot(np.asarray(conv.depths)[blown], np.full(blown.sum(), cap), "x", color=line.get_color(), ms=9, label="_diverged")
+        axes[1].plot(conv.depths, np.where(blown, np.nan, conv.cos_to_v[i]), marker=st["marker"], color=st["color"], label=lab)
     axes[0].set_xscale("log")
     axes[0].set_yscale("log")
     axes[0].set_xlabel("LiSSA depth (steps)")
@@ -57,7 +60,8 @@ def plot_lissa_convergence(conv: LissaConvergence) -> "plt.Figure":
     for s in conv.scales:
         r = conv.damping * s
         ok = lam + r > 0
-        ax.plot(lam[ok], conv.filter(s, lam[ok]), label=f"scale {s:g}")
+        st = styles[f"scale {s:g}"]
+        ax.plot(lam[ok], conv.filter(s, lam[ok]), label=f"scale {s:g}", color=st["color"], marker=st["marker"], markevery=25)
     ax.set_ylim(0, 1.5)
     ax.set_xlabel("eigenvalue λ of H")
     ax.set_ylabel("gain r/(λ + r), r = damping·scale")

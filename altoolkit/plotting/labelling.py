@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..util.checks import check_int
+from .palette import OKABE_ITO
 
 
 def plot_history(project: Any, final: tuple[int, float] | None = None):
@@ -24,7 +25,7 @@ def plot_history(project: Any, final: tuple[int, float] | None = None):
     if final is not None and final[1] is not None:
         xs, ys = xs + [final[0]], ys + [100 * final[1]]
     if xs:
-        ax1.plot(xs, ys, marker="o")
+        ax1.plot(xs, ys, marker="o", color=OKABE_ITO["blue"])
     else:
         ax1.text(0.5, 0.5, "no trained cycle yet:\nlabel the first batch", ha="center", va="center", transform=ax1.transAxes)
     ax1.set_xlabel("labels the model was trained on")
@@ -32,7 +33,7 @@ def plot_history(project: Any, final: tuple[int, float] | None = None):
     ax1.grid(alpha=0.3)
     ax1.set_title(f"{project.strategy.name}: accuracy per cycle")
     counts = project.store.counts()
-    ax2.bar(range(len(counts)), list(counts.values()), color="tab:blue")
+    ax2.bar(range(len(counts)), list(counts.values()), color=OKABE_ITO["blue"])
     ax2.set_xticks(range(len(counts)), list(counts), rotation=90 if len(counts) > 12 else 0, fontsize=8)
     ax2.set_title(f"stored labels per class ({sum(counts.values())} in all)")
     ax2.set_xlabel("class")

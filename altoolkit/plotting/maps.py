@@ -2,7 +2,7 @@
 
 Thin over :mod:`altoolkit.drivers.tsne_selections` and :mod:`altoolkit.drivers.checkpoint_fluctuation`; every function returns
 the matplotlib Figure (save it with :func:`altoolkit.plotting.curves.save_figure`); strategies keep the
-colours of :data:`altoolkit.plotting.curves.STRATEGY_STYLE`.
+palette rule of :mod:`altoolkit.plotting.palette`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..drivers.checkpoint_fluctuation import jaccard
-from .curves import strategy_style
+from .palette import GREY, series_styles
 
 if TYPE_CHECKING:
     import torch
@@ -233,9 +233,10 @@ def plot_overlap_vs_rate(curves: Mapping[str, Any], title: str = "overlap of the
     if not curves:
         raise ValueError("curves must hold at least one OverlapCurve")
     fig, ax = plt.subplots(figsize=(6.2, 4.0))
+    styles = series_styles(curves)
     for name, cv in curves.items():
         x = cv.rates * 100
-        st = strategy_style(name)
+        st = styles[name]
         (line,) = ax.plot(x, cv.mean_jaccard, marker=st["marker"], color=st["color"], linestyle=st["linestyle"], label=f"{name}: mean over epoch pairs")
         ax.fill_between(x, cv.min_jaccard, cv.max_jaccard, color=line.get_color(), alpha=0.15)
     first = next(iter(curves.values()))
@@ -266,6 +267,7 @@ def plot_selection_geometry(
     measures = list(relative[names[0]][0])
     fig, ax = plt.subplots(figsize=(1.5 * len(measures) + 2.5, 3.8))
     width = 0.8 / len(names)
+    styles = series_styles(names)
     for j, name in enumerate(names):
         vals = np.array([[d[m] for m in measures] for d in relative[name]], dtype=np.float64)
         mean = np.nanmean(vals, axis=0)
@@ -276,10 +278,12 @@ def plot_selection_geometry(
             width,
             yerr=std,
             capsize=2,
-            color=strategy_style(name)["color"],
+            color=styles[name]["color"],
+            hatch=styles[name]["hatch"] or None,
+            edgecolor="white",
             label=f"{name} (n={len(vals)} seeds)",
         )
-    ax.axhline(1.0, color="k", ls="--", lw=1, label="random selection")
+    ax.axhline(1.0, color=GREY, ls="--", lw=1, label="random selection")
     ax.set_xticks(range(len(measures)), [m.replace("_", "\n") for m in measures], fontsize=8)
     ax.set_ylabel("selection / random")
     ax.grid(alpha=0.3, axis="y")

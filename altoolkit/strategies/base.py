@@ -32,6 +32,7 @@ from ..training.inference import predict_logits
 from ..math.scores import select_top
 from ..util.checks import check_bool, check_choice, check_float, check_int
 from . import batch_rules
+from .checks import check_strategy_class, checked_scores
 
 if TYPE_CHECKING:
     from ..training.train import AuxiliaryLoss
@@ -343,14 +344,14 @@ class Strategy:
         """``(scores, positions)``: the same selection as :meth:`select`, keeping the per-sample
         scores when the strategy has them (``None`` for set-selection strategies)."""
         if type(self).select is Strategy.select and self.scores_per_sample():
-            scores = self.score(ctx)
+            scores = checked_scores(self.score(ctx), len(ctx.unlabeled), self.name)
             return scores, self.select_batch(ctx, scores, budget)
         return None, self.select(ctx, budget)
 
     def select(self, ctx: SelectionContext, budget: int) -> torch.Tensor:
         """Positions (into ``ctx.unlabeled``) of the ``budget`` samples to label next: the
         strategy's scores turned into a batch by its ``batch`` rule (:meth:`select_batch`)."""
-        return self.select_batch(ctx, self.score(ctx), budget)
+        return self.select_batch(ctx, checked_scores(self.score(ctx), len(ctx.unlabeled), self.name), budget)
 
     def select_batch(self, ctx: SelectionContext, scores: torch.Tensor, budget: int, inputs: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Turn ``scores`` into a batch with this strategy's ``batch`` rule.
@@ -429,8 +430,7 @@ def register_strategy(cls: type[Strategy] | None = None, *, task: str = "classif
     called as ``register_strategy(cls, task=...)`` it also adds a class another task already has."""
 
     def add(c: type[Strategy]) -> type[Strategy]:
-        if not c.name:
-            raise ValueError(f"{c.__name__} must set a non-empty class attribute 'name'")
+        check_strategy_class(c, Strategy)  # a Strategy subclass with a name and score(ctx) or select(ctx, budget)
         table = TASK_STRATEGIES.setdefault(task, {})
         if c.name in table and table[c.name] is not c:
             raise ValueError(f"a {task} strategy named {c.name!r} is already registered")

@@ -17,7 +17,9 @@ What this module computes, as DESIGN.md describes ISAL's public code:
   model in eval mode (:func:`altoolkit.math.influence.loss_grad`);
 - parameters: conv and linear weights only (``which="weights"``: no biases, no BatchNorm);
 - s_test by LiSSA (:func:`altoolkit.math.influence.lissa_inverse_hvp`): h ← v + (1 − damping)·h −
-  H_b·h/scale with mini-batches of ONE labeled sample, depth 250, 4 repeats averaged,
+  H_b·h/scale with mini-batches of ONE labeled sample (drawn at random, or with
+  ``lissa_order="sequential"`` the labeled set in its order, the initial set first, as ISAL's
+  ``s_test`` reads its unshuffled labeled file), depth 250, 4 repeats averaged,
   damping 0.01, scale 1e4, and no final division by scale, so s_test estimates
   scale·(H + damping·scale·I)⁻¹ v.  With damping·scale = 100 and ‖H‖ ≪ 100 that is close to a
   multiple of v (≈ 92·v after 250 steps): ISAL is then nearly Grad-Simi (notebook 07 measures it);
@@ -44,10 +46,15 @@ Ablations (ISAL §4.4):
   soft-target cross-entropy −Σ_i w_i log p_{label_i}(z).  At K = C (all classes) both
   weightings give G_z = Σ_c p_c ∇ℓ(z, c) = −∇Σ_c p_c = 0 exactly: every score is zero, and the
   gradients of the top classes cancel more and more as K grows (ISAL's explanation of Table 1).
-  ``k_weighting="posterior"`` is what the public code does: dragonlzm/ISAL
+  ``k_weighting="posterior"`` is what the public code does for K > 1: dragonlzm/ISAL
   ``classification/src/utils.py`` ``calc_influence_funtion_expectation`` sums
   ``loss_fun(preds, onehot(label)) * softmax(preds)[label]`` over the ``topk_idx`` most probable
-  labels (the unnormalised softmax, detached).
+  labels (the unnormalised softmax, detached); notebook 07's K ablation
+  (:func:`altoolkit.drivers.isal_influence_functions.ablation_variants`) uses it.  ISAL's default
+  run (``run_isal.sh`` → ``test_calc_influ.py``) calls ``calc_influence_funtion``: the gradient
+  under the top-1 pseudo-label, unweighted, which is K = 1 with the default ``"renormalized"``
+  (``"posterior"`` at K = 1 would multiply each score by p_1).  The default therefore stays
+  ``"renormalized"``: with K = 1 it is ISAL as run.
 - ``reference`` (Table 3, names in :data:`TABLE3_NAMES`): ``"test"`` (the paper's ISAL as run:
   §4.1 "we use the test set as reference set"; dragonlzm/ISAL
   ``classification/src/test_calc_val_grad.py`` sums the per-image gradients of the TEST loader,
@@ -72,7 +79,7 @@ from typing import Any, Callable, Mapping
 import torch
 from torch import nn
 
-from ..math.influence import PARAM_SETS, directional_derivatives, lissa_inverse_hvp, loss_grad
+from ..math.influence import LISSA_ORDERS, PARAM_SETS, directional_derivatives, lissa_inverse_hvp, loss_grad
 from ..math.scores import select_top
 from ..util.checks import check_bool, check_choice, check_int
 from .base import SelectionContext, Strategy, StrategyOptions, option, register_strategy
@@ -180,11 +187,14 @@ def isal_s_test(
     to_input: ToInput = lambda t: t.float(),
     device: str = "cpu",
     progress: bool = False,
+    order: str = "random",
 ) -> dict[str, torch.Tensor]:
     """s_test of ISAL Eq. 4: LiSSA's estimate of scale·(H + damping·scale·I)⁻¹ v over the labeled
     set (no division by scale, as the public code), or ``v`` itself for Grad-Simi.
 
-    ``batch_size`` is capped at the labeled-set size (ISAL: 1).
+    ``batch_size`` is capped at the labeled-set size (ISAL: 1); ``order`` is LiSSA's
+    (:func:`altoolkit.math.influence.lissa_inverse_hvp`): ``"sequential"`` reads ``x_labeled`` in
+    its order, as ISAL's code reads its labeled file.
     """
     if check_bool("grad_simi", grad_simi):
         return {k: t.detach().clone() for k, t in v.items()}
@@ -203,6 +213,7 @@ def isal_s_test(
         to_input=to_input,
         device=device,
         progress=progress,
+        order=order,
     )
 
 
@@ -260,6 +271,13 @@ class IsalOptions(StrategyOptions):
     damping: float = option(0.01, "LiSSA damping (ISAL: 0.01)", minimum=0.0, maximum=1.0, max_inclusive=False)
     scale: float = option(1e4, "LiSSA scale (ISAL: 1e4)", minimum=0.0, min_inclusive=False)
     lissa_batch_size: int = option(1, "labeled samples per LiSSA step (ISAL: 1; capped at the labeled-set size)", minimum=1)
+    lissa_order: str = option(
+        "random",
+        "LiSSA's labeled samples: random (a new draw each step) or sequential (the labeled set in its "
+        "order, the initial set first: dragonlzm/ISAL utils.py s_test over the unshuffled labeled file)",
+        choices=LISSA_ORDERS,
+        recorded="changed",
+    )
     most_negative: bool = option(True, "select the most negative I (ISAL); False selects the most positive")
 
 
@@ -299,6 +317,7 @@ class IsalStrategy(Strategy):
             to_input=to_input,
             device=ctx.device,
             progress=ctx.progress,
+            order=self.opts.lissa_order,
         )
 
     def influence(self, ctx: SelectionContext, s_test: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:

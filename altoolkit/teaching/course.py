@@ -3,10 +3,11 @@
 This module owns what a teacher needs around the notebooks:
 
 * :data:`COURSE`, one entry per notebook (learning goals, the notebook to do before it, the paper
-  sections it covers).  :func:`render_header` turns an entry and the measured runtime into the
-  header block of the notebook's first cell, :func:`apply_headers` writes those blocks and
-  :func:`render_outline` the README's course outline table, so the three never disagree (a test
-  compares them).
+  sections it covers, the works it cites from :data:`REFERENCES`).  :func:`render_header` turns an
+  entry and the measured runtime into the header block of the notebook's first cell,
+  :func:`apply_headers` writes those blocks, :func:`render_outline` the README's course outline
+  table and :func:`render_references` its References section (the book's index shows the same), so
+  they never disagree (a test compares them).
 * Runtimes are never typed in: :func:`read_runtimes` reads the table that
   :func:`altoolkit.teaching.reproduce.write_runtime_table` writes (``course/RUNTIMES.md`` is the committed
   copy of one measured run; its first line names the profile).
@@ -15,6 +16,10 @@ This module owns what a teacher needs around the notebooks:
   ``source/<assignment>/``, then ``nbgrader generate_assignment`` writes the student versions to
   ``release/<assignment>/`` and the gradebook (SQLite) to ``gradebook.db``.
   :func:`autograde` runs ``nbgrader autograde`` on submissions and returns each student's score.
+  Before grading it gives every submitted notebook the course's grading parameters
+  (``altoolkit_course.json``: a profile's parameters and ``RESULTS_DIR`` = the course's record
+  cache, an absolute path): the AL runs a notebook sweeps are computed once, by the first
+  submission, and read from the cache for every later one.
 """
 
 from __future__ import annotations
@@ -26,17 +31,26 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 __all__ = [
     "COURSE",
     "CourseEntry",
+    "REFERENCES",
+    "Reference",
+    "render_references",
+    "write_readme_references",
     "read_runtimes",
     "render_header",
     "render_outline",
     "apply_headers",
     "write_readme_outline",
     "exercise_notebooks",
+    "student_version",
+    "instructor_version",
+    "write_student_copies",
+    "MARKERS",
     "build_course",
     "autograde",
     "output_problems",
@@ -50,6 +64,87 @@ ASSIGNMENT = "altoolkit"
 
 
 @dataclass(frozen=True)
+class Reference:
+    """A cited work: a short name, the full citation and a public link (None where none is known)."""
+
+    key: str
+    citation: str
+    url: str | None = None
+
+    def markdown(self) -> str:
+        return f"**{self.key}**: {self.citation}" + (f" <{self.url}>" if self.url else "")
+
+    def short(self) -> str:
+        """``[key](url)`` (or the key alone)."""
+        return f"[{self.key}]({self.url})" if self.url else self.key
+
+
+#: Every work the notebooks cite (the papers the course reproduces first).
+REFERENCES: dict[str, Reference] = {
+    r.key: r
+    for r in (
+        Reference(
+            "DISAL",
+            "Tracing Training Progress: Dynamic Influence Based Selection for Active Learning. ACM International Conference on "
+            "Multimedia (MM '24), 2024. The notebooks follow the anonymous submission draft.",
+        ),
+        Reference(
+            "ISAL",
+            "Z. Liu, H. Ding, H. Zhong, W. Li, J. Dai, C. He. Influence Selection for Active Learning. ICCV 2021. Code: github.com/dragonlzm/ISAL.",
+            "https://arxiv.org/abs/2108.09331",
+        ),
+        Reference(
+            "TracIn", "G. Pruthi et al. Estimating Training Data Influence by Tracing Gradient Descent. NeurIPS 2020.", "https://arxiv.org/abs/2002.08484"
+        ),
+        Reference(
+            "Influence functions",
+            "P. W. Koh, P. Liang. Understanding Black-box Predictions via Influence Functions. ICML 2017.",
+            "https://arxiv.org/abs/1703.04730",
+        ),
+        Reference(
+            "LiSSA",
+            "N. Agarwal, B. Bullins, E. Hazan. Second-Order Stochastic Optimization for Machine Learning in Linear Time. JMLR 18, 2017.",
+            "https://arxiv.org/abs/1602.03943",
+        ),
+        Reference(
+            "TOD",
+            "S. Huang, T. Wang, H. Xiong, J. Huan, D. Dou. Semi-Supervised Active Learning with Temporal Output Discrepancy. ICCV 2021.",
+            "https://github.com/siyuhuang/TOD",
+        ),
+        Reference(
+            "BADGE",
+            "J. T. Ash, C. Zhang, A. Krishnamurthy, J. Langford, A. Agarwal. "
+            "Deep Batch Active Learning by Diverse, Uncertain Gradient Lower Bounds. ICLR 2020.",
+            "https://arxiv.org/abs/1906.03671",
+        ),
+        Reference(
+            "Core-set",
+            "O. Sener, S. Savarese. Active Learning for Convolutional Neural Networks: A Core-Set Approach. ICLR 2018.",
+            "https://arxiv.org/abs/1708.00489",
+        ),
+        Reference(
+            "AL-GradNorm",
+            "T. Wang et al. Boosting Active Learning via Improving Test Performance. AAAI 2022.",
+            "https://github.com/wangt0716/AL-GradNorm",
+        ),
+        Reference(
+            "captum",
+            "N. Kokhlikyan et al. Captum: A unified and generic model interpretability library for PyTorch. 2020 "
+            "(TracInCP, the independent TracIn the tests compare with).",
+            "https://arxiv.org/abs/2009.07896",
+        ),
+        Reference("t-SNE", "L. van der Maaten, G. Hinton. Visualizing Data using t-SNE. JMLR 9, 2008.", "https://jmlr.org/papers/v9/vandermaaten08a.html"),
+        Reference(
+            "Stabilizing predictions",
+            "M. Bloodgood, K. Vijay-Shanker. A Method for Stopping Active Learning Based on Stabilizing Predictions and the Need for "
+            "User-Adjustable Stopping. CoNLL 2009.",
+        ),
+        Reference("Stopping criteria", "J. Zhu, H. Wang, E. Hovy. Multi-Criteria-Based Strategy to Stop Active Learning for Data Annotation. COLING 2008."),
+    )
+}
+
+
+@dataclass(frozen=True)
 class CourseEntry:
     """One notebook of the course."""
 
@@ -57,6 +152,7 @@ class CourseEntry:
     goals: tuple[str, ...]
     before: tuple[str, ...]  # notebook numbers to do first ("" entries not allowed)
     sections: str  # paper sections, equations, figures and tables covered
+    references: tuple[str, ...] = ("DISAL",)  # keys of REFERENCES the notebook cites
 
 
 COURSE: tuple[CourseEntry, ...] = (
@@ -69,6 +165,7 @@ COURSE: tuple[CourseEntry, ...] = (
         ),
         (),
         "DISAL §3.2, Eq. 2-11 and 15",
+        ("DISAL", "TracIn"),
     ),
     CourseEntry(
         "02_dynamic_loss",
@@ -78,6 +175,7 @@ COURSE: tuple[CourseEntry, ...] = (
         ),
         ("01",),
         "DISAL §3.3, Eq. 12-14; §4.5.1 and §4.5.3 (Tables 2-3)",
+        ("DISAL",),
     ),
     CourseEntry(
         "03_scoring_and_selection",
@@ -88,6 +186,7 @@ COURSE: tuple[CourseEntry, ...] = (
         ),
         ("01",),
         "DISAL §4.1 (baselines), §4.5.2 (Fig. 7, CE difference); ISAL §3.4",
+        ("DISAL", "ISAL", "TracIn", "TOD", "BADGE", "Core-set", "AL-GradNorm"),
     ),
     CourseEntry(
         "04_tsne_selections",
@@ -97,6 +196,7 @@ COURSE: tuple[CourseEntry, ...] = (
         ),
         ("02",),
         "DISAL Fig. 6",
+        ("DISAL", "t-SNE"),
     ),
     CourseEntry(
         "05_checkpoint_fluctuation",
@@ -106,6 +206,7 @@ COURSE: tuple[CourseEntry, ...] = (
         ),
         ("01",),
         "DISAL §1, Fig. 1",
+        ("DISAL", "t-SNE"),
     ),
     CourseEntry(
         "06_active_learning_benchmark",
@@ -113,9 +214,11 @@ COURSE: tuple[CourseEntry, ...] = (
             "run the benchmark of all strategies with cached, resumable sweeps",
             "compare learning curves, cost, ablations and the λ sweep with the paper's claims",
             "trace a low-budget dip to how an epoch is cut into batches, with a paired ablation",
+            "judge when to stop labeling with rules that read only the model's own predictions",
         ),
         ("02", "03"),
         "DISAL §4.1-4.5 (Fig. 3, 5, 7; Tables 1-3)",
+        ("DISAL", "ISAL", "TracIn", "TOD", "BADGE", "Core-set", "AL-GradNorm", "Stabilizing predictions", "Stopping criteria"),
     ),
     CourseEntry(
         "07_isal_influence_functions",
@@ -125,6 +228,7 @@ COURSE: tuple[CourseEntry, ...] = (
         ),
         ("01",),
         "ISAL §3.2-3.4 (Eq. 1-6), §4.4 (Tables 1-3)",
+        ("ISAL", "Influence functions", "LiSSA"),
     ),
     CourseEntry(
         "08_label_your_own_data",
@@ -134,16 +238,19 @@ COURSE: tuple[CourseEntry, ...] = (
         ),
         ("03",),
         "DISAL §3.4 (the AL framework) on your own data",
+        ("DISAL", "Core-set"),
     ),
     CourseEntry(
         "09_why_selections_collapse",
         (
             "measure what a strategy selects: the class balance of each batch, not only accuracy",
-            "test hypotheses for DISAL's class collapse with ablations and three-valued verdicts",
-            "compare batch rules (top-k, balanced, diverse) against random and entropy",
+            "test a suspected cause by an intervention that removes it and keeps the rest, paired over seeds in two regimes",
+            "split a quadratic quantity only by a decomposition that adds up (Shapley), and test an account that needs no cause (under-training)",
+            "judge a batch rule against the same rule fed a random score: how much of the batch did the score decide?",
         ),
         ("02", "06"),
-        "DISAL Eq. 12-15, §4.5 (ablations); batch-aware selection as BADGE's k-means++ seeding",
+        "DISAL Eq. 12-15, §4.5 (ablations); batch-aware selection as BADGE's k-means++ seeding and Zhdanov 2019's pre-filter",
+        ("DISAL", "BADGE", "TOD"),
     ),
     CourseEntry(
         "10_segmentation",
@@ -211,7 +318,11 @@ def render_header(stem: str, runtimes: tuple[str, dict[str, float]]) -> str:
     before = ", ".join(f"notebook {b}" for b in e.before) or "none (PyTorch, softmax and cross-entropy, gradients)"
     runtime = f"{_duration(times[stem])} measured{_short(source)} (course/RUNTIMES.md)" if stem in times else "not measured yet (run `altoolkit reproduce`)"
     goals = "\n".join(f"> * {g}" for g in e.goals)
-    return f"{HEADER_START}\n> **Learning goals**\n>\n{goals}\n>\n> **Before this:** {before} · **Paper:** {e.sections} · **Runtime:** {runtime}\n{HEADER_END}"
+    refs = "; ".join(REFERENCES[k].short() for k in e.references)
+    return (
+        f"{HEADER_START}\n> **Learning goals**\n>\n{goals}\n>\n> **Before this:** {before} · **Paper:** {e.sections} · **Runtime:** {runtime}\n>\n"
+        f"> **References:** {refs} (full citations: README, References)\n{HEADER_END}"
+    )
 
 
 def apply_headers(notebooks_dir: str | Path, runtimes: tuple[str, dict[str, float]]) -> list[str]:
@@ -247,6 +358,95 @@ def render_outline(runtimes: tuple[str, dict[str, float]]) -> str:
     return "\n".join(rows) + note
 
 
+def render_references() -> str:
+    """The README's References section: every entry of :data:`REFERENCES`, with the notebooks that cite it."""
+    lines = []
+    for key, ref in REFERENCES.items():
+        cited = [e.stem[:2] for e in COURSE if key in e.references]
+        lines.append(f"* {ref.markdown()}" + (f" (notebooks {', '.join(cited)})" if cited else ""))
+    return "\n".join(lines)
+
+
+def _replace_block(readme: str | Path, start: str, end: str, body: str) -> bool:
+    p = Path(readme)
+    text = p.read_text()
+    if text.count(start) != 1 or text.count(end) != 1:
+        raise ValueError(f"{p.name} must hold one {start} ... {end} block")
+    head, rest = text.split(start)
+    _, tail = rest.split(end)
+    new = f"{head}{start}\n{body}\n{end}{tail}"
+    if new != text:
+        p.write_text(new)
+    return new != text
+
+
+def write_readme_references(readme: str | Path) -> bool:
+    """Replace the list between ``<!-- references -->`` markers in the README; True if changed."""
+    return _replace_block(readme, "<!-- references -->", "<!-- /references -->", render_references())
+
+
+#: nbgrader's region markers; no page of the book shows one (the instructor edition shows the code between them).
+MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS", "=== BEGIN MARK SCHEME ===", "=== END MARK SCHEME ===")
+
+
+def _is_nbgrader(cell, key: str) -> bool:
+    return bool(cell.get("metadata", {}).get("nbgrader", {}).get(key))
+
+
+def student_version(nb: Any) -> Any:
+    """The student version of a notebook (an ``nbformat`` node; a copy is returned): solution
+    regions replaced by nbgrader's stub, hidden tests and mark schemes removed, by nbgrader's own
+    preprocessors as ``nbgrader generate_assignment`` runs them (``ClearSolutions``,
+    ``ClearHiddenTests``, ``ClearMarkScheme``).  Outputs are kept, except those of solution and
+    graded cells, which could show an answer."""
+    import copy
+
+    from nbgrader.preprocessors import ClearHiddenTests, ClearMarkScheme, ClearSolutions
+
+    nb = copy.deepcopy(nb)
+    resources: dict[str, Any] = {}
+    for pre in (ClearSolutions(), ClearHiddenTests(), ClearMarkScheme()):
+        nb, resources = pre.preprocess(nb, resources)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and (_is_nbgrader(cell, "solution") or _is_nbgrader(cell, "grade")):
+            cell.outputs, cell.execution_count = [], None
+    return nb
+
+
+def instructor_version(nb: Any) -> Any:
+    """The instructor version for reading (a copy): the solutions and hidden tests stay, nbgrader's
+    marker lines go (a hidden-test region is introduced by a comment saying so)."""
+    import copy
+
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        lines = []
+        for line in cell.source.splitlines():
+            if "### BEGIN HIDDEN TESTS" in line:
+                lines.append(line.replace("### BEGIN HIDDEN TESTS", "# hidden tests (the autograder's; not in the student edition):"))
+            elif not any(m in line for m in MARKERS):
+                lines.append(line)
+        cell.source = "\n".join(lines)
+    return nb
+
+
+def write_student_copies(notebooks_dir: str | Path, out_dir: str | Path) -> list[Path]:
+    """Write the student version (:func:`student_version`) of every notebook of ``notebooks_dir``
+    into ``out_dir`` (``make lab EDITION=student``); ``out_dir`` should sit beside ``notebooks_dir``
+    so that the notebooks' relative paths (``../runs/...``) lead to the same folders."""
+    import nbformat
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for p in sorted(Path(notebooks_dir).glob("*.ipynb")):
+        nbformat.write(student_version(nbformat.read(p, as_version=4)), out / p.name)
+        written.append(out / p.name)
+    if not written:
+        raise ValueError(f"no notebooks in {str(notebooks_dir)!r}")
+    return written
+
+
 def exercise_notebooks(notebooks_dir: str | Path) -> list[Path]:
     """Notebooks with at least one nbgrader-graded cell (the ones that carry exercises)."""
     out = []
@@ -278,6 +478,18 @@ def _write_config(course_dir: Path, execute_timeout: int) -> None:
     )
 
 
+COURSE_CONFIG = "altoolkit_course.json"
+
+
+def _grading_parameters(nbs: list[Path], profile: str | None, record_cache: Path, figures: Path) -> dict[str, dict]:
+    """Per notebook: the profile's parameters, ``RESULTS_DIR`` (the record cache) and ``FIGURES_DIR``
+    for the notebooks that declare them (:func:`altoolkit.teaching.reproduce.notebook_parameters`)."""
+    from .reproduce import load_profile, notebook_parameters
+
+    prof = load_profile(profile) if profile else {"defaults": {}, "notebooks": {}}
+    return {p.stem: notebook_parameters(prof, p, figures, record_cache) for p in nbs}
+
+
 def build_course(
     course_dir: str | Path,
     notebooks: list[str | Path] | None = None,
@@ -286,6 +498,8 @@ def build_course(
     parameters: dict[str, dict] | None = None,
     execute_timeout: int = 1800,
     timeout: float = 600,
+    profile: str | None = None,
+    record_cache: str | Path | None = None,
 ) -> Path:
     """Make an nbgrader course folder and generate the student versions (offline).
 
@@ -296,6 +510,11 @@ def build_course(
         parameters: per-notebook-stem parameters injected with papermill (e.g. a small profile for
             tests); the parameters cell keeps its tag, the injected cell follows it.
         execute_timeout: seconds per cell when nbgrader executes a notebook.
+        profile: the profile (``quick``, ``test``, ...) whose parameters the autograder gives each
+            submitted notebook (None: the notebooks' own defaults).
+        record_cache: the folder of cached AL run records the autograder gives every notebook that
+            declares ``RESULTS_DIR`` (an absolute path; default ``course_dir/records``), so that the
+            runs a notebook sweeps are computed by the first submission only.
 
     Returns the release folder ``course_dir/release/<assignment>``.
     """
@@ -323,6 +542,11 @@ def build_course(
             nbformat.write(nb, src / p.name)
         else:
             shutil.copy2(p, src / p.name)
+    cache = Path(record_cache).resolve() if record_cache is not None else course / "records"
+    grading = _grading_parameters([src / p.name for p in nbs], profile, cache, course / "figures")
+    for stem, extra in (parameters or {}).items():  # what the source versions were given, the grader keeps
+        grading.setdefault(stem, {}).update(extra)
+    (course / COURSE_CONFIG).write_text(json.dumps({"assignment": assignment, "profile": profile, "record_cache": str(cache), "parameters": grading}, indent=1))
     _nbgrader(["generate_assignment", assignment, "--force", "--CourseDirectory.root=" + str(course)], course, timeout)
     release = course / "release" / assignment
     if not release.is_dir():
@@ -330,12 +554,29 @@ def build_course(
     return release
 
 
+def _give_grading_parameters(folder: Path, grading: dict[str, dict]) -> None:
+    """Inject the course's grading parameters into each submitted notebook (papermill's injected
+    cell after the parameters cell, replacing one already there)."""
+    import nbformat
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    for path in sorted(folder.glob("*.ipynb")):
+        params = grading.get(path.stem)
+        if params:
+            nbformat.write(parameterize_notebook(load_notebook_node(str(path)), params), path)
+
+
 def autograde(course_dir: str | Path, submissions: dict[str, Path], assignment: str = ASSIGNMENT, timeout: float = 600) -> dict[str, tuple[float, float]]:
-    """Copy each student's notebooks into ``submitted/<student>/<assignment>/``, run ``nbgrader
-    autograde``, and return ``{student: (score, max_score)}`` from the gradebook."""
+    """Copy each student's notebooks into ``submitted/<student>/<assignment>/``, give them the
+    course's grading parameters (``altoolkit_course.json``, written by :func:`build_course`: the
+    profile's parameters and the record cache), run ``nbgrader autograde``, and return
+    ``{student: (score, max_score)}`` from the gradebook."""
     from nbgrader.api import Gradebook
 
     course = Path(course_dir).resolve()
+    config_file = course / COURSE_CONFIG
+    grading = json.loads(config_file.read_text())["parameters"] if config_file.is_file() else {}
     for student, folder in submissions.items():
         if not re.fullmatch(r"[A-Za-z0-9_-]+", student):
             raise ValueError(f"student id must be letters, digits, '_' or '-', got {student!r}")
@@ -343,6 +584,7 @@ def autograde(course_dir: str | Path, submissions: dict[str, Path], assignment: 
         if dest.exists():
             shutil.rmtree(dest)
         shutil.copytree(folder, dest)
+        _give_grading_parameters(dest, grading)
     _nbgrader(["autograde", assignment, "--force", "--create", "--CourseDirectory.root=" + str(course)], course, timeout)
     scores = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
@@ -363,14 +605,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runtimes", default="course/RUNTIMES.md", help="measured runtimes for --headers")
     ap.add_argument("--headers", action="store_true", help="rewrite the notebooks' header blocks and the README outline")
     ap.add_argument("--readme", default="README.md", help="README holding the course outline (for --headers)")
+    ap.add_argument("--student-copies", metavar="DIR", help="write the student version of every notebook into DIR (make lab EDITION=student)")
+    ap.add_argument("--profile", default=None, help="profile whose parameters the autograder gives every submission (e.g. quick; default: the notebooks' own)")
+    ap.add_argument("--records", default=None, help="record cache the autograder gives every submission (default: <out>/records, made absolute)")
     args = ap.parse_args(argv)
     try:
+        if args.student_copies:
+            written = write_student_copies(args.notebooks_dir, args.student_copies)
+            print(f"student versions of {len(written)} notebooks in {args.student_copies}")
+            return 0
         if args.headers:
             rt = read_runtimes(args.runtimes)
             print("headers changed:", apply_headers(args.notebooks_dir, rt) or "none")
             print("README outline changed:", write_readme_outline(args.readme, rt))
+            print("README references changed:", write_readme_references(args.readme))
             return 0
-        release = build_course(args.out, notebooks_dir=args.notebooks_dir)
+        release = build_course(args.out, notebooks_dir=args.notebooks_dir, profile=args.profile, record_cache=args.records)
     except (ValueError, RuntimeError) as exc:
         print(f"altoolkit.teaching.course: error: {exc}", file=sys.stderr)
         return 2
@@ -381,55 +631,61 @@ def main(argv: list[str] | None = None) -> int:
 _ABS_PATH = re.compile(r"(?<![\w.~])(?:/(?:home|tmp|work|root|Users|usr|var|opt|private|mnt)/|[A-Za-z]:\\\\)")
 _CDN = re.compile(r"https?://(?:cdn|cdnjs|unpkg|cdn\.jsdelivr)[\w.-]*/", re.I)
 _BAR = re.compile(r"\d+%\|")
+_PIPE_TABLE = re.compile(r"^\s*\|.*\|\s*\n\s*\|(?:\s*:?-{2,}:?\s*\|)+\s*$", re.M)
+_RAW_DICT = re.compile(r"\{'[\w ]+': ")
+_LONG_FLOAT = re.compile(r"(?<![\w.])\d+\.\d{9,}(?![\d])")
+_RICH = ("text/html", "text/markdown", "image/png", "image/svg+xml", "application/vnd.jupyter.widget-view+json")
+
+
+def _texts(out: dict) -> list[tuple[str, bool]]:
+    """(text, shown raw) of an output: stream text and a ``text/plain`` that no richer type
+    replaces are shown as they are; other text types are rendered (Markdown, HTML)."""
+    texts = []
+    if "text" in out:
+        texts.append(("".join(out["text"]) if isinstance(out["text"], list) else out["text"], True))
+    data = out.get("data", {})
+    rich = any(k in data for k in _RICH)
+    for mime, val in data.items():
+        if mime.startswith("text/") or mime.endswith("json"):
+            texts.append(("".join(val) if isinstance(val, list) else str(val), mime == "text/plain" and not rich))
+    return texts
 
 
 def output_problems(nb_path: str | Path) -> list[str]:
-    """What a saved notebook's outputs should not contain (issue 14, clean outputs): a
-    ``PosixPath(...)``, an absolute path, a CDN URL, a progress bar, or the same warning line twice.
-    Returns one message per problem, naming the code cell (1-based)."""
+    """What a saved notebook's outputs should not contain (issues 14 and 28, clean outputs): a
+    ``PosixPath(...)``, an absolute path, a CDN URL, a progress bar, a warning on stderr, and, in
+    text shown as it is (printed, or ``text/plain`` alone), Markdown pipe-table text, an HTML
+    comment, a raw ``dict`` or an unrounded float (a table or prose should be displayed rendered:
+    :func:`altoolkit.analysis.tables.show`).  Returns one message per problem, naming the code cell
+    (1-based)."""
     nb = json.loads(Path(nb_path).read_text())
-    problems, warnings_seen = [], set()
+    problems = []
     code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
     for i, cell in enumerate(code, 1):
         for out in cell.get("outputs", []):
-            texts = []
-            if "text" in out:
-                texts.append("".join(out["text"]) if isinstance(out["text"], list) else out["text"])
-            for mime, val in out.get("data", {}).items():
-                if mime.startswith("text/") or mime.endswith("json"):
-                    texts.append("".join(val) if isinstance(val, list) else str(val))
-            for t in texts:
-                for what, pat in (
-                    ("PosixPath", re.compile(r"PosixPath\(")),
-                    ("absolute path", _ABS_PATH),
-                    ("CDN URL", _CDN),
-                    ("progress bar", _BAR),
-                ):
+            for t, raw in _texts(out):
+                checks = [("PosixPath", re.compile(r"PosixPath\(")), ("absolute path", _ABS_PATH), ("CDN URL", _CDN), ("progress bar", _BAR)]
+                if raw:
+                    checks += [
+                        ("pipe-table text", _PIPE_TABLE),
+                        ("HTML comment", re.compile("<!--")),
+                        ("raw dict", _RAW_DICT),
+                        ("unrounded float", _LONG_FLOAT),
+                    ]
+                for what, pat in checks:
                     m = pat.search(t)
                     if m:
                         problems.append(f"cell {i}: {what}: {t[max(0, m.start() - 40) : m.end() + 40]!r}")
                 if out.get("name") == "stderr":
                     for line in t.splitlines():
-                        if "Warning" in line:
-                            if line in warnings_seen:
-                                problems.append(f"cell {i}: warning repeated: {line[:120]!r}")
-                            warnings_seen.add(line)
+                        if re.search(r"warn", line, re.I):
+                            problems.append(f"cell {i}: warning on stderr: {line[:160]!r}")
     return problems
 
 
 def write_readme_outline(readme: str | Path, runtimes: tuple[str, dict[str, float]]) -> bool:
     """Replace the table between ``<!-- course-outline -->`` markers in the README; True if changed."""
-    p = Path(readme)
-    text = p.read_text()
-    start, end = "<!-- course-outline -->", "<!-- /course-outline -->"
-    if text.count(start) != 1 or text.count(end) != 1:
-        raise ValueError(f"{p.name} must hold one {start} ... {end} block")
-    head, rest = text.split(start)
-    _, tail = rest.split(end)
-    new = f"{head}{start}\n{render_outline(runtimes)}\n{end}{tail}"
-    if new != text:
-        p.write_text(new)
-    return new != text
+    return _replace_block(readme, "<!-- course-outline -->", "<!-- /course-outline -->", render_outline(runtimes))
 
 
 if __name__ == "__main__":

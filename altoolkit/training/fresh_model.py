@@ -47,7 +47,7 @@ def default_dynamic_weight(strategy: TrainingAdditions | None, dynamic_weight: f
     return 1.0 if getattr(strategy, "dynamic_loss", False) else float(otherwise)
 
 
-def fresh_network(model: str, dataset: Any, seed: int, *keys: int, pretrained_weights: str | None = None) -> nn.Module:
+def fresh_network(model: str, dataset: Any, seed: int, *keys: int, pretrained_weights: str | None = None, pretrained_load: str = "backbone") -> nn.Module:
     """``model`` built for ``dataset`` and initialised from ``derive_seed(seed, *keys, 1)``: the
     network :func:`train_fresh` trains, for a caller that changes it first (strips layers, keeps
     its initial weights) and then passes it to :func:`train_fresh`.
@@ -58,7 +58,8 @@ def fresh_network(model: str, dataset: Any, seed: int, *keys: int, pretrained_we
     >>> torch.equal(a.head.weight, b.head.weight)
     True
     """
-    return build_model(model, dataset.input_shape, dataset.num_classes, seed=derive_seed(seed, *keys, 1), pretrained_weights=pretrained_weights)
+    seed = derive_seed(seed, *keys, 1)
+    return build_model(model, dataset.input_shape, dataset.num_classes, seed=seed, pretrained_weights=pretrained_weights, pretrained_load=pretrained_load)
 
 
 def train_fresh(
@@ -71,6 +72,7 @@ def train_fresh(
     labels: torch.Tensor | None = None,
     init_state: dict[str, torch.Tensor] | None = None,
     pretrained_weights: str | None = None,
+    pretrained_load: str = "backbone",
     trainer: Callable[..., Any] | None = None,
     **train_kwargs: Any,
 ) -> Any:
@@ -89,10 +91,12 @@ def train_fresh(
         init_state: weights to start from instead of the fresh initialisation (a warm start:
             the previous cycle's final state dict); the training seed is unchanged.
         pretrained_weights: a local torchvision state dict loaded at initialisation
-            (:func:`altoolkit.training.models.build_model`).
+            (:func:`altoolkit.training.models.build_model`), the tensors ``pretrained_load`` names.
         trainer: the training function, called as ``trainer(net, x, y, config, seed=, to_input=,
-            **train_kwargs)`` (default :func:`~altoolkit.training.train.train_model`; the segmentation
-            task passes :func:`~altoolkit.training.segmentation.train_segmentation_model`).
+            **train_kwargs)`` (default :func:`~altoolkit.training.train.train_model`, which also gets
+            ``num_classes`` and ``model_name``; the segmentation task passes
+            :func:`~altoolkit.training.segmentation.train_segmentation_model`, detection
+            :func:`~altoolkit.training.detection.train_detection_model`).
         train_kwargs: passed to the trainer (``checkpoint_epochs``, ``eval_data``, ``progress``, ``desc``, ...).
 
     Returns the :class:`~altoolkit.training.train.TrainResult`.
@@ -107,9 +111,15 @@ def train_fresh(
     """
     if isinstance(model, nn.Module) and pretrained_weights is not None:
         raise ValueError("pretrained_weights is loaded when train_fresh builds the network; pass it to fresh_network instead")
-    net = model if isinstance(model, nn.Module) else fresh_network(model, dataset, seed, *keys, pretrained_weights=pretrained_weights)
+    if isinstance(model, nn.Module):
+        net = model
+    else:
+        net = fresh_network(model, dataset, seed, *keys, pretrained_weights=pretrained_weights, pretrained_load=pretrained_load)
     if init_state is not None:
         net.load_state_dict(init_state)
     y = dataset.y_train[indices] if labels is None else labels
-    train = train_model if trainer is None else trainer
-    return train(net, dataset.x_train[indices], y, config, seed=derive_seed(seed, *keys, 2), to_input=dataset.to_input, **train_kwargs)
+    if trainer is not None:
+        return trainer(net, dataset.x_train[indices], y, config, seed=derive_seed(seed, *keys, 2), to_input=dataset.to_input, **train_kwargs)
+    train_kwargs.setdefault("num_classes", dataset.num_classes)
+    train_kwargs.setdefault("model_name", model)
+    return train_model(net, dataset.x_train[indices], y, config, seed=derive_seed(seed, *keys, 2), to_input=dataset.to_input, **train_kwargs)

@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 from .models import penultimate_features
+from .output_checks import ModelOutputError, check_batch_output, check_finite_output
 from ..util.modules import batches, eval_mode
 
 __all__ = ["predict_logits", "predict_proba"]
@@ -66,7 +67,7 @@ def predict_logits(
     with eval_mode(*ms), torch.inference_mode():
         for sl in batches(n, batch_size, progress):
             xb = to_input(x[sl] if indices is None else x[indices[sl]]).to(device)
-            obs = [(penultimate_features(m, xb) if embed else m(xb)) for m in ms]
+            obs = [_checked(m, penultimate_features(m, xb) if embed else m(xb), embed, sl) for m in ms]
             if combine is not None:
                 store(0, sl, combine(*obs))
             else:
@@ -75,6 +76,20 @@ def predict_logits(
             del xb, obs
     res = [o if o is not None else torch.empty(0) for o in outs]
     return res[0] if single or combine is not None else res
+
+
+def _checked(model: nn.Module, out: torch.Tensor, embed: bool, sl: slice) -> torch.Tensor:
+    """A batch's output checked (:mod:`altoolkit.training.output_checks`): logits ``(B, C)``, or
+    features, finite; the error names the model's class."""
+    name = type(model).__name__
+    where = f"pool samples {sl.start}..{sl.stop - 1}"
+    if not embed:
+        out = check_batch_output(out, name, sl.stop - sl.start, where)
+    elif not isinstance(out, torch.Tensor):
+        raise ModelOutputError(
+            f"model {name!r} gave penultimate features of type {type(out).__name__} on {where}; a tensor (batch, features) is expected", name
+        )
+    return check_finite_output(out, name, where)
 
 
 def predict_proba(

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from ..util.checks import check_choice
 from ..util.modules import output_layer
 from ..util.plugins import Registry
 from .segmentation_models import SEGMENTATION_BUILDERS
@@ -41,6 +42,7 @@ __all__ = [
     "MODELS",
     "MODEL_REGISTRY",
     "RESNET18_IMAGENET_URL",
+    "PRETRAINED_LOADS",
     "register_model",
     "model_names",
     "check_model",
@@ -52,6 +54,14 @@ __all__ = [
 #: ``main_TOD.py`` loads as ``./resnet18-5c106cde.pth``; torchvision's newer ``IMAGENET1K_V1``
 #: file ``resnet18-f37072fd.pth`` has the same keys).
 RESNET18_IMAGENET_URL = "https://download.pytorch.org/models/resnet18-f37072fd.pth"
+
+#: What :func:`load_pretrained_backbone` loads from the ImageNet file, by name: the key prefixes
+#: of the backbone left at their random initialisation.  ``"backbone"``: every backbone tensor
+#: ("ImageNet-pretrained ResNet-18"); ``"tod"``: siyuhuang/TOD ``main_TOD.py``'s Caltech101 load,
+#: whose key filter (``{k: v for k, v in pretrained_dict.items() if k in model_dict}``) meets a
+#: network (``models/imagenet_resnet.py``) that names its last stage ``layer4_caltech`` and its
+#: classifier ``fc_caltech``, so only ``conv1``, ``bn1`` and ``layer1``-``layer3`` are loaded.
+PRETRAINED_LOADS: dict[str, tuple[str, ...]] = {"backbone": (), "tod": ("layer4.",)}
 
 
 #: Revision of the built-in networks' definitions; bumped whenever one of them changes, so that
@@ -256,7 +266,13 @@ def load_pretrained_backbone(model: nn.Module, path: str | os.PathLike[str], fre
             f"weights on a machine with internet ({RESNET18_IMAGENET_URL}, or "
             "torchvision.models.ResNet18_Weights.IMAGENET1K_V1.get_state_dict()) and pass the local path"
         )
-    state = torch.load(p, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # not a torch file, truncated, or a pickle that would run code
+        raise ValueError(
+            f"pretrained_weights file {str(p)!r} cannot be loaded as a torch state dict ({type(exc).__name__}): it is not a "
+            "torch.save file of tensors, or it holds objects that would run code when loaded (refused: weights_only=True)"
+        ) from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
@@ -299,7 +315,14 @@ _BUILDERS: dict[str, Callable[[tuple[int, ...], int], nn.Module]] = {
 MODELS: tuple[str, ...] = tuple(_BUILDERS)
 
 
-def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed: int | None = None, pretrained_weights: str | None = None) -> nn.Module:
+def build_model(
+    name: str,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    seed: int | None = None,
+    pretrained_weights: str | None = None,
+    pretrained_load: str = "backbone",
+) -> nn.Module:
     """Build a model by name (see :data:`MODELS`), initialised deterministically from ``seed``.
 
     Args:
@@ -311,6 +334,8 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed:
             disturbing the global RNG state.
         pretrained_weights: for ``"resnet18"`` only: a local torchvision state dict whose
             backbone weights replace the random ones (:func:`load_pretrained_backbone`).
+        pretrained_load: which of them (:data:`PRETRAINED_LOADS`): ``"backbone"`` (all) or
+            ``"tod"`` (conv1..layer3, as siyuhuang/TOD ``main_TOD.py``).
 
     Examples:
         >>> import torch, altoolkit as alt
@@ -335,14 +360,14 @@ def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, seed:
             torch.manual_seed(seed)
             model = _BUILDERS[name](tuple(input_shape), num_classes)
     if pretrained_weights is not None:
-        load_pretrained_backbone(model, pretrained_weights)
+        load_pretrained_backbone(model, pretrained_weights, fresh=PRETRAINED_LOADS[check_choice("pretrained_load", pretrained_load, tuple(PRETRAINED_LOADS))])
     return model
 
 
 # --------------------------------------------------------------------------- your own model
 
 #: Built-in and registered model names, and "package.module:function" import paths.
-MODEL_REGISTRY = Registry("model", _BUILDERS)
+MODEL_REGISTRY = Registry("model", _BUILDERS, positional=("input_shape", "num_classes"))
 
 
 def register_model(name: str, factory: Callable[[tuple[int, ...], int], nn.Module]) -> None:

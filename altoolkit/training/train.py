@@ -18,6 +18,7 @@ left untouched.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, ClassVar, Protocol, Sequence
@@ -49,15 +50,52 @@ __all__ = [
 
 
 class TrainingDivergedError(ValueError):
-    """The training loss became NaN or infinite: a result trained to NaN is never reported.
+    """The training loss, or the trained model's output, became NaN or infinite: a result
+    trained to NaN is never reported.
 
-    The message names λ (``dynamic_weight``), the learning rate and the epoch; the usual cure is
-    a smaller ``lr`` or λ.  Attributes ``dynamic_weight``, ``lr``, ``epoch`` hold the values.
+    The message names the settings that can cause it, λ (``dynamic_weight``), the learning rate
+    and the weight decay, and the epoch.  ``cause`` (a sentence) replaces the usual cure ("lower
+    lr, λ or weight decay") when the settings are not to blame: the inputs are not finite, or the
+    untrained model already gives non-finite values (see :func:`divergence_cause`).  Attributes
+    ``dynamic_weight``, ``lr``, ``weight_decay``, ``epoch``, ``loss`` hold the values.
     """
 
-    def __init__(self, dynamic_weight: float, lr: float, epoch: int, loss: float):
-        self.dynamic_weight, self.lr, self.epoch, self.loss = dynamic_weight, lr, epoch, loss
-        super().__init__(f"training diverged: the loss became {loss} at epoch {epoch} with lr={lr:g} and λ (dynamic_weight)={dynamic_weight:g}; lower lr or λ")
+    def __init__(self, dynamic_weight: float, lr: float, epoch: int, loss: float, weight_decay: float | None = None, cause: str = "", what: str = "the loss"):
+        self.dynamic_weight, self.lr, self.epoch, self.loss, self.weight_decay = dynamic_weight, lr, epoch, loss, weight_decay
+        wd = "" if weight_decay is None else f", weight decay={weight_decay:g}"
+        settings = f"lr={lr:g}, λ (dynamic_weight)={dynamic_weight:g}{wd}"
+        cure = cause or f"lower lr, λ or weight decay{_unusual(lr, dynamic_weight, weight_decay)}"
+        became = f"became {loss}" if what == "the loss" else "became non-finite (NaN or infinity)"
+        super().__init__(f"training diverged: {what} {became} at epoch {epoch} with {settings}; {cure}")
+
+
+def _unusual(lr: float, lam: float, weight_decay: float | None) -> str:
+    """Which of the settings lie far outside their usual range (for the divergence message)."""
+    odd = [f"{name}={v:g}" for name, v, top in (("lr", lr, 10.0), ("λ", lam, 100.0), ("weight decay", weight_decay or 0.0, 1.0)) if v > top]
+    return f" ({', '.join(odd)} {'is' if len(odd) == 1 else 'are'} far above the usual values)" if odd else ""
+
+
+def divergence_cause(x: torch.Tensor, logits: torch.Tensor | None, steps: int, first_loss: float | None, model: str) -> str:
+    """The sentence of a :class:`TrainingDivergedError` when the settings are not the cause:
+    the batch's inputs are not finite, the untrained model (no optimiser step yet) already gives
+    non-finite logits or loss, or the untrained model's first loss was already enormous because the
+    inputs are (values ×1e30: their gradients overflow whatever lr).  ``""`` otherwise."""
+    from .output_checks import magnitude
+
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        return "the inputs of this batch are not finite after conversion (to_input): check the data, the settings are not the cause"
+    scale = f"inputs up to |x| = {magnitude(x)}"
+    not_settings = "before any update: check the inputs' scale or the model, not lr, λ or weight decay"
+    if steps == 0:
+        if logits is not None and not bool(torch.isfinite(logits).all()):
+            return f"the untrained model {model!r} already gives non-finite outputs on the first batch ({scale}), {not_settings}"
+        return f"the untrained model's loss on the first batch is already non-finite ({scale}), {not_settings}"
+    if first_loss is not None and abs(first_loss) > 1e6:
+        return (
+            f"the untrained model's loss on the first batch was already {first_loss:.3g} ({scale}): inputs this large "
+            "make the first gradients overflow whatever lr; standardise the inputs"
+        )
+    return ""
 
 
 def _check_training_data(x, y) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,9 +118,16 @@ def _check_training_data(x, y) -> tuple[torch.Tensor, torch.Tensor]:
         raise ValueError(f"x has {x.shape[0]} samples but y has {y.shape[0]}; they must match")
     if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
         raise TypeError(f"y must hold integer class labels, got dtype {y.dtype}")
+    if y.numel():
+        arr = y.detach().cpu().numpy()  # numpy: torch has no min/max for uint64, and .long() wraps 2**63 + 5
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi > 2**62:
+            raise ValueError(f"y holds label {lo if lo < 0 else hi}; labels must be in 0..num_classes-1")
     y = y.long()
-    if y.numel() and int(y.min()) < 0:
-        raise ValueError(f"y holds label {int(y.min())}; labels must be in 0..num_classes-1")
+    if x.is_complex():
+        raise TypeError(f"x holds complex values ({x.dtype}); give real numbers (the imaginary part would be dropped)")
+    if x.dim() > 1 and math.prod(x.shape[1:]) == 0:
+        raise ValueError(f"x has samples of shape {tuple(x.shape[1:])}, with no values; each sample needs at least one feature")
     if x.is_floating_point() and not bool(torch.isfinite(x).all()):
         raise ValueError("x contains NaN or infinite values")
     return x, y
@@ -298,8 +343,15 @@ def evaluate(
     to_input: Callable[[torch.Tensor], torch.Tensor] = lambda t: t.float(),
     batch_size: int = 512,
     device: str = "cpu",
+    num_classes: int | None = None,
+    name: str | None = None,
 ) -> float:
     """Accuracy of ``model`` on ``(x, y)``, in eval mode (the mode is restored afterwards).
+
+    Every batch's output is checked (:mod:`altoolkit.training.output_checks`): a tensor of logits
+    ``(batch, num_classes)`` (the width is checked when ``num_classes`` is given), all finite;
+    otherwise :class:`~altoolkit.training.output_checks.ModelOutputError` names the model
+    (``name``, else its class), since argmax over NaN logits would score class 0 silently.
 
     Examples:
         >>> import altoolkit as alt
@@ -308,13 +360,20 @@ def evaluate(
         >>> 0.0 <= alt.evaluate(net, ds.x_test, ds.y_test) <= 1.0
         True
     """
+    from .output_checks import check_finite_output, check_logits, model_label
+
+    label = model_label(model, name)
     was_training = model.training
     model.eval()
     correct = 0
-    for s in range(0, x.shape[0], batch_size):
-        xb = to_input(x[s : s + batch_size]).to(device)
-        correct += int((model(xb).argmax(1).cpu() == y[s : s + batch_size]).sum())
-    model.train(was_training)
+    try:
+        for s in range(0, x.shape[0], batch_size):
+            xb = to_input(x[s : s + batch_size]).to(device)
+            where = f"evaluation samples {s}..{s + xb.shape[0] - 1}"
+            out = check_finite_output(check_logits(model(xb), label, int(xb.shape[0]), num_classes, where), label, where)
+            correct += int((out.argmax(1).cpu() == y[s : s + batch_size]).sum())
+    finally:
+        model.train(was_training)
     return correct / max(1, x.shape[0])
 
 
@@ -366,6 +425,8 @@ def train_model(
     eval_every: int = 1,
     auxiliary: AuxiliaryLoss | None = None,
     unlabeled_x: torch.Tensor | None = None,
+    num_classes: int | None = None,
+    model_name: str | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on the labeled set ``(x, y)`` and return a :class:`TrainResult`.
 
@@ -396,11 +457,18 @@ def train_model(
             labeled shuffling stream is the one of a training without it.  ``history`` then has
             ``auxiliary_loss``, and ``loss`` includes it.
         unlabeled_x: the unlabeled pool's stored inputs (``to_input`` converts them), for ``auxiliary``.
+        num_classes: the number of classes; the model's output width is checked against it at the
+            first step (default: only that every label has an output).
+        model_name: how errors name the model (default: its class name).
 
     Raises:
-        TrainingDivergedError: the loss became NaN/inf (names λ, lr and the epoch).
-        ValueError/TypeError: NaN/inf inputs, labels out of range or not integers, lengths
-            that differ (numpy arrays are converted to tensors).
+        TrainingDivergedError: the loss became NaN/inf, or the trained model's output on the
+            labeled samples is not finite after the last step (names lr, λ, weight decay and the
+            epoch, or the inputs / the untrained model when they are the cause).
+        ModelOutputError: the model does not return logits ``(batch, num_classes)``.
+        ValueError/TypeError: NaN/inf or complex inputs, labels out of range or not integers,
+            lengths that differ, an augmentation that does not apply to the inputs' shape
+            (numpy arrays are converted to tensors).
 
     Examples:
         >>> import altoolkit as alt
@@ -411,6 +479,9 @@ def train_model(
         True
     """
     cfg, x, y = _checked_call(config, x, y, checkpoint_epochs, auxiliary, unlabeled_x)
+    from .output_checks import model_label
+
+    label = model_label(model, model_name)
     device = torch.device(cfg.device)
     model.to(device)
     track = cfg.dynamic_weight > 0 if track_running_mean is None else bool(track_running_mean)
@@ -423,10 +494,12 @@ def train_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # dropout masks
         run = _start(model, x, y, cfg, seed, to_input, device, track, auxiliary, unlabeled_x)
+        run.name, run.num_classes = label, num_classes
         bar = tqdm(range(1, cfg.epochs + 1), desc=desc, disable=not progress, leave=False)
         prev_state = _train_epochs(run, bar, history, prev_state, eval_data, eval_every, checkpoint_epochs, checkpoints, on_epoch_end)
         bar.close()
     model.eval()
+    _check_trained_output(run)
     return TrainResult(
         model=model,
         prev_state=prev_state,
@@ -465,7 +538,7 @@ def _train_epochs(
             sched.step()
         _log_epoch(history, epoch, lr_now, sums, n)
         if eval_data is not None and (epoch % eval_every == 0 or epoch == cfg.epochs):
-            history["test_acc"].append(evaluate(model, eval_data[0], eval_data[1], run.to_input, device=cfg.device))
+            history["test_acc"].append(evaluate(model, eval_data[0], eval_data[1], run.to_input, device=cfg.device, num_classes=run.num_classes, name=run.name))
             history["test_epoch"].append(epoch)
             bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", test_acc=f"{history['test_acc'][-1]:.3f}")
         else:
@@ -491,6 +564,11 @@ def _checked_call(
     bad = [e for e in checkpoint_epochs if not (isinstance(e, int) and 1 <= e <= cfg.epochs)]
     if bad:
         raise ValueError(f"checkpoint_epochs must be integers in [1, {cfg.epochs}], got {bad}")
+    if cfg.augment != "none" and x.dim() != 4:
+        raise ValueError(
+            f"augment={cfg.augment!r} flips (and crops) images of shape (N, C, H, W); the inputs have shape "
+            f"{tuple(x.shape)}. Use augment='none' for data that are not images"
+        )
     if auxiliary is not None and not isinstance(auxiliary, AuxiliaryLoss):
         raise TypeError(f"auxiliary must be an AuxiliaryLoss, got {type(auxiliary).__name__}")
     if (auxiliary is None) != (unlabeled_x is None):
@@ -533,6 +611,10 @@ class _Run:
     aux: AuxiliaryRun | None = None
     unlabeled_x: torch.Tensor | None = None
     objective: EpochDynamicObjective | None = None
+    name: str = "model"
+    num_classes: int | None = None
+    steps: int = 0
+    first_loss: float | None = None
 
 
 def _start(
@@ -586,8 +668,12 @@ def _step(run: _Run, idx: torch.Tensor, first: bool, epoch: int, lr_now: float, 
     xb = run.to_input(_augmented(run.x[idx], run.gen, run.cfg)).to(run.device)
     yb = run.y[idx].to(run.device)
     logits, aux_term = _forward(run, xb)
-    if first and int(run.y.max()) >= logits.shape[1]:
-        raise ValueError(f"y holds label {int(run.y.max())} but the model has {logits.shape[1]} outputs; labels must be in 0..{logits.shape[1] - 1}")
+    if first:
+        from .output_checks import check_logits
+
+        check_logits(logits, run.name, int(xb.shape[0]), run.num_classes, "the first training batch")
+        if int(run.y.max()) >= logits.shape[1]:
+            raise ValueError(f"y holds label {int(run.y.max())} but the model has {logits.shape[1]} outputs; labels must be in 0..{logits.shape[1] - 1}")
     lam = run.cfg.dynamic_weight
     if run.track:
         # Eq. 14's gradient from the target formed at the epoch's start; the logged CE and
@@ -602,10 +688,14 @@ def _step(run: _Run, idx: torch.Tensor, first: bool, epoch: int, lr_now: float, 
         loss = loss + aux_term
         sums["aux"] += float(aux_term.detach()) * len(idx)
     if not bool(torch.isfinite(loss.detach())):
-        raise TrainingDivergedError(lam, lr_now, epoch, float(loss.detach()))
+        cause = divergence_cause(xb, logits.detach(), run.steps, run.first_loss, run.name)
+        raise TrainingDivergedError(lam, lr_now, epoch, float(loss.detach()), run.cfg.weight_decay, cause)
+    if run.first_loss is None:
+        run.first_loss = float(loss.detach())
     run.opt.zero_grad(set_to_none=True)
     loss.backward()
     run.opt.step()
+    run.steps += 1
     if run.aux is not None:
         run.aux.after_step(run.model)
     if run.objective is None:
@@ -628,6 +718,22 @@ def _train_epoch(run: _Run, epoch: int, lr_now: float, batch_bounds: list[tuple[
         sums["ce"], sums["dyn"], sums["correct"] = ce_mean * n, dyn_mean * n, correct
         sums["loss"] = sums["ce"] + run.cfg.dynamic_weight * sums["dyn"] + sums["aux"]
     return sums
+
+
+def _check_trained_output(run: _Run) -> None:
+    """After the last step: the trained model's output on the first labeled samples (one batch,
+    eval mode, not augmented) must be finite.  The last step can blow the weights up with a
+    finite loss before it (``lr=1e30``, one step per epoch); without this check such a model
+    would be evaluated to NaN logits, argmax class 0 everywhere."""
+    with torch.inference_mode():
+        xb = run.to_input(run.x[: run.cfg.batch_size]).to(run.device)
+        out = run.model(xb)
+    if isinstance(out, torch.Tensor) and not bool(torch.isfinite(out).all()):
+        cfg = run.cfg
+        cause = divergence_cause(xb, None, run.steps, run.first_loss, run.name)
+        raise TrainingDivergedError(
+            cfg.dynamic_weight, cfg.lr, cfg.epochs, float("nan"), cfg.weight_decay, cause, what=f"the output of the trained model {run.name!r}"
+        )
 
 
 def _log_epoch(history: dict[str, list[float]], epoch: int, lr_now: float, sums: dict[str, Any], n: int) -> None:

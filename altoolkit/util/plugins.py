@@ -23,8 +23,9 @@ cannot import does not.
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 __all__ = ["Registry", "import_path", "is_import_path"]
 
@@ -85,10 +86,36 @@ class Registry:
     (('mlp', 'mine'), True, 'floor')
     """
 
-    def __init__(self, kind: str, builtin: Mapping[str, Callable[..., Any]]):
+    def __init__(self, kind: str, builtin: Mapping[str, Callable[..., Any]], positional: Sequence[str] | None = None):
         self.kind = kind
         self._builtin = builtin
         self._user: dict[str, Callable[..., Any]] = {}
+        #: the arguments a factory receives by position (a model's ``input_shape, num_classes``);
+        #: any others come by keyword (a dataset loader's options).  ``None``: not checked.
+        self.positional = None if positional is None else tuple(positional)
+
+    def check_signature(self, label: str, factory: Callable[..., Any]) -> None:
+        """Refuse (``TypeError`` naming ``label``) a factory that cannot be called as this registry
+        calls it: with :attr:`positional` arguments by position and its other arguments by keyword.
+        Callables without an inspectable signature (some C functions) pass."""
+        if self.positional is None:
+            return
+        try:
+            sig = inspect.signature(factory)
+        except (TypeError, ValueError):
+            return
+        want = f"({', '.join(self.positional)})" if self.positional else "(**options) (keyword arguments only)"
+        try:
+            sig.bind_partial(*self.positional)
+            required = [
+                p for p in list(sig.parameters.values())[len(self.positional) :] if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY,)
+            ]
+            if required:
+                raise TypeError(f"parameter {required[0].name!r} can only be given by position")
+            if self.positional:
+                sig.bind(*self.positional)
+        except TypeError as exc:
+            raise TypeError(f"{label} must be callable as {want}; its signature is {sig} ({exc})") from None
 
     def register(self, name: str, factory: Callable[..., Any]) -> None:
         """Make ``name`` resolve to ``factory`` in this process."""
@@ -101,6 +128,7 @@ class Registry:
             raise ValueError(f"{self.kind} name {name!r} is built in; choose another name")
         if not callable(factory):
             raise TypeError(f"the {self.kind} factory registered as {name!r} must be callable, got {type(factory).__name__}")
+        self.check_signature(f"the {self.kind} factory registered as {name!r}", factory)
         self._user[name] = factory
 
     def unregister(self, name: str) -> None:
@@ -126,7 +154,9 @@ class Registry:
         if spec in self._user:
             return self._user[spec]
         if is_import_path(spec):
-            return import_path(spec, self.kind)
+            found = import_path(spec, self.kind)
+            self.check_signature(f"{self.kind} {spec!r}", found)
+            return found
         return None
 
     def allowed(self) -> str:

@@ -22,7 +22,10 @@ explains.  The model is a detector (:class:`altoolkit.training.detection_models.
   is not scored by ISAL's code (``mining/mining_algorithm.py`` ``pseudo_label`` leaves it out,
   ``gt_mining_algorithm.py`` ``GTLossAlgorithm.mining`` draws from such images only when the
   scored ones do not fill the budget): here it is ranked after every scored image.
-  ``grad_simi``: the same with s_test = v (ISAL's Grad-Simi ablation).
+  ``grad_simi``: the same with s_test = v (ISAL's Grad-Simi ablation).  A pseudo-box is exactly
+  the box some location predicts, where FCOS's GIoU loss has a kink (the min/max of equal
+  coordinates): the gradient there is one of its subgradients, chosen by float rounding, so an
+  image's score can move with the batch it is scored in (ISAL's code has the same kink).
 
 s_test·G(z) is a directional derivative by the chain rule: the network's tangent along s_test
 from one forward-mode pass per batch (:func:`altoolkit.math.influence.directional_derivatives`)

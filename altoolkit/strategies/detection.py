@@ -236,17 +236,14 @@ class DetectionIsalStrategy(Strategy):
         return influence
 
     def score(self, ctx: SelectionContext) -> torch.Tensor:
-        """−I(z, R): larger = more helpful = label first; −inf for an image without a pseudo-box."""
+        """−I(z, R) (ISAL: the most negative I first), or +I with ``most_negative=False``: larger =
+        label first.  An image without a pseudo-box gets a finite score below every scored image's
+        (the smallest score minus 1), so it comes after them in either direction."""
         influence = self.influence(ctx)
-        return torch.where(torch.isnan(influence), torch.full_like(influence, float("-inf")), -influence)
-
-    def select_from_scores(self, scores: torch.Tensor, budget: int) -> torch.Tensor:
-        """The largest −I (ISAL) or, with ``most_negative=False``, the smallest; images without a
-        pseudo-box (−inf) after every scored one either way."""
-        unscored = torch.isneginf(scores)
-        key = scores.double() if self.opts.most_negative else -scores.double()
-        key[unscored] = float("-inf")
-        return select_top(key, budget, largest=True)
+        score = -influence if self.opts.most_negative else influence.clone()
+        scored = ~torch.isnan(score)
+        floor = float(score[scored].min()) - 1.0 if bool(scored.any()) else 0.0
+        return torch.where(scored, score, torch.full_like(score, floor))
 
 
 @dataclass(frozen=True)

@@ -153,3 +153,13 @@ def test_cause_summary_sorts_interventions_by_their_verdicts_in_every_regime():
     assert "the dynamic loss" in text and "supported" in text
     with pytest.raises(ValueError, match="at least one regime"):
         ci.cause_summary({})
+
+
+def test_a_seed_without_an_accuracy_spread_has_no_slope():
+    rows = [
+        {"seed": seed, "n_labeled": 10 * (i + 1), "epochs": 5, "strategy": "disal", "test_acc": acc, "share": 0.9 - 0.5 * acc}
+        for seed, accs in ((0, (0.4, 0.6, 0.8)), (1, (0.5, 0.5, 0.5)), (2, (0.3, 0.5, 0.9)))
+        for i, acc in enumerate(accs)
+    ]
+    v = ci.undertraining_verdicts(rows)["falls:disal"]
+    assert v.n == 2 and v.verdict == "holds"

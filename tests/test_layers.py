@@ -158,10 +158,10 @@ def test_imports_are_read_inside_functions_too():
         "import torch\n\ndef f():\n    from ..drivers import tsne_selections\n"
         "    import importlib\n    return importlib.import_module('altoolkit.plotting.curves')\n"
     )
-    found = [name for name, _ in imports(PACKAGE / "engine" / "estimate.py", source)]  # as if there
+    found = [name for name, _ in imports(PACKAGE / "engine" / "sweep.py", source)]  # as if there
     assert found == ["torch", "altoolkit.drivers.tsne_selections", "importlib", "altoolkit.plotting.curves"]
-    graph = {"altoolkit.engine.estimate": {"altoolkit.drivers.tsne_selections"}, "altoolkit.drivers.tsne_selections": {"altoolkit.engine.loop"}}
-    assert upward_imports(graph) == ["altoolkit.engine.estimate imports altoolkit.drivers.tsne_selections"]
+    graph = {"altoolkit.engine.sweep": {"altoolkit.drivers.tsne_selections"}, "altoolkit.drivers.tsne_selections": {"altoolkit.engine.loop"}}
+    assert upward_imports(graph) == ["altoolkit.engine.sweep imports altoolkit.drivers.tsne_selections"]
 
 
 def test_each_layer_imports_only_the_layers_below_it():

@@ -1,12 +1,17 @@
 """The pieces of the ``real`` profile (issue 25, item 5): a CPU-sized pool cut from a real image
 set, and the CPU-sized network for 28x28 / 32x32 images."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 import altoolkit as alt
 from altoolkit.data.subsets import pool_subset
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_pool_subset_is_stratified_fixed_and_keeps_the_test_split(digits):
@@ -160,3 +165,36 @@ def test_real_profile_pipeline_on_tiny_real_format_files(tmp_path, capsys):
     text = out.read_text()
     assert "## Data files" in text and "### fashion_mnist: **some files do not match**" in text
     assert "`FashionMNIST/raw/train-images-idx3-ubyte.gz`" in text and "8d4fb7e6c68d591d4c3dfef9ec88bf0d" in text
+
+
+@pytest.mark.slow
+def test_real_profile_notebooks_execute_on_tiny_fashion_mnist_files(tmp_path):
+    """Notebooks 06 and 09 under ``--profile real tests/real_smoke.yaml`` on tiny Fashion-MNIST files
+    in torchvision's layout: the ConvNet on 1x28x28 inputs, the stratified pool, every claimed
+    strategy, both regimes and the batch rules, so a missing option or a shape mismatch of the real
+    profile is caught on a CPU in the test command."""
+    from altoolkit.teaching.reproduce import run_notebooks
+    from tests.test_data import write_mnist
+
+    root = tmp_path / "data"
+    write_mnist(root, "FashionMNIST", n_train=300, n_test=60)
+    raw = root / "FashionMNIST" / "raw"
+    y = (np.arange(300) % 10).astype(np.uint8)
+    np.random.default_rng(1).shuffle(y)
+    (raw / "train-labels-idx1-ubyte").write_bytes((raw / "train-labels-idx1-ubyte").read_bytes()[:8] + y.tobytes())
+    smoke = Path(__file__).with_name("real_smoke.yaml")
+    runs = run_notebooks(
+        ["real", str(smoke)],
+        ROOT / "notebooks",
+        tmp_path / "out",
+        tmp_path / "figures",
+        only=["06", "09"],
+        progress=False,
+        results_dir=tmp_path / "records",
+        overrides={"DATASET": "fashion_mnist", "DATA_ROOT": str(root)},
+    )
+    assert [r.ok for r in runs] == [True, True], [r.line() for r in runs]
+    assert all(r.parameters["MODEL"] == "convnet" and r.parameters["DATASET_OPTIONS"] == {"pool_size": 200} for r in runs)
+    records = [json.loads(p.read_text()) for p in (tmp_path / "records").glob("*.json")]
+    assert {r["dataset"]["name"] for r in records} == {"fashion_mnist[pool=200]"}
+    assert {r["config"]["strategy"] for r in records} >= {"random", "entropy", "margin", "badge", "coreset", "isal", "disal", "disal_no_dynamic"}

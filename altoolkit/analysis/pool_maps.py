@@ -1,6 +1,6 @@
 """t-SNE maps of the pool, aligned with the dataset indices they came from (DISAL Fig. 1 and 6).
 
-Notebooks 04 and 05 map the pool, and :func:`altoolkit.engine.estimate.measure` times the map:
+Notebooks 04 and 05 map the pool:
 
 - :func:`pool_features`: penultimate features ``model.embed`` (or logits, or the raw inputs) of
   any dataset indices, one batched pass.

@@ -105,17 +105,25 @@ def imbalanced_subset(
             f"imbalance_ratio {ratio:g} with max_per_class {max_per_class} asks for more "
             f"samples than some classes have: {', '.join(short)}; lower max_per_class"
         )
+    return class_subset(ds, [keep_per_class[k] for k in range(c)], seed, f"{ds.name}_ir{ratio:g}")
+
+
+def class_subset(ds: ALDataset, per_class: list[int], seed: int, name: str) -> ALDataset:
+    """``ds`` with a train split of ``per_class[c]`` samples of each class ``c``, drawn without
+    replacement by ``numpy.random.default_rng(seed)`` class by class (classes with 0 seats draw
+    nothing) and kept in their original order; the test split is unchanged.  The imbalanced
+    subsets and the CPU-sized pools (:mod:`altoolkit.data.subsets`) both cut the pool this way."""
     rng = np.random.default_rng(seed)
     y = ds.y_train.numpy()
-    kept = [rng.choice(np.flatnonzero(y == k), keep_per_class[k], replace=False) for k in range(c)]
+    kept = [rng.choice(np.flatnonzero(y == k), n, replace=False) for k, n in enumerate(per_class) if n]
     idx = torch.from_numpy(np.sort(np.concatenate(kept)))
     return ALDataset(
-        name=f"{ds.name}_ir{ratio:g}",
+        name=name,
         x_train=ds.x_train[idx].clone(),
         y_train=ds.y_train[idx].clone(),
         x_test=ds.x_test,
         y_test=ds.y_test,
-        num_classes=c,
+        num_classes=ds.num_classes,
         class_names=list(ds.class_names),
         mean=ds.mean,
         std=ds.std,

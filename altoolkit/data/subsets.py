@@ -11,10 +11,10 @@ the test split stays whole.  ``load_dataset(name, pool_size=10_000)`` (and
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ..util.checks import check_int
 from .datasets import ALDataset
+from .imbalance import class_subset
 
 __all__ = ["pool_subset"]
 
@@ -52,17 +52,4 @@ def pool_subset(ds: ALDataset, pool_size: int, pool_seed: int = 0) -> ALDataset:
     seats = np.floor(exact).astype(np.int64)
     rest = pool_size - int(seats.sum())
     seats[np.argsort(-(exact - seats), kind="stable")[:rest]] += 1
-    rng = np.random.default_rng(pool_seed)
-    kept = [rng.choice(np.flatnonzero(y == c), int(seats[c]), replace=False) for c in range(ds.num_classes) if seats[c]]
-    idx = torch.from_numpy(np.sort(np.concatenate(kept)))
-    return ALDataset(
-        name=f"{ds.name}[pool={pool_size}]",
-        x_train=ds.x_train[idx].clone(),
-        y_train=ds.y_train[idx].clone(),
-        x_test=ds.x_test,
-        y_test=ds.y_test,
-        num_classes=ds.num_classes,
-        class_names=list(ds.class_names),
-        mean=ds.mean,
-        std=ds.std,
-    )
+    return class_subset(ds, [int(n) for n in seats], pool_seed, f"{ds.name}[pool={pool_size}]")

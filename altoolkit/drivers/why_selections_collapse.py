@@ -304,11 +304,20 @@ def intervention_seed(dataset: ALDataset, regime: Regime, seed: int, no_bn_lengt
     return out
 
 
-def run_interventions(dataset: ALDataset, regime: Regime, seeds: Sequence[int], n_jobs: int = 1, progress: bool = True) -> list[dict[str, Any]]:
+def run_interventions(
+    dataset: ALDataset, regime: Regime, seeds: Sequence[int], n_jobs: int = 1, progress: bool = True, no_bn_lengths: Sequence[int] = (1, 2, 4)
+) -> list[dict[str, Any]]:
     """:func:`intervention_seed` for every seed (rows in seed order); ``n_jobs > 1`` runs seeds in
     joblib worker processes with one torch thread each (the rows do not depend on it)."""
     seeds = _check_seeds(seeds)
-    return _map_seeds(intervention_seed, (dataset, regime), seeds, n_jobs, progress, f"interventions ({regime.name})")
+    lengths = tuple(check_int("no_bn_lengths[i]", m, 1) for m in no_bn_lengths)
+    if not lengths:
+        raise ValueError("no_bn_lengths must hold at least one multiple of the regime's epochs, e.g. (1, 2, 4)")
+    return _map_seeds(_intervention_seed_with, (dataset, regime, lengths), seeds, n_jobs, progress, f"interventions ({regime.name})")
+
+
+def _intervention_seed_with(dataset: ALDataset, regime: Regime, lengths: tuple[int, ...], seed: int) -> dict[str, Any]:
+    return intervention_seed(dataset, regime, seed, no_bn_lengths=lengths)
 
 
 def _check_seeds(seeds: Sequence[int]) -> list[int]:
@@ -449,7 +458,8 @@ def _slope(acc: Sequence[float], share: Sequence[float]) -> float:
 def undertraining_verdicts(rows: Sequence[Mapping[str, Any]]) -> dict[str, Verdict]:
     """Per strategy, ``falls:<s>``: "the share falls as the scoring model's test accuracy rises"
     (per seed, the least-squares slope of share on accuracy over the grid; the claim holds when
-    the mean slope's interval lies below 0, so the verdict is on −slope); and, for every other
+    the mean slope's interval lies below 0, so the verdict is on −slope; a seed whose models all
+    reached the same accuracy has no slope and is left out); and, for every other
     strategy s, ``disal_vs:<s>``: "DISAL's batches are more one-class than s's at the same
     labeled-set size and epochs" (per seed, the mean over grid points of the share difference)."""
     strategies = sorted({r["strategy"] for r in rows}, key=CURVE_STRATEGIES.index)
@@ -458,7 +468,9 @@ def undertraining_verdicts(rows: Sequence[Mapping[str, Any]]) -> dict[str, Verdi
     for s in strategies:
         mine = [r for r in rows if r["strategy"] == s]
         slopes = [_slope([r["test_acc"] for r in mine if r["seed"] == k], [r["share"] for r in mine if r["seed"] == k]) for k in seeds]
-        out[f"falls:{s}"] = verdict([-x for x in slopes], f"{s}: the batch's largest-class share falls as the scoring model's accuracy rises")
+        # a seed whose grid gave one accuracy throughout has no slope: it is left out (the verdict's n says how many remain)
+        claim = f"{s}: the batch's largest-class share falls as the scoring model's accuracy rises"
+        out[f"falls:{s}"] = verdict([-x for x in slopes if np.isfinite(x)], claim)
     key = {(r["strategy"], int(r["seed"]), r["n_labeled"], r["epochs"]): r["share"] for r in rows}
     for s in strategies:
         if s == "disal":

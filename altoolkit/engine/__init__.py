@@ -1,10 +1,10 @@
 """The active-learning engine: :class:`ALConfig` and the loop (:mod:`.loop`), record files and
 their atomic writes (:mod:`.record_io`), sweeps over configurations (:mod:`.sweep`), the machine
-description stored in records (:mod:`.machine`), run-time estimates (:mod:`.estimate`) and the
+description stored in records (:mod:`.machine`) and the
 papers' protocol against this toolkit's options, the source of the README's table (:mod:`.protocol`).
 
 May import util, math, data, training, strategies and :mod:`altoolkit.analysis` (the per-cycle
-selection diagnostics a record stores, the t-SNE map that :func:`.estimate.measure` times); never
+selection diagnostics a record stores); never
 the drivers, plotting, labelling or any layer above.
 """
 

@@ -114,6 +114,11 @@ def check_prefilter(prefilter: Any, batch: str, strategy: str = "") -> float | N
     return float(prefilter)
 
 
+def _check_budget(budget: Any, n: int) -> None:
+    if isinstance(budget, bool) or not isinstance(budget, int) or not (1 <= budget <= n):
+        raise ValueError(f"budget must be an integer in [1, {n}] (the pool size), got {budget!r}")
+
+
 def rank_positions(order: torch.Tensor, n: int) -> torch.Tensor:
     """``rank[i]`` = place of pool position ``i`` in ``order`` (a permutation of ``range(n)``)."""
     order = torch.as_tensor(order, dtype=torch.long)
@@ -200,8 +205,7 @@ def select_diverse(order: torch.Tensor, features: torch.Tensor, budget: int, see
         positions into the pool, in the order they were chosen (the first is ``order[0]``).
     """
     n = int(features.shape[0])
-    if isinstance(budget, bool) or not isinstance(budget, int) or not (1 <= budget <= n):
-        raise ValueError(f"budget must be an integer in [1, {n}] (the pool size), got {budget!r}")
+    _check_budget(budget, n)
     rank = rank_positions(order, n)
     f = features.double().reshape(n, -1)
     unit = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
@@ -276,8 +280,7 @@ def select_topm(order: torch.Tensor, features: torch.Tensor, budget: int, prefil
         positions into the pool, in the order they were chosen (the first is ``order[0]``).
     """
     n = int(features.shape[0])
-    if isinstance(budget, bool) or not isinstance(budget, int) or not (1 <= budget <= n):
-        raise ValueError(f"budget must be an integer in [1, {n}] (the pool size), got {budget!r}")
+    _check_budget(budget, n)
     beta = check_prefilter(prefilter, "topm")
     if beta is None:
         raise ValueError("prefilter must be a number in [1, inf), got None")

@@ -1,15 +1,10 @@
 """The detection task in the engine: ALConfig(task="detection"), the record (AP, AP50, boxes per
-cycle: the annotation cost), resume after an interruption and after a SIGKILL (identical record),
+cycle: the annotation cost), resume after an interruption (after a SIGKILL: tests/test_resume.py),
 joblib sweeps, summarize, the README's CLI command, and the hardening cases: a model that is no
 detector, a detector that returns nothing, images without boxes in the pool, no test box."""
 
 import dataclasses
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
@@ -179,57 +174,3 @@ def test_pool_images_without_boxes_cost_nothing_and_a_boxless_test_split_is_refu
     nobox = alt.DetectionDataset("nobox", ds.x_train, ds.y_train, ds.x_test, no_boxes, 10)
     with pytest.raises(ValueError, match="holds no box: average precision is undefined"):
         run_active_learning(dataclasses.replace(TINY, strategy="random"), dataset=nobox, progress=False)
-
-
-LOADER = """
-import altoolkit as alt
-
-def scenes(seed=0):
-    return alt.load_digit_scene_boxes(seed=seed, n_train=30, n_test=10, size=32, digit_size=(10, 14))
-"""
-ARGS = ["--task", "detection", "--dataset", "det_small_t27:scenes", "--strategy", "isal", "--seed", "2", "--cycles", "4", "--epochs", "3"]
-ARGS += ["--initial-size", "6", "--step-size", "6", "--batch-size", "4", "--no-progress"]
-ARGS += [f"--strategy-option={k}={v}" for k, v in FAST_ISAL.items()]
-
-
-def _strip(rec):
-    rec = json.loads(json.dumps(rec))
-    rec.pop("environment", None)
-    for c in rec["cycles"]:
-        c.pop("train_seconds")
-        c.pop("select_seconds")
-    return rec
-
-
-@pytest.mark.slow
-def test_killed_detection_run_resumes_to_the_same_record(tmp_path):
-    (tmp_path / "det_small_t27.py").write_text(LOADER)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-
-    def cmd(out):
-        return [sys.executable, "-m", "altoolkit", "al", *ARGS, "--out", str(out)]
-
-    full = tmp_path / "full.json"
-    subprocess.run(cmd(full), check=True, capture_output=True, env=env, timeout=600)
-    out = tmp_path / "killed.json"
-    proc = subprocess.Popen(cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    try:
-        deadline = time.time() + 300
-        while time.time() < deadline:
-            if out.exists() and len(json.loads(out.read_text())["cycles"]) >= 1:
-                break
-            if proc.poll() is not None:
-                pytest.fail("the run finished before it could be killed")
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)  # mid-way through the next cycle
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    partial = json.loads(out.read_text())
-    assert 1 <= len(partial["cycles"]) < 4 and not partial["finished"]
-    subprocess.run(cmd(out), check=True, capture_output=True, env=env, timeout=600)
-    resumed = json.loads(out.read_text())
-    assert resumed["finished"] and _strip(resumed) == _strip(json.loads(full.read_text()))
-    for before, after in zip(partial["cycles"], resumed["cycles"]):
-        assert before == after

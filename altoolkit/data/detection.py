@@ -89,7 +89,7 @@ class BoxTargets:
         >>> t = BoxTargets([[[0, 0, 4, 4]], []], [[3], []])
         >>> len(t), t.counts().tolist(), t[0]["labels"].tolist()
         (2, [1, 0], [3])
-        >>> len(t[torch.tensor([1])])
+        >>> len(t[[1]])
         1
     """
 

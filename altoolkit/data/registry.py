@@ -167,7 +167,7 @@ def load_dataset(name: str, seed: int = 0, task: str | None = None, **kwargs) ->
     if not isinstance(ds, PoolDataset):
         raise TypeError(
             f"dataset {base!r}: its loader returned a {type(ds).__name__}, not an altoolkit dataset "
-            "(build one with altoolkit.from_arrays, or altoolkit.SegmentationDataset for masks)"
+            "(build one with altoolkit.from_arrays, altoolkit.SegmentationDataset for masks or altoolkit.DetectionDataset for boxes)"
         )
     if pool_size is not None:
         ds = pool_subset(ds, pool_size, pool_seed)

@@ -91,6 +91,8 @@ AITOM = "xulabs/aitom"
 TIDAL = "hyperconnect/TiDAL"
 _T = "tests/test_protocol_table.py::"
 _D = "tests/test_detection_protocol.py::"
+_S = "tests/test_segmentation_protocol.py::"
+DRN = "fyu/drn"
 
 
 def _weights() -> str:
@@ -333,6 +335,54 @@ PROTOCOL: tuple[ProtocolRow, ...] = (
         'repeats=4`; images without a pseudo-box ranked last; reference `"labeled"` (ISAL\'s code uses the val split, the evaluation set: '
         '`reference="test"`, flagged)',
         _D + "test_isal_detection_is_the_detection_code",
+    ),
+    ProtocolRow(
+        "segmentation data",
+        "Cityscapes, fine annotations: its 2,975 train images are the pool, its 500 val images the test split; 19 classes (train ids), the rest ignored",
+        (Source("DISAL", "§4.2"), Source(DRN, "segment.py", "SegList")),
+        '`--task segmentation --dataset cityscapes --root DIR` (`torchvision.datasets.Cityscapes`, `mode="fine"`, labelIds mapped to '
+        "the 19 train ids, 255 ignored); notebook 10's `DATASET`; `digit_scenes` on a CPU",
+        _S + "test_segmentation_data_is_cityscapes_train_val",
+    ),
+    ProtocolRow(
+        "segmentation network",
+        "DRN-D-22 (as VAAL), a dilated residual network at output stride 8 with a 1×1 classifier and bilinear upsampling",
+        (Source("DISAL", "§4.2"), Source(DRN, "drn.py", "drn_d_22")),
+        '`model="fcn_resnet50"` in the paper profile: torchvision has no DRN (its `BasicBlock` refuses dilation), so its dilated '
+        "ResNet-50 FCN at output stride 8 stands in, random weights; `unet` (a small U-Net) on the scenes",
+        _S + "test_segmentation_network_is_a_dilated_stride_8_stand_in",
+    ),
+    ProtocolRow(
+        "segmentation input",
+        "images cropped to 688 × 688, no data augmentation",
+        (Source("DISAL", "§4.2"),),
+        '`dataset_options={"crop": 688}` (a centre crop: the paper does not say where) and no `augment` in the paper profile\'s notebook 10',
+        _S + "test_segmentation_input_is_a_688_crop_without_augmentation",
+    ),
+    ProtocolRow(
+        "segmentation budgets",
+        "10% of the images per AL cycle until 40%: trainings at 10, 20, 30 and 40% of the pool",
+        (Source("DISAL", "§4.2"),),
+        "`initial_fraction=0.1, step_fraction=0.1, cycles=4` (notebook 10's `AL_INITIAL_FRACTION`, `AL_STEP_FRACTION`, `AL_CYCLES`); "
+        "the quick profile steps 15% to reach 40% in three trainings",
+        _S + "test_segmentation_budgets_are_ten_to_forty_percent",
+    ),
+    ProtocolRow(
+        "segmentation metric",
+        "mIoU: one confusion matrix accumulated over the whole test split, IoU per class = TP / (TP + FP + FN), the mean over classes "
+        "that occur (NaN classes left out)",
+        (Source("DISAL", "§4.2"), Source(DRN, "segment.py", "fast_hist"), Source(DRN, "segment.py", "per_class_iu")),
+        "`test_miou` and `test_iou_per_class` in every cycle entry (`math.segmentation.confusion_matrix`, `iou_per_class`, `mean_iou`)",
+        _S + "test_segmentation_metric_is_drns_accumulated_miou",
+    ),
+    ProtocolRow(
+        "DISAL on segmentation",
+        "KL(f_{T−1} ‖ f_T) and the dynamic loss applied to a pixel's prediction as to an image's; the paper does not say how an image's "
+        "pixels are reduced to one score",
+        (Source("DISAL", "§4.2"), Source("DISAL", "Eq. 15")),
+        '`get_strategy("disal", task="segmentation")`: `reduction="mean"` (the KL of the image\'s product distribution per pixel; '
+        '`"max"` as an ablation); the dynamic loss keeps f̄ per labeled pixel',
+        _S + "test_disal_on_segmentation_scores_the_mean_pixel_kl",
     ),
     ProtocolRow(
         "DISAL direction",

@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .curves import strategy_style
+from .palette import series_styles
 
 __all__ = ["plot_detections", "plot_selected_boxes", "plot_cost_curves"]
 
@@ -79,16 +79,16 @@ def plot_cost_curves(image_curves: Mapping[str, Any], box_curves: Mapping[str, A
     against labeled boxes (every seed's run as a thin line, the mean cost and metric per cycle as
     markers): ISAL §4.2's two x-axes."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.4))
+    styles = series_styles(list(dict.fromkeys([*image_curves, *box_curves])))
+    line = {name: {k: st[k] for k in ("color", "marker", "linestyle")} for name, st in styles.items()}
     for name, c in image_curves.items():
-        style = strategy_style(name)
         mean, std = c.acc.mean(0), c.acc.std(0, ddof=1) if c.acc.shape[0] > 1 else np.zeros(c.acc.shape[1])
-        left.plot(c.n_labeled, mean, ms=3, label=name, **style)
-        left.fill_between(c.n_labeled, mean - std, mean + std, alpha=0.15, color=style.get("color"))
+        left.plot(c.n_labeled, mean, ms=3, label=name, **line[name])
+        left.fill_between(c.n_labeled, mean - std, mean + std, alpha=0.15, color=line[name]["color"])
     for name, c in box_curves.items():
-        style = strategy_style(name)
         for cost, m in zip(c.cost, c.metric):
-            right.plot(cost, m, lw=0.6, alpha=0.35, color=style.get("color"))
-        right.plot(c.cost.mean(0), c.metric.mean(0), ms=3, label=name, **style)
+            right.plot(cost, m, lw=0.6, alpha=0.35, color=line[name]["color"])
+        right.plot(c.cost.mean(0), c.metric.mean(0), ms=3, label=name, **line[name])
     left.set_xlabel("labeled images")
     right.set_xlabel("labeled boxes (the annotation cost)")
     for ax in (left, right):

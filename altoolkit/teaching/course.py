@@ -139,6 +139,31 @@ REFERENCES: dict[str, Reference] = {
             "M. Bloodgood, K. Vijay-Shanker. A Method for Stopping Active Learning Based on Stabilizing Predictions and the Need for "
             "User-Adjustable Stopping. CoNLL 2009.",
         ),
+        Reference(
+            "Cityscapes",
+            "M. Cordts et al. The Cityscapes Dataset for Semantic Urban Scene Understanding. CVPR 2016.",
+            "https://arxiv.org/abs/1604.01685",
+        ),
+        Reference(
+            "DRN", "F. Yu, V. Koltun, T. Funkhouser. Dilated Residual Networks. CVPR 2017. Code: github.com/fyu/drn.", "https://arxiv.org/abs/1705.09914"
+        ),
+        Reference(
+            "U-Net",
+            "O. Ronneberger, P. Fischer, T. Brox. U-Net: Convolutional Networks for Biomedical Image Segmentation. MICCAI 2015.",
+            "https://arxiv.org/abs/1505.04597",
+        ),
+        Reference(
+            "FCOS", "Z. Tian, C. Shen, H. Chen, T. He. FCOS: Fully Convolutional One-Stage Object Detection. ICCV 2019.", "https://arxiv.org/abs/1904.01355"
+        ),
+        Reference(
+            "COCO",
+            "T.-Y. Lin et al. Microsoft COCO: Common Objects in Context. ECCV 2014 (the AP of pycocotools' COCOeval).",
+            "https://arxiv.org/abs/1405.0312",
+        ),
+        Reference(
+            "Pascal VOC",
+            "M. Everingham, L. Van Gool, C. K. I. Williams, J. Winn, A. Zisserman. The PASCAL Visual Object Classes (VOC) Challenge. IJCV 88, 2010.",
+        ),
         Reference("Stopping criteria", "J. Zhu, H. Wang, E. Hovy. Multi-Criteria-Based Strategy to Stop Active Learning for Data Annotation. COLING 2008."),
     )
 }
@@ -261,6 +286,7 @@ COURSE: tuple[CourseEntry, ...] = (
         ),
         ("02", "06"),
         "DISAL §4.2 (Fig. 4), Eq. 12-15 per pixel; ISAL §3.3 (UUIC) on pixels",
+        ("DISAL", "ISAL", "Cityscapes", "DRN", "U-Net", "Core-set"),
     ),
     CourseEntry(
         "11_detection_cost_in_boxes",
@@ -271,6 +297,7 @@ COURSE: tuple[CourseEntry, ...] = (
         ),
         ("07", "10"),
         "ISAL §4.2-4.3 (Fig. 4), Algorithm 1 (object detection); DISAL Eq. 12-15 per location",
+        ("ISAL", "DISAL", "FCOS", "COCO", "Pascal VOC", "Core-set"),
     ),
 )
 

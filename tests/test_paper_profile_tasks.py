@@ -82,7 +82,7 @@ def test_smoke_changes_only_sizes_of_the_task_notebooks(nb):
     sizes: the loader's image size, epochs, seeds, cycles, budgets, LiSSA's depth, device, workers."""
     paper = {**notebook_defaults(nb), **notebook_parameters(load_profile("paper"), nb, Path("/tmp"))}
     smoke = {**notebook_defaults(nb), **notebook_parameters(_smoke(), nb, Path("/tmp"))}
-    sizes = {"DEVICE", "EPOCHS", "AL_EPOCHS", "BUDGET", "AL_SEEDS", "AL_CYCLES", "AL_INITIAL_SIZE", "AL_STEP_SIZE", "N_JOBS", "FIGURES_DIR"}
+    sizes = {"DEVICE", "EPOCHS", "AL_EPOCHS", "BUDGET", "AL_SEEDS", "AL_CYCLES", "AL_INITIAL_SIZE", "AL_STEP_SIZE", "N_JOBS", "FIGURES_DIR", "EXPECT_LEARNING"}
     for k in set(paper) - sizes - {"DATASET_OPTIONS", "STRATEGY_OPTIONS"}:
         assert smoke[k] == paper[k], k
     assert set(smoke["DATASET_OPTIONS"]) == set(paper["DATASET_OPTIONS"]) == SIZE_OPTIONS[nb]

@@ -60,6 +60,11 @@ _ATTRS: dict[str, str] = {
     "imbalanced_subset": "data",
     "load_dataset": "data",
     "load_digits": "data",
+    "load_digit_scenes": "data",
+    "SegmentationDataset": "data",
+    "BoxTargets": "data",
+    "DetectionDataset": "data",
+    "load_digit_scene_boxes": "data",
     "register_dataset": "data",
     "build_model": "training.models",
     "register_model": "training.models",
@@ -142,7 +147,12 @@ if TYPE_CHECKING:  # static tools see the eager API
         imbalanced_subset,
         load_dataset,
         load_digits,
+        load_digit_scenes,
         register_dataset,
+        SegmentationDataset,
+        BoxTargets,
+        DetectionDataset,
+        load_digit_scene_boxes,
     )
     from .engine.loop import ALConfig, load_record, run_active_learning  # noqa: F401
     from .math.scores import disal_kl, disal_kl_from_logits, entropy, select_top  # noqa: F401

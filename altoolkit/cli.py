@@ -170,6 +170,15 @@ def _run_keys() -> tuple[str, ...]:
 
 
 def _add_run_options(p: argparse.ArgumentParser, d) -> None:
+    from .engine.tasks import task_names
+
+    p.add_argument(
+        "--task",
+        choices=task_names(),
+        default=d.task,
+        help="classification (default), segmentation or detection: what a label is, the trainer, the metric, the strategies "
+        "and the annotation cost (detection: boxes, recorded per cycle; budgets stay in images); the other defaults shown here are the task's",
+    )
     p.add_argument("--root", default=None, help="folder of the torchvision datasets")
     p.add_argument(
         "--dataset-option",
@@ -231,10 +240,23 @@ def _run_fields(args: argparse.Namespace) -> dict[str, Any]:
     return {**{k: getattr(args, k) for k in _run_keys()}, "dataset_options": dict(args.dataset_option)}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .engine.loop import ALConfig
+def _task_of(argv: Sequence[str] | None) -> str:
+    """The ``--task`` of a command line (classification when absent), read before the parser is
+    built so that its defaults and help are the task's."""
+    from .engine.tasks import task_names
 
-    d = ALConfig()
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--task", default="classification")
+    task = pre.parse_known_args(argv)[0].task
+    return task if task in task_names() else "classification"  # argparse then names the bad choice
+
+
+def build_parser(task: str = "classification") -> argparse.ArgumentParser:
+    from .engine.loop import ALConfig
+    from .engine.tasks import task_names
+    from .util.checks import check_choice
+
+    d = ALConfig(task=check_choice("--task", task, task_names()))
     p = argparse.ArgumentParser(prog="altoolkit", description="Influence-based active learning toolkit.")
     p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = p.add_subparsers(dest="command", required=True)
@@ -275,7 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--out", required=True, help="JSON record; an existing record of the same run is resumed")
     al.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
-    sub.add_parser("strategies", help="list the selection strategies with a one-line description")
+    st = sub.add_parser("strategies", help="list the selection strategies with a one-line description")
+    st.add_argument("--task", choices=task_names(), default=d.task, help="the task whose strategies are listed (default: %(default)s)")
 
     rp = sub.add_parser("reproduce", help="execute every notebook with papermill and write figures/")
     rp.add_argument(
@@ -323,18 +346,20 @@ def _cmd_al(args: argparse.Namespace) -> int:
         **_run_fields(args),
     )
     rec = run_active_learning(config, out=args.out, progress=not args.no_progress)
-    print(f"{'cycle':>5} {'labeled':>8} {'test acc':>9} {'train s':>8} {'select s':>9}")
+    metric = rec.get("metric", "test_acc")
+    print(f"{'cycle':>5} {'labeled':>8} {metric.replace('_', ' '):>9} {'train s':>8} {'select s':>9}")
     for c in rec["cycles"]:
-        print(f"{c['cycle']:>5} {c['n_labeled']:>8} {c['test_acc']:>9.4f} {c['train_seconds']:>8.2f} {c['select_seconds']:>9.3f}")
+        print(f"{c['cycle']:>5} {c['n_labeled']:>8} {c[metric]:>9.4f} {c['train_seconds']:>8.2f} {c['select_seconds']:>9.3f}")
     print(f"record: {args.out}")
     return 0
 
 
 def _cmd_strategies(args: argparse.Namespace) -> int:
-    from .strategies import STRATEGIES, describe_options
+    from .strategies import TASK_STRATEGIES, describe_options
 
-    width = max(len(n) for n in STRATEGIES)
-    for name, cls in STRATEGIES.items():
+    table = TASK_STRATEGIES[args.task]
+    width = max(len(n) for n in table)
+    for name, cls in table.items():
         print(f"{name:<{width}}  {cls.description}{'  [--batch]' if cls.takes_batch() else ''}")
         for opt, default, allowed, doc in describe_options(cls):
             print(f"{'':<{width}}    {opt}={default!r} ({allowed}): {doc}")
@@ -388,10 +413,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     except SweepError as exc:
         records, failed = exc.records, len(exc.failures)
         print(str(exc), file=sys.stderr)
-    print(f"{'dataset':<12} {'strategy':<24} {'seed':>4} {'final acc':>9}  record")
+    print(f"{'dataset':<12} {'strategy':<24} {'seed':>4} {'final':>9}  record (final: test accuracy, or the task's metric)")
     for r in records:
         cfg = ALConfig.from_dict(r["config"])
-        print(f"{cfg.dataset:<12} {record_label(r):<24} {cfg.seed:>4} {r['cycles'][-1]['test_acc']:>9.4f}  {config_hash(cfg)}.json")
+        final = r["cycles"][-1][r.get("metric", "test_acc")]
+        print(f"{cfg.dataset:<12} {record_label(r):<24} {cfg.seed:>4} {final:>9.4f}  {config_hash(cfg)}.json")
     if args.summary:
         path = write_results_markdown(summarize_folder(args.out_dir), args.summary, title="Sweep results")
         print(f"summary: {path}")
@@ -418,7 +444,7 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``altoolkit`` console script."""
-    parser = build_parser()
+    parser = build_parser(_task_of(argv))
     args = parser.parse_args(argv)
     handlers = {"al": _cmd_al, "strategies": _cmd_strategies, "reproduce": _cmd_reproduce, "sweep": _cmd_sweep, "summarize": _cmd_summarize}
     try:

@@ -115,7 +115,7 @@ def test_registered_names_and_their_errors(clean_registries):
     with pytest.raises(TypeError, match="'bad_t13'.*not a torch nn.Module"):
         alt.build_model("bad_t13", (1, 8, 8), 10)
     alt.register_dataset("bad_t13", lambda: 3)
-    with pytest.raises(TypeError, match="'bad_t13'.*not an altoolkit ALDataset"):
+    with pytest.raises(TypeError, match="'bad_t13'.*not an altoolkit dataset.*from_arrays"):
         alt.load_dataset("bad_t13")
 
 

@@ -25,10 +25,10 @@ from matplotlib.patches import Patch  # noqa: E402
 from altoolkit.analysis import stopping  # noqa: E402
 from altoolkit.analysis.results import CurveSummary  # noqa: E402
 from altoolkit.math.stats import compare  # noqa: E402
-from altoolkit.plotting import collapse, curves, isal, labelling, maps, palette  # noqa: E402
+from altoolkit.plotting import collapse, curves, detection, isal, labelling, maps, palette, segmentation  # noqa: E402
 from altoolkit.strategies import strategy_names  # noqa: E402
 
-MODULES = (curves, maps, collapse, isal, labelling)
+MODULES = (curves, maps, collapse, isal, labelling, segmentation, detection)
 PALETTE = {c.lower() for c in palette.OKABE_ITO.values()} | {palette.GREY.lower()}
 
 
@@ -80,8 +80,15 @@ def _cases():
     from altoolkit.analysis.pool_maps import PoolMap
     from altoolkit.drivers.batch_rule_control import RuleControl
 
+    from altoolkit.analysis.annotation_cost import CostCurves
+    from altoolkit.data import load_digit_scene_boxes, load_digit_scenes
+    from altoolkit.drivers.segmentation import TimeRatio
+
     rng = np.random.default_rng(0)
     data = _digits()
+    scenes = load_digit_scenes(seed=0, n_train=4, n_test=2, size=32, digit_size=(10, 14))
+    boxes = load_digit_scene_boxes(seed=0, n_train=4, n_test=2, size=32, digit_size=(10, 14))
+    cost_names = ["random", "entropy", "coreset", "isal", "disal"]
     lam = {f"disal (λ={x:g})": _curve(0.01 * i) for i, x in enumerate((0.1, 0.5, 1.0))}
     disal_family = {n: _curve(0.01 * i) for i, n in enumerate(["disal", "disal_no_dynamic", "disal_no_selection", "ce_difference", "random"])}
     rules = {n: _curve(0.01 * i) for i, n in enumerate(["disal", "disal+balanced", "disal+diverse", "random", "entropy", "disal_no_dynamic"])}
@@ -195,6 +202,21 @@ def _cases():
         "isal.plot_score_agreement": lambda: isal.plot_score_agreement(agreement),
         "labelling.plot_history": lambda: labelling.plot_history(project, (50, 0.8)),
         "labelling.plot_batch": lambda: labelling.plot_batch(project, batch_obj, n=2),
+        "segmentation.plot_scenes": lambda: segmentation.plot_scenes(scenes, [0, 1, 2]),
+        "segmentation.plot_selected_scenes": lambda: segmentation.plot_selected_scenes(scenes, {"disal": [0, 1], "random": [2, 3]}, n=2),
+        "segmentation.plot_kl_maps": lambda: segmentation.plot_kl_maps(scenes, [0, 1], torch.rand(2, 32, 32)),
+        "segmentation.plot_time_ratios": lambda: segmentation.plot_time_ratios(
+            {n: TimeRatio(1.0 + 0.05 * i, 0.95, 1.2, 3, None) for i, n in enumerate(["random", "disal_no_dynamic", "disal"])}
+        ),
+        "detection.plot_detections": lambda: detection.plot_detections(boxes, [0, 1]),
+        "detection.plot_selected_boxes": lambda: detection.plot_selected_boxes(boxes, {"isal": [0, 1], "random": [2, 3]}, n=2),
+        "detection.plot_cost_curves": lambda: detection.plot_cost_curves(
+            {n: _curve(0.01 * i, n) for i, n in enumerate(cost_names)},
+            {
+                n: CostCurves(np.arange(3), np.array([10, 25, 40]), rng.uniform(10, 90, (3, 3)).cumsum(1), _curve(0.01 * i).acc, "boxes", "test AP")
+                for i, n in enumerate(cost_names)
+            },
+        ),
     }
 
 

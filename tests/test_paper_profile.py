@@ -150,6 +150,19 @@ def test_profiles_merge_mapping_parameters_and_layer(tmp_path):
         load_profile(str(bad_file))
 
 
+def test_dataset_options_are_replaced_not_merged(tmp_path):
+    """A loader's options belong to its dataset: the paper profile's Cityscapes crop replaces
+    notebook 10's scene sizes (merged, Cityscapes' loader got n_train and failed), and a DATASET
+    changed with no options of its own drops the notebook's."""
+    nb10, nb11 = ROOT / "notebooks" / "10_segmentation.ipynb", ROOT / "notebooks" / "11_detection_cost_in_boxes.ipynb"
+    paper = load_profile("paper")
+    assert notebook_parameters(paper, nb10, tmp_path)["DATASET_OPTIONS"] == {"crop": 688}
+    assert notebook_parameters(paper, nb11, tmp_path)["DATASET_OPTIONS"] == {"image_size": 512}
+    empty = {"defaults": {}, "notebooks": {}}
+    assert notebook_parameters(empty, nb10, tmp_path, overrides={"DATASET": "cityscapes"})["DATASET_OPTIONS"] == {}
+    assert "DATASET_OPTIONS" not in notebook_parameters(empty, nb10, tmp_path)
+
+
 def test_paper_profile_runs_disal_one_way_in_02_and_06():
     """Notebooks 02 and 06 take the same protocol options, and the paper profile gives both the same
     values on every dataset, so their DISAL runs are the same configurations (shared records)."""
@@ -241,6 +254,7 @@ SMOKE_MAY_SET = {
     "ALSO_SCORE",
     "COMPARE_DYNAMIC",
     "STRATEGY_OPTIONS",
+    "DATASET_OPTIONS",  # notebooks 10 and 11 only: the crop / image size (tests/test_paper_profile_tasks.py checks)
     "AL_MODEL",  # notebook 07's ablation only: the ResNet runs its section 4 (and every strategy in notebook 06)
 }
 

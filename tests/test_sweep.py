@@ -82,6 +82,7 @@ def test_config_hash_changes_with_every_field():
         "batch_split": "even",
         "pretrained_weights": "w.pth",
         "pretrained_load": "tod",
+        "task": "segmentation",
     }
     assert set(changed) == set(ALConfig.keys()), "a new ALConfig field needs a case here"
     hashes = {config_hash(base)}

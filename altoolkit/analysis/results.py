@@ -21,6 +21,7 @@ __all__ = [
     "ratio_text",
     "CurveSummary",
     "record_label",
+    "record_metric",
     "budget_regime",
     "select_records",
     "learning_curves",
@@ -87,6 +88,16 @@ class CurveSummary:
         return {int(s): float(v) for s, v in zip(self.seeds, values)}
 
 
+def record_metric(record: dict[str, Any]) -> str:
+    """The cycle entry's key of a record's headline metric: its ``metric`` (a task other than
+    classification writes it, e.g. ``"test_miou"``), else ``"test_acc"``.
+
+    >>> record_metric({"cycles": []}), record_metric({"metric": "test_miou"})
+    ('test_acc', 'test_miou')
+    """
+    return str(record.get("metric", "test_acc"))
+
+
 def budget_regime(record: dict[str, Any]) -> str:
     """``"135 → 539 labels"``: the first and last labeled-set size of a run (its budget regime)."""
     budgets = record.get("budgets") or [c["n_labeled"] for c in record.get("cycles", [])]
@@ -105,7 +116,9 @@ def record_label(record: dict[str, Any]) -> str:
 
 
 def learning_curves(records: Iterable[dict[str, Any]], label: Callable[[dict[str, Any]], str] = record_label) -> dict[str, CurveSummary]:
-    """Group finished records by ``label`` and stack their accuracies (seeds × cycles)."""
+    """Group finished records by ``label`` and stack their metric (seeds × cycles): test accuracy,
+    or the record's own metric (:func:`record_metric`, mIoU for segmentation).  A group must not
+    mix metrics."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         if not r.get("finished"):
@@ -115,6 +128,8 @@ def learning_curves(records: Iterable[dict[str, Any]], label: Callable[[dict[str
     for lab, recs in groups.items():
         recs = sorted(recs, key=lambda r: r["config"]["seed"])
         sizes = [c["n_labeled"] for c in recs[0]["cycles"]]
+        if len({record_metric(r) for r in recs}) > 1:
+            raise ValueError(f"records of {lab!r} report different metrics ({sorted({record_metric(r) for r in recs})}); they cannot be averaged")
         for r in recs[1:]:
             if [c["n_labeled"] for c in r["cycles"]] != sizes:
                 raise ValueError(f"records of {lab!r} have different budgets; they cannot be averaged")
@@ -122,7 +137,7 @@ def learning_curves(records: Iterable[dict[str, Any]], label: Callable[[dict[str
             label=lab,
             n_labeled=np.array(sizes),
             fraction=np.array([c["fraction_labeled"] for c in recs[0]["cycles"]]),
-            acc=np.array([[c["test_acc"] for c in r["cycles"]] for r in recs]),
+            acc=np.array([[c[record_metric(r)] for c in r["cycles"]] for r in recs]),
             seeds=[r["config"]["seed"] for r in recs],
         )
     return out

@@ -15,6 +15,13 @@ Sources:
   it looked and how to get the files; a damaged file raises :class:`CorruptDatasetError`,
   which names the file.
 * ``image_folder``: your own images, one sub-folder per class (:func:`from_image_folder`).
+* ``digit_scenes``: embedded scenes of several upscaled digits with per-pixel masks and boxes
+  (:mod:`.scenes`, :func:`load_digit_scenes`), for segmentation (and detection), no download.
+* ``cityscapes``: Cityscapes' fine masks (19 train ids) through :mod:`torchvision.datasets`
+  from ``root`` (:func:`load_cityscapes`); a :class:`SegmentationDataset`.
+* detection (:mod:`.detection`, a :class:`DetectionDataset` of boxes and classes): ``digit_scenes``
+  under ``task="detection"`` (the scenes' boxes, :func:`load_digit_scene_boxes`), ``voc``
+  (:func:`load_voc_detection`) and ``coco`` (:func:`load_coco_detection`, pycocotools) from ``root``.
 * numpy arrays or tensors: :func:`from_arrays`.
 
 Any of them can be made class-imbalanced the way DISAL Section 4.3 builds its imbalanced
@@ -22,7 +29,9 @@ CIFAR-10 (:func:`imbalanced_subset`, or ``load_dataset("cifar10_ir10", ...)``).
 
 Modules: :mod:`.datasets` (ALDataset, errors, from_arrays, digits, stratified split),
 :mod:`.loaders` (torchvision datasets and their file checks), :mod:`.folders` (image folders and
-image reading), :mod:`.imbalance` (imbalanced subsets), :mod:`.subsets` (a CPU-sized pool), :mod:`.registry` (datasets by name).
+image reading), :mod:`.imbalance` (imbalanced subsets), :mod:`.subsets` (a CPU-sized pool), :mod:`.registry` (datasets by name),
+:mod:`.scenes` (the digit-scene generator), :mod:`.segmentation` (SegmentationDataset and its loaders),
+:mod:`.detection` (DetectionDataset, BoxTargets and their loaders).
 This package re-exports their public names, so ``altoolkit.data.X`` works for each.
 May import the layers below it, :mod:`altoolkit.util` and :mod:`altoolkit.math` (it uses util only;
 torchvision, PIL and scikit-learn inside the loaders); not :mod:`altoolkit.training`, beside it.
@@ -30,15 +39,25 @@ torchvision, PIL and scikit-learn inside the loaders); not :mod:`altoolkit.train
 
 from __future__ import annotations
 
-from .datasets import ALDataset, CorruptDatasetError, DatasetNotFoundError, from_arrays, load_digits, max_classes, stratified_split
+from .datasets import ALDataset, PoolDataset, CorruptDatasetError, DatasetNotFoundError, from_arrays, load_digits, max_classes, stratified_split
 from .loaders import DEFAULT_ROOT, load_caltech101, load_cifar10, load_cifar100, load_fashion_mnist, load_mnist, load_svhn
 from .folders import from_image_folder
 from .imbalance import imbalanced_counts, imbalanced_subset
+from .segmentation import SegmentationDataset, load_cityscapes, load_digit_scenes
+from .detection import BoxTargets, DetectionDataset, load_coco_detection, load_digit_scene_boxes, load_voc_detection
 from .subsets import pool_subset
-from .registry import DATASETS, DATASET_REGISTRY, check_dataset_name, dataset_names, load_dataset, register_dataset
+from .registry import DATASETS, DATASET_REGISTRY, TASK_DATASETS, check_dataset_name, dataset_names, load_dataset, register_dataset
 
 __all__ = [
     "ALDataset",
+    "PoolDataset",
+    "BoxTargets",
+    "DetectionDataset",
+    "TASK_DATASETS",
+    "load_coco_detection",
+    "load_digit_scene_boxes",
+    "load_voc_detection",
+    "SegmentationDataset",
     "CorruptDatasetError",
     "DATASETS",
     "DATASET_REGISTRY",
@@ -51,6 +70,8 @@ __all__ = [
     "imbalanced_counts",
     "imbalanced_subset",
     "load_caltech101",
+    "load_cityscapes",
+    "load_digit_scenes",
     "load_cifar10",
     "load_cifar100",
     "load_dataset",

@@ -131,8 +131,50 @@ def max_classes(n_samples: int) -> int:
     return max(MAX_CLASSES_FLOOR, int(n_samples))
 
 
+class PoolDataset:
+    """What the datasets of every task share (:class:`ALDataset` for classification,
+    :class:`~altoolkit.data.segmentation.SegmentationDataset` for segmentation): a pool
+    ``x_train`` with its oracle labels ``y_train``, a test split, ``num_classes``, and the
+    conversion of stored batches to model input (:meth:`to_input`).  What a label is belongs to
+    the subclass (a class index, a mask, boxes).
+    """
+
+    name: str
+    x_train: torch.Tensor
+    x_test: torch.Tensor
+    num_classes: int
+    mean: tuple[float, ...] | None
+    std: tuple[float, ...] | None
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one sample, e.g. ``(1, 8, 8)`` for digits or ``(3, 32, 32)`` for CIFAR."""
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def n_train(self) -> int:
+        return int(self.x_train.shape[0])
+
+    @property
+    def n_test(self) -> int:
+        return int(self.x_test.shape[0])
+
+    def to_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Turn a stored batch into model input: ``uint8`` images are scaled to [0, 1] and
+        normalised with ``mean``/``std``; float batches are returned as they are."""
+        if x.dtype == torch.uint8:
+            x = x.float().div_(255.0)
+            if self.mean is not None and self.std is not None:
+                shape = (1, -1) + (1,) * (x.dim() - 2)
+                mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(shape)
+                std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(shape)
+                x = (x - mean) / std
+            return x
+        return x.float() if x.dtype != torch.float32 else x
+
+
 @dataclass
-class ALDataset:
+class ALDataset(PoolDataset):
     """A labeled pool (``train``) and a held-out ``test`` split.
 
     Attributes:
@@ -215,32 +257,6 @@ class ALDataset:
                     raise ValueError(f"{label} must be finite, got {values}")
             if any(s <= 0 for s in self.std):
                 raise ValueError(f"std must be positive, got {self.std}")
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Shape of one sample, e.g. ``(1, 8, 8)`` for digits or ``(3, 32, 32)`` for CIFAR."""
-        return tuple(self.x_train.shape[1:])
-
-    @property
-    def n_train(self) -> int:
-        return int(self.x_train.shape[0])
-
-    @property
-    def n_test(self) -> int:
-        return int(self.x_test.shape[0])
-
-    def to_input(self, x: torch.Tensor) -> torch.Tensor:
-        """Turn a stored batch into model input: ``uint8`` images are scaled to [0, 1] and
-        normalised with ``mean``/``std``; float batches are returned as they are."""
-        if x.dtype == torch.uint8:
-            x = x.float().div_(255.0)
-            if self.mean is not None and self.std is not None:
-                shape = (1, -1) + (1,) * (x.dim() - 2)
-                mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(shape)
-                std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(shape)
-                x = (x - mean) / std
-            return x
-        return x.float() if x.dtype != torch.float32 else x
 
     def class_counts(self, split: str = "train") -> np.ndarray:
         """Number of samples per class in ``split`` (``"train"`` or ``"test"``)."""

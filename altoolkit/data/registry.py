@@ -9,11 +9,13 @@ from typing import Callable
 
 
 from ..util.plugins import Registry
-from .datasets import ALDataset, load_digits
+from .datasets import ALDataset, PoolDataset, load_digits
 from .folders import from_image_folder
 from .imbalance import imbalanced_subset
 from .subsets import pool_subset
 from .loaders import load_caltech101, load_cifar10, load_cifar100, load_fashion_mnist, load_mnist, load_svhn
+from .segmentation import load_cityscapes, load_digit_scenes
+from .detection import load_coco_detection, load_digit_scene_boxes, load_voc_detection
 
 # --------------------------------------------------------------------------- by name
 
@@ -26,7 +28,20 @@ _LOADERS: dict[str, Callable[..., ALDataset]] = {
     "mnist": load_mnist,
     "fashion_mnist": load_fashion_mnist,
     "image_folder": from_image_folder,
+    "digit_scenes": load_digit_scenes,
+    "cityscapes": load_cityscapes,
+    "voc": load_voc_detection,
+    "coco": load_coco_detection,
 }
+
+#: Names that stand for another loader under a task: the embedded ``digit_scenes`` give masks
+#: (segmentation) by default and their boxes under ``task="detection"`` (the same images).
+TASK_DATASETS: dict[str, dict[str, Callable[..., PoolDataset]]] = {
+    "detection": {"digit_scenes": load_digit_scene_boxes},
+}
+
+#: Datasets built in memory from scikit-learn's digits: ``root``/``download`` do not apply.
+EMBEDDED: tuple[str, ...] = ("digits", "digit_scenes")
 
 #: Names accepted by :func:`load_dataset` (each may carry an ``_ir<ratio>`` suffix).
 DATASETS: tuple[str, ...] = tuple(_LOADERS)
@@ -37,10 +52,14 @@ DATASET_REGISTRY = Registry("dataset", _LOADERS, positional=())
 _IMBALANCED_NAME = re.compile(r"^(?P<base>.+?)_ir(?P<ratio>\d+(?:\.\d+)?)$")
 
 
-def _find_loader(name: str) -> tuple[str, float | None, Callable[..., ALDataset]]:
-    """``(base, ratio from an _ir suffix or None, loader)`` for a dataset name or import path."""
+def _find_loader(name: str, task: str | None = None) -> tuple[str, float | None, Callable[..., ALDataset]]:
+    """``(base, ratio from an _ir suffix or None, loader)`` for a dataset name or import path
+    (``task``'s own loader first, :data:`TASK_DATASETS`)."""
     if not isinstance(name, str):
         raise TypeError(f"dataset name must be a string, got {name!r}")
+    own = TASK_DATASETS.get(task or "", {})
+    if name in own:
+        return name, None, own[name]
     loader = DATASET_REGISTRY.find(name)
     if loader is not None:
         return name, None, loader
@@ -55,10 +74,10 @@ def _find_loader(name: str) -> tuple[str, float | None, Callable[..., ALDataset]
     )
 
 
-def check_dataset_name(name: str) -> str:
+def check_dataset_name(name: str, task: str | None = None) -> str:
     """Validate a dataset name as :func:`load_dataset` reads it (no data is loaded; an import
     path's module is imported)."""
-    _find_loader(name)
+    _find_loader(name, task)
     return name
 
 
@@ -92,13 +111,14 @@ def dataset_names() -> tuple[str, ...]:
     return DATASET_REGISTRY.names()
 
 
-def load_dataset(name: str, seed: int = 0, **kwargs) -> ALDataset:
+def load_dataset(name: str, seed: int = 0, task: str | None = None, **kwargs) -> ALDataset:
     """Load a dataset by name (see :func:`dataset_names`) or import path ``"package.module:function"``.
 
     ``seed`` goes to loaders whose split is random (``digits``, ``caltech101``,
     ``image_folder``) and to the imbalanced subsampling; the other keyword arguments go to the
     loader (e.g. ``root=``, ``download=``, ``image_size=``).  ``digits`` is embedded, so
-    ``root``/``download`` are accepted and ignored for it.
+    ``root``/``download`` are accepted and ignored for it.  ``task`` picks a task's own loader
+    for a shared name (:data:`TASK_DATASETS`: ``digit_scenes`` with ``task="detection"`` gives boxes).
 
     Class imbalance (DISAL Section 4.3): pass ``imbalance_ratio=10`` (with optional
     ``max_per_class=`` and ``imbalance_order=``), or use a name such as ``"cifar10_ir10"``;
@@ -113,7 +133,7 @@ def load_dataset(name: str, seed: int = 0, **kwargs) -> ALDataset:
         >>> alt.load_dataset("digits_ir10").name
         'digits_ir10'
     """
-    base, from_name, loader = _find_loader(name)
+    base, from_name, loader = _find_loader(name, task)
     ratio = kwargs.pop("imbalance_ratio", None)
     if from_name is not None:
         if ratio is not None and float(ratio) != from_name:
@@ -127,7 +147,7 @@ def load_dataset(name: str, seed: int = 0, **kwargs) -> ALDataset:
         raise ValueError("pool_seed needs pool_size (the number of train samples kept in the pool)")
     if ratio is None and (max_per_class is not None or order is not None):
         raise ValueError("max_per_class and imbalance_order need imbalance_ratio (or an _ir name)")
-    if base == "digits":
+    if base in EMBEDDED:
         kwargs.pop("root", None)
         kwargs.pop("download", None)
     if base == "image_folder" and not kwargs.get("download"):
@@ -144,8 +164,11 @@ def load_dataset(name: str, seed: int = 0, **kwargs) -> ALDataset:
     if needed:
         raise TypeError(f"load_dataset({base!r}) needs {', '.join(f'{p}=...' for p in needed)}")
     ds = loader(**kwargs)
-    if not isinstance(ds, ALDataset):
-        raise TypeError(f"dataset {base!r}: its loader returned a {type(ds).__name__}, not an altoolkit ALDataset (build one with altoolkit.from_arrays)")
+    if not isinstance(ds, PoolDataset):
+        raise TypeError(
+            f"dataset {base!r}: its loader returned a {type(ds).__name__}, not an altoolkit dataset "
+            "(build one with altoolkit.from_arrays, altoolkit.SegmentationDataset for masks or altoolkit.DetectionDataset for boxes)"
+        )
     if pool_size is not None:
         ds = pool_subset(ds, pool_size, pool_seed)
     if ratio is not None:

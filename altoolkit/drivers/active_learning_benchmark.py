@@ -48,6 +48,7 @@ from ..analysis.results import (
     markdown_table,
     paired_comparison,
     record_label,
+    record_metric,
 )
 from ..util.checks import check_choice
 
@@ -573,6 +574,12 @@ def _selection_balance_text(records: list[dict[str, Any]]) -> str:
     from ..analysis.selection_balance import selection_balance_markdown
 
     with_counts = [r for r in records if any("selected_class_counts" in c for c in r["cycles"][:-1])]
+    if not with_counts and any("selected_pixel_class_counts" in c for r in records for c in r["cycles"]):
+        return (
+            "Segmentation records keep the labeled pixels per class of every selected batch "
+            "(`selected_pixel_class_counts`, true masks) and their normalised entropy (`selection_class_entropy`); "
+            "notebook 10 draws them."
+        )
     if not with_counts:
         return "The records carry no per-batch class counts (they predate them), so the balance cannot be shown."
     note = (
@@ -669,7 +676,19 @@ def write_results_markdown(
         "How to read it:",
         "",
         "- Accuracies are test accuracies in %, mean ± sample standard deviation (ddof = 1) over seeds; "
-        "a seed fixes the initial labeled pool, the initialisations, the training order and the selection.",
+        "a seed fixes the initial labeled pool, the initialisations, the training order and the selection."
+        + (
+            " Segmentation sections report the test mIoU over the classes present instead (in %), and the AULC, "
+            "labels saved and claims of those sections are computed on it."
+            if any(record_metric(r) == "test_miou" for r in records)
+            else ""
+        )
+        + (
+            " Detection sections report the test COCO AP@[.50:.95] instead (in %), against labeled images; "
+            "what each labeled set cost in boxes is in the records (labeled_boxes per cycle)."
+            if any(record_metric(r) == "test_ap" for r in records)
+            else ""
+        ),
         "- AULC: area under the learning curve over the labeled fraction (trapezoid), divided by the "
         "fraction range, so it is an average accuracy over the budgets (in %).",
         f"- Labels to reach {reference}'s final (ISAL Sec. 4.1): the smallest number of labels at which the "
@@ -696,8 +715,11 @@ def write_results_markdown(
                 f"comparisons with {reference} and the claims about {reference} cannot be computed.",
                 "",
             ]
+        metrics = {record_metric(r) for r in finished_by_key.get(name, [])}
+        heading = {"test_miou": "Test mIoU over the classes present", "test_ap": "Test COCO AP@[.50:.95]"}.get(next(iter(metrics), ""), "Test accuracy")
+        heading = heading if len(metrics) == 1 else "Test accuracy"
         out += [
-            "### Test accuracy (%) at each labeled-set size",
+            f"### {heading} (%) at each labeled-set size",
             "",
             "Columns: labeled samples (share of the pool); cells: mean ± std over seeds.",
             "",

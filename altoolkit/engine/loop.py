@@ -34,18 +34,17 @@ import torch
 from ..util.progress import tqdm
 
 from ..data import ALDataset, check_dataset_name, load_dataset
-from ..training.fresh_model import default_dynamic_weight, train_fresh
+from ..training.fresh_model import default_dynamic_weight
 from ..training.models import MODEL_REVISION, PRETRAINED_LOADS, build_model, check_model
-from ..strategies import SelectionContext, get_strategy, strategy_names
+from ..strategies import SelectionContext
 from ..strategies.checks import checked_positions
-from ..training.train import TrainConfig, TrainingAdditions, evaluate
+from ..training.train import TrainConfig, TrainingAdditions
 from .record_io import SidecarError, check_output_file, load_sidecar, loads_strict, lock_file, prune_sidecars, save_sidecar, write_json
-from ..analysis.selection_balance import selection_diagnostics
-from ..analysis.stopping import stop_set, stopping_diagnostics
+from .tasks import ACCURACY_LABELS, Task, get_task
 from ..util.checks import check_bool, check_choice, check_device, check_float, check_fraction, check_int
 from ..util.modules import state_copy
 from ..util.seeds import derive_seed, seeded_split
-from .run_checks import bind_record, check_record_binding, check_record_values, check_subset_size, probe_model, recheck_config, recheck_dataset
+from .run_checks import bind_record, check_record_binding, check_record_values, check_subset_size, recheck_config, recheck_dataset
 
 __all__ = [
     "ALConfig",
@@ -72,15 +71,6 @@ RECORD_FORMAT = "altoolkit.al_record/1"
 #: Largest seed: numpy seeds (``train_test_split``'s ``random_state``) must be below 2**32.
 MAX_SEED = 2**32 - 1
 
-#: What each accuracy field of a cycle entry means (written into every record as ``accuracy``).
-ACCURACY_LABELS: dict[str, str] = {
-    "test_acc": "final epoch: test accuracy of the model after the last epoch (as DISAL, TOD and AL-GradNorm report)",
-    "best_epoch_test_acc": "best epoch: highest test accuracy over the epochs evaluated with eval_every > 0 (the "
-    "ISAL paper's report as DESIGN.md reads it); it looks at the test set to choose the "
-    "epoch. dragonlzm/ISAL pycls/core/trainer.py logs BEST_TOP1_ACC from the final "
-    "epoch's evaluation only, i.e. test_acc",
-}
-
 #: Fields added after the record format was fixed; ``to_dict`` leaves them out at their default
 #: value, so that records and sweep hashes of configurations that do not use them are unchanged.
 _OPTIONAL_DEFAULTS: dict[str, Any] = {
@@ -92,6 +82,7 @@ _OPTIONAL_DEFAULTS: dict[str, Any] = {
     "pretrained_weights": None,
     "pretrained_load": "backbone",
     "batch_split": "fixed",
+    "task": "classification",
 }
 
 
@@ -169,6 +160,17 @@ class ALConfig(_TrainKeywords):
             (:data:`altoolkit.training.models.PRETRAINED_LOADS`): ``"backbone"`` (default, every
             backbone tensor) or ``"tod"`` (conv1..layer3 only, layer4 and the classifier fresh: the
             key filter of siyuhuang/TOD ``main_TOD.py`` against its ``models/imagenet_resnet.py``).
+        task: ``"classification"`` (default), ``"segmentation"`` or ``"detection"``
+            (:func:`altoolkit.engine.tasks.task_names`): what a label is, the trainer, the metric,
+            the strategies (``strategy`` is looked up in the task's table), the dataset loaders of
+            shared names (``digit_scenes``), the per-cycle fields and the annotation cost
+            (:class:`altoolkit.engine.tasks.Task`; detection records ``labeled_boxes`` and
+            ``selected_boxes`` per cycle, budgets stay in images).
+            Left out of the record's configuration at its default, so classification hashes are
+            those of before.  Settings not given take the task's defaults (:attr:`Task.defaults
+            <altoolkit.engine.tasks.Task.defaults>`; segmentation: ``digit_scenes``, ``unet``, batch 4,
+            lr 0.1; detection: ``digit_scenes``, ``fcos_small``, batch 8, lr 0.02, weight decay 1e-4),
+            then ALConfig's.
 
     Examples:
         >>> import altoolkit as alt
@@ -205,8 +207,12 @@ class ALConfig(_TrainKeywords):
     eval_every: int = 0
     pretrained_weights: str | None = None
     pretrained_load: str = "backbone"
+    task: str = "classification"
 
     def __init__(self, *, train: TrainConfig | None = None, **settings: Any) -> None:
+        # a task's own defaults (segmentation: digit_scenes, unet, ...) for the settings not given
+        task_defaults = get_task(settings.get("task", "classification")).defaults
+        settings = {**{k: v for k, v in task_defaults.items() if train is None or k not in TRAIN_KEYS}, **settings}
         own = {f.name: f for f in dataclasses.fields(ALConfig) if f.init}
         flat = {k: settings.pop(k) for k in TRAIN_KEYS if k in settings}
         unknown = sorted(set(settings) - set(own))
@@ -227,8 +233,9 @@ class ALConfig(_TrainKeywords):
         self._check(train, flat)
 
     def _check(self, train: TrainConfig | None, flat: dict[str, Any]) -> None:
-        check_dataset_name(self.dataset)
-        check_choice("strategy", self.strategy, strategy_names())
+        task = get_task(self.task)
+        check_dataset_name(self.dataset, self.task)
+        check_choice("strategy", self.strategy, task.strategy_names())
         check_model(self.model)
         self.seed = check_int("seed", self.seed, 0, MAX_SEED)
         device = check_device("device", train.device if train is not None else flat.get("device", TrainConfig.device))
@@ -269,7 +276,7 @@ class ALConfig(_TrainKeywords):
         settings = TrainConfig(**{**flat, "device": device}) if train is None else dataclasses.replace(train, device=device)
         if not isinstance(self.strategy_options, dict):
             raise TypeError(f"strategy_options must be a dict, got {type(self.strategy_options).__name__}")
-        strat = get_strategy(self.strategy, **self.strategy_options)  # validates the options
+        strat = task.get_strategy(self.strategy, self.strategy_options)  # validates the options
         lam = default_dynamic_weight(strat, self.dynamic_weight)
         if train is not None and train.dynamic_weight not in (0.0, lam):
             raise ValueError(
@@ -283,6 +290,7 @@ class ALConfig(_TrainKeywords):
                 "checkpoint on the same training trajectory (siyuhuang/TOD main_TOD.py), so it needs "
                 "warm_start=True (--warm-start)"
             )
+        task.check_config(self)
 
     def effective_dynamic_weight(self) -> float:
         """λ as trained: ``dynamic_weight``, or the strategy's rule when it is ``None`` (resolved once, into ``train``)."""
@@ -438,7 +446,7 @@ def load_config_dataset(config: ALConfig) -> ALDataset:
     if config.root is not None:
         kwargs.setdefault("root", config.root)
         kwargs.setdefault("download", config.download)
-    return load_dataset(config.dataset, seed=config.seed, **kwargs)
+    return load_dataset(config.dataset, seed=config.seed, task=config.task, **kwargs)
 
 
 @dataclass
@@ -497,37 +505,17 @@ def train_cycle(
 ):
     """Train cycle ``cycle``'s model on ``labeled``, seeded by ``(seed, cycle)``, keeping the
     checkpoints ``strategy`` needs: from a fresh initialisation, or from ``init_state`` (the
-    previous cycle's final weights, ``warm_start``) with a fresh optimiser and schedule.
+    previous cycle's final weights, ``warm_start``) with a fresh optimiser and schedule.  The
+    configuration's task trains it (:meth:`altoolkit.engine.tasks.Task.train`).
 
     With ``config.eval_every > 0`` the test set is evaluated every ``eval_every`` epochs and
-    after the last (``result.history['test_acc']`` / ``['test_epoch']``).
+    after the last (``result.history['test_acc']`` / ``['test_epoch']``; classification).
 
     When ``strategy.training_loss()`` is not ``None`` (TOD's ``consistency_weight``), the
     unlabeled pool of this cycle (:meth:`PoolPlan.unlabeled`: neither labeled nor held out) is
     passed to the trainer with it; otherwise training sees the labeled set only."""
-    tcfg = config.train_config()
-    unsupervised: dict[str, Any] = {}
-    auxiliary = strategy.training_loss()
-    if auxiliary is not None:
-        pool = plan_pool(config, dataset.n_train).unlabeled(dataset.n_train, labeled)
-        unsupervised = {"auxiliary": auxiliary, "unlabeled_x": dataset.x_train[pool]}
-    return train_fresh(
-        config.model,
-        dataset,
-        labeled,
-        tcfg,
-        config.seed,
-        cycle,
-        init_state=init_state,
-        pretrained_weights=config.pretrained_weights,
-        pretrained_load=config.pretrained_load,
-        eval_data=(dataset.x_test, dataset.y_test) if config.eval_every else None,
-        eval_every=config.eval_every or 1,
-        checkpoint_epochs=strategy.checkpoint_epochs(tcfg.epochs),
-        progress=progress,
-        desc=f"{config.strategy} cycle {cycle} train",
-        **unsupervised,
-    )
+    unlabeled = plan_pool(config, dataset.n_train).unlabeled(dataset.n_train, labeled)
+    return get_task(config.task).train(config, dataset, labeled, cycle, strategy, progress, init_state, unlabeled)
 
 
 def run_active_learning(
@@ -723,7 +711,7 @@ def _check_test_split(dataset: ALDataset) -> None:
         )
 
 
-def _new_record(config: ALConfig, config_dict: dict[str, Any], strategy, dataset: ALDataset, plan: PoolPlan) -> dict[str, Any]:
+def _new_record(config: ALConfig, config_dict: dict[str, Any], strategy, dataset: ALDataset, plan: PoolPlan, task: Task) -> dict[str, Any]:
     """The record of a run before its first cycle."""
     record = {
         "format": RECORD_FORMAT,
@@ -745,10 +733,8 @@ def _new_record(config: ALConfig, config_dict: dict[str, Any], strategy, dataset
         "budgets": plan.budgets,
         "validation_indices": plan.validation_idx,
         "initial_labeled": plan.initial,
-        # a fixed sample of the unlabeled pool whose predictions the stopping rules compare
-        # across cycles (altoolkit.analysis.stopping); drawn with its own seed: no other draw moves
-        "stop_set": stop_set(plan.unlabeled(dataset.n_train, torch.tensor(plan.initial, dtype=torch.long)).tolist(), derive_seed(config.seed, 0, 9)),
-        "accuracy": dict(ACCURACY_LABELS),
+        **task.pool_fields(config, dataset, plan),  # classification: the stopping rules' stop set
+        **task.record_fields(),  # what the metric fields mean (classification: "accuracy")
         "cycles": [],
         "finished": False,
         "environment": _environment(config.device),
@@ -852,36 +838,38 @@ def select_cycle(
 
 def _cycle_entry(
     config: ALConfig,
+    task: Task,
     dataset: ALDataset,
     plan: PoolPlan,
     cycle: int,
-    n_labeled: int,
-    acc: float,
+    labeled: list[int],
+    metrics: dict[str, Any],
     result,
     selection: CycleSelection,
     stop: Sequence[int] = (),
 ) -> dict[str, Any]:
-    """The record's entry of one cycle (see :func:`run_active_learning` for its fields); ``stop``:
-    the record's stop set, whose predictions the stopping rules compare (:mod:`altoolkit.analysis.stopping`)."""
+    """The record's entry of one cycle (see :func:`run_active_learning` for its fields): the
+    task's annotation cost (when a sample costs other than one image) and metric fields after
+    ``fraction_labeled``, its diagnostics after ``final_train_loss`` (classification: the batch's
+    class balance and the stopping rules' statistics on ``stop``, the record's stop set,
+    :mod:`altoolkit.analysis.stopping`), then what the strategy reports of its selection."""
+    n_labeled = len(labeled)
     entry = {
         "cycle": cycle,
         "n_labeled": n_labeled,
         "fraction_labeled": n_labeled / len(plan.available),
-        "test_acc": acc,
+        **task.cost_fields(dataset, labeled, selection.selected),
+        **metrics,
         "selected": selection.selected,
         "train_seconds": result.seconds,
         "select_seconds": selection.seconds,
         "final_train_loss": result.history["loss"][-1],
-        **selection_diagnostics(dataset, result.model, selection.selected, config.score_batch_size, config.device),
-        **stopping_diagnostics(dataset, result.model, list(stop), selection.selected, config.score_batch_size, config.device),
+        **task.cycle_fields(config, dataset, result.model, result, selection.selected),
+        **task.stopping_fields(config, dataset, result.model, list(stop), selection.selected),
         **selection.diagnostics,
     }
     if config.subset_size:
         entry["n_candidates"] = selection.n_candidates
-    if config.eval_every:
-        best = max(range(len(result.history["test_acc"])), key=lambda i: result.history["test_acc"][i])
-        entry["best_epoch_test_acc"] = result.history["test_acc"][best]
-        entry["best_epoch"] = result.history["test_epoch"][best]
     return entry
 
 
@@ -890,19 +878,21 @@ def _run(
 ) -> dict[str, Any]:
     """Open the record (new, or resumed after its last finished cycle), then train, evaluate,
     select and save one cycle after the other."""
-    strategy = get_strategy(config.strategy, **config.strategy_options)
+    task = get_task(config.task)
+    strategy = task.get_strategy(config.strategy, config.strategy_options)
     config_dict = json.loads(json.dumps(config.to_dict()))
     if dataset is not None:
         config_dict["dataset"] = dataset.name  # what ran, not ALConfig's default name
     record = _existing_record(out_path, config_dict)
     if dataset is None:
-        dataset = recheck_dataset(load_config_dataset(config))
+        dataset = load_config_dataset(config)
+    dataset = task.recheck_dataset(dataset)
     _check_test_split(dataset)
     plan = plan_pool(config, dataset.n_train)
     check_subset_size(config.subset_size, plan.budgets)
-    width = probe_model(config.model, dataset, config.device, config.pretrained_weights)  # before any training
+    width = task.probe_model(config, dataset)  # before any training
     if record is None:
-        record = bind_record(_new_record(config, config_dict, strategy, dataset, plan), dataset, width)
+        record = bind_record(_new_record(config, config_dict, strategy, dataset, plan, task), dataset, width)
     else:
         check_record_binding(record, dataset, width, out_path)
         record = _resumable(record, config, plan, dataset.n_train, out_path)
@@ -922,9 +912,9 @@ def _run(
             raise RuntimeError(f"internal error: cycle {c} has {len(labeled)} labels, expected {plan.budgets[c]}")
         init_state = previous_state if config.warm_start and c > 0 else None
         result = train_cycle(config, dataset, lab, c, strategy, progress, init_state=init_state)
-        acc = evaluate(result.model, dataset.x_test, dataset.y_test, dataset.to_input, device=config.device, num_classes=dataset.num_classes, name=config.model)
+        metrics = task.evaluate(result.model, dataset, config)
         selection = select_cycle(config, strategy, dataset, plan, c, lab, result, previous_model, progress)
-        entry = _cycle_entry(config, dataset, plan, c, len(labeled), acc, result, selection, record.get("stop_set", []))
+        entry = _cycle_entry(config, task, dataset, plan, c, labeled, metrics, result, selection, record.get("stop_set", []))
         finished = c == config.cycles - 1
         if keep_weights and not finished:
             previous_state = state_copy(result.model.state_dict())
@@ -934,7 +924,7 @@ def _run(
         if out_path is not None:
             write_record(out_path, record, {"model": previous_state if keep_weights and not finished else None}, cycle=c)
         previous_model = result.model
-        cycle_bar.set_postfix(labeled=len(labeled), acc=f"{acc:.3f}")
+        cycle_bar.set_postfix(labeled=len(labeled), **{task.metric: f"{metrics[task.metric]:.3f}"})
         if on_cycle_end is not None:
             on_cycle_end(entry)
     cycle_bar.close()

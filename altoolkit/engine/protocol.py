@@ -90,6 +90,9 @@ ISAL = "dragonlzm/ISAL"
 AITOM = "xulabs/aitom"
 TIDAL = "hyperconnect/TiDAL"
 _T = "tests/test_protocol_table.py::"
+_D = "tests/test_detection_protocol.py::"
+_S = "tests/test_segmentation_protocol.py::"
+DRN = "fyu/drn"
 
 
 def _weights() -> str:
@@ -277,6 +280,109 @@ PROTOCOL: tuple[ProtocolRow, ...] = (
         (Source(TOD, "main_TOD.py", "test"), Source(ISAL, "classification/pycls/pycls/core/trainer.py", "BEST_TOP1_ACC")),
         "`test_acc` (final epoch); `eval_every=N` adds `best_epoch_test_acc`",
         _T + "test_reported_accuracy_is_the_final_epoch",
+    ),
+    ProtocolRow(
+        "detection data",
+        "VOC2012: its 5,717 train images are the pool, its 5,823 val images the test split; COCO: train2017 (118k) / val2017 (5,000)",
+        (Source("ISAL", "§4.2"),),
+        "`--task detection --dataset voc` or `coco` with `--root DIR` (`torchvision.datasets.VOCDetection` / `CocoDetection`; "
+        '`dataset_options={"image_size": 512}`: images scaled and padded to a square); notebook 11\'s `DATASET`',
+        _D + "test_detection_data_is_voc_train_val_and_coco_2017",
+    ),
+    ProtocolRow(
+        "detection network",
+        "FCOS with an ImageNet-pretrained ResNet-50 (caffe) and an FPN, in mmdetection",
+        (Source(ISAL, "detection/configs/mining_experiments/fcos/fcos_r50_caffe_fpn_1x_coco.py", "_base_"), Source("ISAL", "§4.2")),
+        '`model="fcos_resnet50_fpn"`: torchvision\'s ResNet-50-FPN FCOS, random weights (nothing is downloaded); `fcos_small` on the scenes',
+        _D + "test_detection_network_is_torchvision_fcos_resnet50_fpn",
+    ),
+    ProtocolRow(
+        "detection training",
+        "12 epochs, batch 8, lr 0.01 ×0.1 after epochs 8 and 11, momentum 0.9, weight decay 1e-4, random flip (mmdetection's 500-iteration "
+        "warm-up and gradient clipping are not reproduced)",
+        (Source("ISAL", "§4.2"), Source(ISAL, "detection/configs/mining_experiments/fcos/fcos_r50_caffe_fpn_1x_coco.py", "optimizer")),
+        '`epochs=12, batch_size=8, lr=0.01, lr_schedule="mmdet_1x", weight_decay=1e-4, augment="flip"` in the paper profile\'s notebook 11',
+        _D + "test_detection_training_is_the_1x_schedule",
+    ),
+    ProtocolRow(
+        "detection budgets",
+        "VOC: 500 initial images + 500 per step, 10 steps; COCO: 5,000 + 1,000 per step until the model reaches 22 ± 0.3 AP",
+        (Source("ISAL", "§4.2"), Source(ISAL, "detection/dist_run_isal.sh", "INIT_IMG_NUM")),
+        "`initial_size=500, step_size=500, cycles=11` (paper profile, VOC); COCO: `initial_size=5000, step_size=1000` and enough `cycles` "
+        "to pass 22 AP, read off the records (the loop does not stop on AP)",
+        _D + "test_detection_budgets_are_images",
+    ),
+    ProtocolRow(
+        "detection cost",
+        "the cost of a batch is its number of boxes; curves are AP against labeled boxes",
+        (Source("ISAL", "§4.2"),),
+        "`labeled_boxes` and `selected_boxes` in every cycle entry (budgets stay in images); `analysis.annotation_cost` draws AP against them",
+        _D + "test_detection_cost_is_the_ground_truth_boxes",
+    ),
+    ProtocolRow(
+        "ISAL on detection",
+        "pseudo-boxes: detections with score ≥ 0.5; G(z): gradient of the summed FCOS loss (classification + box + centre-ness) w.r.t. the "
+        "weights of FCOS's last classification, regression and centre-ness convolutions, eval mode; v: the sum over the reference images; "
+        "LiSSA with damping 0.01 and a scale per kernel (100, 8000, 5000), 1,000 images per GPU on 4 GPUs; I = −s_test·G(z)/n over the n "
+        "images scored; images without a pseudo-box are not scored",
+        (
+            Source(ISAL, "detection/src/utils.py", "multi_gpu_s_test"),
+            Source(ISAL, "detection/src/utils.py", "multi_gpu_cal_influence"),
+            Source(ISAL, "detection/src/test_calc_influ.py", "noised-score-thresh"),
+            Source(ISAL, "detection/src/mining/methods/mining_algorithm.py", "pseudo_label"),
+        ),
+        '`get_strategy("isal", task="detection")`: `score_threshold=0.5, which="head_last", scale=None` (the three scales), `depth=1000, '
+        'repeats=4`; images without a pseudo-box ranked last; reference `"labeled"` (ISAL\'s code uses the val split, the evaluation set: '
+        '`reference="test"`, flagged)',
+        _D + "test_isal_detection_is_the_detection_code",
+    ),
+    ProtocolRow(
+        "segmentation data",
+        "Cityscapes, fine annotations: its 2,975 train images are the pool, its 500 val images the test split; 19 classes (train ids), the rest ignored",
+        (Source("DISAL", "§4.2"), Source(DRN, "segment.py", "SegList")),
+        '`--task segmentation --dataset cityscapes --root DIR` (`torchvision.datasets.Cityscapes`, `mode="fine"`, labelIds mapped to '
+        "the 19 train ids, 255 ignored); notebook 10's `DATASET`; `digit_scenes` on a CPU",
+        _S + "test_segmentation_data_is_cityscapes_train_val",
+    ),
+    ProtocolRow(
+        "segmentation network",
+        "DRN-D-22 (as VAAL), a dilated residual network at output stride 8 with a 1×1 classifier and bilinear upsampling",
+        (Source("DISAL", "§4.2"), Source(DRN, "drn.py", "drn_d_22")),
+        '`model="fcn_resnet50"` in the paper profile: torchvision has no DRN (its `BasicBlock` refuses dilation), so its dilated '
+        "ResNet-50 FCN at output stride 8 stands in, random weights; `unet` (a small U-Net) on the scenes",
+        _S + "test_segmentation_network_is_a_dilated_stride_8_stand_in",
+    ),
+    ProtocolRow(
+        "segmentation input",
+        "images cropped to 688 × 688, no data augmentation",
+        (Source("DISAL", "§4.2"),),
+        '`dataset_options={"crop": 688}` (a centre crop: the paper does not say where) and no `augment` in the paper profile\'s notebook 10',
+        _S + "test_segmentation_input_is_a_688_crop_without_augmentation",
+    ),
+    ProtocolRow(
+        "segmentation budgets",
+        "10% of the images per AL cycle until 40%: trainings at 10, 20, 30 and 40% of the pool",
+        (Source("DISAL", "§4.2"),),
+        "`initial_fraction=0.1, step_fraction=0.1, cycles=4` (notebook 10's `AL_INITIAL_FRACTION`, `AL_STEP_FRACTION`, `AL_CYCLES`); "
+        "the quick profile steps 15% to reach 40% in three trainings",
+        _S + "test_segmentation_budgets_are_ten_to_forty_percent",
+    ),
+    ProtocolRow(
+        "segmentation metric",
+        "mIoU: one confusion matrix accumulated over the whole test split, IoU per class = TP / (TP + FP + FN), the mean over classes "
+        "that occur (NaN classes left out)",
+        (Source("DISAL", "§4.2"), Source(DRN, "segment.py", "fast_hist"), Source(DRN, "segment.py", "per_class_iu")),
+        "`test_miou` and `test_iou_per_class` in every cycle entry (`math.segmentation.confusion_matrix`, `iou_per_class`, `mean_iou`)",
+        _S + "test_segmentation_metric_is_drns_accumulated_miou",
+    ),
+    ProtocolRow(
+        "DISAL on segmentation",
+        "KL(f_{T−1} ‖ f_T) and the dynamic loss applied to a pixel's prediction as to an image's; the paper does not say how an image's "
+        "pixels are reduced to one score",
+        (Source("DISAL", "§4.2"), Source("DISAL", "Eq. 15")),
+        '`get_strategy("disal", task="segmentation")`: `reduction="mean"` (the KL of the image\'s product distribution per pixel; '
+        '`"max"` as an ablation); the dynamic loss keeps f̄ per labeled pixel',
+        _S + "test_disal_on_segmentation_scores_the_mean_pixel_kl",
     ),
     ProtocolRow(
         "DISAL direction",

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data import ALDataset
+from ..data import ALDataset, PoolDataset
 from ..training.models import build_model
 from ..training.output_checks import ModelOutputError, check_finite_output, check_logits
 
@@ -74,17 +74,18 @@ def recheck_config(config: Any) -> Any:
         raise _again(exc, "ALConfig") from None
 
 
-def recheck_dataset(dataset: Any) -> ALDataset:
-    """``dataset`` validated again (a shallow copy that :class:`ALDataset` checks as at
-    construction: label range, ``num_classes`` bound, shapes, finite real inputs); ``TypeError``
-    when it is not an :class:`ALDataset` at all (``run_active_learning(cfg, dataset=(1, 2))``)."""
-    if not isinstance(dataset, ALDataset):
+def recheck_dataset(dataset: Any) -> Any:
+    """``dataset`` validated again (a shallow copy that its class checks as at construction:
+    :class:`ALDataset` the label range, ``num_classes`` bound, shapes, finite real inputs; the
+    other tasks' datasets their masks or boxes); ``TypeError`` when it is not an altoolkit dataset
+    at all (``run_active_learning(cfg, dataset=(1, 2))``)."""
+    if not isinstance(dataset, PoolDataset) or not hasattr(type(dataset), "__post_init__"):
         raise TypeError(
             f"dataset must be an altoolkit ALDataset (from altoolkit.from_arrays, load_dataset or a loader of your own), got {type(dataset).__name__}"
         )
     checked = copy.copy(dataset)
     try:
-        type(checked).__post_init__(checked)
+        type(checked).__post_init__(checked)  # type: ignore[attr-defined]
     except (ValueError, TypeError) as exc:
         raise _again(exc, f"dataset {dataset.name!r}") from None
     return checked
@@ -141,23 +142,29 @@ def _sample_sums(x: torch.Tensor, rows: int) -> list[list[float]]:
 
 def dataset_fingerprint(dataset: ALDataset) -> dict[str, Any]:
     """What a record stores of its dataset (see the module docstring)."""
-    labels = torch.cat([dataset.y_train, dataset.y_test]).detach().cpu().numpy().astype("<i8")
+    h = hashlib.sha256()
+    for y in (dataset.y_train, dataset.y_test):
+        if isinstance(y, torch.Tensor):  # class indices or masks
+            h.update(y.detach().cpu().numpy().astype("<i8").tobytes())
+        else:  # a task's label container (detection's BoxTargets) gives its own bytes
+            h.update(y.tobytes())
     return {
         "x_train_shape": list(dataset.x_train.shape),
         "x_test_shape": list(dataset.x_test.shape),
         "dtype": str(dataset.x_train.dtype).replace("torch.", ""),
         "class_names": list(dataset.class_names),
-        "labels_sha256": hashlib.sha256(labels.tobytes()).hexdigest(),
+        "labels_sha256": h.hexdigest(),
         "train_sample_sums": _sample_sums(dataset.x_train, SAMPLE_ROWS["train"]),
         "test_sample_sums": _sample_sums(dataset.x_test, SAMPLE_ROWS["test"]),
     }
 
 
-def bind_record(record: dict[str, Any], dataset: ALDataset, output_width: int) -> dict[str, Any]:
+def bind_record(record: dict[str, Any], dataset: ALDataset, output_width: int | None) -> dict[str, Any]:
     """Add the dataset's fingerprint (``record["dataset"]["fingerprint"]``) and the model's output
-    width (``record["model_outputs"]``) to a new record."""
+    width (``record["model_outputs"]``; not for a task whose outputs have no single width) to a new record."""
     record["dataset"]["fingerprint"] = dataset_fingerprint(dataset)
-    record["model_outputs"] = int(output_width)
+    if output_width is not None:
+        record["model_outputs"] = int(output_width)
     return record
 
 
@@ -173,7 +180,7 @@ def _sums_differ(stored: Any, now: list[list[float]]) -> bool:
     return False
 
 
-def _differences(record: dict[str, Any], dataset: ALDataset, output_width: int) -> list[str]:
+def _differences(record: dict[str, Any], dataset: ALDataset, output_width: int | None) -> list[str]:
     block = record.get("dataset")
     stored: dict[str, Any] = block if isinstance(block, dict) else {}
     now = {"n_train": dataset.n_train, "n_test": dataset.n_test, "num_classes": dataset.num_classes, "input_shape": list(dataset.input_shape)}
@@ -197,7 +204,7 @@ def _differences(record: dict[str, Any], dataset: ALDataset, output_width: int) 
     return diffs
 
 
-def check_record_binding(record: dict[str, Any], dataset: ALDataset, output_width: int, path: Any) -> None:
+def check_record_binding(record: dict[str, Any], dataset: ALDataset, output_width: int | None, path: Any) -> None:
     """Refuse to resume ``record`` (read from ``path``) on a dataset or model other than the one it
     was computed with: its dataset block (sizes, classes, input shape), its fingerprint and its
     model output width are compared with this run's.  Records written before fingerprints existed

@@ -48,7 +48,7 @@ import torch
 from ..util.progress import tqdm
 
 from .loop import ALConfig, load_record, run_active_learning
-from ..strategies import STRATEGIES, strategy_names
+from ..strategies import TASK_STRATEGIES
 from ..util.checks import check_choice, check_float, check_int
 
 __all__ = [
@@ -196,8 +196,9 @@ class SweepSpec:
     def _lambdas_for(self, strategy: str) -> list[float | None]:
         if self.lambdas_apply_to == "all":
             return list(self.lambdas)
-        check_choice("strategies[i]", strategy, strategy_names())
-        if STRATEGIES[strategy].dynamic_loss:
+        table = TASK_STRATEGIES[self.base.task]  # the strategies of the base configuration's task
+        check_choice("strategies[i]", strategy, list(table))
+        if table[strategy].dynamic_loss:
             return list(self.lambdas)
         return [None]
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from typing import Callable, Literal, Mapping, Sequence
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -50,6 +50,7 @@ __all__ = [
     "per_sample_grads",
     "loss_grad",
     "directional_derivatives",
+    "gradient_dots",
     "hvp",
     "lissa_inverse_hvp",
     "LISSA_ORDERS",
@@ -68,14 +69,21 @@ PARAM_SETS: tuple[str, ...] = ("all", "weights", "last_layer")
 LISSA_ORDERS: tuple[str, ...] = ("random", "sequential")
 
 
-def select_params(model: nn.Module, which: ParamSet = "all") -> dict[str, torch.Tensor]:
+def select_params(model: nn.Module, which: ParamSet | Sequence[str] = "all") -> dict[str, torch.Tensor]:
     """Named parameters of ``model`` to differentiate with respect to.
 
     Args:
         which: ``"all"`` trainable parameters; ``"weights"``: the weights of ``nn.Conv*`` and
             ``nn.Linear`` layers only (no biases, no BatchNorm), as ISAL's public code;
-            ``"last_layer"``: the parameters of ``model.head``.
+            ``"last_layer"``: the parameters of ``model.head``; or a sequence of parameter names
+            (e.g. ISAL's detection kernels, :data:`altoolkit.training.detection_models.HEAD_LAST_LAYERS`).
     """
+    if isinstance(which, (list, tuple)):
+        named = dict(model.named_parameters())
+        unknown = [n for n in which if n not in named]
+        if unknown or not which:
+            raise ValueError(f"which names parameters the model does not have: {unknown or 'none given'}")
+        return {n: named[n] for n in which}
     if which == "all":
         return {n: p for n, p in model.named_parameters() if p.requires_grad}
     if which == "weights":
@@ -177,25 +185,26 @@ def loss_grad(
     model: nn.Module,
     x: torch.Tensor,
     target: torch.Tensor,
-    which: ParamSet = "all",
+    which: ParamSet | Sequence[str] = "all",
     reduction: Literal["sum", "mean"] = "sum",
     batch_size: int = 512,
     to_input: Callable[[torch.Tensor], torch.Tensor] = lambda t: t.float(),
     device: str = "cpu",
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Gradient of the summed (or mean) loss over ``(x, target)``, in eval mode, in batches."""
+    """Gradient of the summed (or mean) loss over ``(x, target)``, in eval mode, in batches.
+
+    ``loss(logits, targets)`` is a batch's loss summed over its samples (default: the
+    cross-entropy, :func:`_summed_loss`; segmentation passes
+    :func:`altoolkit.math.segmentation.image_ce_loss`, each image's mean over its pixels)."""
+    batch_loss = _summed_loss if loss is None else loss
     params = select_params(model, which)
     total = {k: torch.zeros_like(p) for k, p in params.items()}
     n = int(x.shape[0])
     with eval_mode(model):
         for sl in batches(n, batch_size):
             logits = model(to_input(x[sl]).to(device))
-            t = target[sl].to(device)
-            if t.dtype in (torch.int64, torch.int32):
-                loss = F.cross_entropy(logits, t, reduction="sum")
-            else:
-                loss = -(t * torch.log_softmax(logits, dim=1)).sum()
-            gs = torch.autograd.grad(loss, list(params.values()))
+            gs = torch.autograd.grad(batch_loss(logits, target[sl].to(device)), list(params.values()))
             for k, gk in zip(params, gs):
                 total[k] += gk.detach()
     if reduction == "mean":
@@ -212,6 +221,7 @@ def directional_derivatives(
     to_input: Callable[[torch.Tensor], torch.Tensor] = lambda t: t.float(),
     device: str = "cpu",
     progress: bool = False,
+    derivative: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """g(z)·v for every sample z: the derivative of each sample's loss along ``v``, ``(N,)``.
 
@@ -226,15 +236,21 @@ def directional_derivatives(
     the targets come from the same forward pass (TracIn's and ISAL's pseudo-labels), so the
     pool is not run through the model a second time.  ``v`` is keyed by parameter names (a
     subset of the model's parameters; the others are held fixed).  The model is in eval mode.
+    ``derivative(f, ḟ, targets)`` maps a batch's logits, tangents and targets to each sample's
+    loss derivative (default: the cross-entropy's, above; segmentation passes
+    :func:`altoolkit.math.segmentation.image_ce_directional`; detection, whose model returns a
+    dict of head outputs, the chain rule through the detector's per-image loss,
+    :func:`altoolkit.math.detection.loss_directional`).
     """
+    along = _ce_directional if derivative is None else derivative
     names = list(v)
     all_params = dict(model.named_parameters())
     missing = [k for k in names if k not in all_params]
     if missing:
         raise ValueError(f"v has entries for unknown parameters {missing}")
     n = int(x.shape[0])
-    if not callable(target) and int(target.shape[0]) != n:
-        raise ValueError(f"x has {n} samples but target has {target.shape[0]}; they must match")
+    if not callable(target) and _n_targets(target) != n:
+        raise ValueError(f"x has {n} samples but target has {_n_targets(target)}; they must match")
     params = {k: all_params[k].detach() for k in names}
     frozen = {k: p.detach() for k, p in all_params.items() if k not in params}
     buffers = {k: b.detach() for k, b in model.named_buffers()}
@@ -250,9 +266,60 @@ def directional_derivatives(
 
             f, df = jvp(logits_of, (params,), (tangents,))
             tb = target(f) if callable(target) else target[sl]
+            ref = f if isinstance(f, torch.Tensor) else next(iter(f.values()))  # a detector's outputs are a dict
             if sl.start == 0:
-                out = torch.empty(n, dtype=f.dtype)
-            out[sl] = _ce_directional(f, df, tb.to(f.device)).to("cpu", f.dtype)
+                out = torch.empty(n, dtype=ref.dtype)
+            out[sl] = along(f, df, tb.to(ref.device) if hasattr(tb, "to") else tb).to("cpu", ref.dtype)
+    return out
+
+
+def gradient_dots(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: Any,
+    v: Mapping[str, torch.Tensor],
+    sample_losses: Callable[[Any, Any], torch.Tensor],
+    batch_size: int = 64,
+    to_input: Callable[[torch.Tensor], torch.Tensor] = lambda t: t.float(),
+    device: str = "cpu",
+    progress: bool = False,
+) -> torch.Tensor:
+    """g(z)·v for every sample z by reverse mode, ``(N,)`` float64: for each sample a forward pass
+    of its own (a batch of one: a backward pass from a loss on a slice of a batch would walk the
+    whole batch) and the gradient of its loss with respect to the parameters named by ``v`` (only
+    the part of the graph that leads to them is walked back), dotted with ``v``.
+
+    The same quantity as :func:`directional_derivatives` (forward mode), for models whose loss
+    is not a closed form of their output: a detector, whose per-image loss
+    (``sample_losses(outputs, targets) -> (B,)``, e.g. FCOS's) matches anchors to boxes; through
+    only the last layers (ISAL's detection parameters) the backward pass of one image costs less
+    than a forward-mode pass through the loss's many small operations.  ``target`` holds the
+    samples' targets (indexable by a slice, with ``.to``) or is a function of a batch's outputs
+    returning them (pseudo-labels from the same forward pass).  Eval mode.
+    """
+    names = list(v)
+    all_params = dict(model.named_parameters())
+    missing = [k for k in names if k not in all_params]
+    if missing:
+        raise ValueError(f"v has entries for unknown parameters {missing}")
+    n = int(x.shape[0])
+    if not callable(target) and _n_targets(target) != n:
+        raise ValueError(f"x has {n} samples but target has {_n_targets(target)}; they must match")
+    frozen = {k: p.detach() for k, p in all_params.items() if k not in names}
+    buffers = {k: b.detach() for k, b in model.named_buffers()}
+    leaves = {k: all_params[k].detach().requires_grad_(True) for k in names}
+    vec = [v[k].to(leaves[k].device, leaves[k].dtype) for k in names]
+    out = torch.zeros(n, dtype=torch.float64)
+    with eval_mode(model), torch.enable_grad():
+        for sl in batches(n, batch_size, progress, desc="gradients"):
+            for i in range(sl.start, sl.stop):
+                outputs = functional_call(model, {**leaves, **frozen, **buffers}, (to_input(x[i : i + 1]).to(device),))
+                with torch.no_grad():
+                    detached = {k: t.detach() for k, t in outputs.items()} if isinstance(outputs, dict) else outputs.detach()
+                    tb = target(detached) if callable(target) else target[i : i + 1]
+                loss = sample_losses(outputs, tb.to(device) if hasattr(tb, "to") else tb).sum()
+                gs = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True, materialize_grads=True)
+                out[i] = float(sum((g.double() * w.double()).sum() for g, w in zip(gs, vec)))
     return out
 
 
@@ -283,11 +350,17 @@ def _summed_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return -(target * torch.log_softmax(logits, dim=1)).sum()
 
 
+def _n_targets(target: object) -> int:
+    """Samples in ``target``: a tensor's first axis, or the length of a per-sample label container
+    (the detection task's :class:`~altoolkit.data.BoxTargets`: indexable by a tensor, with ``.to``)."""
+    return int(target.shape[0]) if isinstance(target, torch.Tensor) else len(target)  # type: ignore[arg-type]
+
+
 def _check_xy(x: torch.Tensor, target: torch.Tensor, xname: str = "x", tname: str = "target") -> int:
-    if not isinstance(x, torch.Tensor) or not isinstance(target, torch.Tensor):
-        raise TypeError(f"{xname} and {tname} must be torch tensors")
-    if x.shape[0] != target.shape[0]:
-        raise ValueError(f"{xname} has {x.shape[0]} samples but {tname} has {target.shape[0]}; they must match")
+    if not isinstance(x, torch.Tensor) or not (isinstance(target, torch.Tensor) or (hasattr(target, "__len__") and hasattr(target, "to"))):
+        raise TypeError(f"{xname} must be a torch tensor and {tname} a tensor or a per-sample label container (BoxTargets)")
+    if x.shape[0] != _n_targets(target):
+        raise ValueError(f"{xname} has {x.shape[0]} samples but {tname} has {_n_targets(target)}; they must match")
     if x.shape[0] == 0:
         raise ValueError(f"{xname} is empty: at least one sample is needed")
     return int(x.shape[0])
@@ -325,21 +398,23 @@ def _split_params(model: nn.Module, names: Sequence[str]):
     return params, frozen, buffers
 
 
-def _batch_hvp_fn(model: nn.Module, names: Sequence[str]):
+def _batch_hvp_fn(model: nn.Module, names: Sequence[str], loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None):
     """``f(xb, tb, vec) -> H_b·vec`` with H_b the Hessian of the SUMMED loss over the batch.
 
     Double backward (Pearlmutter's trick: the gradient of g·vec, g = ∇ℓ built with
     ``create_graph=True``) on detached leaf copies of the parameters fed through
     ``functional_call``; on a CPU this is several times faster per call than
-    ``torch.func.jvp(grad(...))`` for small batches (what LiSSA does).  Call it in eval mode."""
+    ``torch.func.jvp(grad(...))`` for small batches (what LiSSA does).  Call it in eval mode.
+    ``loss(logits, targets)`` is the summed loss of a batch (default :func:`_summed_loss`)."""
+    batch_loss = _summed_loss if loss is None else loss
     params, frozen, buffers = _split_params(model, names)
     leaves = {k: t.detach().requires_grad_(True) for k, t in params.items()}
     leaf_list = list(leaves.values())
 
     def batch_hvp(xb: torch.Tensor, tb: torch.Tensor, vec: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         with torch.enable_grad():
-            loss = _summed_loss(functional_call(model, {**leaves, **frozen, **buffers}, (xb,)), tb)
-            gs = torch.autograd.grad(loss, leaf_list, create_graph=True, materialize_grads=True)
+            total = batch_loss(functional_call(model, {**leaves, **frozen, **buffers}, (xb,)), tb)
+            gs = torch.autograd.grad(total, leaf_list, create_graph=True, materialize_grads=True)
             dot = sum((g * vec[k]).sum() for g, k in zip(gs, leaves))
             if not dot.requires_grad:  # the loss is linear in these parameters: H = 0
                 return {k: torch.zeros_like(t) for k, t in leaves.items()}
@@ -397,7 +472,7 @@ def lissa_inverse_hvp(
     *,
     which: ParamSet | None = None,
     damping: float = 0.01,
-    scale: float = 1e4,
+    scale: float | Mapping[str, float] = 1e4,
     depth: int = 250,
     repeats: int = 4,
     batch_size: int = 1,
@@ -406,6 +481,7 @@ def lissa_inverse_hvp(
     to_input: ToInput = lambda t: t.float(),
     device: str = "cpu",
     progress: bool = False,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     order: str = "random",
 ) -> dict[str, torch.Tensor]:
     """LiSSA estimate of an inverse-Hessian-vector product, exactly as ISAL's public code.
@@ -441,6 +517,11 @@ def lissa_inverse_hvp(
         which: ``None`` (differentiate w.r.t. the keys of ``v``) or a parameter set whose names
             must equal the keys of ``v``.
         damping, scale, depth, repeats, batch_size: LiSSA settings (ISAL: 0.01, 1e4, 250, 4, 1).
+            ``scale`` may be a ``{parameter name: scale}`` mapping, one per tensor of ``v``: ISAL's
+            detection code divides each parameter's block by its own scale (dragonlzm/ISAL
+            ``detection/src/utils.py`` ``multi_gpu_s_test``: 100, 8000 and 5000 for FCOS's
+            classification, regression and centre-ness kernels); each block then estimates
+            its own scale_k·(H + damping·scale_k·I)⁻¹v where H is block-diagonal.
         seed: seeds the ``torch.Generator`` that draws the mini-batches.
         divide_by_scale: divide the result by ``scale`` (textbook LiSSA).
         order: how the mini-batches are drawn.  ``"random"`` (default): a fresh random batch at
@@ -453,6 +534,8 @@ def lissa_inverse_hvp(
             ISAL's loop stops when the file ends (fewer chunks when it holds fewer than
             ``repeats·depth`` images); here the rows wrap round instead.
         progress: show a tqdm bar over the ``repeats × depth`` steps.
+        loss: a batch's summed loss ``loss(logits, targets)`` whose Hessian is inverted (default:
+            the cross-entropy; segmentation: each image's mean pixel cross-entropy).
 
     Returns:
         ``{name: tensor}`` shaped like ``v``.
@@ -462,7 +545,6 @@ def lissa_inverse_hvp(
     """
     n = _check_xy(x, target)
     damping = check_float("damping", damping, 0.0, 1.0, max_inclusive=False)
-    scale = check_float("scale", scale, 0.0, min_inclusive=False)
     depth = check_int("depth", depth, 1)
     repeats = check_int("repeats", repeats, 1)
     batch_size = check_int("batch_size", batch_size, 1, n)
@@ -470,9 +552,10 @@ def lissa_inverse_hvp(
     divide_by_scale = check_bool("divide_by_scale", divide_by_scale)
     check_choice("order", order, LISSA_ORDERS)
     names = _resolve_names(model, v, which)
+    scales = _lissa_scales(scale, names)
     gen = torch.Generator().manual_seed(seed)
     with eval_mode(model):
-        batch_hvp, params = _batch_hvp_fn(model, names)
+        batch_hvp, params = _batch_hvp_fn(model, names, loss)
         vec = _as_param_dict(v, params)
         estimate = {k: torch.zeros_like(t) for k, t in vec.items()}
         bar = tqdm(total=repeats * depth, desc="LiSSA", disable=not progress, leave=False)
@@ -486,7 +569,7 @@ def lissa_inverse_hvp(
                 else:
                     idx = torch.randperm(n, generator=gen)[:batch_size]
                 hv = batch_hvp(to_input(x[idx]).to(device), target[idx].to(device), h)
-                h = {k: vec[k] + (1.0 - damping) * h[k] - hv[k] / (len(idx) * scale) for k in h}
+                h = {k: vec[k] + (1.0 - damping) * h[k] - hv[k] / (len(idx) * scales[k]) for k in h}
                 bar.update(1)
             # A contracting recursion keeps ‖h‖ ≲ min(depth, 1/damping)·‖v‖ in the mean; a diverging
             # one can stay finite (e.g. 1e32) for a while, so check the size as well.
@@ -496,14 +579,24 @@ def lissa_inverse_hvp(
             if not all(torch.isfinite(t).all() for t in h.values()) or (v_norm > 0 and h_norm > bound):
                 bar.close()
                 raise FloatingPointError(
-                    f"LiSSA diverged in repeat {r} (scale={scale:g}, damping={damping:g}): the Hessian has "
+                    f"LiSSA diverged in repeat {r} (scale={scale}, damping={damping:g}): the Hessian has "
                     f"eigenvalues outside (-damping*scale, (2-damping)*scale); increase scale"
                 )
             for k in estimate:
                 estimate[k] += h[k]
         bar.close()
-    div = repeats * (scale if divide_by_scale else 1.0)
-    return {k: t / div for k, t in estimate.items()}
+    return {k: t / (repeats * (scales[k] if divide_by_scale else 1.0)) for k, t in estimate.items()}
+
+
+def _lissa_scales(scale: float | Mapping[str, float], names: Sequence[str]) -> dict[str, float]:
+    """One LiSSA scale per parameter name: a number for all, or a mapping that names each of them."""
+    if isinstance(scale, Mapping):
+        missing = [k for k in names if k not in scale]
+        if missing:
+            raise ValueError(f"scale must give a scale for every parameter of v; missing {missing}")
+        return {k: check_float(f"scale[{k!r}]", scale[k], 0.0, min_inclusive=False) for k in names}
+    one = check_float("scale", scale, 0.0, min_inclusive=False)
+    return {k: one for k in names}
 
 
 def _exact_hessian_names(

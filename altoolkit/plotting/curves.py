@@ -157,15 +157,17 @@ def _draw_curve(ax, lab: str, cs: CurveSummary, k: float, highlight: bool = True
         ax.plot(x, cs.mean * k, color="#c8c8c8", linewidth=1.0, zorder=1)
 
 
-def plot_learning_curves(curves: Mapping[str, CurveSummary], title: str = "", percent: bool = True, max_per_axis: int = MAX_CURVES_PER_AXIS) -> "plt.Figure":
-    """Mean test accuracy against labeled share, with a ± std band over seeds, in each strategy's
-    fixed style (:func:`strategy_style`).  With more than ``max_per_axis`` curves the figure
-    becomes small multiples: one panel per curve, highlighted over all the others in light grey,
-    with shared axes so panels compare at a glance."""
+def plot_learning_curves(
+    curves: Mapping[str, CurveSummary], title: str = "", percent: bool = True, max_per_axis: int = MAX_CURVES_PER_AXIS, metric: str = "test accuracy"
+) -> "plt.Figure":
+    """Mean test accuracy (or ``metric``, e.g. ``"test mIoU"``) against labeled share, with a ± std
+    band over seeds, in each strategy's fixed style (:func:`strategy_style`).  With more than
+    ``max_per_axis`` curves the figure becomes small multiples: one panel per curve, highlighted
+    over all the others in light grey, with shared axes so panels compare at a glance."""
     if not curves:
         raise ValueError("curves must hold at least one CurveSummary")
     k = 100.0 if percent else 1.0
-    ylabel = "test accuracy (%)" if percent else "test accuracy"
+    ylabel = f"{metric} (%)" if percent else metric
     names = list(curves)
     if len(names) <= max_per_axis:
         fig, ax = plt.subplots(figsize=(6, 4))

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 import torch
 from torch import nn
 
-from ..data import ALDataset
+from ..data import ALDataset, DetectionDataset, SegmentationDataset
 from ..training.inference import predict_logits
 from ..math.scores import select_top
 from ..util.checks import check_bool, check_choice, check_float, check_int
@@ -50,6 +50,7 @@ __all__ = [
     "strategies_taking_batch",
     "batch_rule_inputs",
     "STRATEGIES",
+    "TASK_STRATEGIES",
 ]
 
 
@@ -58,7 +59,7 @@ class SelectionContext:
     """Everything a strategy may look at when choosing what to label.
 
     Attributes:
-        dataset: the dataset; the pool is ``dataset.x_train[unlabeled]``.
+        dataset: the dataset (a SegmentationDataset or DetectionDataset for those tasks); the pool is ``dataset.x_train[unlabeled]``.
         model: the model after the last epoch (θ_T), in eval mode.
         labeled: dataset indices of the labeled set (the order used in training).
         unlabeled: dataset indices of the unlabeled pool; scores and selections refer to
@@ -82,7 +83,7 @@ class SelectionContext:
         torch.Size([5])
     """
 
-    dataset: ALDataset
+    dataset: ALDataset | SegmentationDataset | DetectionDataset
     model: nn.Module
     labeled: torch.Tensor
     unlabeled: torch.Tensor
@@ -413,31 +414,45 @@ def batch_rule_inputs(ctx: SelectionContext, rule: str = "all") -> dict[str, tor
 
 STRATEGIES: dict[str, type[Strategy]] = {}
 
-
-def register_strategy(cls: type[Strategy]) -> type[Strategy]:
-    """Class decorator that adds a strategy to the registry under ``cls.name``: a subclass of
-    :class:`Strategy` that defines ``score(ctx)`` or ``select(ctx, budget)`` (checked,
-    :func:`altoolkit.strategies.checks.check_strategy_class`)."""
-    check_strategy_class(cls, Strategy)
-    if cls.name in STRATEGIES and STRATEGIES[cls.name] is not cls:
-        raise ValueError(f"a strategy named {cls.name!r} is already registered")
-    STRATEGIES[cls.name] = cls
-    return cls
+#: The strategies of each task, by name: ``"classification"`` is :data:`STRATEGIES`; a task's
+#: module adds its own table (:mod:`altoolkit.strategies.segmentation`), where a name may stand
+#: for another class than in classification (``disal`` reduces per-pixel KLs per image there).
+TASK_STRATEGIES: dict[str, dict[str, type[Strategy]]] = {"classification": STRATEGIES}
 
 
-def strategy_names() -> list[str]:
-    """Registered strategy names, in registration order.
+def _task_table(task: str) -> dict[str, type[Strategy]]:
+    return TASK_STRATEGIES[check_choice("task", task, TASK_STRATEGIES)]
+
+
+def register_strategy(cls: type[Strategy] | None = None, *, task: str = "classification") -> Any:
+    """Class decorator that adds a strategy to ``task``'s registry under ``cls.name``
+    (``@register_strategy`` for classification, ``@register_strategy(task="segmentation")``);
+    called as ``register_strategy(cls, task=...)`` it also adds a class another task already has."""
+
+    def add(c: type[Strategy]) -> type[Strategy]:
+        check_strategy_class(c, Strategy)  # a Strategy subclass with a name and score(ctx) or select(ctx, budget)
+        table = TASK_STRATEGIES.setdefault(task, {})
+        if c.name in table and table[c.name] is not c:
+            raise ValueError(f"a {task} strategy named {c.name!r} is already registered")
+        table[c.name] = c
+        return c
+
+    return add if cls is None else add(cls)
+
+
+def strategy_names(task: str = "classification") -> list[str]:
+    """Registered strategy names of ``task``, in registration order.
 
     Examples:
         >>> import altoolkit as alt
         >>> {"disal", "random", "entropy"} <= set(alt.strategy_names())
         True
     """
-    return list(STRATEGIES)
+    return list(_task_table(task))
 
 
-def get_strategy(name: str, **options: Any) -> Strategy:
-    """Instantiate the strategy ``name`` with ``options``; unknown names list the allowed ones.
+def get_strategy(name: str, *, task: str = "classification", **options: Any) -> Strategy:
+    """Instantiate ``task``'s strategy ``name`` with ``options``; unknown names list the allowed ones.
 
     Examples:
         >>> import altoolkit as alt
@@ -445,20 +460,22 @@ def get_strategy(name: str, **options: Any) -> Strategy:
         >>> s.name, s.dynamic_loss
         ('disal', True)
     """
-    if name not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {name!r}")
-    return STRATEGIES[name](**options)
+    table = _task_table(task)
+    if name not in table:
+        where = "" if task == "classification" else f" (task {task!r})"
+        raise ValueError(f"strategy must be one of {', '.join(table)}{where}; got {name!r}")
+    return table[name](**options)
 
 
-def describe_strategies() -> list[tuple[str, str]]:
-    """``(name, one-line description)`` for every registered strategy.
+def describe_strategies(task: str = "classification") -> list[tuple[str, str]]:
+    """``(name, one-line description)`` for every registered strategy of ``task``.
 
     Examples:
         >>> import altoolkit as alt
         >>> "disal" in dict(alt.describe_strategies())
         True
     """
-    return [(n, c.description) for n, c in STRATEGIES.items()]
+    return [(n, c.description) for n, c in _task_table(task).items()]
 
 
 def describe_options(strategy: str | type[Strategy]) -> list[tuple[str, Any, str, str]]:

@@ -139,6 +139,31 @@ REFERENCES: dict[str, Reference] = {
             "M. Bloodgood, K. Vijay-Shanker. A Method for Stopping Active Learning Based on Stabilizing Predictions and the Need for "
             "User-Adjustable Stopping. CoNLL 2009.",
         ),
+        Reference(
+            "Cityscapes",
+            "M. Cordts et al. The Cityscapes Dataset for Semantic Urban Scene Understanding. CVPR 2016.",
+            "https://arxiv.org/abs/1604.01685",
+        ),
+        Reference(
+            "DRN", "F. Yu, V. Koltun, T. Funkhouser. Dilated Residual Networks. CVPR 2017. Code: github.com/fyu/drn.", "https://arxiv.org/abs/1705.09914"
+        ),
+        Reference(
+            "U-Net",
+            "O. Ronneberger, P. Fischer, T. Brox. U-Net: Convolutional Networks for Biomedical Image Segmentation. MICCAI 2015.",
+            "https://arxiv.org/abs/1505.04597",
+        ),
+        Reference(
+            "FCOS", "Z. Tian, C. Shen, H. Chen, T. He. FCOS: Fully Convolutional One-Stage Object Detection. ICCV 2019.", "https://arxiv.org/abs/1904.01355"
+        ),
+        Reference(
+            "COCO",
+            "T.-Y. Lin et al. Microsoft COCO: Common Objects in Context. ECCV 2014 (the AP of pycocotools' COCOeval).",
+            "https://arxiv.org/abs/1405.0312",
+        ),
+        Reference(
+            "Pascal VOC",
+            "M. Everingham, L. Van Gool, C. K. I. Williams, J. Winn, A. Zisserman. The PASCAL Visual Object Classes (VOC) Challenge. IJCV 88, 2010.",
+        ),
         Reference("Stopping criteria", "J. Zhu, H. Wang, E. Hovy. Multi-Criteria-Based Strategy to Stop Active Learning for Data Annotation. COLING 2008."),
     )
 }
@@ -251,6 +276,28 @@ COURSE: tuple[CourseEntry, ...] = (
         ("02", "06"),
         "DISAL Eq. 12-15, §4.5 (ablations); batch-aware selection as BADGE's k-means++ seeding and Zhdanov 2019's pre-filter",
         ("DISAL", "BADGE", "TOD"),
+    ),
+    CourseEntry(
+        "10_segmentation",
+        (
+            "carry DISAL's score and dynamic loss from one label per image to one per pixel, and reduce a per-pixel score to one per image",
+            "see what each strategy selects on segmentation scenes, and what labeling them costs",
+            "check DISAL's segmentation claims (§4.2: better curves, weaker first selection) with three-valued verdicts in mIoU",
+        ),
+        ("02", "06"),
+        "DISAL §4.2 (Fig. 4), Eq. 12-15 per pixel; ISAL §3.3 (UUIC) on pixels",
+        ("DISAL", "ISAL", "Cityscapes", "DRN", "U-Net", "Core-set"),
+    ),
+    CourseEntry(
+        "11_detection_cost_in_boxes",
+        (
+            "train torchvision's FCOS as an AL model and score detection strategies per image (UUIC on pseudo-boxes, per-location KL)",
+            "count what a batch costs in boxes, not in images, and see which strategies choose expensive images",
+            "check ISAL's detection claims (§4.2: fewer boxes for the same AP; gains over random vanish in boxes) with three-valued verdicts",
+        ),
+        ("07", "10"),
+        "ISAL §4.2-4.3 (Fig. 4), Algorithm 1 (object detection); DISAL Eq. 12-15 per location",
+        ("ISAL", "DISAL", "FCOS", "COCO", "Pascal VOC", "Core-set"),
     ),
 )
 

@@ -51,6 +51,7 @@ __all__ = [
     "load_profile",
     "merge_profiles",
     "merge_parameter",
+    "WHOLE_PARAMETERS",
     "notebook_defaults",
     "notebook_parameters",
     "run_notebooks",
@@ -103,6 +104,11 @@ def _check_sections(prof: dict[str, Any], where: str) -> None:
     for nb, params in (prof["notebooks"] or {}).items():
         if not isinstance(params or {}, dict):
             raise ValueError(f"profile {where}: notebooks.{nb} must be a mapping of PARAMETER: value, got a {type(params).__name__}")
+
+
+#: parameters a profile replaces whole instead of merging into the notebook's value: the keyword
+#: options of one dataset's loader (``DATASET_OPTIONS``) mean nothing to another's.
+WHOLE_PARAMETERS = frozenset({"DATASET_OPTIONS"})
 
 
 def merge_parameter(current: Any, new: Any) -> Any:
@@ -158,7 +164,9 @@ def notebook_parameters(
     """The parameters a profile gives one notebook (only those the notebook declares).
 
     Layers, each setting only what it names (:func:`merge_parameter`: a mapping-valued parameter
-    is merged into the notebook's own value): the profile's ``defaults``, its ``notebooks`` entry,
+    is merged into the notebook's own value, except those of :data:`WHOLE_PARAMETERS`, which are
+    replaced: a loader's keyword options belong to one dataset, and the scene sizes of notebook 10
+    are no options of Cityscapes): the profile's ``defaults``, its ``notebooks`` entry,
     then, when the notebook's ``DATASET`` (after ``overrides``) has an entry in the profile's
     ``datasets``, that entry's ``defaults`` and ``notebooks`` entry.  ``FIGURES_DIR`` and (when
     given) ``RESULTS_DIR``, the cache of AL run records, are set to absolute paths for every
@@ -178,7 +186,7 @@ def notebook_parameters(
             )
         for k, v in values.items():
             if k in declared:
-                params[k] = merge_parameter(params.get(k, own[k]), v)
+                params[k] = copy.deepcopy(v) if k in WHOLE_PARAMETERS else merge_parameter(params.get(k, own[k]), v)
 
     apply(profile.get("defaults"), "defaults", strict=False)
     apply(profile["notebooks"].get(nb_path.stem), f"notebooks.{nb_path.stem}", strict=True)
@@ -191,6 +199,8 @@ def notebook_parameters(
     if "FIGURES_DIR" in declared:
         params["FIGURES_DIR"] = str(figures_dir.resolve())
     params.update(over)
+    if "DATASET_OPTIONS" in declared and "DATASET_OPTIONS" not in params and params.get("DATASET", own.get("DATASET")) != own.get("DATASET"):
+        params["DATASET_OPTIONS"] = {}  # the notebook's own options are its own dataset's
     if results_dir is not None and "RESULTS_DIR" in declared:
         params["RESULTS_DIR"] = str(Path(results_dir).resolve())
     return params

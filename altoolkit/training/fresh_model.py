@@ -16,7 +16,7 @@ the others plain cross-entropy (0).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -73,6 +73,7 @@ def train_fresh(
     init_state: dict[str, torch.Tensor] | None = None,
     pretrained_weights: str | None = None,
     pretrained_load: str = "backbone",
+    trainer: Callable[..., Any] | None = None,
     **train_kwargs: Any,
 ) -> Any:
     """Build ``model`` freshly initialised from ``derive_seed(seed, *keys, 1)`` (:func:`fresh_network`)
@@ -91,8 +92,12 @@ def train_fresh(
             the previous cycle's final state dict); the training seed is unchanged.
         pretrained_weights: a local torchvision state dict loaded at initialisation
             (:func:`altoolkit.training.models.build_model`), the tensors ``pretrained_load`` names.
-        train_kwargs: passed to :func:`~altoolkit.training.train.train_model` (``checkpoint_epochs``,
-            ``eval_data``, ``progress``, ``desc``, ...).
+        trainer: the training function, called as ``trainer(net, x, y, config, seed=, to_input=,
+            **train_kwargs)`` (default :func:`~altoolkit.training.train.train_model`, which also gets
+            ``num_classes`` and ``model_name``; the segmentation task passes
+            :func:`~altoolkit.training.segmentation.train_segmentation_model`, detection
+            :func:`~altoolkit.training.detection.train_detection_model`).
+        train_kwargs: passed to the trainer (``checkpoint_epochs``, ``eval_data``, ``progress``, ``desc``, ...).
 
     Returns the :class:`~altoolkit.training.train.TrainResult`.
 
@@ -113,6 +118,8 @@ def train_fresh(
     if init_state is not None:
         net.load_state_dict(init_state)
     y = dataset.y_train[indices] if labels is None else labels
+    if trainer is not None:
+        return trainer(net, dataset.x_train[indices], y, config, seed=derive_seed(seed, *keys, 2), to_input=dataset.to_input, **train_kwargs)
     train_kwargs.setdefault("num_classes", dataset.num_classes)
     train_kwargs.setdefault("model_name", model)
     return train_model(net, dataset.x_train[indices], y, config, seed=derive_seed(seed, *keys, 2), to_input=dataset.to_input, **train_kwargs)

@@ -9,11 +9,12 @@ activations at a time plus the (N, C) outputs, whatever the pool size (see
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 from .models import penultimate_features
+from .detection_models import is_detector
 from .output_checks import ModelOutputError, check_batch_output, check_finite_output
 from ..util.modules import batches, eval_mode
 
@@ -78,11 +79,14 @@ def predict_logits(
     return res[0] if single or combine is not None else res
 
 
-def _checked(model: nn.Module, out: torch.Tensor, embed: bool, sl: slice) -> torch.Tensor:
+def _checked(model: nn.Module, out: Any, embed: bool, sl: slice) -> Any:
     """A batch's output checked (:mod:`altoolkit.training.output_checks`): logits ``(B, C)``, or
-    features, finite; the error names the model's class."""
+    features, finite; a detector's dict of head outputs (:func:`altoolkit.training.detection_models.is_detector`)
+    tensor by tensor; the error names the model's class."""
     name = type(model).__name__
     where = f"pool samples {sl.start}..{sl.stop - 1}"
+    if not embed and isinstance(out, dict) and is_detector(model):
+        return {k: check_finite_output(check_batch_output(v, name, sl.stop - sl.start, where), name, where) for k, v in out.items()}
     if not embed:
         out = check_batch_output(out, name, sl.stop - sl.start, where)
     elif not isinstance(out, torch.Tensor):

@@ -12,6 +12,8 @@ profile: Fashion-MNIST, CIFAR-10); ``resnet18_cifar``, the
 CIFAR-style ResNet-18 of the AL literature (3x3 stem, stride 1, no max-pool), for 32x32 inputs;
 ``resnet18`` is torchvision's ImageNet ResNet-18 for 224x224 inputs (Caltech101 in DISAL),
 randomly initialised or loaded from a local ImageNet state dict (:func:`load_pretrained_backbone`).
+The segmentation task's ``unet`` and ``fcn_resnet50`` (:mod:`.segmentation_models`) share the
+names and the registry; their output is per-pixel logits ``(B, C, H, W)``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import torch.nn.functional as F
 from ..util.checks import check_choice
 from ..util.modules import output_layer
 from ..util.plugins import Registry
+from .segmentation_models import SEGMENTATION_BUILDERS
+from .detection_models import DETECTION_BUILDERS
 
 __all__ = [
     "MLP",
@@ -303,6 +307,8 @@ _BUILDERS: dict[str, Callable[[tuple[int, ...], int], nn.Module]] = {
     "convnet": lambda shape, c: ConvNet(shape[0], c),
     "resnet18_cifar": lambda shape, c: ResNet18CIFAR(shape[0], c),
     "resnet18": lambda shape, c: TorchvisionResNet18(shape[0], c),
+    **SEGMENTATION_BUILDERS,  # per-pixel logits (B, C, H, W): the segmentation task's models
+    **DETECTION_BUILDERS,  # torchvision's FCOS: head outputs per location, the detection task's models
 }
 
 #: Names accepted by :func:`build_model`.

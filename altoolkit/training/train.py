@@ -191,7 +191,7 @@ class TrainingAdditions(Protocol):
         ...
 
 
-LR_SCHEDULES = ("step", "cosine", "constant")
+LR_SCHEDULES = ("step", "cosine", "constant", "mmdet_1x")
 AUGMENTATIONS = ("none", "flip_crop", "flip")
 BATCH_SPLITS = ("fixed", "even")
 
@@ -207,8 +207,10 @@ class TrainConfig:
         lr: initial learning rate of SGD.
         momentum: SGD momentum (0.9 in both papers).
         weight_decay: L2 weight decay (5e-4 in both papers).
-        lr_schedule: ``"step"`` (x0.1 at 80% of the epochs, as VAAL/LL4AL/TOD), ``"cosine"`` or
-            ``"constant"``.
+        lr_schedule: ``"step"`` (x0.1 at 80% of the epochs, as VAAL/LL4AL/TOD), ``"cosine"``,
+            ``"constant"`` or ``"mmdet_1x"`` (x0.1 after 8/12 and again after 11/12 of the epochs:
+            mmdetection's 1x schedule, ISAL §4.2's 12 epochs with steps after 8 and 11; its
+            500-iteration warm-up is not reproduced).
         dynamic_weight: λ of Eq. 14; 0 trains with cross-entropy alone.
         augment: ``"none"``, ``"flip_crop"`` (random crop with 4-pixel padding + horizontal
             flip, the CIFAR recipe; only for image inputs) or ``"flip"`` (horizontal flip only:
@@ -307,6 +309,9 @@ def _make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig):
         return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[milestone], gamma=0.1)
     if cfg.lr_schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    if cfg.lr_schedule == "mmdet_1x":  # 12 epochs: milestones 8 and 11 (lr of epochs 9-11 is x0.1, of epoch 12 x0.01)
+        steps = sorted({max(1, int(round(cfg.epochs * 8 / 12))), max(1, int(round(cfg.epochs * 11 / 12)))})
+        return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=steps, gamma=0.1)
     return None
 
 

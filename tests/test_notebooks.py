@@ -5,6 +5,7 @@ that its assert cells hold, and that it writes its figures.
 """
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,14 @@ def _take_probe(executed: Path) -> list[str]:
 #: The notebook runs and the site built from them share one pytest-xdist worker (``make test`` runs
 #: ``--dist loadgroup``): the book test reads the executed copies this module's runs left in EXECUTED.
 NOTEBOOK_GROUP = pytest.mark.xdist_group("notebooks")
+
+
+@NOTEBOOK_GROUP
+def test_the_notebook_group_reaches_one_worker(request):
+    """Under ``--dist loadgroup`` pytest-xdist marks a grouped test's id with its group; without it
+    (pytest 9.2 with pytest-xdist 3.8) the notebook runs split over workers and the book test skips."""
+    if os.environ.get("PYTEST_XDIST_WORKER") and request.config.getoption("dist", "no") == "no" and request.config.getvalue("loadgroup"):
+        assert request.node.nodeid.endswith("@notebooks"), f"xdist's group did not reach the test id: {request.node.nodeid}"
 
 
 @pytest.mark.slow

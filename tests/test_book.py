@@ -304,3 +304,27 @@ def test_slides_show_headings_equations_and_tables_and_put_prose_in_the_notes():
     assert all(c.cell_type == "markdown" or (c.outputs and "remove_input" in c.metadata["tags"]) for c in deck.cells), "code shows only outputs"
     assert len({c["id"] for c in deck.cells}) == len(deck.cells)
     nbformat.validate(deck)
+
+
+def test_a_markdown_output_taller_than_a_slide_is_cut_over_sub_slides():
+    """Notebook 06's results block (22 verdicts in three nested lists) was one 778 px sub-slide in
+    a 720 px canvas: it is cut at its items, every piece within the budget, nothing lost, a nested
+    item's parent repeated."""
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+    from altoolkit.teaching.slides import SLIDE_BUDGET, _line_height, markdown_chunks, slide_version
+
+    groups = [
+        f"- **regime {g}**:\n" + "\n".join(f"  - claim {g}.{k} (AULC): **contradicted**, -2.0 [-3.0, -1.0] (95% t interval, 10 seeds)" for k in range(8))
+        for g in range(3)
+    ]
+    block = "<!-- results:start -->\n\nOf 24 checked claims:\n\n" + "\n".join(groups) + "\n\n<!-- results:end -->"
+    pieces = markdown_chunks(block)
+    assert len(pieces) > 1 and all(sum(_line_height(ln) for ln in p.splitlines() if ln.strip()) <= SLIDE_BUDGET - 1 for p in pieces)
+    kept = [ln for p in pieces for ln in p.splitlines() if ln.strip() and not ln.endswith("(continued)")]
+    assert kept == [ln for ln in block.splitlines() if ln.strip() and not ln.startswith("<!--")]
+    assert all(p.startswith(("Of 24", "- **regime")) for p in pieces), "a piece that starts inside a list names its parent"
+    out = new_output("display_data", data={"text/markdown": block, "text/plain": block})
+    deck = slide_version(new_notebook(cells=[new_markdown_cell("## Results"), new_code_cell("show()", outputs=[out])]))
+    shown = [c for c in deck.cells if c.cell_type == "code"]
+    assert [c.outputs[0]["data"]["text/markdown"] for c in shown] == pieces

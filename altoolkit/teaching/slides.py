@@ -13,7 +13,10 @@ markers a notebook does not set, by a rule that keeps every slide inside a 16:9 
 * what a cell shows beyond :data:`SLIDE_BUDGET` (rough line units) moves to a sub-slide titled
   like its slide;
 * code is not shown; each figure, rendered table or widget's static picture gets a sub-slide of its
-  own, titled like its slide; a cell marked ``skip`` (and every output-less code cell) is left out.
+  own, titled like its slide; a cell marked ``skip`` (and every output-less code cell) is left out;
+* a Markdown output taller than one slide (notebook 06's results block: 22 verdicts) is cut at its
+  paragraphs and list items over as many sub-slides as it needs (:func:`markdown_chunks`), a
+  nested list's parent item repeated with "(continued)".
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import copy
 import re
 from typing import Any
 
-__all__ = ["slide_version", "split_prose", "SLIDE_BUDGET", "slide_template"]
+__all__ = ["slide_version", "split_prose", "markdown_chunks", "SLIDE_BUDGET", "slide_template"]
 
 #: Rough height budget of one slide in line units (a heading 1.5, a goal or table row 1, an
 #: equation 2.5 per line); 1280x720 slides at the template's font sizes hold about this much.
@@ -192,6 +195,15 @@ class _Deck:
             c.metadata["slideshow"] = {"slide_type": "-"}
             c.metadata.setdefault("tags", []).append("remove_input")
             h = _output_height(out)
+            markdown = out.get("data", {}).get("text/markdown")
+            if h > SLIDE_BUDGET and markdown and not any(k in out.get("data", {}) for k in _FIGURE):
+                for chunk in markdown_chunks(str(markdown)):
+                    part = copy.deepcopy(c)
+                    part.outputs = [{**out, "data": {"text/markdown": chunk, "text/plain": chunk}}]
+                    self.continuation()
+                    self.cells.append(part)
+                    self.used = SLIDE_BUDGET
+                continue
             if self.used + h > SLIDE_BUDGET or not self.cells or h >= SLIDE_BUDGET:
                 self.continuation()
             self.cells.append(c)
@@ -207,6 +219,42 @@ def _output_height(out: dict) -> float:
     text = str(data.get("text/html") or data.get("text/markdown") or "")
     rows = text.count("<tr") + text.count("\n|")
     return 1.5 + 0.45 * rows if rows else 1.0 + len(re.sub(r"<[^>]+>", "", text)) / 100
+
+
+def _line_height(line: str) -> float:
+    """Line units of one Markdown line: about 100 characters a line at the slides' font."""
+    return 1.0 + len(line.strip()) // 100
+
+
+def markdown_chunks(markdown: str, budget: float = SLIDE_BUDGET - 1.0) -> list[str]:
+    r"""``markdown`` cut into pieces of at most ``budget`` line units each (the sub-slide's title
+    takes one), at paragraphs and list items; HTML comments are dropped.  A nested item that
+    starts a piece brings its parent item, marked "(continued)", so each piece reads on its own.
+
+    >>> markdown_chunks("intro\n\n- a:\n  - x\n  - y", budget=3)
+    ['intro\n\n- a:\n  - x', '- a: (continued)\n  - y']
+    """
+    lines = [ln for ln in markdown.splitlines() if not ln.strip().startswith("<!--")]
+    chunks: list[list[str]] = [[]]
+    used, parent = 0.0, None
+    for ln in lines:
+        if not ln.strip():
+            if chunks[-1] and chunks[-1][-1] != "":
+                chunks[-1].append("")
+            continue
+        nested = bool(re.match(r"\s+[-*] ", ln))
+        if not nested:
+            parent = ln if re.match(r"[-*] ", ln) else None
+        h = _line_height(ln)
+        if used + h > budget and any(x.strip() for x in chunks[-1]):
+            chunks.append([])
+            used = 0.0
+            if nested and parent is not None:
+                chunks[-1].append(parent.rstrip() + " (continued)")
+                used += _line_height(parent)
+        chunks[-1].append(ln)
+        used += h
+    return ["\n".join(c).strip("\n") for c in chunks if any(x.strip() for x in c)]
 
 
 def slide_version(nb: Any) -> Any:

@@ -145,6 +145,7 @@ class PoolDataset:
     num_classes: int
     mean: tuple[float, ...] | None
     std: tuple[float, ...] | None
+    class_names: list[str]
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -158,6 +159,25 @@ class PoolDataset:
     @property
     def n_test(self) -> int:
         return int(self.x_test.shape[0])
+
+    def _check_image_fields(self) -> None:
+        """What the image tasks' datasets (segmentation, detection) check alike once their labels
+        are: the splits' image shapes agree, the pool is not empty, one name per class (defaults
+        0..C-1), ``mean``/``std`` given together with one value per channel."""
+        if self.x_train.shape[1:] != self.x_test.shape[1:]:
+            raise ValueError(f"x_train images have shape {tuple(self.x_train.shape[1:])} but x_test {tuple(self.x_test.shape[1:])}; they must match")
+        if self.x_train.shape[0] == 0:
+            raise ValueError("x_train is empty; the pool needs at least one image")
+        names: list[str] = [str(c) for c in getattr(self, "class_names", [])] or [str(c) for c in range(self.num_classes)]
+        if len(names) != self.num_classes:
+            raise ValueError(f"class_names has {len(names)} names for {self.num_classes} classes")
+        self.class_names = names
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("mean and std must be given together (or both left as None)")
+        if self.mean is not None and self.std is not None:
+            self.mean, self.std = tuple(float(m) for m in self.mean), tuple(float(s) for s in self.std)
+            if len(self.mean) != self.x_train.shape[1] or len(self.std) != self.x_train.shape[1]:
+                raise ValueError(f"mean and std need one value per channel ({self.x_train.shape[1]})")
 
     def to_input(self, x: torch.Tensor) -> torch.Tensor:
         """Turn a stored batch into model input: ``uint8`` images are scaled to [0, 1] and

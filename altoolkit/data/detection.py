@@ -252,19 +252,7 @@ class DetectionDataset(PoolDataset):
             if len(y) != x.shape[0]:
                 raise ValueError(f"x_{split} has {x.shape[0]} images but y_{split} has targets for {len(y)}; they must match")
             check_box_targets(y, self.num_classes, int(x.shape[2]), int(x.shape[3]), split)
-        if self.x_train.shape[1:] != self.x_test.shape[1:]:
-            raise ValueError(f"x_train images have shape {tuple(self.x_train.shape[1:])} but x_test {tuple(self.x_test.shape[1:])}; they must match")
-        if self.x_train.shape[0] == 0:
-            raise ValueError("x_train is empty; the pool needs at least one image")
-        self.class_names = [str(c) for c in self.class_names] or [str(c) for c in range(self.num_classes)]
-        if len(self.class_names) != self.num_classes:
-            raise ValueError(f"class_names has {len(self.class_names)} names for {self.num_classes} classes")
-        if (self.mean is None) != (self.std is None):
-            raise ValueError("mean and std must be given together (or both left as None)")
-        if self.mean is not None and self.std is not None:
-            self.mean, self.std = tuple(float(m) for m in self.mean), tuple(float(s) for s in self.std)
-            if len(self.mean) != self.x_train.shape[1] or len(self.std) != self.x_train.shape[1]:
-                raise ValueError(f"mean and std need one value per channel ({self.x_train.shape[1]})")
+        self._check_image_fields()
 
     def boxes_per_image(self, split: str = "train", indices: Any = None) -> np.ndarray:
         """Boxes of each image of ``split`` (optionally of the images ``indices``): their annotation cost."""

@@ -97,19 +97,7 @@ class SegmentationDataset(PoolDataset):
                     raise ValueError(f"y_{split} holds value {int(y[bad][0])}, neither a class 0..{self.num_classes - 1} nor ignore_index {self.ignore_index}")
             if y.dtype != torch.uint8:
                 setattr(self, f"y_{split}", y.to(torch.uint8))
-        if self.x_train.shape[1:] != self.x_test.shape[1:]:
-            raise ValueError(f"x_train images have shape {tuple(self.x_train.shape[1:])} but x_test {tuple(self.x_test.shape[1:])}; they must match")
-        if self.x_train.shape[0] == 0:
-            raise ValueError("x_train is empty; the pool needs at least one image")
-        self.class_names = [str(c) for c in self.class_names] or [str(c) for c in range(self.num_classes)]
-        if len(self.class_names) != self.num_classes:
-            raise ValueError(f"class_names has {len(self.class_names)} names for {self.num_classes} classes")
-        if (self.mean is None) != (self.std is None):
-            raise ValueError("mean and std must be given together (or both left as None)")
-        if self.mean is not None and self.std is not None:
-            self.mean, self.std = tuple(float(m) for m in self.mean), tuple(float(s) for s in self.std)
-            if len(self.mean) != self.x_train.shape[1] or len(self.std) != self.x_train.shape[1]:
-                raise ValueError(f"mean and std need one value per channel ({self.x_train.shape[1]})")
+        self._check_image_fields()
 
     def pixel_class_counts(self, split: str = "train", indices: torch.Tensor | None = None) -> np.ndarray:
         """Labeled pixels per class in ``split`` (optionally of the images ``indices``)."""

@@ -12,7 +12,6 @@ curve can be drawn against images and against boxes (:mod:`altoolkit.analysis.an
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
@@ -23,8 +22,7 @@ from ..data.detection import DetectionDataset
 from ..training.detection import DETECTION_AUGMENTATIONS, DetectorOutputError, evaluate_detection, train_detection_model
 from ..training.detection_models import is_detector
 from ..training.models import build_model
-from ..training.fresh_model import train_fresh
-from .tasks import Task
+from .tasks import Task, train_fresh_supervised
 
 __all__ = ["DetectionTask", "AP_LABELS"]
 
@@ -95,22 +93,8 @@ class DetectionTask(Task):
         return {"metric": self.metric, "cost_unit": self.cost_unit, "accuracy": dict(AP_LABELS)}
 
     def train(self, config, dataset, labeled, cycle, strategy, progress, init_state, unlabeled):
-        if strategy.training_loss() is not None:
-            raise ValueError(f"strategy {strategy.name!r} adds an unsupervised training loss, which the detection trainer does not take")
-        tcfg = config.train_config()
-        return train_fresh(
-            config.model,
-            dataset,
-            labeled,
-            tcfg,
-            config.seed,
-            cycle,
-            init_state=init_state,
-            trainer=functools.partial(train_detection_model),
-            checkpoint_epochs=strategy.checkpoint_epochs(tcfg.epochs),
-            progress=progress,
-            desc=f"{config.strategy} cycle {cycle} train",
-        )
+        trainer = train_detection_model
+        return train_fresh_supervised("detection", trainer, config, dataset, labeled, cycle, strategy, progress, init_state)
 
     def evaluate(self, model, dataset, config) -> dict[str, Any]:
         s = evaluate_detection(model, dataset.x_test, dataset.y_test, dataset.num_classes, dataset.to_input, config.score_batch_size, config.device)

@@ -15,10 +15,9 @@ import torch
 
 from ..analysis.selection_balance import normalised_class_entropy
 from ..data.segmentation import SegmentationDataset
-from ..training.fresh_model import train_fresh
 from ..training.segmentation import evaluate_segmentation, predict_masks, train_segmentation_model
 from .run_checks import probe_model
-from .tasks import Task
+from .tasks import Task, train_fresh_supervised
 
 __all__ = ["SegmentationTask", "MIOU_LABELS"]
 
@@ -62,23 +61,8 @@ class SegmentationTask(Task):
         return {"metric": self.metric, "accuracy": dict(MIOU_LABELS)}
 
     def train(self, config, dataset, labeled, cycle, strategy, progress, init_state, unlabeled):
-        if strategy.training_loss() is not None:
-            raise ValueError(f"strategy {strategy.name!r} adds an unsupervised training loss, which the segmentation trainer does not take")
-        tcfg = config.train_config()
         trainer = functools.partial(train_segmentation_model, num_classes=dataset.num_classes, ignore_index=dataset.ignore_index)
-        return train_fresh(
-            config.model,
-            dataset,
-            labeled,
-            tcfg,
-            config.seed,
-            cycle,
-            init_state=init_state,
-            trainer=trainer,
-            checkpoint_epochs=strategy.checkpoint_epochs(tcfg.epochs),
-            progress=progress,
-            desc=f"{config.strategy} cycle {cycle} train",
-        )
+        return train_fresh_supervised("segmentation", trainer, config, dataset, labeled, cycle, strategy, progress, init_state)
 
     def evaluate(self, model, dataset, config) -> dict[str, Any]:
         scores = evaluate_segmentation(

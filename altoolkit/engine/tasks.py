@@ -35,7 +35,7 @@ from .run_checks import probe_model, recheck_dataset
 #: this module, so the name is not imported back here).
 ALConfig = Any
 
-__all__ = ["Task", "ClassificationTask", "TASK_NAMES", "get_task", "register_task", "task_names", "ACCURACY_LABELS"]
+__all__ = ["Task", "ClassificationTask", "TASK_NAMES", "get_task", "register_task", "task_names", "ACCURACY_LABELS", "train_fresh_supervised"]
 
 #: What each accuracy field of a classification cycle entry means (written into every record as ``accuracy``).
 ACCURACY_LABELS: dict[str, str] = {
@@ -267,3 +267,25 @@ def get_task(name: str) -> Task:
         return _REGISTERED[name]()
     module, cls = _BUILTIN[name].split(":")
     return getattr(importlib.import_module(module), cls)()
+
+
+def train_fresh_supervised(task: str, trainer: Any, config: Any, dataset: Any, labeled: Any, cycle: int, strategy: Any, progress: bool, init_state: Any) -> Any:
+    """A cycle's training for a task whose trainer takes labels only (segmentation, detection):
+    :func:`~altoolkit.training.fresh_model.train_fresh` with ``trainer``; a strategy that adds an
+    unsupervised loss (TOD's) is refused by name, as that trainer cannot take it."""
+    if strategy.training_loss() is not None:
+        raise ValueError(f"strategy {strategy.name!r} adds an unsupervised training loss, which the {task} trainer does not take")
+    tcfg = config.train_config()
+    return train_fresh(
+        config.model,
+        dataset,
+        labeled,
+        tcfg,
+        config.seed,
+        cycle,
+        init_state=init_state,
+        trainer=trainer,
+        checkpoint_epochs=strategy.checkpoint_epochs(tcfg.epochs),
+        progress=progress,
+        desc=f"{config.strategy} cycle {cycle} train",
+    )

@@ -222,6 +222,8 @@ def test_scoring_holds_one_batch_of_pixels_and_keeps_one_score_per_image(scenes,
             return _real(*tensors, **kw)
 
         monkeypatch.setattr(seg, name, spy)
+        if name == "image_kl_scores":  # DISAL holds its reduction as a class attribute (strategies.per_image)
+            monkeypatch.setattr(seg.SegmentationDisalStrategy, "image_kl", staticmethod(spy))
     ctx = _ctx(scenes, trained)  # batch_size 4, a pool of 10 images
     for name in ("disal", "entropy"):
         scores = get_strategy(name, task="segmentation").score(ctx)

@@ -4,7 +4,8 @@
 ``describe_options(name)`` a strategy's options (each declared once, in its ``Options`` dataclass).
 A strategy changes training only through :class:`altoolkit.training.train.TrainingAdditions`.
 Each task has its table (``TASK_STRATEGIES``; ``get_strategy(name, task="segmentation")``):
-:mod:`.segmentation` holds the segmentation task's.
+:mod:`.segmentation` holds the segmentation task's, :mod:`.detection` the detection task's; :mod:`.per_image`
+what the two share (one score per pool image, DISAL with a per-image reduction).
 
 May import util, math, data and training; nothing of analysis, the engine or any layer above.
 """

@@ -37,7 +37,6 @@ Scoring keeps one number per image, so memory does not grow with the pool.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any, Mapping, cast
 
@@ -45,10 +44,9 @@ import torch
 
 from ..math.detection import LOCATION_REDUCTIONS, detection_entropy, location_kl_scores, loss_directional, pseudo_targets
 from ..math.influence import directional_derivatives, lissa_inverse_hvp, loss_grad, select_params
-from ..math.scores import select_top
 from ..training.detection_models import head_last_names
-from ..training.inference import predict_logits
 from .base import SelectionContext, Strategy, StrategyOptions, option, register_strategy
+from .per_image import PerImageDisal, one_score_per_image
 from .coreset import CoresetStrategy
 from .disal import DisalNoSelectionStrategy
 from .isal import REFERENCE_SETS, reference_set
@@ -78,12 +76,6 @@ DETECTION_PARAM_SETS: tuple[str, ...] = ("head_last", "weights", "all")
 ISAL_DETECTION_SCALES: tuple[float, ...] = (100.0, 8000.0, 5000.0)
 
 
-def _one_score_per_image(*args: Any, **kwargs: Any) -> torch.Tensor:
-    scores = predict_logits(*args, **kwargs)
-    assert isinstance(scores, torch.Tensor)  # with combine= it returns one tensor
-    return scores
-
-
 @dataclass(frozen=True)
 class DetectionEntropyOptions(StrategyOptions):
     reduction: str = option("max", "per-image reduction of the detections' entropies: max (ISAL's code) or mean", choices=LOCATION_REDUCTIONS)
@@ -104,9 +96,7 @@ class DetectionEntropyStrategy(Strategy):
         def combine(out: Mapping[str, torch.Tensor]) -> torch.Tensor:
             return detection_entropy(model.detections(out), self.opts.reduction).float()
 
-        return _one_score_per_image(
-            model, ctx.dataset.x_train, ctx.dataset.to_input, ctx.batch_size, ctx.device, ctx.progress, indices=ctx.unlabeled, combine=combine
-        )
+        return one_score_per_image(model, ctx, combine)
 
 
 @dataclass(frozen=True)
@@ -116,24 +106,13 @@ class DetectionDisalOptions(StrategyOptions):
 
 
 @register_strategy(task=TASK)
-class DetectionDisalStrategy(Strategy):
+class DetectionDisalStrategy(PerImageDisal):
     """DISAL on detection: the largest per-image reduction of Σ_c KL(f_{T-1} || f_T) per location."""
 
-    name = "disal"
     description = "DISAL: largest per-location class-output KL(f_T-1 || f_T) averaged over the image, trained with the per-location dynamic loss"
-    dynamic_loss = True
     Options = DetectionDisalOptions
     opts: DetectionDisalOptions
-
-    def score(self, ctx: SelectionContext) -> torch.Tensor:
-        combine = functools.partial(location_kl_scores, reduction=self.opts.reduction)
-        models = [ctx.prev_model(), ctx.model]  # both checkpoints in one loop over the pool
-        return _one_score_per_image(
-            models, ctx.dataset.x_train, ctx.dataset.to_input, ctx.batch_size, ctx.device, ctx.progress, indices=ctx.unlabeled, combine=combine
-        )
-
-    def select_from_scores(self, scores: torch.Tensor, budget: int) -> torch.Tensor:
-        return select_top(scores, budget, largest=self.opts.largest)
+    image_kl = staticmethod(location_kl_scores)
 
 
 @register_strategy(task=TASK)

@@ -33,8 +33,8 @@ import torch
 from ..math.influence import PARAM_SETS, ParamSet, directional_derivatives, lissa_inverse_hvp, loss_grad
 from ..math.scores import select_top
 from ..math.segmentation import PIXEL_REDUCTIONS, image_ce_directional, image_ce_loss, image_entropy_scores, image_kl_scores, pseudo_label_masks
-from ..training.inference import predict_logits
 from .base import SelectionContext, Strategy, StrategyOptions, option, register_strategy
+from .per_image import PerImageDisal, one_score_per_image
 from .coreset import CoresetStrategy
 from .disal import DisalNoSelectionStrategy
 from .isal import REFERENCE_SETS, reference_set
@@ -54,13 +54,6 @@ TASK = "segmentation"
 
 for _shared in (RandomStrategy, DisalNoSelectionStrategy, CoresetStrategy):
     register_strategy(_shared, task=TASK)
-
-
-def _one_score_per_image(*args: Any, **kwargs: Any) -> torch.Tensor:
-    """:func:`~altoolkit.training.inference.predict_logits` with ``combine``: one number per pool image."""
-    scores = predict_logits(*args, **kwargs)
-    assert isinstance(scores, torch.Tensor)  # with combine= it returns one tensor
-    return scores
 
 
 def _ignore_index(ctx: SelectionContext) -> int:
@@ -83,9 +76,7 @@ class SegmentationEntropyStrategy(Strategy):
 
     def score(self, ctx: SelectionContext) -> torch.Tensor:
         combine = functools.partial(image_entropy_scores, reduction=self.opts.reduction)
-        return _one_score_per_image(
-            ctx.model, ctx.dataset.x_train, ctx.dataset.to_input, ctx.batch_size, ctx.device, ctx.progress, indices=ctx.unlabeled, combine=combine
-        )
+        return one_score_per_image(ctx.model, ctx, combine)
 
 
 @dataclass(frozen=True)
@@ -95,31 +86,13 @@ class SegmentationDisalOptions(StrategyOptions):
 
 
 @register_strategy(task=TASK)
-class SegmentationDisalStrategy(Strategy):
+class SegmentationDisalStrategy(PerImageDisal):
     """DISAL on segmentation: the largest per-image reduction of KL(f_{T-1} || f_T) per pixel."""
 
-    name = "disal"
     description = "DISAL: largest per-pixel KL(f_T-1 || f_T) averaged over the image, trained with the per-pixel dynamic loss"
-    dynamic_loss = True
     Options = SegmentationDisalOptions
     opts: SegmentationDisalOptions
-
-    def score(self, ctx: SelectionContext) -> torch.Tensor:
-        # both checkpoints in one loop over the pool; each batch's (B, C, H, W) outputs become B numbers
-        combine = functools.partial(image_kl_scores, reduction=self.opts.reduction)
-        return _one_score_per_image(
-            [ctx.prev_model(), ctx.model],
-            ctx.dataset.x_train,
-            ctx.dataset.to_input,
-            ctx.batch_size,
-            ctx.device,
-            ctx.progress,
-            indices=ctx.unlabeled,
-            combine=combine,
-        )
-
-    def select_from_scores(self, scores: torch.Tensor, budget: int) -> torch.Tensor:
-        return select_top(scores, budget, largest=self.opts.largest)
+    image_kl = staticmethod(image_kl_scores)
 
 
 @register_strategy(task=TASK)

@@ -4,7 +4,6 @@ joblib sweeps, summarize, the README's CLI command, and the hardening cases: a m
 detector, a detector that returns nothing, images without boxes in the pool, no test box."""
 
 import dataclasses
-import json
 
 import pytest
 import torch
@@ -12,8 +11,9 @@ import torch
 import altoolkit as alt
 from altoolkit.cli import main
 from altoolkit.engine.loop import ALConfig, load_record, run_active_learning
-from altoolkit.engine.sweep import record_path, run_sweep
+from altoolkit.engine.sweep import run_sweep
 from altoolkit.engine.tasks import get_task
+from interrupt_helpers import interrupt_then_resume
 
 SCENES = {"n_train": 30, "n_test": 10, "size": 32, "digit_size": [10, 14]}
 TINY = ALConfig(task="detection", dataset_options=SCENES, epochs=2, cycles=3, initial_size=6, step_size=6, batch_size=4, score_batch_size=8)
@@ -64,24 +64,7 @@ def test_record_carries_ap_and_boxes_per_cycle(serial_records):
 def test_interrupted_run_resumes_to_the_uninterrupted_record(serial_records, tmp_path):
     configs, records = serial_records
     cfg = configs[0]
-    path = record_path(tmp_path, cfg)
-
-    class Interrupt(Exception):
-        pass
-
-    def stop(entry):
-        if entry["cycle"] == 1:
-            raise Interrupt
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a sweep runs each configuration on one thread
-    try:
-        with pytest.raises(Interrupt):
-            run_active_learning(cfg, out=path, progress=False, on_cycle_end=stop)
-    finally:
-        torch.set_num_threads(threads)
-    assert len(json.loads(path.read_text())["cycles"]) == 2
-    (rec,) = run_sweep([cfg], tmp_path, backend="serial", progress=False)
+    rec = interrupt_then_resume(cfg, tmp_path)
     assert rec["finished"] and _key(rec) == _key(records[0])
 
 

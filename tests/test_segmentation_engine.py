@@ -3,16 +3,15 @@ IoU, pixel counts), resume after an interruption, sweeps (serial, joblib, Dask),
 and the errors a wrong dataset or model gets."""
 
 import dataclasses
-import json
 
 import pytest
-import torch
 
 import altoolkit as alt
 from altoolkit.cli import main
 from altoolkit.engine.loop import ALConfig, load_record, run_active_learning
 from altoolkit.engine.sweep import SweepSpec, config_hash, record_path, run_sweep
 from altoolkit.engine.tasks import Task, get_task, register_task, task_names
+from interrupt_helpers import interrupt_then_resume
 
 SCENES = {"n_train": 24, "n_test": 8, "size": 32, "digit_size": [10, 14]}
 TINY = ALConfig(task="segmentation", dataset_options=SCENES, epochs=2, cycles=3, initial_fraction=0.25, step_fraction=0.25, batch_size=4, score_batch_size=8)
@@ -63,27 +62,10 @@ def test_record_carries_miou_per_class_iou_and_pixel_counts(serial_records):
 def test_interrupted_run_resumes_to_the_uninterrupted_record(serial_records, tmp_path):
     configs, records = serial_records
     cfg = configs[0]
-    path = record_path(tmp_path, cfg)
-
-    class Interrupt(Exception):
-        pass
-
-    def stop(entry):
-        if entry["cycle"] == 1:
-            raise Interrupt
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a sweep runs each configuration on one thread
-    try:
-        with pytest.raises(Interrupt):
-            run_active_learning(cfg, out=path, progress=False, on_cycle_end=stop)
-    finally:
-        torch.set_num_threads(threads)
-    assert len(json.loads(path.read_text())["cycles"]) == 2
-    (rec,) = run_sweep([cfg], tmp_path, backend="serial", progress=False)
+    rec = interrupt_then_resume(cfg, tmp_path)
     assert rec["finished"] and _key(rec) == _key(records[0])
     with pytest.raises(ValueError, match="different configuration"):
-        run_active_learning(dataclasses.replace(cfg, epochs=3), out=path, progress=False)
+        run_active_learning(dataclasses.replace(cfg, epochs=3), out=record_path(tmp_path, cfg), progress=False)
 
 
 def test_joblib_gives_the_serial_records(serial_records, tmp_path):

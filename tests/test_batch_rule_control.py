@@ -348,3 +348,33 @@ def test_cli_runs_topm_with_its_prefilter_and_lists_the_control(tmp_path, capsys
     assert main(["strategies"]) == 0
     listing = capsys.readouterr().out
     assert "RULE's random-score control" in listing and "topk|balanced|diverse|topm" in listing
+
+
+def test_notebook_09_block_in_results_md_survives_a_rewrite(tmp_path):
+    from altoolkit.drivers import active_learning_benchmark as alb
+    from tests.test_summary import make_record
+
+    def ruled(strategy, options, seed, accs, overlap):
+        r = make_record(strategy, seed, accs, options=options)
+        r["dataset"] = {"num_classes": 3}
+        for c in r["cycles"][:-1]:
+            c["selected"], c["selected_class_counts"], c["topk_overlap"] = [1, 2, 3], [2, 1, 0], overlap
+        return r
+
+    plain = [make_record("random", s, [0.5, 0.6, 0.7]) for s in range(2)]
+    rules = [ruled("entropy", {"batch": "balanced"}, s, [0.5, 0.7, 0.8], 0.5) for s in range(2)]
+    rules += [ruled("random", {"batch": "balanced"}, s, [0.5, 0.6, 0.7], 0.0) for s in range(2)]
+    path = tmp_path / "RESULTS.md"
+    with pytest.raises(ValueError, match="records: no finished run selects with a batch rule"):
+        alb.write_batch_rule_block(path, plain)
+    assert not path.exists()  # nothing written on a refusal
+    alb.write_results_markdown(plain, path, title="t")
+    alb.write_batch_rule_block(path, rules)
+    text = path.read_text()
+    assert text.startswith("# t") and text.count(alb.RULES_START) == 1
+    assert "## Batch rules against their random-score control: digits" in text and "| entropy | balanced | 2 | 0.50 |" in text
+    alb.write_batch_rule_block(path, rules[:1] + rules[2:3])  # a second write replaces the block
+    assert path.read_text().count(alb.RULES_START) == 1 and "from 2 finished runs" in path.read_text()
+    alb.write_results_markdown(plain, path, title="t2")  # notebook 06 rewrites the file: the block stays
+    again = path.read_text()
+    assert again.startswith("# t2") and again.count(alb.RULES_START) == 1 and "from 2 finished runs" in again

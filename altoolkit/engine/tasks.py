@@ -35,7 +35,7 @@ from .run_checks import probe_model, recheck_dataset
 #: this module, so the name is not imported back here).
 ALConfig = Any
 
-__all__ = ["Task", "ClassificationTask", "TASK_NAMES", "get_task", "register_task", "task_names", "ACCURACY_LABELS", "train_fresh_supervised"]
+__all__ = ["Task", "ClassificationTask", "TASK_NAMES", "get_task", "register_task", "task_names", "ACCURACY_LABELS", "fresh_cycle_training", "train_fresh_supervised"]
 
 #: What each accuracy field of a classification cycle entry means (written into every record as ``accuracy``).
 ACCURACY_LABELS: dict[str, str] = {
@@ -184,26 +184,22 @@ class ClassificationTask(Task):
     dataset_type = ALDataset
 
     def train(self, config, dataset, labeled, cycle, strategy, progress, init_state, unlabeled):
-        tcfg = config.train_config()
         unsupervised: dict[str, Any] = {}
         auxiliary = strategy.training_loss()
         if auxiliary is not None:  # TOD's consistency loss: the unlabeled pool of this cycle
             unsupervised = {"auxiliary": auxiliary, "unlabeled_x": dataset.x_train[unlabeled]}
-        return train_fresh(
-            config.model,
+        return fresh_cycle_training(
+            config,
             dataset,
             labeled,
-            tcfg,
-            config.seed,
             cycle,
-            init_state=init_state,
+            strategy,
+            progress,
+            init_state,
             pretrained_weights=config.pretrained_weights,
             pretrained_load=config.pretrained_load,
             eval_data=(dataset.x_test, dataset.y_test) if config.eval_every else None,
             eval_every=config.eval_every or 1,
-            checkpoint_epochs=strategy.checkpoint_epochs(tcfg.epochs),
-            progress=progress,
-            desc=f"{config.strategy} cycle {cycle} train",
             **unsupervised,
         )
 
@@ -269,12 +265,11 @@ def get_task(name: str) -> Task:
     return getattr(importlib.import_module(module), cls)()
 
 
-def train_fresh_supervised(task: str, trainer: Any, config: Any, dataset: Any, labeled: Any, cycle: int, strategy: Any, progress: bool, init_state: Any) -> Any:
-    """A cycle's training for a task whose trainer takes labels only (segmentation, detection):
-    :func:`~altoolkit.training.fresh_model.train_fresh` with ``trainer``; a strategy that adds an
-    unsupervised loss (TOD's) is refused by name, as that trainer cannot take it."""
-    if strategy.training_loss() is not None:
-        raise ValueError(f"strategy {strategy.name!r} adds an unsupervised training loss, which the {task} trainer does not take")
+def fresh_cycle_training(config: Any, dataset: Any, labeled: Any, cycle: int, strategy: Any, progress: bool, init_state: Any, **options: Any) -> Any:
+    """The one training of a cycle, for every task: :func:`~altoolkit.training.fresh_model.train_fresh`
+    on the labeled set with the run's model, training settings and seed, the strategy's checkpoint
+    epochs (DISAL's last two) and the task's own ``options`` (its trainer, the evaluation data,
+    pretrained weights, TOD's unsupervised loss)."""
     tcfg = config.train_config()
     return train_fresh(
         config.model,
@@ -284,8 +279,17 @@ def train_fresh_supervised(task: str, trainer: Any, config: Any, dataset: Any, l
         config.seed,
         cycle,
         init_state=init_state,
-        trainer=trainer,
         checkpoint_epochs=strategy.checkpoint_epochs(tcfg.epochs),
         progress=progress,
         desc=f"{config.strategy} cycle {cycle} train",
+        **options,
     )
+
+
+def train_fresh_supervised(task: str, trainer: Any, config: Any, dataset: Any, labeled: Any, cycle: int, strategy: Any, progress: bool, init_state: Any) -> Any:
+    """A cycle's training for a task whose trainer takes labels only (segmentation, detection):
+    :func:`fresh_cycle_training` with ``trainer``; a strategy that adds an unsupervised loss (TOD's)
+    is refused by name, as that trainer cannot take it."""
+    if strategy.training_loss() is not None:
+        raise ValueError(f"strategy {strategy.name!r} adds an unsupervised training loss, which the {task} trainer does not take")
+    return fresh_cycle_training(config, dataset, labeled, cycle, strategy, progress, init_state, trainer=trainer)

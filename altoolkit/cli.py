@@ -98,6 +98,13 @@ def _add_sweep_parsers(sub: Any, d: Any) -> None:
     sm.add_argument("--out", default="figures/RESULTS.md", help="markdown file to write (default: %(default)s)")
     sm.add_argument("--title", default="Results", help="title of the document (default: %(default)s)")
     sm.add_argument("--note", action="append", default=[], help="a paragraph under the title (repeatable)")
+    sm.add_argument(
+        "--expect",
+        action="append",
+        default=[],
+        metavar="DATASET",
+        help="a dataset the records should cover (repeatable): the coverage table names it when it has none",
+    )
     sm.add_argument("--reference", default="random", help="the baseline of labels saved and paired tests (default: %(default)s)")
     sm.add_argument(
         "--root", default=None, help="folder the records' datasets were read from: adds a section with every file's MD5 against torchvision's (real images)"
@@ -427,17 +434,28 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_summarize(args: argparse.Namespace) -> int:
     from .drivers.active_learning_benchmark import summarize_folder, write_results_markdown
 
+    from .data import dataset_names
+    from .util.checks import check_choice
+
     check_output_outside_records(args.out, "--out", args.folder, "the records folder")
     check_output_file(args.out, "--out")
+    for name in args.expect:
+        check_choice("--expect", name, dataset_names())
     records = summarize_folder(args.folder)
     if not records:
         raise ValueError(f"no altoolkit records (*.json) in {args.folder!r}")
+    notes = list(args.note)
+    if args.expect:
+        from .drivers.active_learning_benchmark import coverage_markdown
+
+        notes.append(coverage_markdown(records, args.expect))
+    notes = ["\n\n".join(notes)] if notes else []  # one paragraph per note
     appendix = []
     if args.root is not None:
         from .data.checksums import data_files_markdown
 
         appendix.append(data_files_markdown([r["config"]["dataset"] for r in records], args.root))
-    path = write_results_markdown(records, args.out, title=args.title, notes=args.note or None, claims=args.claim, reference=args.reference, appendix=appendix)
+    path = write_results_markdown(records, args.out, title=args.title, notes=notes or None, claims=args.claim, reference=args.reference, appendix=appendix)
     print(f"{len(records)} records summarised in {path}")
     return 0
 

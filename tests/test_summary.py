@@ -343,3 +343,23 @@ def test_a_claim_finds_a_strategy_run_with_options_and_refuses_ambiguity(tmp_pat
     check = check_claim(ds, Claim("isal", ">", "random"))
     assert check.status == "cannot be checked" and "several option sets of isal" in check.reason
     assert check_claim(ds, Claim("isal [depth=50, repeats=1]", ">", "random")).status == "holds"
+
+
+def test_coverage_names_every_section_its_seeds_and_the_expected_dataset_without_records(records, tmp_path):
+    from altoolkit.cli import main
+    from altoolkit.drivers.active_learning_benchmark import coverage_markdown
+
+    unfinished = make_record("random", 7, [0.5, 0.6, 0.7], finished=False)
+    text = coverage_markdown(records + [unfinished, make_record("disal", 3, [0.5, 0.6, 0.7])], expected=["digits", "cifar10"])
+    lines = text.splitlines()
+    assert lines[0] == "Coverage of these records:"
+    digits = [line for line in lines if line.startswith("| digits ·")]
+    assert len(digits) == 1 and "| 10 | 1 | disal_no_dynamic 3, random 3, disal 4 |" in digits[0]
+    assert lines[-1] == "| cifar10 | 0 | 0 | no records: not run yet |"
+    folder = tmp_path / "recs"
+    folder.mkdir()
+    for i, r in enumerate(records):
+        (folder / f"{i}.json").write_text(json.dumps(r))
+    assert main(["summarize", str(folder), "--out", str(tmp_path / "R.md"), "--expect", "cifar10"]) == 0
+    head = (tmp_path / "R.md").read_text().split("## Verdicts")[0]
+    assert "Coverage of these records:" in head and "| cifar10 | 0 | 0 | no records: not run yet |" in head

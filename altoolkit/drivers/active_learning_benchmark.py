@@ -71,6 +71,7 @@ __all__ = [
     "check_claim",
     "claim_label",
     "dataset_key",
+    "coverage_markdown",
     "extract_block",
     "lambda_claims",
     "results_block",
@@ -627,6 +628,31 @@ def _batch_rule_text(records: list[dict[str, Any]]) -> list[str]:
         "than the control's."
     )
     return ["### Batch rules against their random-score control", "", note, "", batch_rule_markdown(rows), ""]
+
+
+def coverage_markdown(records: Iterable[dict[str, Any]], expected: Sequence[str] = ()) -> str:
+    """Where a sweep stands, for the top of a RESULTS.md: per section (dataset and budget regime)
+    the finished and unfinished runs and each strategy's number of finished seeds, fewest first;
+    every dataset of ``expected`` without a record gets a row that says so (a profile run in parts)."""
+    finished: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
+    unfinished: dict[str, int] = defaultdict(int)
+    sections, datasets = set(), set()
+    for r in records:
+        key = dataset_key(r)
+        sections.add(key)
+        datasets.add(r["config"]["dataset"])
+        if r.get("finished"):
+            finished[key][summary_label(r)].add(int(r["config"]["seed"]))
+        else:
+            unfinished[key] += 1
+    rows = []
+    for key in sorted(sections):
+        seeds = sorted(finished[key].items(), key=lambda kv: (len(kv[1]), kv[0]))
+        per = ", ".join(f"{label} {len(s)}" for label, s in seeds) or "—"
+        rows.append(f"| {key} | {sum(len(s) for _, s in seeds)} | {unfinished[key]} | {per} |")
+    rows += [f"| {name} | 0 | 0 | no records: not run yet |" for name in expected if name not in datasets]
+    head = "| section | finished runs | unfinished runs | finished seeds per strategy (fewest first) |\n|---|---:|---:|---|"
+    return "Coverage of these records:\n\n" + head + "\n" + "\n".join(rows)
 
 
 def _marked_block(text: str, start: str, end: str) -> str | None:

@@ -35,7 +35,17 @@ from .run_checks import probe_model, recheck_dataset
 #: this module, so the name is not imported back here).
 ALConfig = Any
 
-__all__ = ["Task", "ClassificationTask", "TASK_NAMES", "get_task", "register_task", "task_names", "ACCURACY_LABELS", "fresh_cycle_training", "train_fresh_supervised"]
+__all__ = [
+    "Task",
+    "ClassificationTask",
+    "TASK_NAMES",
+    "get_task",
+    "register_task",
+    "task_names",
+    "ACCURACY_LABELS",
+    "fresh_cycle_training",
+    "train_fresh_supervised",
+]
 
 #: What each accuracy field of a classification cycle entry means (written into every record as ``accuracy``).
 ACCURACY_LABELS: dict[str, str] = {

@@ -198,3 +198,35 @@ def test_real_profile_notebooks_execute_on_tiny_fashion_mnist_files(tmp_path):
     records = [json.loads(p.read_text()) for p in (tmp_path / "records").glob("*.json")]
     assert {r["dataset"]["name"] for r in records} == {"fashion_mnist[pool=200]"}
     assert {r["config"]["strategy"] for r in records} >= {"random", "entropy", "margin", "badge", "coreset", "isal", "disal", "disal_no_dynamic"}
+
+
+def test_records_of_checked_datasets_are_found_from_another_copy_of_the_files(tmp_path, monkeypatch):
+    """The folder of MD5-checked original files is not part of a run's name: records computed on one
+    copy (the committed results/real) are reused from a clone with the data elsewhere; for an image
+    folder, the folder is the data and names the run."""
+    import dataclasses
+    import shutil
+
+    import altoolkit as alt
+    from altoolkit.engine import sweep
+    from tests.test_data import write_mnist
+
+    write_mnist(tmp_path / "a", "FashionMNIST", n_train=60, n_test=20)
+    raw = tmp_path / "a" / "FashionMNIST" / "raw"
+    y = (np.arange(60) % 10).astype(np.uint8)
+    (raw / "train-labels-idx1-ubyte").write_bytes((raw / "train-labels-idx1-ubyte").read_bytes()[:8] + y.tobytes())
+    cfg = alt.ALConfig(dataset="fashion_mnist", root=str(tmp_path / "a"), model="mlp", strategy="random", cycles=2, epochs=1)
+    cfg = dataclasses.replace(cfg, initial_fraction=0.25, step_fraction=0.25)
+    first = sweep.run_sweep([cfg], tmp_path / "records")
+    shutil.move(str(tmp_path / "a"), str(tmp_path / "b"))
+    moved = dataclasses.replace(cfg, root=str(tmp_path / "b"))
+    assert sweep.config_hash(moved) == sweep.config_hash(cfg)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the finished record was not reused")
+
+    monkeypatch.setattr(sweep, "run_active_learning", no_training)
+    again = sweep.run_sweep([moved], tmp_path / "records")
+    assert [r["cycles"] for r in again] == [r["cycles"] for r in first]
+    folder = alt.ALConfig(dataset="image_folder", root=str(tmp_path / "a"))
+    assert sweep.config_hash(folder) != sweep.config_hash(dataclasses.replace(folder, root=str(tmp_path / "b")))

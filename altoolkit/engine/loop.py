@@ -48,6 +48,7 @@ from .run_checks import bind_record, check_record_binding, check_record_values, 
 
 __all__ = [
     "ALConfig",
+    "run_settings",
     "TRAIN_KEYS",
     "PoolPlan",
     "run_active_learning",
@@ -680,13 +681,28 @@ def _previous_state(config: ALConfig, dataset: ALDataset, record: dict[str, Any]
         return state_copy(model.state_dict())
 
 
+def run_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """What names a run: its configuration (``ALConfig.to_dict()`` or a record's ``config``) with
+    ``root`` left out (``None``) for a dataset read from the original files of its release, whose MD5
+    sums torchvision records (:data:`altoolkit.data.checksums.CHECKED_DATASETS`): there the folder is
+    only where the files lie, so the records computed on one copy are found from another (a clone of
+    the committed ``results/real`` with the data elsewhere).  The record still binds the data it was
+    computed on by its fingerprint (:func:`~altoolkit.engine.run_checks.bind_record`).  For any other
+    dataset (``image_folder``, a registered loader) the folder is the data and stays in."""
+    from ..data.checksums import CHECKED_DATASETS
+
+    if settings.get("dataset") in CHECKED_DATASETS and settings.get("root") is not None:
+        return {**settings, "root": None}
+    return settings
+
+
 def _existing_record(out_path: Path | None, config_dict: dict[str, Any]) -> dict[str, Any] | None:
     """The record at ``out_path`` to resume, or ``None`` when there is none; refuses (nothing
     overwritten) a record of another configuration or of another revision of the built-in networks."""
     if out_path is None or not out_path.exists():
         return None
     old = load_record(out_path)
-    if old.get("config") != config_dict:
+    if not isinstance(old.get("config"), dict) or run_settings(old["config"]) != run_settings(config_dict):
         raise ValueError(
             f"results file {str(out_path)!r} holds a run with a different configuration; "
             "choose another --out, or delete the file to start over (nothing was overwritten)"

@@ -47,7 +47,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import torch
 from ..util.progress import tqdm
 
-from .loop import ALConfig, load_record, run_active_learning
+from .loop import ALConfig, load_record, run_active_learning, run_settings
 from ..strategies import TASK_STRATEGIES
 from ..util.checks import check_choice, check_float, check_int
 
@@ -90,7 +90,9 @@ def config_hash(config: ALConfig) -> str:
 
     The same configuration gives the same hash in any process or machine; a change of any field
     (strategy options, device and dataset options included) gives another, and so does a change
-    of the built-in networks (the records of the earlier networks stay on disk, unused).
+    of the built-in networks (the records of the earlier networks stay on disk, unused).  The
+    folder of a dataset checked against its release's MD5 sums is not part of it
+    (:func:`~altoolkit.engine.loop.run_settings`).
     """
     from ..training.models import MODEL_REVISION
 
@@ -102,7 +104,7 @@ def config_hash(config: ALConfig) -> str:
 def _settings_hash(settings: Mapping[str, Any], model_revision: Any) -> str:
     """:func:`config_hash` of a configuration's settings (``to_dict()``, or a record's stored
     ``config``) computed with the built-in networks of ``model_revision``."""
-    keyed = _canonical(settings)
+    keyed = _canonical(run_settings(dict(settings)))
     if model_revision != 1:
         keyed = {**keyed, "model_revision": model_revision}
     text = json.dumps(keyed, sort_keys=True, separators=(",", ":"), ensure_ascii=True)

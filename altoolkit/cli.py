@@ -5,6 +5,7 @@ altoolkit strategies
 altoolkit reproduce --profile quick
 altoolkit sweep --strategies disal random --seeds 0 1 2 --lams none 0.5 --out-dir runs/sweep --jobs 2
 altoolkit summarize runs/sweep --out figures/RESULTS.md
+altoolkit agreement results/real results/real-rerun
 """
 
 from __future__ import annotations
@@ -116,6 +117,10 @@ def _add_sweep_parsers(sub: Any, d: Any) -> None:
         metavar="'A > B[:final]'",
         help="a claim to check (repeatable; replaces the papers' default claims), e.g. 'disal > random'",
     )
+    ag = sub.add_parser("agreement", help="do two runs' records give the same verdicts? flips between holds and contradicted, moves to or from inconclusive")
+    ag.add_argument("first", help="folder of the first run's JSON records")
+    ag.add_argument("second", help="folder of the second run's JSON records (e.g. a rerun from an empty cache on other seeds)")
+    ag.add_argument("--out", default=None, help="also write the table to this markdown file")
 
 
 def _attribute_docs(cls: type) -> dict[str, str]:
@@ -460,11 +465,39 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_agreement(args: argparse.Namespace) -> int:
+    from .drivers.active_learning_benchmark import summarize_folder
+    from .drivers.rerun_agreement import agreement_markdown, rerun_agreement
+
+    if args.out is not None:
+        check_output_file(args.out, "--out")
+    runs = []
+    for name in ("first", "second"):
+        records = summarize_folder(getattr(args, name))
+        if not records:
+            raise ValueError(f"{name}: no altoolkit records (*.json) in {getattr(args, name)!r}")
+        runs.append(records)
+    text = agreement_markdown(rerun_agreement(runs[0], runs[1]), names=(args.first, args.second))
+    print(text)
+    if args.out is not None:
+        from .engine.record_io import atomic_write
+
+        atomic_write(Path(args.out), text + "\n")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``altoolkit`` console script."""
     parser = build_parser(_task_of(argv))
     args = parser.parse_args(argv)
-    handlers = {"al": _cmd_al, "strategies": _cmd_strategies, "reproduce": _cmd_reproduce, "sweep": _cmd_sweep, "summarize": _cmd_summarize}
+    handlers = {
+        "al": _cmd_al,
+        "strategies": _cmd_strategies,
+        "reproduce": _cmd_reproduce,
+        "sweep": _cmd_sweep,
+        "summarize": _cmd_summarize,
+        "agreement": _cmd_agreement,
+    }
     try:
         return handlers[args.command](args)
     except (KeyboardInterrupt, SystemExit):

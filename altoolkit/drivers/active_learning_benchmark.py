@@ -71,6 +71,7 @@ __all__ = [
     "check_claim",
     "claim_label",
     "dataset_key",
+    "claim_checks",
     "coverage_markdown",
     "extract_block",
     "lambda_claims",
@@ -507,10 +508,18 @@ def _machine_table(summary: Summary) -> str:
     return markdown(list(MACHINE_FIELDS), [[v for _, v in m] for m in machines])
 
 
-def _claims_for(ds: DatasetSummary, claims: Sequence[Claim]) -> list[Claim]:
-    out = list(claims)
-    names = {(c.a, c.b) for c in out}
-    out += [c for c in lambda_claims(ds) if (c.a, c.b) not in names]
+def claim_checks(summary: Summary, claims: Sequence[Claim | Sequence[str] | str] | None = None) -> dict[str, list[ClaimCheck]]:
+    """Every section's claim checks: ``claims=None`` checks :data:`DEFAULT_CLAIMS` plus DISAL Table 3's
+    "the default λ is best" against every other λ in that section (:func:`lambda_claims`); a list
+    checks exactly those claims."""
+    claim_list = [Claim.parse(c) for c in (DEFAULT_CLAIMS if claims is None else claims)]
+    out = {}
+    for name, ds in summary.datasets.items():
+        checked = list(claim_list)
+        if claims is None:
+            names = {(c.a, c.b) for c in checked}
+            checked += [c for c in lambda_claims(ds) if (c.a, c.b) not in names]
+        out[name] = ds.check_claims(checked)
     return out
 
 
@@ -715,10 +724,8 @@ def write_results_markdown(
     is kept, at the end.
     """
     records = list(records)
-    auto_lambda = claims is None
-    claim_list = [Claim.parse(c) for c in (DEFAULT_CLAIMS if claims is None else claims)]
     summary = summarize(records, reference=reference)
-    checks_by_ds = {name: ds.check_claims(_claims_for(ds, claim_list) if auto_lambda else claim_list) for name, ds in summary.datasets.items()}
+    checks_by_ds = claim_checks(summary, claims)
     block = results_block(checks_by_ds)
     finished_by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:

@@ -1,0 +1,103 @@
+"""Does a second run tell the same story?  The verdicts of two sets of records, claim by claim
+(issue 25, item 6: a rerun of the ``real`` profile from an empty cache, on another seed set).
+
+A rerun *disagrees* when a claim that holds in one run is contradicted in the other (a **flip**).
+A claim that moves between a verdict and *inconclusive* is a weaker change: the intervals of the two
+runs overlap zero differently, which happens by chance near the boundary, so they are counted
+apart (to / from inconclusive).  Claims are matched by their section (dataset, loader options and
+budget regime: :func:`~altoolkit.drivers.active_learning_benchmark.dataset_key`) and their text;
+every verdict is :func:`~altoolkit.drivers.active_learning_benchmark.claim_checks`'s, the one
+RESULTS.md prints.  ``altoolkit agreement FIRST SECOND`` prints :func:`agreement_markdown`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from ..analysis.results import markdown
+from .active_learning_benchmark import Claim, ClaimCheck, claim_checks, summarize
+
+__all__ = ["VerdictPair", "Agreement", "claim_verdicts", "rerun_agreement", "agreement_markdown"]
+
+_DECIDED = ("holds", "contradicted")
+
+
+@dataclass(frozen=True)
+class VerdictPair:
+    """One claim in one section, as each run judged it (``None``: not checked in that run)."""
+
+    section: str
+    claim: str
+    first: ClaimCheck | None
+    second: ClaimCheck | None
+
+    @staticmethod
+    def _status(check: ClaimCheck | None) -> str:
+        return "not in this run" if check is None else check.status
+
+    @property
+    def change(self) -> str:
+        """``same``, ``flip`` (holds ↔ contradicted), ``to inconclusive``, ``from inconclusive`` or
+        ``unmatched`` (not checked in both runs)."""
+        a, b = self._status(self.first), self._status(self.second)
+        if a not in (*_DECIDED, "inconclusive") or b not in (*_DECIDED, "inconclusive"):
+            return "unmatched"
+        if a == b:
+            return "same"
+        if a in _DECIDED and b in _DECIDED:
+            return "flip"
+        return "to inconclusive" if b == "inconclusive" else "from inconclusive"
+
+    def row(self) -> list[str]:
+        def cell(check: ClaimCheck | None) -> str:
+            return "not in this run" if check is None else f"{check.status}: {check.numbers()}"
+
+        return [self.section, self.claim, cell(self.first), cell(self.second), self.change]
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Every claim of either run, paired."""
+
+    pairs: list[VerdictPair]
+
+    def count(self, change: str) -> int:
+        return sum(p.change == change for p in self.pairs)
+
+    @property
+    def flips(self) -> list[VerdictPair]:
+        return [p for p in self.pairs if p.change == "flip"]
+
+    def sentence(self) -> str:
+        """The counts in words."""
+        compared = len(self.pairs) - self.count("unmatched")
+        return (
+            f"{compared} claims checked in both runs: {self.count('same')} same verdict, {self.count('flip')} flipped "
+            f"between holds and contradicted, {self.count('to inconclusive')} moved to inconclusive and "
+            f"{self.count('from inconclusive')} from it; {self.count('unmatched')} checked in one run only or in neither."
+        )
+
+
+def claim_verdicts(records: Iterable[dict[str, Any]], claims: Sequence[Claim | Sequence[str] | str] | None = None) -> dict[tuple[str, str], ClaimCheck]:
+    """Every (section, claim text) of ``records`` and its check, as RESULTS.md has it."""
+    checks = claim_checks(summarize(list(records)), claims)
+    return {(section, c.claim.text()): c for section, cs in checks.items() for c in cs}
+
+
+def rerun_agreement(
+    first: Iterable[dict[str, Any]], second: Iterable[dict[str, Any]], claims: Sequence[Claim | Sequence[str] | str] | None = None
+) -> Agreement:
+    """The verdicts of two runs (their records) paired claim by claim; sections and claims in the
+    first run's order, then those only the second has."""
+    a, b = claim_verdicts(first, claims), claim_verdicts(second, claims)
+    keys = list(a) + [k for k in b if k not in a]
+    return Agreement([VerdictPair(section, claim, a.get((section, claim)), b.get((section, claim))) for section, claim in keys])
+
+
+def agreement_markdown(agreement: Agreement, names: tuple[str, str] = ("first run", "second run")) -> str:
+    """The counts, then one row per claim (the flips and moves first)."""
+    order = {"flip": 0, "to inconclusive": 1, "from inconclusive": 2, "unmatched": 3, "same": 4}
+    pairs = sorted(agreement.pairs, key=lambda p: order[p.change])
+    table = markdown(["section", "claim", names[0], names[1], "change"], [p.row() for p in pairs])
+    return agreement.sentence() + "\n\n" + table

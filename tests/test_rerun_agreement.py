@@ -1,0 +1,61 @@
+"""Rerun agreement (issue 25, item 6): two runs' verdicts paired claim by claim; a flip between
+holds and contradicted is told apart from a move to or from inconclusive."""
+
+import json
+
+from altoolkit.cli import main
+from altoolkit.drivers.rerun_agreement import rerun_agreement
+from tests.test_summary import make_record
+
+CLAIMS = ["disal > random", "disal_no_dynamic > random", "disal > disal_no_dynamic"]
+
+
+def _run(disal_gain: float, no_dynamic_gain: float, seeds: range) -> list[dict]:
+    """Records whose AULC differences against random are about the given gains (points), with a
+    little seed-to-seed spread so that a gain of 0 is inconclusive."""
+    out = []
+    for s in seeds:
+        wobble = 0.01 * ((s % 3) - 1)
+        base = [0.5, 0.6, 0.7]
+        out.append(make_record("random", s, base))
+        out.append(make_record("disal", s, [a + disal_gain + wobble for a in base]))
+        out.append(make_record("disal_no_dynamic", s, [a + no_dynamic_gain - wobble for a in base]))
+    return out
+
+
+def test_flips_and_moves_are_counted_apart():
+    first = _run(0.05, 0.0, range(6))  # disal > random holds; no_dynamic > random inconclusive; disal > no_dynamic holds
+    second = _run(-0.05, 0.04, range(10, 16))  # contradicted; holds; contradicted
+    agreement = rerun_agreement(first, second, claims=CLAIMS)
+    changes = {p.claim: p.change for p in agreement.pairs}
+    assert changes == {
+        "disal > random (AULC)": "flip",
+        "disal_no_dynamic > random (AULC)": "from inconclusive",
+        "disal > disal_no_dynamic (AULC)": "flip",
+    }
+    words = "3 claims checked in both runs: 0 same verdict, 2 flipped between holds and contradicted, 0 moved to inconclusive and 1 from it"
+    assert agreement.sentence().startswith(words)
+    same = rerun_agreement(first, _run(0.05, 0.0, range(20, 26)), claims=CLAIMS)
+    assert [p.change for p in same.pairs] == ["same"] * 3 and not same.flips
+
+
+def test_a_claim_of_one_run_only_is_unmatched():
+    first = _run(0.05, 0.0, range(4))
+    second = [r for r in _run(0.05, 0.0, range(4)) if r["config"]["strategy"] != "disal_no_dynamic"]
+    changes = {p.claim: p.change for p in rerun_agreement(first, second, claims=CLAIMS).pairs}
+    assert changes["disal > random (AULC)"] == "same" and changes["disal_no_dynamic > random (AULC)"] == "unmatched"
+
+
+def test_cli_prints_and_writes_the_table(tmp_path, capsys):
+    for name, run in (("a", _run(0.05, 0.0, range(4))), ("b", _run(-0.05, 0.0, range(4)))):
+        (tmp_path / name).mkdir()
+        for i, r in enumerate(run):
+            (tmp_path / name / f"{i}.json").write_text(json.dumps(r))
+    out = tmp_path / "agreement.md"
+    assert main(["agreement", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "flipped between holds and contradicted" in printed and out.read_text().strip() == printed.strip()
+    assert "| digits · " in printed and "| flip |" in printed
+    (tmp_path / "empty").mkdir()
+    assert main(["agreement", str(tmp_path / "a"), str(tmp_path / "empty")]) == 2
+    assert "second: no altoolkit records" in capsys.readouterr().err

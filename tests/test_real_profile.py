@@ -198,6 +198,16 @@ def test_real_profile_notebooks_execute_on_tiny_fashion_mnist_files(tmp_path):
     records = [json.loads(p.read_text()) for p in (tmp_path / "records").glob("*.json")]
     assert {r["dataset"]["name"] for r in records} == {"fashion_mnist[pool=200]"}
     assert {r["config"]["strategy"] for r in records} >= {"random", "entropy", "margin", "badge", "coreset", "isal", "disal", "disal_no_dynamic"}
+    # notebook 09's batch rules reach both summaries: its block in the notebooks' RESULTS.md, and the
+    # low-budget section of RESULTS-real.md (notebook 09's AL runs share notebook 06's low regime)
+    assert "<!-- batch-rules:start" in (tmp_path / "figures" / "RESULTS.md").read_text()
+    from altoolkit.cli import main
+
+    out = tmp_path / "RESULTS-real.md"
+    assert main(["summarize", str(tmp_path / "records"), "--out", str(out), "--expect", "fashion_mnist", "--expect", "cifar10"]) == 0
+    text = out.read_text()
+    assert "### Batch rules against their random-score control" in text and "| disal | topm β=" in text
+    assert "| cifar10 | 0 | 0 | no records: not run yet |" in text
 
 
 def test_records_of_checked_datasets_are_found_from_another_copy_of_the_files(tmp_path, monkeypatch):

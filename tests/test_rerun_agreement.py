@@ -33,17 +33,23 @@ def test_flips_and_moves_are_counted_apart():
         "disal_no_dynamic > random (AULC)": "from inconclusive",
         "disal > disal_no_dynamic (AULC)": "flip",
     }
-    words = "3 claims checked in both runs: 0 same verdict, 2 flipped between holds and contradicted, 0 moved to inconclusive and 1 from it"
+    words = "3 claims checked in both runs: 0 same verdict, 2 flipped between holds and contradicted, 0 moved to inconclusive and 1 from it; 0"
     assert agreement.sentence().startswith(words)
     same = rerun_agreement(first, _run(0.05, 0.0, range(20, 26)), claims=CLAIMS)
     assert [p.change for p in same.pairs] == ["same"] * 3 and not same.flips
 
 
-def test_a_claim_of_one_run_only_is_unmatched():
+def test_a_claim_checked_in_one_run_only_or_in_neither():
+    from altoolkit.drivers.rerun_agreement import agreement_markdown
+
     first = _run(0.05, 0.0, range(4))
     second = [r for r in _run(0.05, 0.0, range(4)) if r["config"]["strategy"] != "disal_no_dynamic"]
-    changes = {p.claim: p.change for p in rerun_agreement(first, second, claims=CLAIMS).pairs}
-    assert changes["disal > random (AULC)"] == "same" and changes["disal_no_dynamic > random (AULC)"] == "unmatched"
+    agreement = rerun_agreement(first, second, claims=CLAIMS + ["disal > badge"])
+    changes = {p.claim: p.change for p in agreement.pairs}
+    assert changes["disal > random (AULC)"] == "same" and changes["disal_no_dynamic > random (AULC)"] == "first run only"
+    assert changes["disal > badge (AULC)"] == "neither"  # no records of badge in either run
+    text = agreement_markdown(agreement)
+    assert "1 in the second only" not in text and "(1 in neither, left out of the table)" in text and "disal > badge" not in text
 
 
 def test_cli_prints_and_writes_the_table(tmp_path, capsys):

@@ -21,6 +21,7 @@ from .active_learning_benchmark import Claim, ClaimCheck, claim_checks, summariz
 __all__ = ["VerdictPair", "Agreement", "claim_verdicts", "rerun_agreement", "agreement_markdown"]
 
 _DECIDED = ("holds", "contradicted")
+_CHECKED = (*_DECIDED, "inconclusive")
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,12 @@ class VerdictPair:
 
     @property
     def change(self) -> str:
-        """``same``, ``flip`` (holds ↔ contradicted), ``to inconclusive``, ``from inconclusive`` or
-        ``unmatched`` (not checked in both runs)."""
+        """``same``, ``flip`` (holds ↔ contradicted), ``to inconclusive``, ``from inconclusive``,
+        ``first run only`` / ``second run only`` (checked in one run: the other has no records of a
+        side, or not that section) or ``neither`` (checked in neither run)."""
         a, b = self._status(self.first), self._status(self.second)
-        if a not in (*_DECIDED, "inconclusive") or b not in (*_DECIDED, "inconclusive"):
-            return "unmatched"
+        if a not in _CHECKED or b not in _CHECKED:
+            return "first run only" if a in _CHECKED else "second run only" if b in _CHECKED else "neither"
         if a == b:
             return "same"
         if a in _DECIDED and b in _DECIDED:
@@ -71,11 +73,12 @@ class Agreement:
 
     def sentence(self) -> str:
         """The counts in words."""
-        compared = len(self.pairs) - self.count("unmatched")
+        both = sum(self.count(c) for c in ("same", "flip", "to inconclusive", "from inconclusive"))
         return (
-            f"{compared} claims checked in both runs: {self.count('same')} same verdict, {self.count('flip')} flipped "
+            f"{both} claims checked in both runs: {self.count('same')} same verdict, {self.count('flip')} flipped "
             f"between holds and contradicted, {self.count('to inconclusive')} moved to inconclusive and "
-            f"{self.count('from inconclusive')} from it; {self.count('unmatched')} checked in one run only or in neither."
+            f"{self.count('from inconclusive')} from it; {self.count('first run only')} checked in the first run only, "
+            f"{self.count('second run only')} in the second only ({self.count('neither')} in neither, left out of the table)."
         )
 
 
@@ -97,7 +100,7 @@ def rerun_agreement(
 
 def agreement_markdown(agreement: Agreement, names: tuple[str, str] = ("first run", "second run")) -> str:
     """The counts, then one row per claim (the flips and moves first)."""
-    order = {"flip": 0, "to inconclusive": 1, "from inconclusive": 2, "unmatched": 3, "same": 4}
-    pairs = sorted(agreement.pairs, key=lambda p: order[p.change])
+    order = {"flip": 0, "to inconclusive": 1, "from inconclusive": 2, "same": 3, "first run only": 4, "second run only": 5}
+    pairs = sorted((p for p in agreement.pairs if p.change != "neither"), key=lambda p: order[p.change])
     table = markdown(["section", "claim", names[0], names[1], "change"], [p.row() for p in pairs])
     return agreement.sentence() + "\n\n" + table

@@ -29,7 +29,7 @@ help:
 	@echo "make lab         start JupyterLab on the notebooks (EDITION=student: on their student versions)"
 	@echo "make course      nbgrader student versions + release folder -> runs/course (offline)"
 	@echo "make book        offline site, student and instructor editions, slides of every notebook -> runs/book"
-	@echo "make real        the real profile on REAL_DATASET (original files under ROOT), then figures/RESULTS-real.md"
+	@echo "make real        the real profile on REAL_DATASET (original files under REAL_ROOT), then figures/RESULTS-real.md"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,19 +58,19 @@ check: $(STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q -m "not slow"
 
 # The real profile (README, "Real images at CPU scale"): notebooks 06 and 09 on one real dataset whose
-# original files are under ROOT (nothing is downloaded), records cached in results/real (resumable,
-# committed), then figures/RESULTS-real.md from every record there.
+# original files are under REAL_ROOT (nothing is downloaded), records cached in results/real
+# (resumable, committed), then figures/RESULTS-real.md from every record there.
 REAL_DATASET ?= fashion_mnist
-ROOT ?= data
+REAL_ROOT ?= data
 real: $(STAMP)
-	$(BIN)/altoolkit reproduce --profile real --dataset $(REAL_DATASET) --root $(ROOT) --only 06 09 \
-		--results-dir results/real --output-dir runs/real/$(REAL_DATASET) --figures-dir figures/real/$(REAL_DATASET)
-	$(MAKE) results-real ROOT=$(ROOT)
+	$(BIN)/altoolkit reproduce --profile real --dataset "$(REAL_DATASET)" --root "$(REAL_ROOT)" --only 06 09 \
+		--results-dir results/real --output-dir "runs/real/$(REAL_DATASET)" --figures-dir "figures/real/$(REAL_DATASET)"
+	$(MAKE) results-real
 
 results-real: $(STAMP)
-	$(BIN)/altoolkit summarize results/real --out figures/RESULTS-real.md --root $(ROOT) --expect fashion_mnist --expect cifar10 \
+	$(BIN)/altoolkit summarize results/real --out figures/RESULTS-real.md --root "$(REAL_ROOT)" --expect fashion_mnist --expect cifar10 \
 		--title "altoolkit results: real images (the real profile)" \
-		--note "Reproduce, given the original files under data/: \`make real REAL_DATASET=fashion_mnist ROOT=data\` (and \`REAL_DATASET=cifar10\`); this file alone, from the committed records: \`make results-real ROOT=data\`. One record per run in results/real (cached by a hash of its settings, resumable)."
+		--note "Reproduce, given the original files under a folder DATA: \`make real REAL_DATASET=fashion_mnist REAL_ROOT=DATA\` (and \`REAL_DATASET=cifar10\`); this file alone, from the committed records: \`make results-real REAL_ROOT=DATA\`. One record per run in results/real (cached by a hash of its settings, resumable)."
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_benchmarks.py

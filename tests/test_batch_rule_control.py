@@ -375,6 +375,14 @@ def test_notebook_09_block_in_results_md_survives_a_rewrite(tmp_path):
     assert "## Batch rules against their random-score control: digits" in text and "| entropy | balanced | 2 | 0.50 |" in text
     alb.write_batch_rule_block(path, rules[:1] + rules[2:3])  # a second write replaces the block
     assert path.read_text().count(alb.RULES_START) == 1 and "from 2 finished runs" in path.read_text()
-    alb.write_results_markdown(plain, path, title="t2")  # notebook 06 rewrites the file: the block stays
+    alb.write_results_markdown(plain, path, title="t2", keep_batch_rules=True)  # notebook 06 rewrites the file: the block stays
     again = path.read_text()
     assert again.startswith("# t2") and again.count(alb.RULES_START) == 1 and "from 2 finished runs" in again
+    alb.write_results_markdown(plain, path, title="t3")  # any other summary: only what its records give
+    assert alb.RULES_START not in path.read_text()
+    path.write_text("# t\n\n" + alb.RULES_START + "\ncut off here\n")  # a truncated file
+    with pytest.raises(ValueError, match="its batch-rule block is broken"):
+        alb.write_batch_rule_block(path, rules)
+    with pytest.raises(ValueError, match="its batch-rule block is broken"):
+        alb.write_results_markdown(plain, path, title="t4", keep_batch_rules=True)
+    assert path.read_text().endswith("cut off here\n")  # nothing written over it

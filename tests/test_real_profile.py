@@ -211,13 +211,15 @@ def test_real_profile_notebooks_execute_on_tiny_fashion_mnist_files(tmp_path):
 
 
 def test_records_of_checked_datasets_are_found_from_another_copy_of_the_files(tmp_path, monkeypatch):
-    """The folder of MD5-checked original files is not part of a run's name: records computed on one
-    copy (the committed results/real) are reused from a clone with the data elsewhere; for an image
-    folder, the folder is the data and names the run."""
+    """The folder of a release's original files is not part of a run's name: records computed on one
+    copy (the committed results/real) are reused from a clone with the data elsewhere, when the
+    files there match the release's MD5 sums; files that do not (here: tiny test files) get the
+    record refused by name, untouched.  For an image folder, the folder is the data and names the run."""
     import dataclasses
     import shutil
 
     import altoolkit as alt
+    from altoolkit.data import checksums
     from altoolkit.engine import sweep
     from tests.test_data import write_mnist
 
@@ -231,12 +233,20 @@ def test_records_of_checked_datasets_are_found_from_another_copy_of_the_files(tm
     shutil.move(str(tmp_path / "a"), str(tmp_path / "b"))
     moved = dataclasses.replace(cfg, root=str(tmp_path / "b"))
     assert sweep.config_hash(moved) == sweep.config_hash(cfg)
+    record_file = sweep.record_path(tmp_path / "records", cfg)
+    before = record_file.read_bytes()
 
     def no_training(*args, **kwargs):
         raise AssertionError("the finished record was not reused")
 
     monkeypatch.setattr(sweep, "run_active_learning", no_training)
+    with pytest.raises(sweep.SweepError, match=r"computed on the original fashion_mnist files .* are not those \(FashionMNIST/raw/"):
+        sweep.run_sweep([moved], tmp_path / "records")
+    assert record_file.read_bytes() == before
+    monkeypatch.setattr(checksums, "original_files_mismatch", lambda name, root: None)  # as if b held the original files
     again = sweep.run_sweep([moved], tmp_path / "records")
     assert [r["cycles"] for r in again] == [r["cycles"] for r in first]
     folder = alt.ALConfig(dataset="image_folder", root=str(tmp_path / "a"))
     assert sweep.config_hash(folder) != sweep.config_hash(dataclasses.replace(folder, root=str(tmp_path / "b")))
+    named = {"dataset": "fashion_mnist[pool=200]", "root": "/x"}  # a record written from a dataset object names it so
+    assert alt.engine.loop.run_settings(named)["root"] is None

@@ -16,10 +16,34 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["FileCheck", "dataset_file_checks", "data_files_markdown", "CHECKED_DATASETS"]
+__all__ = ["FileCheck", "dataset_file_checks", "data_files_markdown", "CHECKED_DATASETS", "checked_base", "original_files_mismatch"]
 
 #: Datasets whose files can be checked (torchvision records their MD5 sums).
 CHECKED_DATASETS: tuple[str, ...] = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+
+
+def checked_base(name: str) -> str | None:
+    """The dataset of :data:`CHECKED_DATASETS` that ``name`` reads (an ``_ir<ratio>`` suffix or a
+    ``[pool=N]`` decoration, as a run's record names its data, is ignored), or ``None``."""
+    base = name.split("[", 1)[0].split("_ir", 1)[0]
+    return base if base in CHECKED_DATASETS else None
+
+
+_MISMATCH_CACHE: dict[tuple[str, str], str | None] = {}
+
+
+def original_files_mismatch(name: str, root: str | os.PathLike) -> str | None:
+    """``None`` when every file of dataset ``name`` under ``root`` matches torchvision's MD5 sum,
+    else a sentence naming the first file that does not (or is missing).  Computed once per
+    dataset and folder in a process (a sweep asks for every cached record)."""
+    base = checked_base(name)
+    if base is None:
+        raise ValueError(f"dataset must be one of {', '.join(CHECKED_DATASETS)} to check its files against torchvision's MD5 sums, got {name!r}")
+    key = (base, str(Path(root).resolve()))
+    if key not in _MISMATCH_CACHE:
+        bad = [c for c in dataset_file_checks(base, root) if not c.ok]
+        _MISMATCH_CACHE[key] = None if not bad else f"{bad[0].path} has MD5 {bad[0].md5 or 'none (missing)'}, torchvision records {bad[0].expected}"
+    return _MISMATCH_CACHE[key]
 
 
 @dataclass(frozen=True)
@@ -94,7 +118,7 @@ def dataset_file_checks(name: str, root: str | os.PathLike) -> list[FileCheck]:
     """
     import torchvision.datasets as tv
 
-    base = name.split("[", 1)[0].split("_ir", 1)[0]
+    base = checked_base(name) or name
     root = Path(root)
     if base in ("mnist", "fashion_mnist"):
         cls = tv.MNIST if base == "mnist" else tv.FashionMNIST
@@ -115,8 +139,8 @@ def data_files_markdown(names: list[str] | tuple[str, ...], root: str | os.PathL
         "",
     ]
     for name in sorted(set(names)):
-        base = name.split("[", 1)[0].split("_ir", 1)[0]
-        if base not in CHECKED_DATASETS:
+        base = checked_base(name)
+        if base is None:
             lines += [f"- `{name}`: torchvision records no checksums for it; its files are not verified.", ""]
             continue
         checks = dataset_file_checks(base, root)

@@ -686,12 +686,14 @@ def run_settings(settings: dict[str, Any]) -> dict[str, Any]:
     ``root`` left out (``None``) for a dataset read from the original files of its release, whose MD5
     sums torchvision records (:data:`altoolkit.data.checksums.CHECKED_DATASETS`): there the folder is
     only where the files lie, so the records computed on one copy are found from another (a clone of
-    the committed ``results/real`` with the data elsewhere).  The record still binds the data it was
-    computed on by its fingerprint (:func:`~altoolkit.engine.run_checks.bind_record`).  For any other
+    the committed ``results/real`` with the data elsewhere).  What guards the data: a sweep reuses
+    such a finished record from another folder only when that folder's files match the release's
+    MD5 sums (:func:`~altoolkit.engine.sweep.run_sweep`), and a resumed record checks the data's
+    fingerprint (:func:`~altoolkit.engine.run_checks.check_record_binding`).  For any other
     dataset (``image_folder``, a registered loader) the folder is the data and stays in."""
-    from ..data.checksums import CHECKED_DATASETS
+    from ..data.checksums import checked_base
 
-    if settings.get("dataset") in CHECKED_DATASETS and settings.get("root") is not None:
+    if checked_base(str(settings.get("dataset", ""))) is not None and settings.get("root") is not None:
         return {**settings, "root": None}
     return settings
 

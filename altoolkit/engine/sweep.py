@@ -256,7 +256,7 @@ class SweepError(RuntimeError):
         )
 
 
-def _finished_record(path: Path, config: ALConfig | None = None) -> dict[str, Any] | None:
+def _finished_record(path: Path, settings: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
     """The record at ``path`` (``<config_hash>.json``) when it exists and is finished; ``None``
     when it must (re)run.  A file that is not a record, or a record whose stored configuration does
     not hash to its file name (another run's record copied or renamed there), raises
@@ -268,29 +268,30 @@ def _finished_record(path: Path, config: ALConfig | None = None) -> dict[str, An
         return None
     rec = load_record(path)  # a file that is not a record raises: reported as that run's failure
     check_record_file_name(rec, path)
-    if config is not None and rec.get("finished"):
-        check_data_folder(rec, config, path)
+    if settings is not None and rec.get("finished"):
+        check_data_folder(rec, settings, path)
     return rec if rec.get("finished") else None
 
 
-def check_data_folder(record: dict[str, Any], config: ALConfig, path: Path) -> None:
+def check_data_folder(record: dict[str, Any], settings: Mapping[str, Any], path: Path) -> None:
     """A finished record of a dataset's original files (:func:`~altoolkit.engine.loop.run_settings`)
-    computed from another folder than ``config.root`` is reused only when the files under
-    ``config.root`` match the release's MD5 sums; otherwise :class:`RecordMismatchError` names the
-    file that differs (the record is kept, not rerun over)."""
+    computed from another folder than the run's ``settings["root"]`` (its ``to_dict()``: a worker
+    checks it before the run's plug-ins are installed) is reused only when the files there match
+    the release's MD5 sums; otherwise :class:`RecordMismatchError` names the file that differs
+    (the record is kept, not rerun over)."""
     from ..data.checksums import original_files_mismatch
     from .run_checks import RecordMismatchError
 
-    stored = record["config"].get("root")
-    if config.root is None or stored is None or Path(stored).resolve() == Path(config.root).resolve():
+    stored, root, dataset = record["config"].get("root"), settings.get("root"), str(settings.get("dataset"))
+    if root is None or stored is None or Path(stored).resolve() == Path(root).resolve():
         return
-    if run_settings(config.to_dict()).get("root") is not None:  # a folder that is the data: the hash differs already
+    if run_settings(dict(settings)).get("root") is not None:  # a folder that is the data: the hash differs already
         return
-    why = original_files_mismatch(config.dataset, config.root)
+    why = original_files_mismatch(dataset, root)
     if why is not None:
         raise RecordMismatchError(
-            f"results file {str(path)!r} was computed on the original {config.dataset} files in {stored!r}; the files under root "
-            f"{config.root!r} are not those ({why}), so it is not reused: point root at the original files, or use another "
+            f"results file {str(path)!r} was computed on the original {dataset} files in {stored!r}; the files under root "
+            f"{root!r} are not those ({why}), so it is not reused: point root at the original files, or use another "
             "results folder",
             path,
         )
@@ -381,7 +382,7 @@ def _run_config(config_dict: dict[str, Any], out: str, restore_threads: bool, pl
         try:
             torch.set_num_threads(1)
             path = Path(out)
-            rec = _finished_record(path, ALConfig.from_dict(config_dict))
+            rec = _finished_record(path, config_dict)
             notes: list[str] = []
             if rec is None:
                 _warm_up()
@@ -541,7 +542,7 @@ class _SweepProgress:
         for h, c in self.unique.items():
             path = self.out / f"{h}.json"
             try:
-                rec = _finished_record(path, c)
+                rec = _finished_record(path, c.to_dict())
             except ValueError as exc:
                 self.failures[h] = RunFailure(c, path, f"ValueError: {exc}")
                 continue

@@ -446,6 +446,8 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
     check_output_file(args.out, "--out")
     for name in args.expect:
         check_choice("--expect", name, dataset_names())
+    if args.root is not None and not Path(args.root).is_dir():
+        raise ValueError(f"--root {args.root!r} is not a folder: give the folder the records' datasets were read from")
     records = summarize_folder(args.folder)
     if not records:
         raise ValueError(f"no altoolkit records (*.json) in {args.folder!r}")

@@ -302,6 +302,7 @@ def _cli(argv, capsys):
         (["al", "--dataset", "image_folder", "--root", "{tmp}/none", "--out", "{tmp}/r.json"], "image folder"),
         (["summarize", "{tmp}/empty"], "no altoolkit records"),
         (["summarize", "{tmp}/empty", "--expect", "cifar11"], "--expect must be one of"),
+        (["summarize", "{tmp}/empty", "--root", "{tmp}/none"], "--root"),
     ],
 )
 def test_cli_one_error_line(argv, frag, tmp_path, capsys):

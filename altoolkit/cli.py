@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .engine.record_io import check_output_file, check_output_outside_records
+from .engine.record_io import atomic_write, check_output_file, check_output_outside_records
 
 __all__ = ["main", "build_parser"]
 
@@ -437,7 +437,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_summarize(args: argparse.Namespace) -> int:
-    from .drivers.active_learning_benchmark import summarize_folder, write_results_markdown
+    from .drivers.active_learning_benchmark import write_results_markdown
 
     from .data import dataset_names
     from .util.checks import check_choice
@@ -448,9 +448,7 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
         check_choice("--expect", name, dataset_names())
     if args.root is not None and not Path(args.root).is_dir():
         raise ValueError(f"--root {args.root!r} is not a folder: give the folder the records' datasets were read from")
-    records = summarize_folder(args.folder)
-    if not records:
-        raise ValueError(f"no altoolkit records (*.json) in {args.folder!r}")
+    records = _folder_records(args.folder)
     notes = list(args.note)
     if args.expect:
         from .drivers.active_learning_benchmark import coverage_markdown
@@ -467,23 +465,26 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_agreement(args: argparse.Namespace) -> int:
+def _folder_records(folder: str, prefix: str = "") -> list[dict[str, Any]]:
+    """Every record in ``folder`` (:func:`~altoolkit.drivers.active_learning_benchmark.summarize_folder`);
+    a folder without any is an error (``prefix`` names the argument)."""
     from .drivers.active_learning_benchmark import summarize_folder
+
+    records = summarize_folder(folder)
+    if not records:
+        raise ValueError(f"{prefix}no altoolkit records (*.json) in {folder!r}")
+    return records
+
+
+def _cmd_agreement(args: argparse.Namespace) -> int:
     from .drivers.rerun_agreement import agreement_markdown, rerun_agreement
 
     if args.out is not None:
         check_output_file(args.out, "--out")
-    runs = []
-    for name in ("first", "second"):
-        records = summarize_folder(getattr(args, name))
-        if not records:
-            raise ValueError(f"{name}: no altoolkit records (*.json) in {getattr(args, name)!r}")
-        runs.append(records)
+    runs = [_folder_records(getattr(args, name), f"{name}: ") for name in ("first", "second")]
     text = agreement_markdown(rerun_agreement(runs[0], runs[1]), names=(args.first, args.second))
     print(text)
     if args.out is not None:
-        from .engine.record_io import atomic_write
-
         atomic_write(Path(args.out), text + "\n")
     return 0
 

@@ -666,6 +666,15 @@ def coverage_markdown(records: Iterable[dict[str, Any]], expected: Sequence[str]
     return "Coverage of these records:\n\n" + head + "\n" + "\n".join(rows)
 
 
+def _finished_by_section(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The finished records by RESULTS.md section (:func:`dataset_key`), in the records' order."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        if r.get("finished"):
+            out[dataset_key(r)].append(r)
+    return out
+
+
 def _marked_block(text: str, start: str, end: str, where: str | Path) -> str | None:
     """The text from ``start`` to ``end`` (both included), or ``None`` when ``text`` has neither;
     a marker without its partner (a truncated or hand-edited file) raises ``ValueError`` naming
@@ -697,12 +706,8 @@ def write_batch_rule_block(path: str | Path, records: Iterable[dict[str, Any]], 
     that ran a rule other than ``topk``; :func:`write_results_markdown` keeps it when it rewrites
     the file with ``keep_batch_rules=True`` (notebook 06).  Raises ``ValueError`` when no finished
     record selects with such a rule and keeps the class counts of its batches."""
-    by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in records:
-        if r.get("finished"):
-            by_key[dataset_key(r)].append(r)
     body: list[str] = []
-    for name, recs in by_key.items():
+    for name, recs in _finished_by_section(records).items():
         lines = _batch_rule_text(recs)
         if lines:
             body += [f"## Batch rules against their random-score control: {name}", "", f"Written by {source} from {len(recs)} finished runs.", ""]
@@ -751,10 +756,7 @@ def write_results_markdown(
     summary = summarize(records, reference=reference)
     checks_by_ds = claim_checks(summary, None if claims is None else list(claims))
     block = results_block(checks_by_ds)
-    finished_by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in records:
-        if r.get("finished"):
-            finished_by_key[dataset_key(r)].append(r)
+    finished_by_key = _finished_by_section(records)
     out: list[str] = [f"# {title}", ""]
     if notes:
         out += ([notes] if isinstance(notes, str) else list(notes)) + [""]

@@ -40,6 +40,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence, cast
 
 import numpy as np
@@ -49,6 +50,7 @@ from torch import nn
 from ..analysis.results import cycle_seconds, learning_curves, paired_comparison
 from ..analysis.selection_balance import largest_class_share, strategy_label
 from ..data import ALDataset
+from ..engine.seed_rows import SeedRowCache, dataset_content_key
 from ..math.scores import disal_kl_from_logits, entropy, margin, select_top
 from ..math.stats import Verdict, compare, spearman, verdict
 from ..strategies.tod import output_discrepancy
@@ -305,15 +307,27 @@ def intervention_seed(dataset: ALDataset, regime: Regime, seed: int, no_bn_lengt
 
 
 def run_interventions(
-    dataset: ALDataset, regime: Regime, seeds: Sequence[int], n_jobs: int = 1, progress: bool = True, no_bn_lengths: Sequence[int] = (1, 2, 4)
+    dataset: ALDataset,
+    regime: Regime,
+    seeds: Sequence[int],
+    n_jobs: int = 1,
+    progress: bool = True,
+    no_bn_lengths: Sequence[int] = (1, 2, 4),
+    cache_dir: str | Path | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`intervention_seed` for every seed (rows in seed order); ``n_jobs > 1`` runs seeds in
-    joblib worker processes with one torch thread each (the rows do not depend on it)."""
+    joblib worker processes with one torch thread each (the rows do not depend on it).
+
+    With ``cache_dir`` every seed's row is written there when it is done and read back by a later
+    call with the same data, regime and lengths (:class:`altoolkit.engine.seed_rows.SeedRowCache`),
+    so an interrupted study resumes after its last finished seed."""
     seeds = _check_seeds(seeds)
     lengths = tuple(check_int("no_bn_lengths[i]", m, 1) for m in no_bn_lengths)
     if not lengths:
         raise ValueError("no_bn_lengths must hold at least one multiple of the regime's epochs, e.g. (1, 2, 4)")
-    return _map_seeds(_intervention_seed_with, (dataset, regime, lengths), seeds, n_jobs, progress, f"interventions ({regime.name})")
+    key = {"regime": regime.to_dict(), "no_bn_lengths": list(lengths)}
+    cache = _study_cache(cache_dir, "interventions", dataset, key)
+    return _map_seeds(_intervention_seed_with, (dataset, regime, lengths), seeds, n_jobs, progress, f"interventions ({regime.name})", cache)
 
 
 def _intervention_seed_with(dataset: ALDataset, regime: Regime, lengths: tuple[int, ...], seed: int) -> dict[str, Any]:
@@ -327,18 +341,48 @@ def _check_seeds(seeds: Sequence[int]) -> list[int]:
     return seeds
 
 
-def _map_seeds(fn, args: tuple, seeds: Sequence[int], n_jobs: int, progress: bool, desc: str) -> list[Any]:
+#: Version of the computations behind :func:`run_interventions` and :func:`run_undertraining`, part
+#: of their cache key: raise it when a change alters their rows, so cached rows are not reused.
+STUDY_ROWS_VERSION = 1
+
+
+def _study_cache(cache_dir: str | Path | None, kind: str, dataset: ALDataset, key: Mapping[str, Any]) -> SeedRowCache | None:
+    if cache_dir is None:
+        return None
+    if Path(cache_dir).exists() and not Path(cache_dir).is_dir():
+        raise ValueError(f"cache_dir must be a folder (or None), got the file {str(cache_dir)!r}")
+    full = {"version": STUDY_ROWS_VERSION, "dataset": dataset_content_key(dataset), **key}
+    return SeedRowCache(cache_dir, kind, full)
+
+
+def _map_seeds(fn, args: tuple, seeds: Sequence[int], n_jobs: int, progress: bool, desc: str, cache: SeedRowCache | None = None) -> list[Any]:
+    """``fn(*args, seed)`` for every seed, in seed order; seeds found in ``cache`` are read, the
+    others computed (in ``n_jobs`` worker processes) and stored there as each finishes."""
     n_jobs = check_int("n_jobs", n_jobs, 1)
+    done = {s: cache.load(s) for s in seeds} if cache is not None else {}
+    todo = [s for s in seeds if done.get(s) is None]
+    if len(todo) < len(seeds):
+        desc = f"{desc}, {len(seeds) - len(todo)} of {len(seeds)} seeds cached"
     if n_jobs == 1:
-        return [fn(*args, s) for s in tqdm(seeds, desc=desc, disable=not progress)]
-    from joblib import Parallel, delayed
+        fresh = [_computed(fn, args, s, cache) for s in tqdm(todo, desc=desc, disable=not progress)]
+    else:
+        from joblib import Parallel, delayed
 
-    return list(Parallel(n_jobs=n_jobs)(delayed(_one_thread)(fn, args, s) for s in seeds))
+        fresh = list(Parallel(n_jobs=n_jobs)(delayed(_one_thread)(fn, args, s, cache) for s in todo))
+    done.update(zip(todo, fresh))
+    return [done[s] for s in seeds]
 
 
-def _one_thread(fn, args: tuple, seed: int) -> Any:
+def _computed(fn, args: tuple, seed: int, cache: SeedRowCache | None) -> Any:
+    rows = fn(*args, seed)
+    if cache is not None:
+        cache.store(seed, rows)
+    return rows
+
+
+def _one_thread(fn, args: tuple, seed: int, cache: SeedRowCache | None = None) -> Any:
     torch.set_num_threads(1)
-    return fn(*args, seed)
+    return _computed(fn, args, seed, cache)
 
 
 def _col(rows: Iterable[Mapping[str, Any]], key: str) -> dict[int, float]:
@@ -437,12 +481,22 @@ def undertraining_point(dataset: ALDataset, n_labeled: int, epochs: int, budget:
 
 
 def run_undertraining(
-    dataset: ALDataset, sizes: Sequence[int], epochs: Sequence[int], seeds: Sequence[int], budget: int, batch_size: int, n_jobs: int = 1, progress: bool = True
+    dataset: ALDataset,
+    sizes: Sequence[int],
+    epochs: Sequence[int],
+    seeds: Sequence[int],
+    budget: int,
+    batch_size: int,
+    n_jobs: int = 1,
+    progress: bool = True,
+    cache_dir: str | Path | None = None,
 ) -> list[dict[str, Any]]:
-    """:func:`undertraining_point` over the grid ``sizes × epochs`` for every seed (flat rows)."""
+    """:func:`undertraining_point` over the grid ``sizes × epochs`` for every seed (flat rows);
+    ``cache_dir`` keeps each seed's rows as :func:`run_interventions` does."""
     seeds = _check_seeds(seeds)
     grid = [(int(n), int(e)) for n in sizes for e in epochs]
-    per_seed = _map_seeds(_grid_for_seed, (dataset, grid, budget, batch_size), seeds, n_jobs, progress, "under-training grid")
+    cache = _study_cache(cache_dir, "undertraining", dataset, {"grid": grid, "budget": int(budget), "batch_size": int(batch_size)})
+    per_seed = _map_seeds(_grid_for_seed, (dataset, grid, budget, batch_size), seeds, n_jobs, progress, "under-training grid", cache)
     return [row for rows in per_seed for row in rows]
 
 

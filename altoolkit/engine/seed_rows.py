@@ -1,0 +1,95 @@
+"""Per-seed results of a study kept on disk, so that a long study resumes where it stopped.
+
+An AL run is cached by :mod:`.sweep` (one record per configuration, resumed after its last cycle).
+A study that is not an AL run (notebook 09's interventions and its under-training grid: several
+trainings per seed, about 40 minutes on real images) keeps one file per seed instead:
+``<folder>/<kind>-<digest>.json`` holding ``{"kind", "key", "seed", "rows"}``, written atomically
+(:func:`.record_io.write_json`) as soon as the seed is done.  The digest is a SHA-256 of the kind,
+the key (everything the rows depend on besides the seed: the data's content, the regime, the
+version of the computation) and the seed, so a change of any of them computes afresh and never
+reads a stale row.  A file whose content disagrees with its name raises ``ValueError`` naming it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from ..data import ALDataset
+from .record_io import find_non_finite, loads_strict, write_json
+
+__all__ = ["dataset_content_key", "SeedRowCache"]
+
+
+def _tensor_bytes(t: torch.Tensor) -> bytes:
+    return t.detach().cpu().contiguous().numpy().tobytes()
+
+
+def dataset_content_key(dataset: ALDataset) -> dict[str, Any]:
+    """What a study's rows depend on of the data: a SHA-256 of both splits' inputs and labels
+    (bytes, so equal on every machine), their shapes and dtype, the class count and the input
+    normalisation.  The data folder is not part of it: the same files elsewhere give the same key."""
+    h = hashlib.sha256()
+    for t in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test):
+        h.update(str(tuple(t.shape)).encode() + str(t.dtype).encode())
+        h.update(_tensor_bytes(t))
+    return {
+        "sha256": h.hexdigest(),
+        "n_train": int(dataset.n_train),
+        "num_classes": int(dataset.num_classes),
+        "mean": list(dataset.mean) if dataset.mean is not None else None,
+        "std": list(dataset.std) if dataset.std is not None else None,
+    }
+
+
+def _normalised(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, sort_keys=True))  # tuples become lists, as the file stores them
+
+
+@dataclass(frozen=True)
+class SeedRowCache:
+    """The files of one study (``kind``, e.g. ``"interventions"``) with one ``key`` in ``folder``.
+
+    Examples:
+        >>> import tempfile
+        >>> cache = SeedRowCache(tempfile.mkdtemp(), "demo", {"version": 1})
+        >>> cache.load(3) is None
+        True
+        >>> _ = cache.store(3, [{"seed": 3, "share": 0.5}])
+        >>> cache.load(3)
+        [{'seed': 3, 'share': 0.5}]
+    """
+
+    folder: str | Path
+    kind: str
+    key: Mapping[str, Any] = field(default_factory=dict)
+
+    def path(self, seed: int) -> Path:
+        text = json.dumps({"kind": self.kind, "key": _normalised(self.key), "seed": int(seed)}, sort_keys=True)
+        return Path(self.folder) / f"{self.kind}-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
+
+    def load(self, seed: int) -> Any | None:
+        """The stored rows of ``seed``, or None when that seed has not been computed with this key."""
+        path = self.path(seed)
+        if not path.is_file():
+            return None
+        try:
+            obj = loads_strict(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{str(path)!r} is not a readable study file ({exc}); delete it to compute seed {seed} again") from exc
+        expected = {"kind": self.kind, "key": _normalised(self.key), "seed": int(seed)}
+        if not isinstance(obj, dict) or {k: obj.get(k) for k in expected} != expected or "rows" not in obj:
+            raise ValueError(f"{str(path)!r} does not hold the {self.kind} rows of seed {seed} that its name stands for; delete it to compute them again")
+        return obj["rows"]
+
+    def store(self, seed: int, rows: Any) -> Path | None:
+        """Write ``rows`` of ``seed`` atomically; rows with a NaN or infinity are not stored (strict
+        JSON), so that seed is computed again next time.  Returns the path, or None."""
+        if find_non_finite(rows) is not None:
+            return None
+        return write_json(self.path(seed), {"kind": self.kind, "key": _normalised(self.key), "seed": int(seed), "rows": rows}, what=f"{self.kind} rows")

@@ -477,12 +477,15 @@ def _folder_records(folder: str, prefix: str = "") -> list[dict[str, Any]]:
 
 
 def _cmd_agreement(args: argparse.Namespace) -> int:
-    from .drivers.rerun_agreement import agreement_markdown, rerun_agreement
+    from .drivers.rerun_agreement import agreement_markdown, rerun_agreement, study_agreement
 
     if args.out is not None:
         check_output_file(args.out, "--out")
     runs = [_folder_records(getattr(args, name), f"{name}: ") for name in ("first", "second")]
     text = agreement_markdown(rerun_agreement(runs[0], runs[1]), names=(args.first, args.second))
+    study = study_agreement(Path(args.first) / "study", Path(args.second) / "study")
+    if study.pairs:  # notebook 09's per-seed study files, in either run
+        text += "\n\n## Notebook 09's study (interventions, under-training grid)\n\n" + agreement_markdown(study, names=(args.first, args.second))
     print(text)
     if args.out is not None:
         atomic_write(Path(args.out), text + "\n")

@@ -94,3 +94,69 @@ def test_content_key_ignores_the_name_and_sees_the_pixels(small_pool):
     x[0] = x[0] + 1
     moved = alt.from_arrays(x, small_pool.y_train, small_pool.x_test, small_pool.y_test, num_classes=10)
     assert dataset_content_key(moved)["sha256"] != dataset_content_key(small_pool)["sha256"]
+
+
+def _synthetic_rows(folder, seeds, collapse: float):
+    """Intervention rows whose DISAL share exceeds random's by about ``collapse`` (every
+    intervention at DISAL's share), written as notebook 09 writes them."""
+    key = {
+        "version": ci.STUDY_ROWS_VERSION,
+        "dataset": {"sha256": "ab" * 32, "n_train": 200, "num_classes": 10, "mean": None, "std": None},
+        "regime": TINY.to_dict(),
+        "no_bn_lengths": [1],
+    }
+    cache = SeedRowCache(folder, "interventions", key)
+    for s in seeds:
+        wobble = 0.01 * ((s % 3) - 1)
+        row = {"seed": s, "share_random": 0.2 + wobble, "acc_base": 0.5, "acc_no_bn_matched": 0.5 + wobble}
+        row.update({f"share_{v}": 0.2 + collapse for v in ci.VARIANTS if v != "random"})
+        row.update({"picks_error_spearman": 0.1 + wobble, "pseudo_share": 0.3 + collapse})
+        cache.store(s, row)
+
+
+def test_study_verdicts_are_recomputed_from_the_files_and_paired_between_runs(tmp_path):
+    from altoolkit.drivers.rerun_agreement import study_agreement
+
+    _synthetic_rows(tmp_path / "a", range(6), 0.5)
+    _synthetic_rows(tmp_path / "b", range(10, 16), -0.1)
+    verdicts = ci.study_verdicts(tmp_path / "a")
+    (section,) = verdicts
+    assert section.startswith("09 interventions, tiny: 32 labels, batch 16, 2 epochs, top-16 (data abababab")
+    assert verdicts[section]["collapse"].verdict == "holds" and verdicts[section]["collapse"].n == 6
+    changes = {p.claim.split(":")[0]: p.change for p in study_agreement(tmp_path / "a", tmp_path / "b").pairs}
+    assert changes["collapse"] == "flip" and changes["picks_follow_errors"] == "same"
+    assert study_agreement(tmp_path / "a", tmp_path / "none").count("first run only") == len(verdicts[section])
+
+
+def test_study_verdicts_of_a_real_computation_match_the_rows(small_pool, tmp_path):
+    rows = ci.run_interventions(small_pool, TINY, [0, 1, 2], no_bn_lengths=(1,), progress=False, cache_dir=tmp_path)
+    curve = ci.run_undertraining(small_pool, [20], [2, 4], [0, 1], budget=8, batch_size=8, progress=False, cache_dir=tmp_path)
+    got = ci.study_verdicts(tmp_path)
+    inter = next(v for k, v in got.items() if k.startswith("09 interventions"))
+    grid = next(v for k, v in got.items() if k.startswith("09 under-training grid: sizes [20], epochs [2, 4], top-8"))
+    same = lambda a, b: {k: repr(v) for k, v in a.items()} == {k: repr(v) for k, v in b.items()}  # noqa: E731 (a NaN interval is not == itself)
+    assert same(inter, {**ci.intervention_verdicts(rows), **ci.confusion_verdicts(rows)})
+    assert same(grid, ci.undertraining_verdicts(curve))
+
+
+def test_a_stray_file_in_a_study_folder_is_named(tmp_path):
+    _synthetic_rows(tmp_path, [0], 0.5)
+    (path,) = tmp_path.glob("*.json")
+    path.rename(tmp_path / "interventions-0000000000000000.json")
+    with pytest.raises(ValueError, match="interventions-0000000000000000.json"):
+        ci.study_verdicts(tmp_path)
+
+
+def test_cli_agreement_adds_the_study_when_a_run_has_one(tmp_path, capsys):
+    from altoolkit.cli import main
+    from tests.test_rerun_agreement import _run
+
+    for name, collapse in (("a", 0.5), ("b", -0.1)):
+        (tmp_path / name).mkdir()
+        for i, r in enumerate(_run(0.05, 0.0, range(4))):
+            (tmp_path / name / f"{i}.json").write_text(json.dumps(r))
+        _synthetic_rows(tmp_path / name / "study", range(6), collapse)
+    assert main(["agreement", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    printed = capsys.readouterr().out
+    assert "## Notebook 09's study" in printed and "collapse: DISAL's top-k batch is more one-class than a random batch" in printed
+    assert printed.split("## Notebook 09's study")[1].count("| flip |") >= 1

@@ -7,21 +7,44 @@ runs overlap zero differently, which happens by chance near the boundary, so the
 apart (to / from inconclusive).  Claims are matched by their section (dataset, loader options and
 budget regime: :func:`~altoolkit.drivers.active_learning_benchmark.dataset_key`) and their text;
 every verdict is :func:`~altoolkit.drivers.active_learning_benchmark.claim_checks`'s, the one
-RESULTS.md prints.  ``altoolkit agreement FIRST SECOND`` prints :func:`agreement_markdown`.
+RESULTS.md prints.  Notebook 09's study (interventions, under-training grid) is paired the same way
+from the per-seed files each run keeps in ``<folder>/study`` (:func:`study_agreement`, verdicts
+recomputed by :func:`~altoolkit.drivers.why_selections_collapse.study_verdicts`).
+``altoolkit agreement FIRST SECOND`` prints :func:`agreement_markdown` of both.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence, Union
 
 from ..analysis.results import markdown
+from ..math.stats import Verdict
 from .active_learning_benchmark import Claim, ClaimCheck, claim_checks, summarize
 
-__all__ = ["VerdictPair", "Agreement", "claim_verdicts", "rerun_agreement", "agreement_markdown"]
+__all__ = ["StudyCheck", "VerdictPair", "Agreement", "claim_verdicts", "rerun_agreement", "study_agreement", "agreement_markdown"]
 
 _DECIDED = ("holds", "contradicted")
 _CHECKED = (*_DECIDED, "inconclusive")
+
+
+@dataclass(frozen=True)
+class StudyCheck:
+    """A verdict of notebook 09's study in a :class:`ClaimCheck`'s shape (``status``, ``numbers()``;
+    shares and slopes, so unscaled)."""
+
+    verdict: Verdict
+
+    @property
+    def status(self) -> str:
+        return self.verdict.verdict
+
+    def numbers(self) -> str:
+        return self.verdict.text(scale=1, digits=3).split(": ", 1)[1]
+
+
+Check = Union[ClaimCheck, StudyCheck]
 
 
 @dataclass(frozen=True)
@@ -30,11 +53,11 @@ class VerdictPair:
 
     section: str
     claim: str
-    first: ClaimCheck | None
-    second: ClaimCheck | None
+    first: Check | None
+    second: Check | None
 
     @staticmethod
-    def _status(check: ClaimCheck | None) -> str:
+    def _status(check: Check | None) -> str:
         return "not in this run" if check is None else check.status
 
     @property
@@ -52,7 +75,7 @@ class VerdictPair:
         return "to inconclusive" if b == "inconclusive" else "from inconclusive"
 
     def row(self) -> list[str]:
-        def cell(check: ClaimCheck | None) -> str:
+        def cell(check: Check | None) -> str:
             return "not in this run" if check is None else f"{check.status}: {check.numbers()}"
 
         return [self.section, self.claim, cell(self.first), cell(self.second), self.change]
@@ -93,9 +116,24 @@ def rerun_agreement(
 ) -> Agreement:
     """The verdicts of two runs (their records) paired claim by claim; sections and claims in the
     first run's order, then those only the second has."""
-    a, b = claim_verdicts(first, claims), claim_verdicts(second, claims)
+    return _paired(claim_verdicts(first, claims), claim_verdicts(second, claims))
+
+
+def _paired(a: Mapping[tuple[str, str], Check], b: Mapping[tuple[str, str], Check]) -> Agreement:
     keys = list(a) + [k for k in b if k not in a]
     return Agreement([VerdictPair(section, claim, a.get((section, claim)), b.get((section, claim))) for section, claim in keys])
+
+
+def _study_checks(folder: str | Path) -> dict[tuple[str, str], Check]:
+    from .why_selections_collapse import study_verdicts
+
+    return {(section, f"{name}: {v.claim}"): StudyCheck(v) for section, vs in study_verdicts(folder).items() for name, v in vs.items()}
+
+
+def study_agreement(first: str | Path, second: str | Path) -> Agreement:
+    """Notebook 09's study verdicts of two runs, from their per-seed folders (``RESULTS_DIR/study``),
+    paired by section (regime or grid, and the data's content) and verdict name."""
+    return _paired(_study_checks(first), _study_checks(second))
 
 
 def agreement_markdown(agreement: Agreement, names: tuple[str, str] = ("first run", "second run")) -> str:

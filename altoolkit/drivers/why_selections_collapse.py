@@ -38,6 +38,7 @@ baselines (notebook 09's sections 1 and 5).
 from __future__ import annotations
 
 import copy
+import json
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -50,7 +51,7 @@ from torch import nn
 from ..analysis.results import cycle_seconds, learning_curves, paired_comparison
 from ..analysis.selection_balance import largest_class_share, strategy_label
 from ..data import ALDataset
-from ..engine.seed_rows import SeedRowCache, dataset_content_key
+from ..engine.seed_rows import SeedRowCache, dataset_content_key, read_study_folder
 from ..math.scores import disal_kl_from_logits, entropy, margin, select_top
 from ..math.stats import Verdict, compare, spearman, verdict
 from ..strategies.tod import output_discrepancy
@@ -81,6 +82,7 @@ __all__ = [
     "confusion_verdicts",
     "CauseSummary",
     "cause_summary",
+    "study_verdicts",
     "measurement_configs",
     "measurement_verdicts",
     "seconds_ratio",
@@ -594,6 +596,41 @@ def cause_summary(verdicts_by_regime: Mapping[str, Mapping[str, Verdict]]) -> Ca
             open_[x] = lowers
     collapse_in = [r for r in regimes if verdicts_by_regime[r]["collapse"].holds]
     return CauseSummary(collapse_in, supported, ruled_out, open_)
+
+
+def _study_section(kind: str, key: Mapping[str, Any]) -> str:
+    data = f"data {key['dataset']['sha256'][:8]}, {key['dataset']['n_train']} pool images"
+    if kind == "interventions":
+        r = key["regime"]
+        return f"09 interventions, {r['name']}: {r['n_labeled']} labels, batch {r['batch_size']}, {r['epochs']} epochs, top-{r['budget']} ({data})"
+    sizes = sorted({n for n, _ in key["grid"]})
+    epochs = sorted({e for _, e in key["grid"]})
+    return f"09 under-training grid: sizes {sizes}, epochs {epochs}, top-{key['budget']} ({data})"
+
+
+def study_verdicts(folder: str | Path) -> dict[str, dict[str, Verdict]]:
+    """Every verdict of notebook 09's study computed again from the per-seed files a run left in
+    ``folder`` (its ``RESULTS_DIR/study``; :class:`~altoolkit.engine.seed_rows.SeedRowCache`):
+    ``{section: {name: verdict}}``, one section per regime of the interventions
+    (:func:`intervention_verdicts` and :func:`confusion_verdicts`) and per under-training grid
+    (:func:`undertraining_verdicts`), over the seeds found; files of another version are left out."""
+    groups: dict[tuple[str, str], list[Any]] = {}
+    keys: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for f in read_study_folder(folder):
+        if f.key.get("version") != STUDY_ROWS_VERSION or f.kind not in ("interventions", "undertraining"):
+            continue
+        group = (f.kind, json.dumps(f.key, sort_keys=True))
+        groups.setdefault(group, []).append((f.seed, f.rows))
+        keys[group] = f.key
+    out: dict[str, dict[str, Verdict]] = {}
+    for (kind, k), seeded in groups.items():
+        rows = [rows for _, rows in sorted(seeded, key=lambda t: t[0])]
+        if kind == "interventions":
+            verdicts = {**intervention_verdicts(rows), **confusion_verdicts(rows)}
+        else:
+            verdicts = undertraining_verdicts([row for seed_rows in rows for row in seed_rows])
+        out[_study_section(kind, keys[(kind, k)])] = verdicts
+    return dict(sorted(out.items()))
 
 
 # --------------------------------------------------------------------------- sections 1 and 5: AL runs

@@ -16,14 +16,14 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import torch
 
 from ..data import ALDataset
 from .record_io import find_non_finite, loads_strict, write_json
 
-__all__ = ["dataset_content_key", "SeedRowCache"]
+__all__ = ["dataset_content_key", "SeedRowCache", "StudyFile", "read_study_folder"]
 
 
 def _tensor_bytes(t: torch.Tensor) -> bytes:
@@ -93,3 +93,28 @@ class SeedRowCache:
         if find_non_finite(rows) is not None:
             return None
         return write_json(self.path(seed), {"kind": self.kind, "key": _normalised(self.key), "seed": int(seed), "rows": rows}, what=f"{self.kind} rows")
+
+
+class StudyFile(NamedTuple):
+    """One file of a study folder: its kind, key, seed and rows (:func:`read_study_folder`)."""
+
+    kind: str
+    key: dict[str, Any]
+    seed: int
+    rows: Any
+
+
+def read_study_folder(folder: str | Path) -> list[StudyFile]:
+    """Every study file in ``folder`` (``<kind>-<digest>.json``), checked against its name; an
+    absent folder holds none.  A file that is not a study file raises ``ValueError`` naming it."""
+    out = []
+    for path in sorted(Path(folder).glob("*-*.json")) if Path(folder).is_dir() else ():
+        try:
+            obj = loads_strict(path.read_text(encoding="utf-8"))
+            kind, key, seed = obj["kind"], obj["key"], obj["seed"]
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"{str(path)!r} is not a study file ({type(exc).__name__}: {exc}); move it out of {str(folder)!r}") from exc
+        if not isinstance(kind, str) or not isinstance(seed, int) or SeedRowCache(folder, kind, key).path(seed).name != path.name or "rows" not in obj:
+            raise ValueError(f"{str(path)!r} does not hold what its name stands for (kind, key and seed give another name); move it out of {str(folder)!r}")
+        out.append(StudyFile(kind, key, seed, obj["rows"]))
+    return out

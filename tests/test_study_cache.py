@@ -80,7 +80,9 @@ def test_a_file_that_is_not_its_seeds_rows_is_an_error_naming_it(tmp_path):
 
 def test_rows_with_nan_are_not_stored_and_a_file_is_no_cache_dir(small_pool, tmp_path):
     cache = SeedRowCache(tmp_path, "demo", {})
-    assert cache.store(0, [{"x": float("nan")}]) is None and cache.load(0) is None
+    with pytest.warns(UserWarning, match=r"seed 0 hold a non-finite number \(\[0\]\.x\)"):
+        assert cache.store(0, [{"x": float("nan")}]) is None
+    assert cache.load(0) is None
     not_a_folder = tmp_path / "f.txt"
     not_a_folder.write_text("x")
     with pytest.raises(ValueError, match="cache_dir must be a folder"):
@@ -105,7 +107,7 @@ def _synthetic_rows(folder, seeds, collapse: float):
         "regime": TINY.to_dict(),
         "no_bn_lengths": [1],
     }
-    cache = SeedRowCache(folder, "interventions", key)
+    cache = SeedRowCache(folder, "interventions", key, label={"dataset": "digits[:200]", "study": "tiny"})
     for s in seeds:
         wobble = 0.01 * ((s % 3) - 1)
         row = {"seed": s, "share_random": 0.2 + wobble, "acc_base": 0.5, "acc_no_bn_matched": 0.5 + wobble}
@@ -121,7 +123,7 @@ def test_study_verdicts_are_recomputed_from_the_files_and_paired_between_runs(tm
     _synthetic_rows(tmp_path / "b", range(10, 16), -0.1)
     verdicts = ci.study_verdicts(tmp_path / "a")
     (section,) = verdicts
-    assert section.startswith("09 interventions, tiny: 32 labels, batch 16, 2 epochs, top-16 (data abababab")
+    assert section.startswith("09 interventions, tiny: 32 labels, batch 16, 2 epochs, top-16 (digits[:200], 200 pool images, key ")
     assert verdicts[section]["collapse"].verdict == "holds" and verdicts[section]["collapse"].n == 6
     changes = {p.claim.split(":")[0]: p.change for p in study_agreement(tmp_path / "a", tmp_path / "b").pairs}
     assert changes["collapse"] == "flip" and changes["picks_follow_errors"] == "same"
@@ -160,3 +162,28 @@ def test_cli_agreement_adds_the_study_when_a_run_has_one(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "## Notebook 09's study" in printed and "collapse: DISAL's top-k batch is more one-class than a random batch" in printed
     assert printed.split("## Notebook 09's study")[1].count("| flip |") >= 1
+
+
+def test_the_key_is_canonical_and_a_renamed_regime_reuses_its_rows(small_pool, tmp_path, monkeypatch):
+    import numpy as np
+
+    ci.run_interventions(small_pool, TINY, [0], no_bn_lengths=(1,), progress=False, cache_dir=tmp_path)
+    calls = _counting(monkeypatch, "intervention_seed")
+    same = ci.Regime("renamed", n_labeled=np.int64(32), budget=16.0, epochs=2, batch_size=16, lr=0.05, dynamic_weight=1)
+    assert same.n_labeled == 32 and type(same.n_labeled) is int and type(same.dynamic_weight) is float
+    ci.run_interventions(small_pool, same, [0], no_bn_lengths=(1,), progress=False, cache_dir=tmp_path)
+    assert calls == []
+    monkeypatch.setattr(ci, "MODEL_REVISION", ci.MODEL_REVISION + 1)  # another network revision: computed afresh
+    ci.run_interventions(small_pool, same, [0], no_bn_lengths=(1,), progress=False, cache_dir=tmp_path)
+    assert calls == [0]
+
+
+def test_studies_with_different_keys_never_share_a_section(tmp_path):
+    _synthetic_rows(tmp_path, range(3), 0.5)
+    key = json.loads(next(tmp_path.glob("*.json")).read_text())["key"]
+    key["no_bn_lengths"] = [1, 2]
+    other = SeedRowCache(tmp_path, "interventions", key, label={"dataset": "digits[:200]", "study": "tiny"})
+    for s in range(3):
+        other.store(s, json.loads(next(tmp_path.glob("*.json")).read_text())["rows"] | {"seed": s})
+    sections = list(ci.study_verdicts(tmp_path))
+    assert len(sections) == 2 and sections[0].rsplit("key ", 1)[1] != sections[1].rsplit("key ", 1)[1]

@@ -38,6 +38,7 @@ baselines (notebook 09's sections 1 and 5).
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, replace
@@ -57,7 +58,7 @@ from ..math.stats import Verdict, compare, spearman, verdict
 from ..strategies.tod import output_discrepancy
 from ..util.seeds import derive_seed, seeded_split
 from ..training.inference import predict_logits
-from ..training.models import build_model
+from ..training.models import MODEL_REVISION, build_model
 from ..training.train import TrainConfig, TrainResult, evaluate, train_model
 from ..util.checks import check_int
 from ..util.progress import tqdm
@@ -105,10 +106,10 @@ class Regime:
     dynamic_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        check_int("n_labeled", self.n_labeled, 2)
-        check_int("budget", self.budget, 1)
-        check_int("epochs", self.epochs, 2)
-        check_int("batch_size", self.batch_size, 1)
+        for name, low in (("n_labeled", 2), ("budget", 1), ("epochs", 2), ("batch_size", 1)):
+            object.__setattr__(self, name, check_int(name, getattr(self, name), low))  # np.int64 or 32.0 → 32
+        object.__setattr__(self, "lr", float(self.lr))
+        object.__setattr__(self, "dynamic_weight", float(self.dynamic_weight))
         self.train_config()
 
     @property
@@ -318,7 +319,8 @@ def run_interventions(
     cache_dir: str | Path | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`intervention_seed` for every seed (rows in seed order); ``n_jobs > 1`` runs seeds in
-    joblib worker processes with one torch thread each (the rows do not depend on it).
+    joblib worker processes with one torch thread each (the shares and accuracies do not depend on
+    it; the KL sums behind ``shapley_*_topk`` and ``kl_full_topk_mean`` may differ in the 8th digit).
 
     With ``cache_dir`` every seed's row is written there when it is done and read back by a later
     call with the same data, regime and lengths (:class:`altoolkit.engine.seed_rows.SeedRowCache`),
@@ -327,8 +329,8 @@ def run_interventions(
     lengths = tuple(check_int("no_bn_lengths[i]", m, 1) for m in no_bn_lengths)
     if not lengths:
         raise ValueError("no_bn_lengths must hold at least one multiple of the regime's epochs, e.g. (1, 2, 4)")
-    key = {"regime": regime.to_dict(), "no_bn_lengths": list(lengths)}
-    cache = _study_cache(cache_dir, "interventions", dataset, key)
+    key = {"regime": {k: v for k, v in regime.to_dict().items() if k != "name"}, "no_bn_lengths": list(lengths)}
+    cache = _study_cache(cache_dir, "interventions", dataset, key, label=regime.name)
     return _map_seeds(_intervention_seed_with, (dataset, regime, lengths), seeds, n_jobs, progress, f"interventions ({regime.name})", cache)
 
 
@@ -348,13 +350,17 @@ def _check_seeds(seeds: Sequence[int]) -> list[int]:
 STUDY_ROWS_VERSION = 1
 
 
-def _study_cache(cache_dir: str | Path | None, kind: str, dataset: ALDataset, key: Mapping[str, Any]) -> SeedRowCache | None:
+def _study_cache(cache_dir: str | Path | None, kind: str, dataset: ALDataset, key: Mapping[str, Any], label: str) -> SeedRowCache | None:
+    """The cache of one study: its key holds everything the rows depend on besides the seed (the
+    data's content, the settings, this module's :data:`STUDY_ROWS_VERSION` and the built-in networks'
+    :data:`~altoolkit.training.models.MODEL_REVISION`, as a run's hash does); the names of the data
+    and the regime are stored beside it, unhashed (a renamed regime reuses its rows)."""
     if cache_dir is None:
         return None
     if Path(cache_dir).exists() and not Path(cache_dir).is_dir():
         raise ValueError(f"cache_dir must be a folder (or None), got the file {str(cache_dir)!r}")
-    full = {"version": STUDY_ROWS_VERSION, "dataset": dataset_content_key(dataset), **key}
-    return SeedRowCache(cache_dir, kind, full)
+    full = {"version": STUDY_ROWS_VERSION, "model_revision": MODEL_REVISION, "dataset": dataset_content_key(dataset), **key}
+    return SeedRowCache(cache_dir, kind, full, label={"dataset": dataset.name, "study": label})
 
 
 def _map_seeds(fn, args: tuple, seeds: Sequence[int], n_jobs: int, progress: bool, desc: str, cache: SeedRowCache | None = None) -> list[Any]:
@@ -497,7 +503,8 @@ def run_undertraining(
     ``cache_dir`` keeps each seed's rows as :func:`run_interventions` does."""
     seeds = _check_seeds(seeds)
     grid = [(int(n), int(e)) for n in sizes for e in epochs]
-    cache = _study_cache(cache_dir, "undertraining", dataset, {"grid": grid, "budget": int(budget), "batch_size": int(batch_size)})
+    key = {"grid": grid, "budget": check_int("budget", budget, 1), "batch_size": check_int("batch_size", batch_size, 1)}
+    cache = _study_cache(cache_dir, "undertraining", dataset, key, label="under-training grid")
     per_seed = _map_seeds(_grid_for_seed, (dataset, grid, budget, batch_size), seeds, n_jobs, progress, "under-training grid", cache)
     return [row for rows in per_seed for row in rows]
 
@@ -598,11 +605,14 @@ def cause_summary(verdicts_by_regime: Mapping[str, Mapping[str, Verdict]]) -> Ca
     return CauseSummary(collapse_in, supported, ruled_out, open_)
 
 
-def _study_section(kind: str, key: Mapping[str, Any]) -> str:
-    data = f"data {key['dataset']['sha256'][:8]}, {key['dataset']['n_train']} pool images"
+def _study_section(kind: str, key: Mapping[str, Any], label: Mapping[str, Any]) -> str:
+    """A heading that names the study, its data and its settings, ending in a digest of the whole
+    key, so two studies with different keys never share a heading."""
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
+    data = f"{label.get('dataset', 'data')}, {key['dataset']['n_train']} pool images, key {digest}"
     if kind == "interventions":
         r = key["regime"]
-        return f"09 interventions, {r['name']}: {r['n_labeled']} labels, batch {r['batch_size']}, {r['epochs']} epochs, top-{r['budget']} ({data})"
+        return f"09 interventions, {label.get('study', '')}: {r['n_labeled']} labels, batch {r['batch_size']}, {r['epochs']} epochs, top-{r['budget']} ({data})"
     sizes = sorted({n for n, _ in key["grid"]})
     epochs = sorted({e for _, e in key["grid"]})
     return f"09 under-training grid: sizes {sizes}, epochs {epochs}, top-{key['budget']} ({data})"
@@ -613,15 +623,16 @@ def study_verdicts(folder: str | Path) -> dict[str, dict[str, Verdict]]:
     ``folder`` (its ``RESULTS_DIR/study``; :class:`~altoolkit.engine.seed_rows.SeedRowCache`):
     ``{section: {name: verdict}}``, one section per regime of the interventions
     (:func:`intervention_verdicts` and :func:`confusion_verdicts`) and per under-training grid
-    (:func:`undertraining_verdicts`), over the seeds found; files of another version are left out."""
+    (:func:`undertraining_verdicts`), over EVERY seed stored with that key (a folder that two runs
+    with different seed lists shared pools both); files of another version are left out."""
     groups: dict[tuple[str, str], list[Any]] = {}
-    keys: dict[tuple[str, str], Mapping[str, Any]] = {}
+    found: dict[tuple[str, str], tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
     for f in read_study_folder(folder):
         if f.key.get("version") != STUDY_ROWS_VERSION or f.kind not in ("interventions", "undertraining"):
             continue
         group = (f.kind, json.dumps(f.key, sort_keys=True))
         groups.setdefault(group, []).append((f.seed, f.rows))
-        keys[group] = f.key
+        found[group] = (f.key, f.label)
     out: dict[str, dict[str, Verdict]] = {}
     for (kind, k), seeded in groups.items():
         rows = [rows for _, rows in sorted(seeded, key=lambda t: t[0])]
@@ -629,7 +640,7 @@ def study_verdicts(folder: str | Path) -> dict[str, dict[str, Verdict]]:
             verdicts = {**intervention_verdicts(rows), **confusion_verdicts(rows)}
         else:
             verdicts = undertraining_verdicts([row for seed_rows in rows for row in seed_rows])
-        out[_study_section(kind, keys[(kind, k)])] = verdicts
+        out[_study_section(kind, *found[(kind, k)])] = verdicts
     return dict(sorted(out.items()))
 
 

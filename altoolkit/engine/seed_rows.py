@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
@@ -22,6 +23,7 @@ import torch
 
 from ..data import ALDataset
 from .record_io import find_non_finite, loads_strict, write_json
+from .sweep import _canonical
 
 __all__ = ["dataset_content_key", "SeedRowCache", "StudyFile", "read_study_folder"]
 
@@ -48,7 +50,9 @@ def dataset_content_key(dataset: ALDataset) -> dict[str, Any]:
 
 
 def _normalised(obj: Any) -> Any:
-    return json.loads(json.dumps(obj, sort_keys=True))  # tuples become lists, as the file stores them
+    """The key as the file stores it: one canonical JSON form (``1.0`` → ``1``, tuples become lists;
+    :func:`.sweep._canonical`, as a run's hash does); a value JSON cannot hold raises ``TypeError``."""
+    return json.loads(json.dumps(_canonical(obj), sort_keys=True))
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class SeedRowCache:
     folder: str | Path
     kind: str
     key: Mapping[str, Any] = field(default_factory=dict)
+    label: Mapping[str, Any] = field(default_factory=dict)  # stored beside the rows, not part of the name
 
     def path(self, seed: int) -> Path:
         text = json.dumps({"kind": self.kind, "key": _normalised(self.key), "seed": int(seed)}, sort_keys=True)
@@ -90,9 +95,13 @@ class SeedRowCache:
     def store(self, seed: int, rows: Any) -> Path | None:
         """Write ``rows`` of ``seed`` atomically; rows with a NaN or infinity are not stored (strict
         JSON), so that seed is computed again next time.  Returns the path, or None."""
-        if find_non_finite(rows) is not None:
+        bad = find_non_finite(rows)
+        if bad is not None:
+            why = f"{self.kind} rows of seed {seed} hold a non-finite number ({bad})"
+            warnings.warn(f"{why}: not stored, so that seed is computed again next time", stacklevel=2)
             return None
-        return write_json(self.path(seed), {"kind": self.kind, "key": _normalised(self.key), "seed": int(seed), "rows": rows}, what=f"{self.kind} rows")
+        obj = {"kind": self.kind, "key": _normalised(self.key), "seed": int(seed), "label": _normalised(self.label), "rows": rows}
+        return write_json(self.path(seed), obj, what=f"{self.kind} rows")
 
 
 class StudyFile(NamedTuple):
@@ -102,6 +111,7 @@ class StudyFile(NamedTuple):
     key: dict[str, Any]
     seed: int
     rows: Any
+    label: dict[str, Any]
 
 
 def read_study_folder(folder: str | Path) -> list[StudyFile]:
@@ -114,7 +124,9 @@ def read_study_folder(folder: str | Path) -> list[StudyFile]:
             kind, key, seed = obj["kind"], obj["key"], obj["seed"]
         except (ValueError, UnicodeDecodeError, KeyError, TypeError) as exc:
             raise ValueError(f"{str(path)!r} is not a study file ({type(exc).__name__}: {exc}); move it out of {str(folder)!r}") from exc
-        if not isinstance(kind, str) or not isinstance(seed, int) or SeedRowCache(folder, kind, key).path(seed).name != path.name or "rows" not in obj:
+        label = obj.get("label", {})
+        valid = isinstance(kind, str) and isinstance(key, dict) and isinstance(seed, int) and isinstance(label, dict) and "rows" in obj
+        if not valid or SeedRowCache(folder, kind, key).path(seed).name != path.name:
             raise ValueError(f"{str(path)!r} does not hold what its name stands for (kind, key and seed give another name); move it out of {str(folder)!r}")
-        out.append(StudyFile(kind, key, seed, obj["rows"]))
+        out.append(StudyFile(kind, key, seed, obj["rows"], label))
     return out

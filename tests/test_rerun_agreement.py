@@ -65,3 +65,34 @@ def test_cli_prints_and_writes_the_table(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["agreement", str(tmp_path / "a"), str(tmp_path / "empty")]) == 2
     assert "second: no altoolkit records" in capsys.readouterr().err
+
+
+def _rule_run(margin_counts, margin_gain, seeds):
+    """margin + balanced against its random-score control (random + balanced): per-batch class
+    counts and accuracies as a notebook-09 run records them."""
+    out = []
+    for s in seeds:
+        wobble = 0.01 * ((s % 3) - 1)
+        for strategy, counts, gain in (("margin", margin_counts, margin_gain), ("random", [1, 1, 1], 0.0)):
+            r = make_record(strategy, s, [0.5 + gain + wobble, 0.6 + gain, 0.7 + gain], options={"batch": "balanced"})
+            r["dataset"] = {"num_classes": 3}
+            for c in r["cycles"][:-1]:
+                c.update(selected=[0, 1, 2], selected_class_counts=counts, topk_overlap=0.5)
+            out.append(r)
+    return out
+
+
+def test_batch_rules_against_their_control_are_paired_too():
+    from altoolkit.drivers.rerun_agreement import rule_verdicts
+
+    first = _rule_run([3, 0, 0], 0.05, range(6))  # more one-class than its control, and ahead of it
+    second = _rule_run([1, 1, 1], 0.05, range(10, 16))  # as balanced as its control: share no longer holds
+    checks = rule_verdicts(first)
+    assert {c.split("'s")[0] for _, c in checks} == {"margin+balanced > random+balanced (AULC)", "margin+balanced"}
+    assert all(section.endswith(": batch rules against their random-score control") for section, _ in checks)
+    changes = {p.claim: p.change for p in rerun_agreement(first, second, claims=["margin > random"]).pairs}
+    assert changes["margin+balanced > random+balanced (AULC)"] == "same"
+    share = next(k for k in changes if "more one-class" in k)
+    assert changes[share] in ("to inconclusive", "flip")
+    # a section of top-k runs alone has no batch-rule table, so no rule verdicts
+    assert rule_verdicts(_run(0.05, 0.0, range(4))) == {}

@@ -7,7 +7,8 @@ runs overlap zero differently, which happens by chance near the boundary, so the
 apart (to / from inconclusive).  Claims are matched by their section (dataset, loader options and
 budget regime: :func:`~altoolkit.drivers.active_learning_benchmark.dataset_key`) and their text;
 every verdict is :func:`~altoolkit.drivers.active_learning_benchmark.claim_checks`'s, the one
-RESULTS.md prints.  Notebook 09's study (interventions, under-training grid) is paired the same way
+RESULTS.md prints, and every batch rule's two verdicts against its random-score control
+(:func:`rule_verdicts`).  Notebook 09's study (interventions, under-training grid) is paired the same way
 from the per-seed files each run keeps in ``<folder>/study`` (:func:`study_agreement`, verdicts
 recomputed by :func:`~altoolkit.drivers.why_selections_collapse.study_verdicts`).
 ``altoolkit agreement FIRST SECOND`` prints :func:`agreement_markdown` of both.
@@ -21,9 +22,9 @@ from typing import Any, Iterable, Mapping, Sequence, Union
 
 from ..analysis.results import markdown
 from ..math.stats import Verdict
-from .active_learning_benchmark import Claim, ClaimCheck, claim_checks, summarize
+from .active_learning_benchmark import Claim, ClaimCheck, claim_checks, dataset_key, summarize
 
-__all__ = ["StudyCheck", "VerdictPair", "Agreement", "claim_verdicts", "rerun_agreement", "study_agreement", "agreement_markdown"]
+__all__ = ["StudyCheck", "VerdictPair", "Agreement", "claim_verdicts", "rule_verdicts", "rerun_agreement", "study_agreement", "agreement_markdown"]
 
 _DECIDED = ("holds", "contradicted")
 _CHECKED = (*_DECIDED, "inconclusive")
@@ -31,17 +32,18 @@ _CHECKED = (*_DECIDED, "inconclusive")
 
 @dataclass(frozen=True)
 class StudyCheck:
-    """A verdict of notebook 09's study in a :class:`ClaimCheck`'s shape (``status``, ``numbers()``;
-    shares and slopes, so unscaled)."""
+    """A verdict of notebook 09 (its study, or a batch rule against its control) in a
+    :class:`ClaimCheck`'s shape (``status``, ``numbers()``)."""
 
     verdict: Verdict
+    scale: float = 1.0  # 100 for accuracies and shares read in points
 
     @property
     def status(self) -> str:
         return self.verdict.verdict
 
     def numbers(self) -> str:
-        return self.verdict.text(scale=1, digits=3).split(": ", 1)[1]
+        return self.verdict.text(scale=self.scale, digits=3 if self.scale == 1 else 2).split(": ", 1)[1]
 
 
 Check = Union[ClaimCheck, StudyCheck]
@@ -111,12 +113,37 @@ def claim_verdicts(records: Iterable[dict[str, Any]], claims: Sequence[Claim | S
     return {(section, c.claim.text()): c for section, cs in checks.items() for c in cs}
 
 
+def rule_verdicts(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str], Check]:
+    """Every batch rule's two verdicts against its random-score control (AULC and class share, in
+    points; :func:`~altoolkit.drivers.batch_rule_control.batch_rule_controls`, as RESULTS.md's
+    batch-rule table has them), per RESULTS.md section that holds runs of a batch rule other than
+    top-k (notebook 09's; a section of top-k runs alone has no such table)."""
+    from .batch_rule_control import batch_rule_controls
+
+    by_section: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        by_section.setdefault(dataset_key(r), []).append(r)
+    out: dict[tuple[str, str], Check] = {}
+    for section, rs in by_section.items():
+        if not any((r["config"].get("strategy_options") or {}).get("batch", "topk") != "topk" for r in rs):
+            continue
+        for row in batch_rule_controls(rs):
+            for v in (row.aulc_verdict, row.share_verdict):
+                if v is not None:
+                    out[(f"{section}: batch rules against their random-score control", v.claim)] = StudyCheck(v, scale=100)
+    return out
+
+
 def rerun_agreement(
     first: Iterable[dict[str, Any]], second: Iterable[dict[str, Any]], claims: Sequence[Claim | Sequence[str] | str] | None = None
 ) -> Agreement:
-    """The verdicts of two runs (their records) paired claim by claim; sections and claims in the
-    first run's order, then those only the second has."""
-    return _paired(claim_verdicts(first, claims), claim_verdicts(second, claims))
+    """The verdicts of two runs (their records) paired claim by claim, RESULTS.md's claims and its
+    batch rules against their controls; sections and claims in the first run's order, then those
+    only the second has."""
+    first, second = list(first), list(second)
+    a = {**claim_verdicts(first, claims), **rule_verdicts(first)}
+    b = {**claim_verdicts(second, claims), **rule_verdicts(second)}
+    return _paired(a, b)
 
 
 def _paired(a: Mapping[tuple[str, str], Check], b: Mapping[tuple[str, str], Check]) -> Agreement:

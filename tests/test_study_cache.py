@@ -42,6 +42,7 @@ def test_interventions_resume_from_cached_seeds(small_pool, tmp_path, monkeypatc
 
 
 def test_a_change_of_data_regime_or_lengths_computes_afresh(small_pool, tmp_path, monkeypatch):
+    monkeypatch.setattr(ci, "intervention_seed", lambda dataset, regime, seed, no_bn_lengths: {"seed": seed})  # the key is under test
     ci.run_interventions(small_pool, TINY, [0], no_bn_lengths=(1,), progress=False, cache_dir=tmp_path)
     calls = _counting(monkeypatch, "intervention_seed")
     ci.run_interventions(small_pool, TINY, [0], no_bn_lengths=(1, 2), progress=False, cache_dir=tmp_path)

@@ -96,3 +96,15 @@ def test_batch_rules_against_their_control_are_paired_too():
     assert changes[share] in ("to inconclusive", "flip")
     # a section of top-k runs alone has no batch-rule table, so no rule verdicts
     assert rule_verdicts(_run(0.05, 0.0, range(4))) == {}
+
+
+def test_a_claim_on_unequal_seed_counts_is_marked():
+    from altoolkit.drivers.rerun_agreement import agreement_markdown
+
+    partial = [r for r in _run(0.05, 0.0, range(10, 16)) if not (r["config"]["strategy"] == "disal" and r["config"]["seed"] > 12)]
+    agreement = rerun_agreement(_run(0.05, 0.0, range(6)), partial, claims=CLAIMS)
+    marked = {p.claim for p in agreement.pairs if p.unequal_seeds}
+    assert marked == {"disal > random (AULC)", "disal > disal_no_dynamic (AULC)"}
+    assert agreement.sentence().endswith("2 of those checked in both rest on unequal seed counts.")
+    assert "| same (unequal seeds) |" in agreement_markdown(agreement)
+    assert not any(p.unequal_seeds for p in rerun_agreement(_run(0.05, 0.0, range(6)), _run(0.05, 0.0, range(10, 16)), claims=CLAIMS).pairs)

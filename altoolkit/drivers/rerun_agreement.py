@@ -80,7 +80,15 @@ class VerdictPair:
         def cell(check: Check | None) -> str:
             return "not in this run" if check is None else f"{check.status}: {check.numbers()}"
 
-        return [self.section, self.claim, cell(self.first), cell(self.second), self.change]
+        change = self.change + (" (unequal seeds)" if self.unequal_seeds else "")
+        return [self.section, self.claim, cell(self.first), cell(self.second), change]
+
+    @property
+    def unequal_seeds(self) -> bool:
+        """Checked in both runs on different numbers of seeds (a run still going, or other seed
+        lists): its change says less than one between complete runs."""
+        a, b = (getattr(c, "verdict", None) for c in (self.first, self.second))
+        return a is not None and b is not None and a.n != b.n
 
 
 @dataclass(frozen=True)
@@ -99,11 +107,13 @@ class Agreement:
     def sentence(self) -> str:
         """The counts in words."""
         both = sum(self.count(c) for c in ("same", "flip", "to inconclusive", "from inconclusive"))
+        unequal = sum(p.unequal_seeds for p in self.pairs)
         return (
             f"{both} claims checked in both runs: {self.count('same')} same verdict, {self.count('flip')} flipped "
             f"between holds and contradicted, {self.count('to inconclusive')} moved to inconclusive and "
             f"{self.count('from inconclusive')} from it; {self.count('first run only')} checked in the first run only, "
             f"{self.count('second run only')} in the second only ({self.count('neither')} in neither, left out of the table)."
+            + (f" {unequal} of those checked in both rest on unequal seed counts." if unequal else "")
         )
 
 

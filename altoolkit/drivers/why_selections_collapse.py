@@ -38,8 +38,6 @@ baselines (notebook 09's sections 1 and 5).
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -52,7 +50,7 @@ from torch import nn
 from ..analysis.results import cycle_seconds, learning_curves, paired_comparison
 from ..analysis.selection_balance import largest_class_share, strategy_label
 from ..data import ALDataset
-from ..engine.seed_rows import SeedRowCache, dataset_content_key, read_study_folder
+from ..engine.seed_rows import SeedRowCache, StudyFile, dataset_content_key, key_digest, read_study_folder
 from ..math.scores import disal_kl_from_logits, entropy, margin, select_top
 from ..math.stats import Verdict, compare, spearman, verdict
 from ..strategies.tod import output_discrepancy
@@ -608,7 +606,7 @@ def cause_summary(verdicts_by_regime: Mapping[str, Mapping[str, Verdict]]) -> Ca
 def _study_section(kind: str, key: Mapping[str, Any], label: Mapping[str, Any]) -> str:
     """A heading that names the study, its data and its settings, ending in a digest of the whole
     key, so two studies with different keys never share a heading."""
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
+    digest = key_digest(key)[:8]
     data = f"{label.get('dataset', 'data')}, {key['dataset']['n_train']} pool images, key {digest}"
     if kind == "interventions":
         r = key["regime"]
@@ -625,22 +623,18 @@ def study_verdicts(folder: str | Path) -> dict[str, dict[str, Verdict]]:
     (:func:`intervention_verdicts` and :func:`confusion_verdicts`) and per under-training grid
     (:func:`undertraining_verdicts`), over EVERY seed stored with that key (a folder that two runs
     with different seed lists shared pools both); files of another version are left out."""
-    groups: dict[tuple[str, str], list[Any]] = {}
-    found: dict[tuple[str, str], tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
+    groups: dict[tuple[str, str], list[StudyFile]] = {}
     for f in read_study_folder(folder):
-        if f.key.get("version") != STUDY_ROWS_VERSION or f.kind not in ("interventions", "undertraining"):
-            continue
-        group = (f.kind, json.dumps(f.key, sort_keys=True))
-        groups.setdefault(group, []).append((f.seed, f.rows))
-        found[group] = (f.key, f.label)
+        if f.key.get("version") == STUDY_ROWS_VERSION and f.kind in ("interventions", "undertraining"):
+            groups.setdefault((f.kind, key_digest(f.key)), []).append(f)
     out: dict[str, dict[str, Verdict]] = {}
-    for (kind, k), seeded in groups.items():
-        rows = [rows for _, rows in sorted(seeded, key=lambda t: t[0])]
+    for (kind, _), files in groups.items():
+        rows = [f.rows for f in sorted(files, key=lambda f: f.seed)]
         if kind == "interventions":
             verdicts = {**intervention_verdicts(rows), **confusion_verdicts(rows)}
         else:
             verdicts = undertraining_verdicts([row for seed_rows in rows for row in seed_rows])
-        out[_study_section(kind, *found[(kind, k)])] = verdicts
+        out[_study_section(kind, files[0].key, files[0].label)] = verdicts
     return dict(sorted(out.items()))
 
 

@@ -25,7 +25,7 @@ from ..data import ALDataset
 from .record_io import find_non_finite, loads_strict, write_json
 from .sweep import _canonical
 
-__all__ = ["dataset_content_key", "SeedRowCache", "StudyFile", "read_study_folder"]
+__all__ = ["key_digest", "dataset_content_key", "SeedRowCache", "StudyFile", "read_study_folder"]
 
 
 def _tensor_bytes(t: torch.Tensor) -> bytes:
@@ -47,6 +47,11 @@ def dataset_content_key(dataset: ALDataset) -> dict[str, Any]:
         "mean": list(dataset.mean) if dataset.mean is not None else None,
         "std": list(dataset.std) if dataset.std is not None else None,
     }
+
+
+def key_digest(obj: Any) -> str:
+    """Hex SHA-256 of ``obj``'s JSON with sorted keys (a file's name, a study's heading)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
 
 def _normalised(obj: Any) -> Any:
@@ -75,8 +80,8 @@ class SeedRowCache:
     label: Mapping[str, Any] = field(default_factory=dict)  # stored beside the rows, not part of the name
 
     def path(self, seed: int) -> Path:
-        text = json.dumps({"kind": self.kind, "key": _normalised(self.key), "seed": int(seed)}, sort_keys=True)
-        return Path(self.folder) / f"{self.kind}-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
+        digest = key_digest({"kind": self.kind, "key": _normalised(self.key), "seed": int(seed)})
+        return Path(self.folder) / f"{self.kind}-{digest[:16]}.json"
 
     def load(self, seed: int) -> Any | None:
         """The stored rows of ``seed``, or None when that seed has not been computed with this key."""

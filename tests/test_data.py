@@ -302,6 +302,57 @@ def test_mnist_family_reads_idx_files(tmp_path, loader, folder, first_class, mea
     np.testing.assert_allclose(ds.to_input(ds.x_test).numpy(), np.stack([normalised(a, ds.mean, ds.std) for a in ref["test"][0][:, None]]), atol=1e-5)
 
 
+def _gzip_in_place(raw: Path) -> list[Path]:
+    """Replace every idx file of ``raw`` by its ``.gz`` archive, as the release ships them."""
+    import gzip
+
+    archives = []
+    for path in sorted(raw.iterdir()):
+        archive = path.with_name(path.name + ".gz")
+        archive.write_bytes(gzip.compress(path.read_bytes()))
+        path.unlink()
+        archives.append(archive)
+    return archives
+
+
+def test_mnist_family_unpacks_the_release_archives_offline(tmp_path):
+    ref = write_mnist(tmp_path, "FashionMNIST")
+    raw = tmp_path / "FashionMNIST" / "raw"
+    archives = _gzip_in_place(raw)
+    ds = load_fashion_mnist(root=tmp_path)
+    np.testing.assert_array_equal(ds.x_train[:, 0].numpy(), ref["train"][0])
+    np.testing.assert_array_equal(ds.y_test.numpy(), ref["test"][1])
+    assert sorted(p.name for p in raw.iterdir()) == sorted([a.name for a in archives] + [a.stem for a in archives])
+    assert all(a.exists() for a in archives)  # kept, so their MD5 can still be checked
+
+
+def test_mnist_family_truncated_archive_is_named_and_leaves_nothing(tmp_path):
+    write_mnist(tmp_path, "FashionMNIST")
+    raw = tmp_path / "FashionMNIST" / "raw"
+    _gzip_in_place(raw)
+    bad = raw / "train-images-idx3-ubyte.gz"
+    bad.write_bytes(bad.read_bytes()[:40])
+    with pytest.raises(CorruptDatasetError, match="cannot be unpacked") as info:
+        load_fashion_mnist(root=tmp_path)
+    assert info.value.path == bad
+    assert not (raw / "train-images-idx3-ubyte").exists()
+    assert not list(raw.glob("*.tmp"))
+
+
+def test_mnist_family_archive_in_a_folder_it_cannot_write_says_so(tmp_path, monkeypatch):
+    import tempfile
+
+    write_mnist(tmp_path)
+    _gzip_in_place(tmp_path / "MNIST" / "raw")
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(OSError, match=r"cannot write its content .*\(gunzip -k\)"):
+        load_mnist(root=tmp_path)
+
+
 def test_mnist_truncated_image_file_is_named(tmp_path):
     write_mnist(tmp_path)
     bad = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte"

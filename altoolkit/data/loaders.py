@@ -43,6 +43,7 @@ class _Source:
     origin: str  # what download=True fetches, from where
     manual: str  # how to place the files without download=True
     layout: tuple[str, ...] = ()  # layout lines to show, relative to folder (default: files)
+    gzipped: bool = False  # the release ships each file as <file>.gz (the MNIST family)
 
     def folder(self, root: Path) -> Path:
         return root / self.subdir if self.subdir else root
@@ -97,6 +98,9 @@ def _load_torchvision(
     """
     download = check_bool("download", download)
     missing = source.missing(root)
+    if missing and source.gzipped:
+        _unpack_local_archives(source, root, missing)
+        missing = source.missing(root)
     if missing and not download:
         raise source.not_found(root, missing)
     try:
@@ -105,6 +109,47 @@ def _load_torchvision(
         raise
     except Exception as exc:
         raise _diagnose(source, root, exc, download, check_file, md5) from exc
+
+
+def _unpack_local_archives(source: _Source, root: Path, missing: Sequence[str]) -> None:
+    """Unpack ``<file>.gz`` found beside each missing file, offline, as torchvision's
+    ``download=True`` does after fetching (``torchvision.datasets.mnist.MNIST.download``
+    extracts every archive into ``raw/``): a user who copies the release's archives into the
+    folder needs no ``gunzip``.  Each file appears whole or not at all (temporary file, then
+    ``os.replace``); an archive that is not a whole gzip file is a :class:`CorruptDatasetError`
+    naming it, and nothing is left behind.  The archives are kept (``altoolkit summarize``
+    checks their MD5 against torchvision's sums)."""
+    folder = source.folder(root)
+    for name in missing:
+        archive = folder / f"{name}.gz"
+        if archive.is_file():
+            _gunzip_whole(source, archive, folder / name)
+
+
+def _gunzip_whole(source: _Source, archive: Path, target: Path) -> None:
+    import gzip
+    import shutil
+    import tempfile
+    import zlib
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f"{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise OSError(
+            f"{source.title} ({source.key!r}): found {archive} but cannot write its content {target.name} beside it "
+            f"({exc.strerror or exc}); make {target.parent} writable, or unpack it yourself (gunzip -k) where you can write and pass that folder as root"
+        ) from exc
+    try:
+        with os.fdopen(fd, "wb") as out, gzip.open(archive, "rb") as f:
+            shutil.copyfileobj(f, out, 1 << 20)
+        os.replace(tmp, target)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as problem:
+        os.unlink(tmp)
+        raise _corrupt(source, archive, f"it cannot be unpacked ({type(problem).__name__}: {problem})") from problem
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def _diagnose(source, root, exc, download, check_file, md5) -> Exception:
@@ -365,7 +410,11 @@ def _load_mnist_like(key: str, root, download: bool) -> ALDataset:
         subdir=f"{cls.__name__}/raw",
         files=_MNIST_FILES,
         origin=f"the four .gz files from {mirror}",
-        manual=f"download the four .gz files from {mirror}, unzip them (gunzip) and put the uncompressed files in root/{cls.__name__}/raw/",
+        manual=(
+            f"download the four .gz files from {mirror} and put them (or their uncompressed content) "
+            f"in root/{cls.__name__}/raw/; archives are unpacked there on first use"
+        ),
+        gzipped=True,
     )
     splits = {}
     for split, train in (("train", True), ("test", False)):

@@ -102,6 +102,57 @@ def test_file_checks_verify_archives_and_the_idx_files_they_hold(tmp_path, monke
     assert [c.path for c in missing] == [f"FashionMNIST/raw/{names[1]}.gz", f"FashionMNIST/raw/{names[1]}"]
 
 
+def test_file_checks_accept_the_release_content_in_a_repackaged_archive_or_alone(tmp_path, monkeypatch):
+    """Debian's dataset-fashion-mnist strips the gzip header's name and time: the archive's MD5
+    differs from torchvision's, its content is the release's; likewise idx files without archives."""
+    import gzip
+    import hashlib
+
+    import torchvision.datasets as tv
+
+    from altoolkit.data import checksums
+
+    raw = tmp_path / "FashionMNIST" / "raw"
+    names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    payloads = {n: bytes([i + 1]) * 80 for i, n in enumerate(names)}
+    for n in names:
+        _write_idx_gz(raw, n, payloads[n])
+    release = [(f"{n}.gz", hashlib.md5((raw / f"{n}.gz").read_bytes()).hexdigest()) for n in names]
+    monkeypatch.setattr(tv.FashionMNIST, "resources", release)
+    monkeypatch.setitem(checksums.RELEASE_CONTENT_MD5, "FashionMNIST", {f"{n}.gz": hashlib.md5(payloads[n]).hexdigest() for n in names})
+    # repackaged: same content, another header (mtime 0, no file name) -> ok, said so
+    (raw / f"{names[0]}.gz").write_bytes(gzip.compress(payloads[names[0]], mtime=0))
+    checks = {c.path: c for c in checksums.dataset_file_checks("fashion_mnist", tmp_path)}
+    first = checks[f"FashionMNIST/raw/{names[0]}.gz"]
+    assert first.ok and first.md5 != first.expected and "content is the release's" in first.note
+    assert all(c.ok for c in checks.values())
+    # another content in a repackaged archive is not the release's
+    (raw / f"{names[0]}.gz").write_bytes(gzip.compress(b"\x07" * 80, mtime=0))
+    bad = [c.path for c in checksums.dataset_file_checks("fashion_mnist", tmp_path) if not c.ok]
+    assert bad == [f"FashionMNIST/raw/{names[0]}.gz", f"FashionMNIST/raw/{names[0]}"]
+    # a damaged archive is reported, not a crash
+    (raw / f"{names[0]}.gz").write_bytes(b"\x1f\x8b\x08 not gzip")
+    assert not any(c.ok for c in checksums.dataset_file_checks("fashion_mnist", tmp_path) if names[0] in c.path)
+    # idx files alone: checked against the release content's MD5; a changed one names its archive missing
+    for n in names:
+        (raw / f"{n}.gz").unlink()
+    checks = checksums.dataset_file_checks("fashion_mnist", tmp_path)
+    assert all(c.ok and "absent: checked against the release content" in c.note for c in checks) and len(checks) == 4
+    assert checksums.original_files_mismatch("fashion_mnist", tmp_path) is None
+    (raw / names[2]).write_bytes(b"\x00" * 80)
+    bad = [c for c in checksums.dataset_file_checks("fashion_mnist", tmp_path) if not c.ok]
+    assert [c.path for c in bad] == [f"FashionMNIST/raw/{names[2]}.gz", f"FashionMNIST/raw/{names[2]}"]
+
+
+def test_recorded_release_content_is_fashion_mnist_s_four_files():
+    import torchvision.datasets as tv
+
+    from altoolkit.data.checksums import RELEASE_CONTENT_MD5
+
+    assert set(RELEASE_CONTENT_MD5) == {"FashionMNIST"}
+    assert set(RELEASE_CONTENT_MD5["FashionMNIST"]) == {name for name, _ in tv.FashionMNIST.resources}
+
+
 def test_file_checks_of_cifar_and_of_an_unchecked_dataset(tmp_path):
     from altoolkit.data.checksums import dataset_file_checks
 

@@ -339,6 +339,48 @@ def test_mnist_family_truncated_archive_is_named_and_leaves_nothing(tmp_path):
     assert not list(raw.glob("*.tmp"))
 
 
+def test_mnist_family_unpacked_files_keep_the_archives_mode(tmp_path):
+    write_mnist(tmp_path, "FashionMNIST")
+    raw = tmp_path / "FashionMNIST" / "raw"
+    for archive in _gzip_in_place(raw):
+        archive.chmod(0o644)
+    load_fashion_mnist(root=tmp_path)
+    assert {(raw / n).stat().st_mode & 0o777 for n in loaders._MNIST_FILES} == {0o644}  # not mkstemp's 0600
+
+
+def test_mnist_family_archive_with_other_data_names_both_files(tmp_path):
+    import gzip
+
+    write_mnist(tmp_path, "FashionMNIST")
+    raw = tmp_path / "FashionMNIST" / "raw"
+    _gzip_in_place(raw)
+    (raw / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"not an idx file"))
+    with pytest.raises(CorruptDatasetError, match=r"It was unpacked from .*t10k-images-idx3-ubyte\.gz: delete both") as info:
+        load_fashion_mnist(root=tmp_path)
+    assert info.value.path == raw / "t10k-images-idx3-ubyte"
+
+
+def test_mnist_family_download_true_leaves_archives_to_torchvision(tmp_path, monkeypatch):
+    """With download=True a damaged archive is torchvision's to check and fetch again, not an error."""
+    import torchvision.datasets as tv
+
+    ref = write_mnist(tmp_path, "FashionMNIST")
+    raw = tmp_path / "FashionMNIST" / "raw"
+    originals = {n: (raw / n).read_bytes() for n in loaders._MNIST_FILES}
+    _gzip_in_place(raw)
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b truncated")
+    fetched = []
+
+    def fake_download(self):  # what torchvision does online: fetch, check, unpack
+        fetched.append(True)
+        for name, data in originals.items():
+            (raw / name).write_bytes(data)
+
+    monkeypatch.setattr(tv.FashionMNIST, "download", fake_download)
+    ds = load_fashion_mnist(root=tmp_path, download=True)
+    assert fetched and ds.x_train.shape[0] == len(ref["train"][1])
+
+
 def test_mnist_family_archive_in_a_folder_it_cannot_write_says_so(tmp_path, monkeypatch):
     import tempfile
 
@@ -349,8 +391,9 @@ def test_mnist_family_archive_in_a_folder_it_cannot_write_says_so(tmp_path, monk
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
-    with pytest.raises(OSError, match=r"cannot write its content .*\(gunzip -k\)"):
+    with pytest.raises(PermissionError, match=r"cannot unpack it into train-images-idx3-ubyte beside it .*\(gunzip -k\)") as info:
         load_mnist(root=tmp_path)
+    assert info.value.errno == 13
 
 
 def test_mnist_truncated_image_file_is_named(tmp_path):

@@ -98,6 +98,13 @@ def test_file_checks_verify_archives_and_the_idx_files_they_hold(tmp_path, monke
     bad = [c.path for c in dataset_file_checks("fashion_mnist", tmp_path) if not c.ok]
     assert bad == [f"FashionMNIST/raw/{names[0]}"]
     (raw / f"{names[1]}.gz").unlink()
+    # without its archive, the idx file is checked against the release's content (which it is not)
+    lone = [c for c in dataset_file_checks("fashion_mnist", tmp_path) if names[1] in c.path]
+    assert [(c.path, c.ok) for c in lone] == [(f"FashionMNIST/raw/{names[1]}", False)] and "not the release's content" in lone[0].note
+    # where no release content is recorded (MNIST), it cannot be checked and the archive is missing
+    from altoolkit.data import checksums
+
+    monkeypatch.delitem(checksums.RELEASE_CONTENT_MD5, "FashionMNIST")
     missing = [c for c in dataset_file_checks("fashion_mnist", tmp_path) if c.note.startswith(f"{names[1]}.gz missing") or c.note == "missing"]
     assert [c.path for c in missing] == [f"FashionMNIST/raw/{names[1]}.gz", f"FashionMNIST/raw/{names[1]}"]
 
@@ -130,9 +137,12 @@ def test_file_checks_accept_the_release_content_in_a_repackaged_archive_or_alone
     (raw / f"{names[0]}.gz").write_bytes(gzip.compress(b"\x07" * 80, mtime=0))
     bad = [c.path for c in checksums.dataset_file_checks("fashion_mnist", tmp_path) if not c.ok]
     assert bad == [f"FashionMNIST/raw/{names[0]}.gz", f"FashionMNIST/raw/{names[0]}"]
-    # a damaged archive is reported, not a crash
+    # a damaged archive is reported, not a crash; the idx file beside it is checked against the release's content
     (raw / f"{names[0]}.gz").write_bytes(b"\x1f\x8b\x08 not gzip")
-    assert not any(c.ok for c in checksums.dataset_file_checks("fashion_mnist", tmp_path) if names[0] in c.path)
+    checks = {c.path: c for c in checksums.dataset_file_checks("fashion_mnist", tmp_path)}
+    assert not checks[f"FashionMNIST/raw/{names[0]}.gz"].ok
+    idx = checks[f"FashionMNIST/raw/{names[0]}"]
+    assert idx.ok and idx.expected == hashlib.md5(payloads[names[0]]).hexdigest() and "damaged" in idx.note
     # idx files alone: checked against the release content's MD5; a changed one names its archive missing
     for n in names:
         (raw / f"{n}.gz").unlink()
@@ -141,7 +151,30 @@ def test_file_checks_accept_the_release_content_in_a_repackaged_archive_or_alone
     assert checksums.original_files_mismatch("fashion_mnist", tmp_path) is None
     (raw / names[2]).write_bytes(b"\x00" * 80)
     bad = [c for c in checksums.dataset_file_checks("fashion_mnist", tmp_path) if not c.ok]
-    assert [c.path for c in bad] == [f"FashionMNIST/raw/{names[2]}.gz", f"FashionMNIST/raw/{names[2]}"]
+    assert [c.path for c in bad] == [f"FashionMNIST/raw/{names[2]}"]
+    monkeypatch.setattr(checksums, "_MISMATCH_CACHE", {})  # the answer is cached per process and folder
+    sentence = checksums.original_files_mismatch("fashion_mnist", tmp_path)
+    assert sentence.startswith(f"FashionMNIST/raw/{names[2]} has MD5 ") and "the release's is" in sentence
+
+
+_DEV_FASHION_RAW = Path(__file__).resolve().parents[1] / "data" / "FashionMNIST" / "raw"
+
+
+@pytest.mark.skipif(not _DEV_FASHION_RAW.is_dir(), reason="needs the release's files under data/ (git-ignored)")
+def test_recorded_release_content_md5_is_the_content_of_the_release_archives():
+    """RELEASE_CONTENT_MD5 against the real files, where a developer has them: each archive that
+    matches torchvision's sum must unpack to the recorded content."""
+    import torchvision.datasets as tv
+
+    from altoolkit.data import checksums
+
+    raw = _DEV_FASHION_RAW
+    checked = 0
+    for name, digest in tv.FashionMNIST.resources:
+        if (raw / name).exists() and checksums._md5(raw / name) == digest:
+            assert checksums._gunzip_md5(raw / name) == checksums.RELEASE_CONTENT_MD5["FashionMNIST"][name]
+            checked += 1
+    assert checked, "no archive under data/FashionMNIST/raw matches torchvision's sums"
 
 
 def test_recorded_release_content_is_fashion_mnist_s_four_files():

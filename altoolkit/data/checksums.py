@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +36,9 @@ _MISMATCH_CACHE: dict[tuple[str, str], str | None] = {}
 
 
 def original_files_mismatch(name: str, root: str | os.PathLike) -> str | None:
-    """``None`` when every file of dataset ``name`` under ``root`` matches torchvision's MD5 sum,
-    else a sentence naming the first file that does not (or is missing).  Computed once per
+    """``None`` when every file of dataset ``name`` under ``root`` is the release's (its MD5 is
+    torchvision's sum, or its content's is :data:`RELEASE_CONTENT_MD5`'s), else a sentence naming
+    the first file that is not (or is missing).  Computed once per
     dataset and folder in a process (a sweep asks for every cached record)."""
     base = checked_base(name)
     if base is None:
@@ -44,21 +46,28 @@ def original_files_mismatch(name: str, root: str | os.PathLike) -> str | None:
     key = (base, str(Path(root).resolve()))
     if key not in _MISMATCH_CACHE:
         bad = [c for c in dataset_file_checks(base, root) if not c.ok]
-        _MISMATCH_CACHE[key] = None if not bad else f"{bad[0].path} has MD5 {bad[0].md5 or 'none (missing)'}, torchvision records {bad[0].expected}"
+        _MISMATCH_CACHE[key] = None if not bad else _mismatch_sentence(bad[0])
     return _MISMATCH_CACHE[key]
 
 
 @dataclass(frozen=True)
 class FileCheck:
-    """One file: its path relative to ``root``, its MD5, the MD5 torchvision records (``None``
-    for a file torchvision records no sum of), and whether it matches.  For an uncompressed idx
-    file, ``expected`` is the MD5 of its verified archive's content and ``note`` says so."""
+    """One file: its path relative to ``root``, its MD5, the MD5 it is checked against (``None``
+    where there is none), and whether it is the release's.  ``expected`` is torchvision's sum for
+    an archive or a CIFAR batch; for an uncompressed idx file it is the MD5 of its archive's content
+    or of the release's content (:data:`RELEASE_CONTENT_MD5`), and ``note`` says which.  A
+    repackaged archive is ``ok`` although its MD5 is not ``expected``: its note says why."""
 
     path: str
     md5: str | None
     expected: str | None
     ok: bool
     note: str = ""
+
+
+def _mismatch_sentence(check: FileCheck) -> str:
+    found = f"{check.path} has MD5 {check.md5 or 'none (missing)'}"
+    return f"{found}, the release's is {check.expected}" if check.expected else f"{found} ({check.note})"
 
 
 def _md5(path: Path) -> str:
@@ -77,6 +86,9 @@ def _gunzip_md5(path: Path) -> str:
     return h.hexdigest()
 
 
+#: What reading a damaged or foreign ``.gz`` file raises (truncated, bad header, bad deflate data).
+GZIP_ERRORS: tuple[type[BaseException], ...] = (gzip.BadGzipFile, EOFError, zlib.error)
+
 #: MD5 of the *content* of each archive of a release, where we computed it from archives whose own
 #: MD5 equals torchvision's (``torchvision.datasets.FashionMNIST.resources``, checked 2026-12-07).
 #: With it, a repackaged archive (Debian's ``dataset-fashion-mnist`` strips the gzip header's file
@@ -94,11 +106,9 @@ RELEASE_CONTENT_MD5: dict[str, dict[str, str]] = {
 
 def _content_md5(archive: Path) -> str | None:
     """MD5 of an archive's content, or ``None`` when it is not a whole gzip file."""
-    import zlib
-
     try:
         return _gunzip_md5(archive)
-    except (OSError, EOFError, zlib.error):  # gzip.BadGzipFile is an OSError
+    except GZIP_ERRORS:
         return None
 
 
@@ -114,6 +124,16 @@ def _archive_check(rel: str, archive: Path, digest: str, content_digest: str | N
     return FileCheck(rel, got, digest, False), content
 
 
+def _idx_check(rel: str, mine: str, name: str, archive_content: str | None, release_content: str | None) -> FileCheck:
+    """An uncompressed idx file beside its archive: checked against the archive's content, or,
+    where the archive cannot be read, against the release's content when that is recorded."""
+    if archive_content is not None:
+        return FileCheck(rel, mine, archive_content, mine == archive_content, f"content of {name}")
+    if release_content is not None:
+        return FileCheck(rel, mine, release_content, mine == release_content, f"{name} damaged: checked against the release content's MD5")
+    return FileCheck(rel, mine, None, False, f"{name} damaged: cannot be checked")
+
+
 def _mnist_like(root: Path, folder: str, resources: list[tuple[str, str]]) -> list[FileCheck]:
     raw = root / folder / "raw"
     contents = RELEASE_CONTENT_MD5.get(folder, {})
@@ -126,15 +146,11 @@ def _mnist_like(root: Path, folder: str, resources: list[tuple[str, str]]) -> li
             check, content = _archive_check(rel(archive), archive, digest, content_digest)
             out.append(check)
             if plain.exists():
-                content = content or _content_md5(archive)
-                mine = _md5(plain)
-                out.append(FileCheck(rel(plain), mine, content, mine == content, f"content of {name}"))
+                out.append(_idx_check(rel(plain), _md5(plain), name, content or _content_md5(archive), content_digest))
         elif plain.exists() and content_digest is not None:
             mine = _md5(plain)
             ok = mine == content_digest
-            note = f"{name} absent: checked against the release content's MD5" if ok else f"{name} missing; not the release's content"
-            if not ok:
-                out.append(FileCheck(rel(archive), None, digest, False, "missing"))
+            note = f"{name} absent: checked against the release content's MD5" if ok else f"{name} absent; not the release's content"
             out.append(FileCheck(rel(plain), mine, content_digest, ok, note))
         else:
             out.append(FileCheck(rel(archive), None, digest, False, "missing"))

@@ -73,10 +73,12 @@ class _Source:
 
 
 def _corrupt(source: _Source, path: Path, problem: str) -> CorruptDatasetError:
+    archive = path.with_name(path.name + ".gz")
+    remove = f"It was unpacked from {archive}: delete both" if source.gzipped and archive.exists() else "Delete it"
     return CorruptDatasetError(
         f"{source.title} ({source.key!r}): {path} cannot be read (corrupt, truncated or not "
         f"in the expected format): {problem}. "
-        f"Delete it and fetch it again (download=True, or {source.manual}).",
+        f"{remove} and fetch it again (download=True, or {source.manual}).",
         source.key,
         path,
     )
@@ -98,7 +100,7 @@ def _load_torchvision(
     """
     download = check_bool("download", download)
     missing = source.missing(root)
-    if missing and source.gzipped:
+    if missing and source.gzipped and not download:  # with download=True torchvision checks, refetches and unpacks
         _unpack_local_archives(source, root, missing)
         missing = source.missing(root)
     if missing and not download:
@@ -130,25 +132,32 @@ def _gunzip_whole(source: _Source, archive: Path, target: Path) -> None:
     import gzip
     import shutil
     import tempfile
-    import zlib
+
+    from .checksums import GZIP_ERRORS
+
+    def cannot_write(exc: OSError) -> OSError:
+        return type(exc)(
+            exc.errno,
+            f"{source.title} ({source.key!r}): found {archive} but cannot unpack it into {target.name} beside it "
+            f"({exc.strerror or exc}); make {target.parent} writable, or unpack it yourself (gunzip -k) where you can write and pass that folder as root",
+        )
 
     try:
         fd, tmp = tempfile.mkstemp(prefix=f"{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
-        raise OSError(
-            f"{source.title} ({source.key!r}): found {archive} but cannot write its content {target.name} beside it "
-            f"({exc.strerror or exc}); make {target.parent} writable, or unpack it yourself (gunzip -k) where you can write and pass that folder as root"
-        ) from exc
+        raise cannot_write(exc) from exc
     try:
         with os.fdopen(fd, "wb") as out, gzip.open(archive, "rb") as f:
             shutil.copyfileobj(f, out, 1 << 20)
+        shutil.copymode(archive, tmp)  # as gunzip -k: mkstemp's 0600 would hide the data from a shared group
         os.replace(tmp, target)
-    except (gzip.BadGzipFile, EOFError, zlib.error) as problem:
-        os.unlink(tmp)
-        raise _corrupt(source, archive, f"it cannot be unpacked ({type(problem).__name__}: {problem})") from problem
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, GZIP_ERRORS):
+            raise _corrupt(source, archive, f"it cannot be unpacked ({type(exc).__module__}.{type(exc).__name__}: {exc})") from exc
+        if isinstance(exc, OSError):
+            raise cannot_write(exc) from exc
         raise
 
 
@@ -459,13 +468,15 @@ def load_mnist(root: str | os.PathLike = DEFAULT_ROOT, download: bool = False) -
     ``uint8`` images ``(1, 28, 28)``, 10 classes.
 
     Args:
-        root: folder holding ``MNIST/raw/`` with the four uncompressed idx files
+        root: folder holding ``MNIST/raw/`` with the four idx files
             (``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
-            ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``).
+            ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``), or the release's ``.gz``
+            archives of them, which are unpacked beside themselves on first use.
         download: fetch and unpack them when missing; needs internet.
 
     Raises:
-        DatasetNotFoundError, CorruptDatasetError: as :func:`load_cifar10`.
+        DatasetNotFoundError, CorruptDatasetError: as :func:`load_cifar10`; also a damaged archive.
+        OSError: an archive in a folder where its content cannot be written (same errno).
     """
     return _load_mnist_like("mnist", root, download)
 
@@ -475,13 +486,12 @@ def load_fashion_mnist(root: str | os.PathLike = DEFAULT_ROOT, download: bool = 
     10,000 test ``uint8`` images ``(1, 28, 28)``, 10 clothing classes.
 
     Args:
-        root: folder holding ``FashionMNIST/raw/`` with the four uncompressed idx files (same
-            names as MNIST's).
+        root: folder holding ``FashionMNIST/raw/`` with the four idx files (same names as
+            MNIST's) or their ``.gz`` archives, as :func:`load_mnist`.
         download: fetch and unpack them when missing; needs internet.
 
     Raises:
-
-        DatasetNotFoundError, CorruptDatasetError: as :func:`load_cifar10`.
+        DatasetNotFoundError, CorruptDatasetError, OSError: as :func:`load_mnist`.
     """
     return _load_mnist_like("fashion_mnist", root, download)
 

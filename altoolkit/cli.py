@@ -487,8 +487,10 @@ def _cmd_agreement(args: argparse.Namespace) -> int:
     if study.pairs:  # notebook 09's per-seed study files, in either run
         text += "\n\n## Notebook 09's study (interventions, under-training grid)\n\n" + agreement_markdown(study, names=(args.first, args.second))
     print(text)
-    if args.out is not None:
-        atomic_write(Path(args.out), text + "\n")
+    if args.out is not None:  # a file read later says what it compares and how to regenerate it
+        command = f"altoolkit agreement {args.first} {args.second}"
+        head = f"# Rerun agreement: {args.first} against {args.second}\n\nWritten by `{command}` from the two folders' records and their `study/` files.\n\n"
+        atomic_write(Path(args.out), head + text + "\n")
     return 0
 
 

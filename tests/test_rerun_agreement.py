@@ -60,7 +60,10 @@ def test_cli_prints_and_writes_the_table(tmp_path, capsys):
     out = tmp_path / "agreement.md"
     assert main(["agreement", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "flipped between holds and contradicted" in printed and out.read_text().strip() == printed.strip()
+    written = out.read_text()
+    assert "flipped between holds and contradicted" in printed and written.strip().endswith(printed.strip())
+    assert written.startswith(f"# Rerun agreement: {tmp_path / 'a'} against {tmp_path / 'b'}")
+    assert f"`altoolkit agreement {tmp_path / 'a'} {tmp_path / 'b'}`" in written
     assert "| digits · " in printed and "| flip |" in printed
     (tmp_path / "empty").mkdir()
     assert main(["agreement", str(tmp_path / "a"), str(tmp_path / "empty")]) == 2
